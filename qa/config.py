@@ -30,10 +30,9 @@ class Settings:
     chunk_overlap: int = 1
     # Sentences longer than this are cut at whitespace so a citation stays checkable at a glance.
     max_sentence_chars: int = 600
-    default_top_k: int = 3
     # Below this confidence the service says the articles do not cover the question.
     min_confidence: float = 0.5
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = 2_000_000
     max_batch_questions: int = 1000
     cors_origins: tuple[str, ...] = ()
     # torch intra-op threads per server worker; 0 means cores divided by workers.
@@ -54,7 +53,6 @@ class Settings:
             "sentences_per_chunk": int,
             "chunk_overlap": int,
             "max_sentence_chars": int,
-            "default_top_k": int,
             "min_confidence": float,
             "max_body_bytes": int,
             "max_batch_questions": int,

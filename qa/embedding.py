@@ -33,7 +33,9 @@ def load_model(path: str, device: str = "cpu") -> SentenceTransformer:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 

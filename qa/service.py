@@ -49,10 +49,10 @@ class Service:
             documents = load_directory(self.settings.seeds_dir)
             build = BuildSettings.from_settings(self.settings, self.embedder)
             index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
+            self.embedder.encode(["warm-up"])  # load the model before declaring readiness
             self._retriever = Retriever(index, self.embedder)
             self._answerer = Answerer(index, self.settings.min_confidence)
             self._index = index
-            self.embedder.encode(["warm-up"])
         except Exception as exc:
             self._load_error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the index")

@@ -1,0 +1,1 @@
+"""Benchmarks for article-qa: run with `python -m benchmarks` (see README, Performance)."""

@@ -1,0 +1,48 @@
+"""The HTTP API: `create_app(settings)` builds a Flask app around one `Service`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from qa.api import errors, routes
+from qa.api.schemas import ErrorSchema
+from qa.config import Settings
+from qa.service import Service
+
+
+class QaApi(Api):
+    """flask-smorest's Api with our error shape, in responses and in the OpenAPI document."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: Any) -> Any:
+        return errors.handle_http_exception(error)
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
+    """Build the app. Without a `service`, one is created and loads the index in the background,
+    so the server answers `/healthz` at once and `/readyz` turns 200 when the index is ready."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="article-qa",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        QA_SETTINGS=settings,
+    )
+    app.json.sort_keys = False
+    if service is None:
+        service = Service(settings)
+        service.load_in_background()
+    app.extensions["qa.service"] = service
+    api = QaApi(app)
+    errors.register_error_handlers(app)
+    for blueprint in (routes.ask, routes.documents, routes.health):
+        api.register_blueprint(blueprint)
+    return app

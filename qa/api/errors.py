@@ -1,0 +1,94 @@
+"""One error shape for every failure: `{"error": {"code", "message", "fields"?}}`.
+
+Validation failures (webargs/marshmallow), HTTP errors raised by Flask or werkzeug, domain
+errors of the service and anything unexpected all end here, so a client never sees an HTML
+page or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from qa.service import DocumentNotFound, NotReady
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    500: "internal_error",
+    503: "not_ready",
+}
+
+
+class ApiError(HTTPException):
+    """An HTTP error with our machine-readable code and, optionally, field messages."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, Any] | None = None):
+        super().__init__(description=message)
+        self.code = status
+        self.error_code = code
+        self.fields = fields
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def _validation_fields(error: HTTPException) -> dict[str, Any] | None:
+    """webargs nests marshmallow's messages by location; clients want them by field."""
+    messages = (getattr(error, "data", None) or {}).get("messages")
+    if not isinstance(messages, dict):
+        return None
+    flattened: dict[str, Any] = {}
+    for per_location in messages.values():
+        if isinstance(per_location, dict):
+            flattened.update(per_location)
+    return flattened or None
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    if isinstance(error, ApiError):
+        response = error_response(status, error.error_code, error.description or "", error.fields)
+    else:
+        fields = _validation_fields(error)
+        message = "The request is not valid; see fields." if fields else (error.description or error.name)
+        if status == 413:
+            message = f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes."
+        response = error_response(status, CODES.get(status, "http_error"), message, fields)
+    if status == 405 and error.get_response().headers.get("Allow"):
+        response.headers["Allow"] = error.get_response().headers["Allow"]
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+
+    @app.errorhandler(NotReady)
+    def _not_ready(error: NotReady) -> Response:
+        response = error_response(503, "not_ready", str(error))
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.errorhandler(DocumentNotFound)
+    def _document_not_found(error: DocumentNotFound) -> Response:
+        return error_response(404, "document_not_found", f"No document has the id {error.args[0]!r}.")
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", exc_info=error)
+        return handle_http_exception(InternalServerError("The server failed to answer; the error was logged."))

@@ -1,0 +1,113 @@
+"""marshmallow schemas for every request and response; they also generate the OpenAPI document.
+
+Limits live here, next to the fields they limit, so validation and documentation agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from qa.answering import Answer
+from qa.retrieval import Query
+
+MAX_QUESTION_CHARS = 1000
+MAX_HISTORY_TURNS = 20
+MAX_TOP_K = 20
+DEFAULT_TOP_K = Query.top_k
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("Must contain more than whitespace.")
+
+
+def question_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=[validate.Length(1, MAX_QUESTION_CHARS), _not_blank],
+        metadata={"example": "What did Blinken say about fentanyl?"},
+        **kwargs,
+    )
+
+
+class AskRequestSchema(ma.Schema):
+    question = question_field(required=True)
+    top_k = fields.Integer(
+        load_default=DEFAULT_TOP_K,
+        validate=validate.Range(1, MAX_TOP_K),
+        metadata={"description": "How many citations at most."},
+    )
+    history = fields.List(
+        question_field(),
+        load_default=list,
+        validate=validate.Length(max=MAX_HISTORY_TURNS),
+        metadata={"description": "Earlier questions of the conversation, oldest first."},
+    )
+
+    @ma.post_load
+    def to_query(self, data: dict[str, Any], **_: Any) -> Query:
+        return Query(question=data["question"], history=tuple(data["history"]), top_k=data["top_k"])
+
+
+class CitationSchema(ma.Schema):
+    id = fields.Integer(required=True, metadata={"description": "The [n] marker used in the answer."})
+    doc_id = fields.String(required=True)
+    start = fields.Integer(required=True, metadata={"description": "Code-point offset, inclusive."})
+    end = fields.Integer(required=True, metadata={"description": "Code-point offset, exclusive."})
+    quote = fields.String(required=True, metadata={"description": "Exactly document_text[start:end]."})
+    score = fields.Float(required=True)
+
+
+class AnswerSchema(ma.Schema):
+    question = fields.String(required=True)
+    answer = fields.String(required=True)
+    answerable = fields.Boolean(
+        required=True, metadata={"description": "False when the articles do not cover the question."}
+    )
+    confidence = fields.Float(required=True, metadata={"description": "Calibrated, in [0, 1]."})
+    citations = fields.List(fields.Nested(CitationSchema), required=True)
+    took_ms = fields.Float(required=True)
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    return AnswerSchema().dump(answer)
+
+
+class DocumentSummarySchema(ma.Schema):
+    doc_id = fields.String(required=True)
+    title = fields.String(required=True)
+    metadata = fields.Dict(required=True, metadata={"description": "author, source and other fields."})
+    length = fields.Integer(required=True, metadata={"description": "Characters (code points) of text."})
+
+
+class DocumentSchema(DocumentSummarySchema):
+    text = fields.String(required=True, metadata={"description": "Verbatim text; citations index into it."})
+
+
+class DocumentListSchema(ma.Schema):
+    documents = fields.List(fields.Nested(DocumentSummarySchema), required=True)
+
+
+class ErrorBodySchema(ma.Schema):
+    code = fields.String(required=True, metadata={"example": "invalid_request"})
+    message = fields.String(required=True)
+    fields_ = fields.Dict(data_key="fields", metadata={"description": "Field name to its messages."})
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String(required=True)
+
+
+class ReadinessSchema(ma.Schema):
+    ready = fields.Boolean(required=True)
+    index = fields.String()
+    reason = fields.String()
+    documents = fields.Integer()
+    sentences = fields.Integer()
+    chunks = fields.Integer()

@@ -1,0 +1,149 @@
+"""The `qa` command line: index articles, ask questions, serve the API.
+
+Commands are thin: they build a `Service` from the same settings the server uses and print what
+it returns. Heavy imports (torch, faiss) happen inside commands, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.config import Settings
+
+INDEX_DIR = click.option(
+    "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="QA_INDEX_DIR",
+    help="Where the built index lives (default: ./index).",
+)
+SEEDS_DIR = click.option(
+    "--seeds-dir", type=click.Path(file_okay=False, path_type=Path), envvar="QA_SEEDS_DIR",
+    help="Folder of *.txt articles with optional *.json metadata (default: ./seeds).",
+)
+
+
+def settings_from(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def open_service(settings: Settings, progress: bool = True):  # type: ignore[no-untyped-def]
+    """A loaded Service; a load failure becomes a clean one-line error and exit code 1."""
+    from qa.service import Service
+
+    try:
+        return Service(settings).load(progress=progress)
+    except Exception as exc:
+        raise click.ClickException(f"could not load the index: {exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="article-qa")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the pipeline does to stderr.")
+def cli(verbose: bool) -> None:
+    """Answer questions about news articles, citing exact character spans.
+
+    \b
+    Examples:
+      qa index                                  # build ./index from ./seeds
+      qa ask "What did Blinken say about fentanyl?"
+      qa serve --port 8000                      # HTTP API under gunicorn
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@SEEDS_DIR
+@INDEX_DIR
+@click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
+def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
+    """Build the index of every article in the seeds folder (skipped when already fresh)."""
+    from qa.documents import load_directory
+    from qa.embedding import Embedder
+    from qa.store import BuildSettings, build_index, ensure_index
+
+    settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
+    try:
+        documents = load_directory(settings.seeds_dir)
+        embedder = Embedder(settings.model_path)
+        build = BuildSettings.from_settings(settings, embedder)
+        if force:
+            build_index(settings.index_dir, documents, embedder, build, progress=True)
+        loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True)
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = loaded.manifest["counts"]
+    click.echo(
+        f"index {loaded.path.name}: {counts['documents']} documents, {counts['sentences']} sentences, "
+        f"{counts['chunks']} chunks in {settings.index_dir}",
+        err=True,
+    )
+
+
+def print_answer(answer: Any) -> None:
+    """Human-readable answer with its citations underneath."""
+    click.echo(answer.answer)
+    for citation in answer.citations:
+        click.echo(f"  [{citation.id}] {citation.doc_id} {citation.start}-{citation.end} "
+                   f"(score {citation.score:.3f}): {citation.quote}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--history", multiple=True, help="An earlier question of the conversation (repeatable, oldest first).")
+@click.option("--top-k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations at most.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as POST /v1/ask.")
+@SEEDS_DIR
+@INDEX_DIR
+def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
+        seeds_dir: Path | None, index_dir: Path | None) -> None:
+    """Answer QUESTION from the indexed articles.
+
+    \b
+    Example:
+      qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
+    """
+    from qa.api.schemas import answer_to_dict
+    from qa.retrieval import Query
+
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
+    answer = open_service(settings, progress=False).ask(Query(question, tuple(history), top_k))
+    if as_json:
+        click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False))
+    else:
+        print_answer(answer)
+
+
+@cli.command()
+@click.option("--host", help="Interface to bind (default 127.0.0.1; QA_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000; QA_PORT).")
+@click.option("--workers", type=click.IntRange(1, 64), help="gunicorn worker processes (default 1; QA_WORKERS).")
+@SEEDS_DIR
+@INDEX_DIR
+def serve(host: str | None, port: int | None, workers: int | None,
+          seeds_dir: Path | None, index_dir: Path | None) -> None:
+    """Serve the HTTP API with gunicorn; the index is built on start if missing or stale.
+
+    \b
+    Example:
+      qa serve --host 0.0.0.0 --port 8000
+      curl -s localhost:8000/v1/ask -H 'Content-Type: application/json' \\
+           -d '{"question": "What did Blinken say about fentanyl?"}'
+    """
+    from qa.server import serve as run_server
+
+    run_server(settings_from(host=host, port=port, workers=workers,
+                             seeds_dir=seeds_dir, index_dir=index_dir))
+
+
+def main() -> None:
+    cli()
