@@ -42,7 +42,7 @@ def load_document(text_path: Path) -> Document:
     if meta_path.exists():
         try:
             metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DocumentError(f"{meta_path} is not valid JSON: {exc}") from exc
         if not isinstance(metadata, dict):
             raise DocumentError(f"{meta_path} must hold a JSON object")
