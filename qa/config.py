@@ -17,6 +17,22 @@ def _env_tuple(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+# Accepted ranges (lowest, highest or None), checked on every construction so that a bad value
+# fails at start with the variable's name rather than deep in a build or a request.
+_LIMITS: dict[str, tuple[float, float | None]] = {
+    "sentences_per_chunk": (1, None),
+    "chunk_overlap": (0, None),
+    "max_sentence_chars": (1, None),
+    "min_confidence": (0.0, 1.0),
+    "max_body_bytes": (1, None),
+    "max_batch_questions": (1, None),
+    "torch_threads": (0, None),
+    "port": (0, 65535),
+    "workers": (1, None),
+    "threads_per_worker": (1, None),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings; construct with `Settings.from_env()` or directly in tests."""
@@ -41,6 +57,18 @@ class Settings:
     port: int = 8000
     workers: int = 1
     threads_per_worker: int = 4
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in _LIMITS.items():
+            value = getattr(self, name)
+            if not (low <= value and (high is None or value <= high)):  # also rejects NaN
+                bound = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise ValueError(f"QA_{name.upper()} must be {bound}, not {value!r}")
+        if self.chunk_overlap >= self.sentences_per_chunk:
+            raise ValueError(
+                f"QA_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"QA_SENTENCES_PER_CHUNK ({self.sentences_per_chunk})"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
