@@ -10,10 +10,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from qa.answering import NOT_COVERED
 from qa.api import create_app
 from qa.config import Settings
 from qa.service import Service
@@ -23,6 +25,32 @@ SEEDS = ROOT / "seeds"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 SEED_ID = "blinken-wang-yi-talks"
 SEED_TEXT = (SEEDS / f"{SEED_ID}.txt").read_bytes().decode("utf-8")
+FENTANYL_QUESTION = "What did Blinken say about fentanyl?"
+ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
+CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score"}
+
+
+def assert_valid_answer(body: dict[str, Any], question: str, top_k: int = 3) -> list[dict[str, Any]]:
+    """The answer contract of the API (and `qa ask --json`) on the seed article: its shape, exact
+    spans `SEED_TEXT[start:end] == quote`, markers 1..n, at most `top_k` disjoint citations."""
+    assert set(body) == ANSWER_KEYS
+    assert body["question"] == question
+    assert 0.0 <= body["confidence"] <= 1.0 and body["took_ms"] >= 0
+    citations = body["citations"]
+    assert len(citations) <= top_k
+    assert [c["id"] for c in citations] == list(range(1, len(citations) + 1))
+    for citation in citations:
+        assert set(citation) == CITATION_KEYS
+        assert citation["doc_id"] == SEED_ID
+        assert 0 <= citation["start"] < citation["end"] <= len(SEED_TEXT)
+        assert SEED_TEXT[citation["start"] : citation["end"]] == citation["quote"]
+    spans = sorted((c["start"], c["end"]) for c in citations)
+    assert all(left[1] <= right[0] for left, right in zip(spans, spans[1:])), "citations do not overlap"
+    if body["answerable"]:
+        assert citations and "[1]" in body["answer"]
+    else:
+        assert citations == [] and body["answer"] == NOT_COVERED
+    return citations
 
 
 @pytest.fixture(scope="session")
