@@ -124,6 +124,53 @@ def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
 
 
 @cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the answers to this file (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
+              help="Output format (default: csv when OUT ends in .csv, else jsonl).")
+@click.option("--resume", is_flag=True, help="Skip the ids already answered in OUT and append the rest.")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=64, show_default=True,
+              help="Questions embedded together.")
+@SEEDS_DIR
+@INDEX_DIR
+def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_size: int,
+          seeds_dir: Path | None, index_dir: Path | None) -> None:
+    """Answer every question in FILE, writing each answer with its citations.
+
+    FILE is .txt (one question a line), .jsonl (objects with "question" and optional "id",
+    "history", "top_k") or .csv (a "question" column, optional "id"). A question without an id
+    takes its line number. A bad line is reported on stderr with its number and skipped.
+
+    \b
+    Examples:
+      qa batch questions.txt -o answers.jsonl
+      qa batch questions.csv -o answers.csv --resume    # carry on where a run stopped
+    """
+    from qa import batchfile
+    from qa.api.batch import answer_items
+
+    if resume and out is None:
+        raise click.UsageError("--resume needs -o/--output: it reads the answers already written there")
+    fmt = batchfile.output_format(out, fmt)
+    try:
+        plan = batchfile.plan(file, batchfile.done_ids(out, fmt) if resume and out else set())
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for number, problem in plan.problems:
+        click.echo(f"{file}:{number}: skipped: {problem}", err=True)
+    service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir), progress=False)
+    with batchfile.open_writer(out, fmt, append=resume) as writer, click.progressbar(
+        length=len(plan.queries), label="answering", file=sys.stderr
+    ) as bar:
+        for result in answer_items(service, plan.queries, batch_size):
+            writer.write(result)
+            bar.update(1)
+    click.echo(f"answered {len(plan.queries)}, skipped {len(plan.problems)} bad lines"
+               + (f", {plan.already_done} already in {out}" if resume else ""), err=True)
+
+
+@cli.command()
 @click.option("--host", help="Interface to bind (default 127.0.0.1; QA_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000; QA_PORT).")
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn worker processes (default 1; QA_WORKERS).")

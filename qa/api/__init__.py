@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from qa.api import errors, routes
+from qa.api import batch, errors, routes
 from qa.api.schemas import ErrorSchema
 from qa.config import Settings
 from qa.service import Service
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.extensions["qa.service"] = service
     api = QaApi(app)
     errors.register_error_handlers(app)
-    for blueprint in (routes.ask, routes.documents, routes.health):
+    for blueprint in (routes.ask, batch.batch, routes.documents, routes.health):
         api.register_blueprint(blueprint)
+    for name, schema in batch.COMPONENTS.items():
+        api.spec.components.schema(name, schema=schema)
     return app

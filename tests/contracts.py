@@ -1,0 +1,27 @@
+"""Checks shared by the batch, chat and OpenAPI tests: cited spans and the wire formats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import SEED_TEXT
+
+
+def assert_exact_citations(citations: list[dict[str, Any]]) -> None:
+    """Every citation quotes its own span of the seed article, markers numbered from 1."""
+    assert [c["id"] for c in citations] == list(range(1, len(citations) + 1))
+    for citation in citations:
+        assert SEED_TEXT[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def ndjson_lines(text: str) -> list[dict[str, Any]]:
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def sse_data(text: str) -> list[str]:
+    """The `data:` payloads of a server-sent event stream; every event is one data line."""
+    events = [event for event in text.split("\n\n") if event]
+    assert all(event.startswith("data: ") and "\n" not in event for event in events), events[:3]
+    return [event[len("data: ") :] for event in events]

@@ -1,0 +1,158 @@
+"""POST /v1/ask/batch: ordered results with ids, per-item errors, limits, NDJSON streaming, and
+questions embedded together rather than one by one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from qa.api import batch as batch_module
+from qa.api import create_app
+from qa.config import Settings
+from qa.service import Service
+from tests.contracts import assert_exact_citations, ndjson_lines
+
+FENTANYL = "What did Blinken say about fentanyl?"
+ROBINSON = "Who is Roger Robinson?"
+NDJSON = {"Accept": "application/x-ndjson"}
+
+
+def without_timing(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in result.items() if key != "took_ms"}
+
+
+def test_results_are_full_answers_in_order_with_their_ids(client) -> None:  # type: ignore[no-untyped-def]
+    questions = [{"id": "fentanyl", "question": FENTANYL}, {"question": ROBINSON, "top_k": 1},
+                 {"id": 42, "question": "What is the capital of Australia?"}]
+    response = client.post("/v1/ask/batch", json={"questions": questions})
+    assert response.status_code == 200
+    results = response.get_json()["results"]
+    assert [r["id"] for r in results] == ["fentanyl", 1, 42]  # an item without an id takes its position
+    for item, result in zip(questions, results):
+        single = client.post("/v1/ask", json={k: v for k, v in item.items() if k != "id"}).get_json()
+        assert without_timing(result) == {"id": result["id"], **without_timing(single)}
+        assert_exact_citations(result["citations"])
+    assert len(results[1]["citations"]) == 1
+    assert results[0]["answerable"] is True and results[2]["answerable"] is False
+
+
+def test_a_bad_item_gets_an_error_object_and_the_rest_are_answered(client) -> None:  # type: ignore[no-untyped-def]
+    questions: list[Any] = [
+        {"id": "blank", "question": "   "},
+        {"id": "ok", "question": FENTANYL},
+        "not an object",
+        {"id": "k", "question": FENTANYL, "top_k": 99, "colour": "red"},
+        {"id": ["not", "an", "id"], "question": FENTANYL},
+    ]
+    response = client.post("/v1/ask/batch", json={"questions": questions})
+    assert response.status_code == 200
+    blank, ok, not_object, bad_fields, bad_id = response.get_json()["results"]
+    assert blank == {"id": "blank", "error": {"code": "invalid_request", "message": blank["error"]["message"],
+                                              "fields": {"question": ["Must contain more than whitespace."]}}}
+    assert ok["id"] == "ok" and ok["answerable"] is True
+    assert not_object["id"] == 2 and not_object["error"]["code"] == "invalid_request"
+    assert set(bad_fields["error"]["fields"]) == {"top_k", "colour"}
+    assert bad_id["id"] == 4 and set(bad_id["error"]["fields"]) == {"id"}
+
+
+@pytest.mark.parametrize("body, field", [({}, "questions"), ({"questions": []}, "questions"),
+                                         ({"questions": "What?"}, "questions"),
+                                         ({"questions": [{"question": "q"}], "extra": 1}, "extra")])
+def test_a_malformed_batch_is_rejected_as_a_whole(client, body: dict[str, Any], field: str) -> None:  # type: ignore
+    response = client.post("/v1/ask/batch", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_request"
+    assert field in response.get_json()["error"]["fields"]
+
+
+def test_more_questions_than_the_limit_is_413(settings: Settings, service: Service) -> None:
+    client = create_app(settings.with_overrides(max_batch_questions=3), service).test_client()
+    assert client.post("/v1/ask/batch", json={"questions": [{"question": FENTANYL}] * 3}).status_code == 200
+    response = client.post("/v1/ask/batch", json={"questions": [{"question": FENTANYL}] * 4})
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "too_many_questions"
+
+
+def test_the_default_limit_is_1000_questions(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/v1/ask/batch", json={"questions": [{"question": "q"}] * 1001})
+    assert response.status_code == 413
+    assert "1000" in response.get_json()["error"]["message"]
+
+
+def test_a_batch_is_embedded_in_one_call_not_one_by_one(client, service: Service, monkeypatch) -> None:  # type: ignore
+    sizes: list[int] = []
+    encode = service.embedder.encode
+
+    def counting_encode(texts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(len(texts))
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(service.embedder, "encode", counting_encode)
+    questions = [{"question": f"{FENTANYL} ({n})"} for n in range(40)]
+    assert client.post("/v1/ask/batch", json={"questions": questions}).status_code == 200
+    assert sizes == [40]
+
+
+def test_ndjson_streams_the_same_results_one_line_each(client) -> None:  # type: ignore[no-untyped-def]
+    body = {"questions": [{"id": "a", "question": FENTANYL}, {"id": "b", "question": ""}, {"question": ROBINSON}]}
+    streamed = client.post("/v1/ask/batch", json=body, headers=NDJSON)
+    assert streamed.status_code == 200
+    assert streamed.mimetype == "application/x-ndjson"
+    lines = ndjson_lines(streamed.get_data(as_text=True))
+    whole = client.post("/v1/ask/batch", json=body).get_json()["results"]
+    assert [without_timing(line) for line in lines] == [without_timing(result) for result in whole]
+    assert lines[1]["error"]["code"] == "invalid_request"
+
+
+def test_ndjson_lines_are_sent_as_each_group_is_answered(app, service: Service, monkeypatch) -> None:  # type: ignore
+    calls: list[int] = []
+    ask_many = service.ask_many
+
+    def counting_ask_many(queries):  # type: ignore[no-untyped-def]
+        calls.append(len(queries))
+        return ask_many(queries)
+
+    monkeypatch.setattr(service, "ask_many", counting_ask_many)
+    count = batch_module.STREAM_CHUNK * 2 + 3
+    questions = [{"id": n, "question": f"{ROBINSON} ({n})"} for n in range(count)]
+    response = app.test_client().post("/v1/ask/batch", json={"questions": questions}, headers=NDJSON,
+                                      buffered=False)
+    lines = iter(response.response)
+    assert next(lines).startswith(b'{"id": 0,')
+    assert calls == [batch_module.STREAM_CHUNK]  # only the first group was answered so far
+    rest = b"".join(lines).decode()
+    response.close()
+    assert calls == [batch_module.STREAM_CHUNK, batch_module.STREAM_CHUNK, 3]
+    assert [line["id"] for line in ndjson_lines(rest)] == list(range(1, count))
+
+
+@pytest.mark.parametrize("headers", [{}, NDJSON])
+def test_a_batch_before_the_index_is_loaded_is_503(settings: Settings, headers: dict[str, str]) -> None:
+    client = create_app(settings, Service(settings)).test_client()  # never loaded
+    response = client.post("/v1/ask/batch", json={"questions": [{"question": FENTANYL}]}, headers=headers)
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "not_ready"
+
+
+def test_a_batch_body_must_be_json(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/v1/ask/batch", data="questions=1", content_type="text/plain")
+    assert response.status_code == 415
+
+
+@pytest.mark.slow
+def test_ndjson_batch_through_gunicorn(live_server: str) -> None:
+    questions = [{"id": n, "question": q} for n, q in enumerate([FENTANYL, "", ROBINSON] * 30)]
+    with requests.post(f"{live_server}/v1/ask/batch", json={"questions": questions}, headers=NDJSON,
+                       stream=True, timeout=120) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("application/x-ndjson")
+        assert response.headers.get("Transfer-Encoding") == "chunked"
+        lines = [line for line in response.iter_lines() if line]
+    results = [json.loads(line) for line in lines]
+    assert [r["id"] for r in results] == list(range(90))
+    assert all(("error" in r) == (n % 3 == 1) for n, r in enumerate(results))
+    for result in results[::3]:
+        assert_exact_citations(result["citations"])

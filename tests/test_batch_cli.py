@@ -1,0 +1,170 @@
+"""`qa batch FILE`: each input format, JSON lines and CSV out, bad lines skipped with their line
+number, and `--resume` carrying on after a killed run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from qa.cli import cli
+from qa.retrieval import Query
+from qa.service import Service
+from tests.contracts import assert_exact_citations, ndjson_lines
+
+FENTANYL = "What did Blinken say about fentanyl?"
+ROBINSON = "Who is Roger Robinson?"
+FOLLOW_UP = "What did he say should happen to companies that fail the criteria?"
+
+
+def run(cli_env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(cli, ["batch", *args], env=cli_env)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return ndjson_lines(path.read_text(encoding="utf-8"))
+
+
+def test_txt_one_question_a_line_ids_are_line_numbers(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text(f"{FENTANYL}\n\n   \n{ROBINSON}\n", encoding="utf-8")
+    result = run(cli_env, str(questions))
+    assert result.exit_code == 0, result.output
+    answers = ndjson_lines(result.stdout)  # stdout holds the answers only; progress goes to stderr
+    assert [(a["id"], a["question"]) for a in answers] == [(1, FENTANYL), (4, ROBINSON)]
+    for answer in answers:
+        assert answer["answerable"] is True
+        assert_exact_citations(answer["citations"])
+    assert "answering" in result.stderr and "answered 2, skipped 0 bad lines" in result.stderr
+
+
+def test_jsonl_with_ids_and_history_bad_lines_skipped(tmp_path: Path, cli_env: dict[str, str],
+                                                      service: Service) -> None:
+    questions = tmp_path / "questions.jsonl"
+    lines = [
+        json.dumps({"id": "r", "question": ROBINSON}),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"question": FOLLOW_UP, "history": [ROBINSON]}),
+        json.dumps({"id": "blank", "question": " "}),
+        json.dumps({"id": "k", "question": FENTANYL, "top_k": 1}),
+    ]
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    result = run(cli_env, str(questions), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    for number in (2, 3, 5):
+        assert f"questions.jsonl:{number}: skipped:" in result.stderr
+    assert "questions.jsonl:5: skipped: question: Must contain more than whitespace." in result.stderr
+    answers = read_jsonl(out)
+    assert [a["id"] for a in answers] == ["r", 4, "k"]
+    follow_up = service.ask(Query(FOLLOW_UP, (ROBINSON,)))
+    assert answers[1]["citations"][0]["start"] == follow_up.citations[0].start
+    assert "should be delisted" in answers[1]["citations"][0]["quote"]
+    assert len(answers[2]["citations"]) == 1
+
+
+def test_csv_in_csv_out_with_citations(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "questions.csv"
+    questions.write_text(
+        "id,question,notes\n"
+        f"f1,{FENTANYL},first\n"
+        f',"{ROBINSON}\nasked on two lines",no id\n'
+        "x3,,empty question\n"
+        "x4,too,many,fields\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "answers.csv"
+    result = run(cli_env, str(questions), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "questions.csv:5: skipped: question:" in result.stderr
+    assert "questions.csv:6: skipped: more fields than the 3 columns" in result.stderr
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["id"] for row in rows] == ["f1", "3"]  # the second question starts on line 3
+    assert rows[0]["question"] == FENTANYL and rows[1]["question"].endswith("on two lines")
+    assert rows[0]["answerable"] == "true"
+    citations = json.loads(rows[0]["citations"])
+    assert citations
+    assert_exact_citations(citations)
+    assert "[1]" in rows[0]["answer"]
+
+
+def test_output_format_can_be_chosen(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_text(FENTANYL + "\n", encoding="utf-8")
+    result = run(cli_env, str(questions), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [row["id"] for row in rows] == ["1"]
+
+
+def test_a_line_that_is_not_utf8_is_skipped(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_bytes(b"What about Tib\xffet?\n" + FENTANYL.encode() + b"\n")
+    result = run(cli_env, str(questions))
+    assert result.exit_code == 0, result.output
+    assert "q.txt:1: skipped: not valid UTF-8" in result.stderr
+    assert [a["id"] for a in ndjson_lines(result.stdout)] == [2]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("q.md", "What?\n", "unknown input format"),
+    ("q.csv", "query\nWhat?\n", "'question'"),
+])
+def test_an_unusable_file_is_a_clean_error(tmp_path: Path, cli_env: dict[str, str], name: str, content: str,
+                                           message: str) -> None:
+    questions = tmp_path / name
+    questions.write_text(content, encoding="utf-8")
+    result = run(cli_env, str(questions))
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_resume_needs_an_output_file(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_text(FENTANYL + "\n", encoding="utf-8")
+    result = run(cli_env, str(questions), "--resume")
+    assert result.exit_code == 2
+    assert "--resume needs -o/--output" in result.stderr
+
+
+def test_resume_skips_ids_already_answered_after_a_killed_run(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_text(f"{FENTANYL}\n{ROBINSON}\n", encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    assert run(cli_env, str(questions), "-o", str(out)).exit_code == 0
+    first_run = out.read_text(encoding="utf-8")
+    # The run was killed while writing a third answer; the file grew since.
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write('{"id": 3, "question": "What about Ti')
+    questions.write_text(f"{FENTANYL}\n{ROBINSON}\nWhat about Tibet?\n{FOLLOW_UP}\n", encoding="utf-8")
+
+    result = run(cli_env, str(questions), "-o", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "answered 2, skipped 0 bad lines, 2 already in" in result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(first_run)
+    assert [a["id"] for a in read_jsonl(out)] == [1, 2, 3, 4]
+
+    again = run(cli_env, str(questions), "-o", str(out), "--resume")
+    assert "answered 0" in again.stderr and out.read_text(encoding="utf-8") == text
+
+
+def test_resume_csv_appends_rows_under_one_header(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.csv"
+    questions.write_text(f"id,question\na,{FENTANYL}\n", encoding="utf-8")
+    out = tmp_path / "answers.csv"
+    assert run(cli_env, str(questions), "-o", str(out)).exit_code == 0
+    questions.write_text(f"id,question\na,{FENTANYL}\nb,{ROBINSON}\n", encoding="utf-8")
+    result = run(cli_env, str(questions), "-o", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "answered 1" in result.stderr
+    with out.open(encoding="utf-8", newline="") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["a", "b"]
+    assert out.read_text(encoding="utf-8").count("id,question,") == 1
