@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_cors import CORS
 from flask_smorest import Api
 
-from qa.api import batch, errors, routes
+from qa.api import batch, chat, errors, routes
 from qa.api.schemas import ErrorSchema
 from qa.config import Settings
 from qa.service import Service
@@ -43,8 +44,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.extensions["qa.service"] = service
     api = QaApi(app)
     errors.register_error_handlers(app)
-    for blueprint in (routes.ask, batch.batch, routes.documents, routes.health):
+    for blueprint in (routes.ask, batch.batch, chat.chat, routes.documents, routes.health):
         api.register_blueprint(blueprint)
-    for name, schema in batch.COMPONENTS.items():
+    for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():
         api.spec.components.schema(name, schema=schema)
+    if settings.cors_origins:
+        CORS(app, origins=list(settings.cors_origins))
     return app

@@ -1,0 +1,209 @@
+"""`POST /v1/chat/completions`: the OpenAI chat-completions protocol, so chatbot front ends and
+the official clients can talk to the service unchanged.
+
+The last user message is the question and the earlier user messages are its history (system and
+assistant messages are read past). The reply's content is the answer with its `[n]` markers; the
+citations ride along in an extra `citations` field of the message, or, when streaming, of the
+final chunk's delta. Parameters such as `temperature` are accepted and ignored: there is no
+sampling to tune.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from qa.answering import Answer
+from qa.api.routes import require_json_body, service
+from qa.api.schemas import (
+    DEFAULT_TOP_K,
+    MAX_HISTORY_TURNS,
+    MAX_TOP_K,
+    AskRequestSchema,
+    CitationSchema,
+    answer_to_dict,
+)
+from qa.api.streaming import json_or_stream, ref, streamed
+from qa.retrieval import Query
+
+MODEL = "article-qa"
+EVENT_STREAM = "text/event-stream"
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+class MessageContent(fields.Field):
+    """A message's text: a string, or a list of content parts whose text parts are joined."""
+
+    default_error_messages = {"invalid": "Must be a string or a list of content parts."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(part, dict) for part in value):
+            return "\n".join(part["text"] for part in value
+                             if part.get("type") == "text" and isinstance(part.get("text"), str))
+        raise self.make_error("invalid")
+
+
+class ChatMessageSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # name, tool_calls and other fields of the protocol are read past
+
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    content = MessageContent(
+        allow_none=True,
+        load_default="",
+        metadata={"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+                  "nullable": True, "description": "Text, or content parts whose `text` parts are read."},
+    )
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    query: Query
+    stream: bool
+
+
+class ChatRequestSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # temperature, max_tokens, n, user... are accepted and ignored
+
+    model = fields.String(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
+    messages = fields.List(
+        fields.Nested(ChatMessageSchema),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "The last user message is the question, earlier user messages its history."},
+    )
+    stream = fields.Boolean(load_default=False, metadata={"description": "Answer as server-sent events."})
+    top_k = fields.Integer(
+        load_default=DEFAULT_TOP_K,
+        validate=validate.Range(1, MAX_TOP_K),
+        metadata={"description": "Extension: how many citations at most."},
+    )
+
+    @ma.post_load
+    def to_chat_request(self, data: dict[str, Any], **_: Any) -> ChatRequest:
+        return ChatRequest(chat_query(data["messages"], data["top_k"]), data["stream"])
+
+
+def chat_query(messages: list[dict[str, str]], top_k: int) -> Query:
+    """The last user message asks; up to MAX_HISTORY_TURNS earlier user messages are its history."""
+    users = [position for position, message in enumerate(messages) if message["role"] == "user"]
+    if not users:
+        raise ma.ValidationError({"messages": ["Must contain a message with the role 'user'."]})
+    history = users[:-1][-MAX_HISTORY_TURNS:]
+    ask = {"question": messages[users[-1]]["content"], "history": [messages[i]["content"] for i in history],
+           "top_k": top_k}
+    try:
+        return AskRequestSchema().load(ask)
+    except ma.ValidationError as exc:
+        # Point at the message at fault, as a client sent it: messages.<position>.content
+        errors = exc.messages if isinstance(exc.messages, dict) else {}
+        by_message: dict[int, Any] = {history[int(turn)]: {"content": problem}
+                                      for turn, problem in errors.get("history", {}).items()}
+        if "question" in errors:
+            by_message[users[-1]] = {"content": errors["question"]}
+        raise ma.ValidationError({"messages": by_message}) from exc
+
+
+class ChatReplySchema(ma.Schema):
+    role = fields.String(required=True, metadata={"example": "assistant"})
+    content = fields.String(required=True, metadata={"description": "The answer with [n] citation markers."})
+    citations = fields.List(fields.Nested(CitationSchema), required=True,
+                            metadata={"description": "Extension: the same citations as /v1/ask."})
+
+
+class ChatChoiceSchema(ma.Schema):
+    index = fields.Integer(required=True)
+    message = fields.Nested(ChatReplySchema, required=True)
+    finish_reason = fields.String(required=True, metadata={"example": "stop"})
+
+
+class ChatCompletionSchema(ma.Schema):
+    id = fields.String(required=True)
+    object = fields.String(required=True, metadata={"example": "chat.completion"})
+    created = fields.Integer(required=True, metadata={"description": "Unix time, seconds."})
+    model = fields.String(required=True, metadata={"example": MODEL})
+    choices = fields.List(fields.Nested(ChatChoiceSchema), required=True)
+
+
+class ChatDeltaSchema(ma.Schema):
+    role = fields.String()
+    content = fields.String()
+    citations = fields.List(fields.Nested(CitationSchema), metadata={"description": "In the final chunk only."})
+
+
+class ChatChunkChoiceSchema(ma.Schema):
+    index = fields.Integer(required=True)
+    delta = fields.Nested(ChatDeltaSchema, required=True)
+    finish_reason = fields.String(required=True, allow_none=True)
+
+
+class ChatCompletionChunkSchema(ma.Schema):
+    id = fields.String(required=True)
+    object = fields.String(required=True, metadata={"example": "chat.completion.chunk"})
+    created = fields.Integer(required=True)
+    model = fields.String(required=True)
+    choices = fields.List(fields.Nested(ChatChunkChoiceSchema), required=True)
+
+
+def _envelope(kind: str) -> dict[str, Any]:
+    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": MODEL}
+
+
+def completion(answer: Answer) -> dict[str, Any]:
+    reply = {"role": "assistant", "content": answer.answer, "citations": answer_to_dict(answer)["citations"]}
+    return {**_envelope("chat.completion"), "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}]}
+
+
+def completion_chunks(answer: Answer) -> Iterator[dict[str, Any]]:
+    """The role, then the answer a word at a time, then the citations with finish_reason 'stop'."""
+    envelope = _envelope("chat.completion.chunk")
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    deltas += [{"content": word} for word in re.findall(r"\s*\S+", answer.answer)]
+    for delta in deltas:
+        yield {**envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    final = {"citations": answer_to_dict(answer)["citations"]}
+    yield {**envelope, "choices": [{"index": 0, "delta": final, "finish_reason": "stop"}]}
+
+
+def server_sent_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
+    for chunk in chunks:
+        yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+chat = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions.")
+chat.before_request(require_json_body)
+
+
+@chat.route("/chat/completions")
+class ChatCompletions(MethodView):
+    @json_or_stream(chat, ChatRequestSchema, ChatCompletionSchema, EVENT_STREAM, ref("ChatCompletionChunk"))
+    def post(self, chat_request: ChatRequest) -> Any:
+        """Answer the last user message of a conversation, in the chat-completions protocol.
+
+        With `"stream": true` the reply is a stream of server-sent events, one
+        `chat.completion.chunk` each, the citations in the final chunk, then `data: [DONE]`.
+        """
+        answer = service().ask(chat_request.query)
+        if chat_request.stream:
+            events = server_sent_events(completion_chunks(answer))
+            return streamed(events, EVENT_STREAM)
+        return completion(answer)
+
+
+COMPONENTS = {"ChatCompletionChunk": ChatCompletionChunkSchema}

@@ -1,0 +1,164 @@
+"""POST /v1/chat/completions: the OpenAI chat-completions protocol, plain and streamed, checked
+with Flask's client and with the official `openai` client against gunicorn; plus CORS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from qa.api import create_app
+from qa.config import Settings
+from qa.service import Service
+from tests.contracts import assert_exact_citations, sse_data
+
+FENTANYL = "What did Blinken say about fentanyl?"
+ROBINSON = "Who is Roger Robinson?"
+FOLLOW_UP = "What did he say should happen to companies that fail the criteria?"
+DELISTED = "should be delisted"
+CONVERSATION = [
+    {"role": "system", "content": "You answer questions about news articles."},
+    {"role": "user", "content": ROBINSON},
+    {"role": "assistant", "content": "Roger Robinson founded the Prague Security Studies Institute. [1]"},
+    {"role": "user", "content": FOLLOW_UP},
+]
+
+
+def chat(client, **body: Any):  # type: ignore[no-untyped-def]
+    return client.post("/v1/chat/completions", json={"model": "gpt-4o", **body})
+
+
+def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> None:  # type: ignore[no-untyped-def]
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], temperature=0.2, max_tokens=50)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["object"] == "chat.completion" and body["model"] == "article-qa"
+    assert body["id"].startswith("chatcmpl-") and isinstance(body["created"], int)
+    (choice,) = body["choices"]
+    assert choice["index"] == 0 and choice["finish_reason"] == "stop"
+    message = choice["message"]
+    ask = client.post("/v1/ask", json={"question": FENTANYL}).get_json()
+    assert message == {"role": "assistant", "content": ask["answer"], "citations": ask["citations"]}
+    assert "[1]" in message["content"]
+    assert_exact_citations(message["citations"])
+
+
+def test_earlier_user_messages_are_the_history(client, service: Service, monkeypatch) -> None:  # type: ignore
+    asked: list[Any] = []
+    ask_many = service.ask_many
+
+    def recording_ask_many(queries):  # type: ignore[no-untyped-def]
+        asked.extend(queries)
+        return ask_many(queries)
+
+    monkeypatch.setattr(service, "ask_many", recording_ask_many)
+    message = chat(client, messages=CONVERSATION).get_json()["choices"][0]["message"]
+    (query,) = asked
+    assert (query.question, query.history) == (FOLLOW_UP, (ROBINSON,))  # system and assistant turns read past
+    assert DELISTED in message["citations"][0]["quote"]
+    assert "[1]" in message["content"]
+
+
+def test_content_parts_are_read_as_text(client) -> None:  # type: ignore[no-untyped-def]
+    parts = [{"type": "text", "text": FENTANYL}, {"type": "image_url", "image_url": {"url": "data:,"}}]
+    plain = chat(client, messages=[{"role": "user", "content": FENTANYL}]).get_json()
+    with_parts = chat(client, messages=[{"role": "user", "content": parts}]).get_json()
+    assert with_parts["choices"][0]["message"] == plain["choices"][0]["message"]
+
+
+def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:  # type: ignore[no-untyped-def]
+    messages = [{"role": "user", "content": FENTANYL}]
+    response = chat(client, messages=messages, stream=True, stream_options={"include_usage": True})
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    data = sse_data(response.get_data(as_text=True))
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(item) for item in data[:-1]]
+    assert len(chunks) > 3
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"} and len({c["id"] for c in chunks}) == 1
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0]["role"] == "assistant"
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None] * (len(chunks) - 1) + ["stop"]
+    whole = chat(client, messages=messages).get_json()["choices"][0]["message"]
+    assert "".join(d.get("content", "") for d in deltas) == whole["content"]
+    assert deltas[-1] == {"citations": whole["citations"]}
+
+
+@pytest.mark.parametrize("messages, fields", [
+    ([{"role": "system", "content": "Be brief."}], {"messages": ["Must contain a message with the role 'user'."]}),
+    ([{"role": "user", "content": FENTANYL}, {"role": "user", "content": "  "}],
+     {"messages": {"1": {"content": ["Must contain more than whitespace."]}}}),
+    ([{"role": "robot", "content": FENTANYL}], {"messages": {"0": {"role": ["Must be one of: system, developer, "
+                                                                           "user, assistant, tool, function."]}}}),
+    ([], {"messages": ["Shorter than minimum length 1."]}),
+])
+def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], fields: Any) -> None:  # type: ignore
+    response = chat(client, messages=messages)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["fields"] == fields
+
+
+def test_cors_allows_only_configured_origins(settings: Settings, service: Service, client) -> None:  # type: ignore
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+    allowed = create_app(settings.with_overrides(cors_origins=("https://chat.example",)), service).test_client()
+    ok = allowed.options("/v1/chat/completions", headers={"Origin": "https://chat.example", **preflight})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://chat.example"
+    assert "authorization" in ok.headers["Access-Control-Allow-Headers"].lower()
+    other = allowed.options("/v1/chat/completions", headers={"Origin": "https://evil.example", **preflight})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    answered = allowed.post("/v1/chat/completions", headers={"Origin": "https://chat.example"},
+                            json={"messages": [{"role": "user", "content": FENTANYL}]})
+    assert answered.headers["Access-Control-Allow-Origin"] == "https://chat.example"
+    # No origins configured (the default): no cross-origin access at all.
+    default = client.options("/v1/chat/completions", headers={"Origin": "https://chat.example", **preflight})
+    assert "Access-Control-Allow-Origin" not in default.headers
+
+
+@pytest.fixture()
+def openai_client(live_server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{live_server}/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+@pytest.mark.slow
+def test_openai_client_gets_answer_and_citations(openai_client: openai.OpenAI) -> None:
+    completion = openai_client.chat.completions.create(
+        model="any-model", messages=[{"role": "user", "content": FENTANYL}])
+    assert completion.model == "article-qa"
+    message = completion.choices[0].message
+    assert message.role == "assistant" and "[1]" in (message.content or "")
+    citations = message.model_extra["citations"]
+    assert "fentanyl crisis" in citations[0]["quote"]
+    assert_exact_citations(citations)
+
+
+@pytest.mark.slow
+def test_openai_client_streams_and_gets_citations_last(openai_client: openai.OpenAI) -> None:
+    stream = openai_client.chat.completions.create(
+        model="any-model", messages=[{"role": "user", "content": FENTANYL}], stream=True)
+    chunks = list(stream)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    whole = openai_client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": FENTANYL}])
+    assert len(chunks) > 3 and text == whole.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    citations = chunks[-1].choices[0].delta.model_extra["citations"]
+    assert citations == whole.choices[0].message.model_extra["citations"]
+    assert_exact_citations(citations)
+
+
+@pytest.mark.slow
+def test_openai_client_follow_up_is_answered_from_the_right_sentence(openai_client: openai.OpenAI) -> None:
+    completion = openai_client.chat.completions.create(model="any-model", messages=CONVERSATION)  # type: ignore
+    citations = completion.choices[0].message.model_extra["citations"]
+    assert DELISTED in citations[0]["quote"]
+    assert_exact_citations(citations)
+
+
+@pytest.mark.slow
+def test_openai_client_sees_a_bad_request_as_its_error(openai_client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        openai_client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": " "}])
+    assert raised.value.status_code == 400
+    assert "not valid" in raised.value.message
