@@ -8,7 +8,7 @@ from flask import Flask
 from flask_cors import CORS
 from flask_smorest import Api
 
-from qa.api import batch, chat, errors, routes
+from qa.api import batch, chat, docs, errors, routes
 from qa.api.schemas import ErrorSchema
 from qa.config import Settings
 from qa.service import Service
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         api.register_blueprint(blueprint)
     for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():
         api.spec.components.schema(name, schema=schema)
+    docs.register(app, api)
     if settings.cors_origins:
         CORS(app, origins=list(settings.cors_origins))
     return app

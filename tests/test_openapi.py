@@ -1,0 +1,255 @@
+"""The OpenAPI description: a valid OpenAPI 3 document that describes every route, that real
+responses match, and that every request and response example in the README matches; and the
+offline /docs page rendered from it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shlex
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate as validate_spec
+
+from tests.conftest import ROOT, SEED_ID, SEED_TEXT
+from tests.contracts import ndjson_lines, sse_data
+
+FENTANYL = "What did Blinken say about fentanyl?"
+NDJSON = "application/x-ndjson"
+EVENT_STREAM = "text/event-stream"
+# Routes that serve the description itself rather than the API.
+UNDESCRIBED = {"/openapi.json", "/docs", "/static/<path:filename>"}
+
+
+@pytest.fixture()
+def spec(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return client.get("/openapi.json").get_json()
+
+
+def resolve(spec: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in item:
+        target: Any = spec
+        for key in item["$ref"].removeprefix("#/").split("/"):
+            target = target[key]
+        item = target
+    return item
+
+
+def response_schema(spec: dict[str, Any], path: str, method: str, status: int,
+                    media: str = "application/json") -> dict[str, Any]:
+    responses = spec["paths"][path][method]["responses"]
+    response = resolve(spec, responses.get(str(status), responses["default"]))
+    return response["content"][media]["schema"]
+
+
+def request_schema(spec: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def errors_against(spec: dict[str, Any], schema: dict[str, Any], instance: Any) -> list[str]:
+    """What is wrong with `instance` under `schema`, whose `$ref`s point into the spec's components."""
+    validator = OAS30Validator({**schema, "components": spec["components"]})
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+def openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def test_the_document_is_valid_openapi_3(spec: dict[str, Any]) -> None:
+    validate_spec(spec)
+    assert spec["openapi"].startswith("3.")
+
+
+def test_every_route_is_described_and_nothing_else(app, spec: dict[str, Any]) -> None:  # type: ignore
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule not in UNDESCRIBED:
+            methods = {method.lower() for method in rule.methods - {"HEAD", "OPTIONS"}}
+            routes.setdefault(openapi_path(rule.rule), set()).update(methods)
+    described = {path: set(item) - {"parameters"} for path, item in spec["paths"].items()}
+    assert described == routes
+    assert {"/v1/ask/batch", "/v1/chat/completions"} <= set(routes)
+
+
+def test_every_operation_describes_its_errors(spec: dict[str, Any]) -> None:
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            responses = operation["responses"]
+            assert response_schema(spec, path, method, 599) == error, (path, method)  # the default response
+            if method == "post":
+                assert response_schema(spec, path, method, 400) == error, path
+                assert response_schema(spec, path, method, 503) == error, path
+    assert response_schema(spec, "/v1/ask/batch", "post", 413) == error
+    assert response_schema(spec, "/v1/documents/{doc_id}", "get", 404) == error
+
+
+def test_batch_and_chat_describe_their_streams(spec: dict[str, Any]) -> None:
+    batch_ok = resolve(spec, spec["paths"]["/v1/ask/batch"]["post"]["responses"]["200"])["content"]
+    assert set(batch_ok) == {"application/json", NDJSON}
+    chat_ok = resolve(spec, spec["paths"]["/v1/chat/completions"]["post"]["responses"]["200"])["content"]
+    assert set(chat_ok) == {"application/json", EVENT_STREAM}
+    schemas = spec["components"]["schemas"]
+    assert sorted(schemas["BatchError"]["required"]) == ["error", "id"]
+    assert {"BatchQuestion", "BatchAnswer", "ChatRequest", "ChatCompletion", "ChatCompletionChunk"} <= set(schemas)
+    assert not errors_against(spec, request_schema(spec, "/v1/chat/completions", "post"),
+                              {"model": "x", "messages": [{"role": "user", "content": FENTANYL}], "temperature": 1})
+
+
+def test_schemas_catch_what_the_server_would_reject(spec: dict[str, Any]) -> None:
+    """The description is strict enough to be worth checking examples against."""
+    ask = request_schema(spec, "/v1/ask", "post")
+    assert errors_against(spec, ask, {"question": FENTANYL, "top_k": 21})
+    assert errors_against(spec, ask, {"question": FENTANYL, "colour": "red"})
+    answer = response_schema(spec, "/v1/ask", "post", 200)
+    assert errors_against(spec, answer, {"question": FENTANYL, "answer": "x"})
+
+
+CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, str], int, str]] = [
+    ("get", "/v1/documents", None, {}, 200, "application/json"),
+    ("get", f"/v1/documents/{SEED_ID}", None, {}, 200, "application/json"),
+    ("get", "/v1/documents/nope", None, {}, 404, "application/json"),
+    ("get", "/healthz", None, {}, 200, "application/json"),
+    ("get", "/readyz", None, {}, 200, "application/json"),
+    ("post", "/v1/ask", {"question": FENTANYL}, {}, 200, "application/json"),
+    ("post", "/v1/ask", {"question": ""}, {}, 400, "application/json"),
+    ("post", "/v1/ask/batch", {"questions": [{"id": "a", "question": FENTANYL}, {"question": 3}]}, {}, 200,
+     "application/json"),
+    ("post", "/v1/ask/batch", {"questions": [{"id": "a", "question": FENTANYL}, {"question": 3}]},
+     {"Accept": NDJSON}, 200, NDJSON),
+    ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": FENTANYL}]}, {}, 200,
+     "application/json"),
+    ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": FENTANYL}], "stream": True}, {}, 200,
+     EVENT_STREAM),
+]
+
+
+def parsed_body(media: str, text: str) -> list[Any]:
+    if media == NDJSON:
+        return ndjson_lines(text)
+    if media == EVENT_STREAM:
+        data = sse_data(text)
+        assert data[-1] == "[DONE]"
+        return [json.loads(item) for item in data[:-1]]
+    return [json.loads(text)]
+
+
+@pytest.mark.parametrize("method, path, body, headers, status, media", CASES)
+def test_real_responses_match_the_description(client, spec: dict[str, Any], method: str, path: str,  # type: ignore
+                                              body: dict[str, Any] | None, headers: dict[str, str], status: int,
+                                              media: str) -> None:
+    response = client.open(path, method=method.upper(), json=body, headers=headers)
+    assert response.status_code == status
+    assert response.mimetype == media
+    rule = openapi_path(client.application.url_map.bind("").match(path, method=method.upper(),
+                                                                  return_rule=True)[0].rule)
+    schema = response_schema(spec, rule, method, status, media)
+    for item in parsed_body(media, response.get_data(as_text=True)):
+        assert errors_against(spec, schema, item) == [], item
+
+
+# --- the README's examples -------------------------------------------------------------------
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
+
+
+def readme_examples() -> list[tuple[str, str, str]]:
+    """(curl command, shown response) for every curl block followed at once by its response."""
+    blocks = list(FENCE.finditer(README))
+    return [(block.group(2), following.group(2))
+            for block, following in zip(blocks, blocks[1:])
+            if block.group(1) == "sh" and block.group(2).lstrip().startswith("curl ")
+            and not README[block.end() : following.start()].strip()]
+
+
+def curl_request(command: str) -> tuple[str, dict[str, str], dict[str, Any] | None]:
+    words = shlex.split(command.replace("\\\n", " "))
+    path = next(word for word in words if word.startswith("localhost:8000")).removeprefix("localhost:8000")
+    headers = dict(words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H")
+    body = next((json.loads(words[i + 1]) for i, word in enumerate(words) if word == "-d"), None)
+    return path, headers, body
+
+
+def shown_items(text: str, media: str) -> list[Any]:
+    """The shown response as JSON values; a line of '...' marks lines left out of a stream."""
+    kept = "\n".join(line for line in text.splitlines() if line.strip() != "...") + "\n"
+    return parsed_body(media, kept) if media != "application/json" else [json.loads(text)]
+
+
+EXAMPLES = readme_examples()
+
+
+def test_the_readme_has_an_example_of_each_route_it_introduces() -> None:
+    paths = {curl_request(command)[0] for command, _ in EXAMPLES}
+    assert {"/v1/ask", "/v1/ask/batch", "/v1/chat/completions"} <= paths
+
+
+@pytest.mark.parametrize("command, shown", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
+def test_readme_examples_match_the_description(client, spec: dict[str, Any], command: str,  # type: ignore
+                                               shown: str) -> None:
+    path, headers, body = curl_request(command)
+    method = "post" if body is not None else "get"
+    media = headers.get("Accept", "application/json")
+    if body is not None and body.get("stream"):
+        media = EVENT_STREAM
+    items = shown_items(shown, media)
+    failed = isinstance(items[0], dict) and set(items[0]) == {"error"}
+    if body is not None and path == "/v1/ask/batch":  # each question is valid exactly when it is answered
+        results = items[0]["results"] if media == "application/json" else items
+        question = {"$ref": "#/components/schemas/BatchQuestion"}
+        for asked, result in zip(body["questions"], results, strict=True):
+            assert bool(errors_against(spec, question, asked)) == ("error" in result), asked
+    elif body is not None:  # the request is valid exactly when the example shows an answer
+        assert bool(errors_against(spec, request_schema(spec, path, method), body)) == failed
+    replayed = client.open(path, method=method.upper(), json=body, headers=headers)
+    if failed:
+        assert replayed.get_json()["error"]["code"] == items[0]["error"]["code"]
+    else:
+        assert replayed.status_code == 200 and replayed.mimetype == media
+    status = replayed.status_code
+    for item in items:
+        assert errors_against(spec, response_schema(spec, path, method, status, media), item) == [], item
+
+
+@pytest.mark.slow
+def test_the_readme_python_client_example_runs(live_server: str) -> None:
+    (snippet,) = [m.group(2) for m in FENCE.finditer(README) if m.group(1) == "python"]
+    assert "http://localhost:8000/v1" in snippet
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(snippet.replace("http://localhost:8000/v1", f"{live_server}/v1"), {})  # noqa: S102
+    answer, *citations = printed.getvalue().splitlines()
+    assert "[1]" in answer and citations
+    first_id, start, end, _ = citations[0].split(" ", 3)
+    assert first_id == "1" and "should be delisted" in SEED_TEXT[int(start) : int(end)]
+
+
+# --- the docs page ---------------------------------------------------------------------------
+
+def test_docs_page_shows_every_operation_and_schema_offline(client, spec: dict[str, Any]) -> None:  # type: ignore
+    response = client.get("/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    for path, item in spec["paths"].items():
+        for method in set(item) - {"parameters"}:
+            assert f'<span class="method {method}">{method}</span><code>{path}</code>' in page, (method, path)
+    for name in spec["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page, name
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must not load anything remote"
+    assert "<script" not in page
+    assert 'href="/openapi.json"' in page
+
+
+def test_docs_page_links_types_to_their_schemas(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/docs").get_data(as_text=True)
+    assert '<a href="#schema-BatchRequest">BatchRequest</a>' in page
+    citations_row = re.search(r"<code>citations</code>.*?</tr>", page, re.S)
+    assert citations_row and 'array of <a href="#schema-Citation">Citation</a>' in citations_row.group(0)
