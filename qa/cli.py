@@ -192,5 +192,12 @@ def serve(host: str | None, port: int | None, workers: int | None,
                              seeds_dir=seeds_dir, index_dir=index_dir))
 
 
+# `qa bench` is the benchmark runner of benchmarks/ (also `python -m benchmarks`); it imports
+# nothing heavy until it runs.
+from benchmarks.cli import bench  # noqa: E402
+
+cli.add_command(bench)
+
+
 def main() -> None:
     cli()

@@ -1,0 +1,93 @@
+"""Index build speed and peak memory, in a process of its own (run as `python -m benchmarks.build`).
+
+The child loads the model first, then times `build_index` (segmenting, embedding sentences and
+chunks, FAISS, BM25, SQLite, hashing, fsync): sentences per second is the corpus's sentences over
+that time, so Python start-up and the one-off model import (~5 s) are reported apart. Peak memory
+is the child's maximum resident set (`ru_maxrss`), model included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.stages import StageClock
+
+
+def build_once(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
+    began = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-m", "benchmarks.build", str(seeds_dir), str(index_dir)],
+                               check=True, capture_output=True, text=True, env=os.environ)
+    return {**json.loads(completed.stdout.strip().splitlines()[-1]),
+            "process_seconds": round(time.perf_counter() - began, 3)}
+
+
+def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
+    from qa.config import Settings
+    from qa.documents import load_directory
+    from qa.embedding import Embedder
+    from qa.store import BuildSettings, build_index
+
+    began = time.perf_counter()
+    settings = Settings(seeds_dir=seeds_dir, index_dir=index_dir)
+    embedder = Embedder(settings.model_path)
+    embedder.encode(["load the model before the clock starts"])
+    model_seconds = time.perf_counter() - began
+    documents = load_directory(seeds_dir)
+    clock = StageClock()
+    began = time.perf_counter()
+    with _instrumented_build(embedder, clock):
+        folder = build_index(index_dir, documents, embedder, BuildSettings.from_settings(settings, embedder))
+    seconds = time.perf_counter() - began
+    counts = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    return {
+        "documents": counts["documents"],
+        "sentences": counts["sentences"],
+        "chunks": counts["chunks"],
+        "build_seconds": round(seconds, 3),
+        "sentences_per_s": round(counts["sentences"] / seconds, 1),
+        "model_load_seconds": round(model_seconds, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "stages_s": {stage: round(spent, 3) for stage, spent in clock.spent.items()}
+        | {"other": round(seconds - sum(clock.spent.values()), 3)},
+    }
+
+
+# Functions `build_index` calls, by the name it calls them (module attributes of qa.store).
+BUILD_STAGES = {"split_sentences": "segment", "build_vector_index": "faiss", "_write_database": "sqlite",
+                "_file_hashes": "hash", "_fsync_tree": "fsync"}
+
+
+@contextmanager
+def _instrumented_build(embedder: Any, clock: StageClock) -> Iterator[None]:
+    """Time each step of `build_index`: the first `encode` call embeds sentences, the second chunks."""
+    import qa.store
+
+    calls = iter(("embed_sentences", "embed_chunks"))
+    encode = embedder.encode
+    embedder.encode = lambda texts, **kw: clock.wrap(next(calls, "embed_other"), encode)(texts, **kw)
+    lexical = qa.store.LexicalIndex
+    original_build = lexical.__dict__["build"]
+    saved = {name: getattr(qa.store, name) for name in BUILD_STAGES}
+    for name, stage in BUILD_STAGES.items():
+        setattr(qa.store, name, clock.wrap(stage, saved[name]))
+    lexical.build = clock.wrap("bm25", lexical.build)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del embedder.encode
+        for name, function in saved.items():
+            setattr(qa.store, name, function)
+        lexical.build = original_build  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(Path(sys.argv[1]), Path(sys.argv[2]))))

@@ -1,0 +1,98 @@
+"""Where one question's time goes, in process: embed, search, fuse (BM25 and scoring), answer.
+
+The real `Service.ask` runs unchanged; timers are wrapped around the stage entry points it calls
+(the embedder's `encode`, `qa.retrieval.search`, the two BM25 `scores`, the answerer's `answer`),
+so the split follows the code as it is, with no hooks in the pipeline. Fuse is what retrieval
+spends outside embedding and FAISS: BM25 plus candidate fusion and sentence scoring.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from benchmarks.stats import latency_summary
+
+STAGES = ("embed", "search", "fuse", "bm25", "answer", "total")
+
+
+class StageClock:
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+
+    def wrap(self, stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.spent[stage] += time.perf_counter() - began
+
+        return timed
+
+
+@contextmanager
+def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
+    """Wrap the stage entry points of a loaded `Service`; everything is restored on exit."""
+    import qa.retrieval
+
+    index = service.index
+    patches: list[tuple[Any, str]] = [
+        (service.embedder, "encode"), (qa.retrieval, "search"),
+        (index.chunk_lexical, "scores"), (index.sentence_lexical, "scores"),
+    ]
+    answerer = getattr(service, "_answerer", None)
+    if answerer is not None:
+        patches.append((answerer, "answer"))
+    stage_of = {"encode": "embed", "search": "search", "scores": "bm25", "answer": "answer"}
+    saved = [(owner, name, owner.__dict__.get(name)) for owner, name in patches]
+    for owner, name in patches:
+        setattr(owner, name, clock.wrap(stage_of[name], getattr(owner, name)))
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            if original is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+def stage_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
+    """Per-stage latency percentiles over `questions`, asked one at a time as `/v1/ask` would."""
+    from qa.retrieval import Query
+
+    per_stage: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    collections_before = sum(s["collections"] for s in gc.get_stats())
+    for question in questions[:5]:
+        service.ask(Query(question))  # warm caches outside the measurement
+    for question in questions:
+        clock = StageClock()
+        with instrumented(service, clock):
+            began = time.perf_counter()
+            service.ask(Query(question))
+            total = time.perf_counter() - began
+        spent = dict(clock.spent)
+        retrieve = total - spent.get("answer", 0.0)
+        values = {
+            "embed": spent.get("embed", 0.0),
+            "search": spent.get("search", 0.0),
+            "fuse": retrieve - spent.get("embed", 0.0) - spent.get("search", 0.0),
+            "bm25": spent.get("bm25", 0.0),
+            "answer": spent.get("answer", 0.0),
+            "total": total,
+        }
+        for stage, seconds in values.items():
+            per_stage[stage].append(seconds * 1000)
+    summary = {stage: latency_summary(ms) for stage, ms in per_stage.items()}
+    total_p50 = summary["total"]["p50_ms"]
+    shares = {stage: round(float(np.median(per_stage[stage])) / total_p50, 3) if total_p50 else 0.0
+              for stage in ("embed", "search", "fuse", "answer")}
+    return {"questions": len(questions), "stages": summary, "share_of_p50": shares,
+            "gc_collections": sum(s["collections"] for s in gc.get_stats()) - collections_before}
