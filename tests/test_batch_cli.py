@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from qa.cli import cli
 from qa.retrieval import Query
 from qa.service import Service
+from tests.conftest import assert_valid_answer
 from tests.contracts import assert_exact_citations, ndjson_lines
 
 FENTANYL = "What did Blinken say about fentanyl?"
@@ -38,7 +39,7 @@ def test_txt_one_question_a_line_ids_are_line_numbers(tmp_path: Path, cli_env: d
     assert [(a["id"], a["question"]) for a in answers] == [(1, FENTANYL), (4, ROBINSON)]
     for answer in answers:
         assert answer["answerable"] is True
-        assert_exact_citations(answer["citations"])
+        assert_valid_answer({k: v for k, v in answer.items() if k != "id"}, answer["question"])
     assert "answering" in result.stderr and "answered 2, skipped 0 bad lines" in result.stderr
 
 
