@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +41,46 @@ def load_model(path: str, device: str = "cpu") -> SentenceTransformer:
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
+def set_thread_budget(torch_threads: int) -> None:
+    """Give torch `torch_threads` threads and numpy's BLAS and FAISS's OpenMP one each, process-wide.
+
+    A query's BLAS and FAISS work is well under a millisecond, but their idle pool threads spin
+    after each call and take the cores torch needs: on 2 busy cores the median query embedding
+    took 106 ms with them at 2 threads and 21 ms at 1 (benchmarks/, README "Performance").
+    """
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    faiss.omp_set_num_threads(1)
+    torch.set_num_threads(torch_threads)
+
+
+@lru_cache(maxsize=1)
+def native_bfloat16() -> bool:
+    """Whether the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _matmul_precision() -> AbstractContextManager[object]:
+    """bfloat16 autocast where the CPU has native bfloat16, else plain float32.
+
+    Measured on this project's CPU (AMD EPYC, AVX512-BF16): one question embeds ~25% faster and
+    batches ~1.8x faster, while every vector stays within cosine 0.99998 of float32 (top-1 sentence
+    unchanged for 500 SQuAD questions). Without native support autocast would be slower, so it is off.
+    """
+    if not native_bfloat16():
+        return nullcontext()
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
 class Embedder:
     """Turns texts into unit-length float32 vectors, in batches."""
 
@@ -55,9 +97,7 @@ class Embedder:
             with self._lock:
                 if self._model is None:
                     if self.torch_threads > 0:
-                        import torch
-
-                        torch.set_num_threads(self.torch_threads)
+                        set_thread_budget(self.torch_threads)
                     self._model = load_model(self.model_path)
         return self._model
 
@@ -73,11 +113,13 @@ class Embedder:
         """`(len(texts), dimension)` float32, each row of unit length (cosine = inner product)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        model = self.model
+        with _matmul_precision():
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
