@@ -1,8 +1,11 @@
 """`qa serve`: the API under gunicorn, never Flask's development server.
 
-Worker model (measured in benchmarks/): one process per worker, each with its own model copy
-(fork-after-torch is unsafe, so nothing heavy is preloaded in the master), and gthread workers so
-one process serves several connections while torch runs. torch threads x workers <= cores.
+Worker model (measured by benchmarks/, README "Performance"): gthread workers, so one process
+serves several connections while torch runs, and torch threads x workers <= cores. The master
+imports torch and loads the model once before forking, so the workers share its weights and
+imports copy-on-write and start faster. Forking after torch is safe here because the master runs
+no inference and holds torch to one thread while loading, so no OpenMP thread pool exists to be
+lost in the fork; each worker then sets its own thread budget (`qa.embedding.set_thread_budget`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             "loglevel": "info",
             # Several servers may run on one machine (tests, benchmarks): no shared control socket.
             "control_socket_disable": True,
+            "on_starting": self._preload_model,
             **(options or {}),
         }
         super().__init__()
@@ -36,6 +40,15 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+
+    def _preload_model(self, _arbiter: Any) -> None:
+        """In the master, before it listens or forks a worker: load the weights the workers will share."""
+        import torch
+
+        from qa.embedding import bundled_model_path, load_model
+
+        torch.set_num_threads(1)
+        load_model(self.settings.model_path or bundled_model_path())
 
     def load(self) -> Any:
         from qa.api import create_app
