@@ -45,10 +45,11 @@ class Calibration:
     dense_slope: float = 12.0
     coverage_centre: float = 0.5
     coverage_slope: float = 6.0
-    # A neighbouring sentence joins the citation when it scores this close to the best one.
-    extend_ratio: float = 0.97
-    # Further citations are quoted in the answer when they score this close to the best one.
-    quote_ratio: float = 0.9
+    # A neighbouring sentence joins a citation when its score is within this margin of the
+    # cited sentence's: the evidence then spans both (retrieval scores are around 1-2).
+    extend_margin: float = 0.1
+    # Further citations are quoted in the answer when they score within this margin of the best.
+    quote_margin: float = 0.1
 
     def confidence(self, dense: float, coverage: float) -> float:
         z = self.dense_slope * (dense - self.dense_centre) + self.coverage_slope * (coverage - self.coverage_centre)
@@ -68,18 +69,18 @@ class Answerer:
         query = retrieval.query
         candidates = retrieval.candidates
         confidence = (
-            self.calibration.confidence(candidates[0].dense, retrieval.coverage) if candidates else 0.0
+            self.calibration.confidence(candidates[0].dense, candidates[0].coverage) if candidates else 0.0
         )
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(candidates, query.top_k)
         best = citations[0].score
-        quoted = [c for c in citations if c.score >= self.calibration.quote_ratio * best][:2]
+        quoted = [c for c in citations if c.score >= best - self.calibration.quote_margin][:2]
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
     def _citations(self, candidates: list[Candidate], top_k: int) -> list[Citation]:
-        """The best `top_k` sentences, each widened to an adjacent sentence that scores about as well."""
+        """The best `top_k` sentences, each widened to its better neighbour if that scores about as well."""
         score_of = {c.sentence_id: c.score for c in candidates}
         used: set[int] = set()
         citations: list[Citation] = []
@@ -89,20 +90,23 @@ class Answerer:
             if candidate.sentence_id in used:
                 continue
             first = last = candidate.sentence_id
-            for neighbour in (first - 1, first + 1):
-                if neighbour not in used and self._extends(candidate, neighbour, score_of):
-                    first, last = min(first, neighbour), max(last, neighbour)
+            neighbour = self._close_neighbour(candidate, score_of, used)
+            if neighbour is not None:
+                first, last = min(first, neighbour), max(last, neighbour)
             used.update(range(first, last + 1))
             citations.append(self._citation(len(citations) + 1, first, last, candidate.score))
         return citations
 
-    def _extends(self, candidate: Candidate, neighbour: int, score_of: dict[int, float]) -> bool:
+    def _close_neighbour(self, candidate: Candidate, score_of: dict[int, float], used: set[int]) -> int | None:
         index = self.index
-        return (
-            0 <= neighbour < index.sentence_count
-            and index.sentence_doc[neighbour] == index.sentence_doc[candidate.sentence_id]
-            and score_of.get(neighbour, -math.inf) >= self.calibration.extend_ratio * candidate.score
-        )
+        sentence = candidate.sentence_id
+        neighbours = [
+            n for n in (sentence - 1, sentence + 1)
+            if n in score_of and n not in used
+            and index.sentence_doc[n] == index.sentence_doc[sentence]
+            and score_of[n] >= candidate.score - self.calibration.extend_margin
+        ]
+        return max(neighbours, key=score_of.__getitem__, default=None)
 
     def _citation(self, marker: int, first: int, last: int, score: float) -> Citation:
         index = self.index

@@ -84,6 +84,14 @@ class LexicalIndex:
             return np.zeros(self.unit_count, dtype=np.float32)
         return self._bm25.get_scores_from_ids(ids)
 
+    def units_containing(self, token: str) -> np.ndarray:
+        """Ids of the units whose text has `token` (a column of BM25's token-by-unit matrix)."""
+        token_id = self._bm25.vocab_dict.get(token)
+        if token_id is None:
+            return np.zeros(0, dtype=np.int64)
+        indptr = self._bm25.scores["indptr"]
+        return np.asarray(self._bm25.scores["indices"][indptr[token_id] : indptr[token_id + 1]])
+
     def idf(self, query_tokens: Sequence[str]) -> np.ndarray:
         """Inverse document frequency per query token; unseen tokens get the rarest possible weight."""
         vocab = self._bm25.vocab_dict

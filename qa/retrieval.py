@@ -1,10 +1,11 @@
 """Stage 5a, retrieval: find the sentences most likely to answer a question.
 
-Two steps, so the cost follows the corpus size only through FAISS and BM25:
-1. Candidate chunks (a sentence with its neighbours): the dense top chunks from FAISS, fused
-   with the lexical (BM25) top chunks.
-2. Every sentence of those chunks is scored on its own: dense and lexical similarity of the
-   sentence, plus the fused score of its best chunk (the context it was found in).
+Two steps, so the cost grows with the corpus only inside FAISS and BM25:
+1. Candidate chunks (a sentence with its neighbours): the dense top chunks from FAISS and the
+   lexical (BM25) top chunks, united.
+2. Every sentence of those chunks is scored on its own from a handful of signals (`FEATURES`):
+   dense and lexical similarity of the sentence, of its best chunk (the context it was found in),
+   and of its document. The score is a weighted sum whose weights were chosen on SQuAD dev part 1.
 Follow-up questions ("what did he say about Tibet?") are retrieved with the conversation's
 earlier questions folded into both the query vector and the lexical query.
 """
@@ -13,14 +14,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from qa.aliases import expansions
 from qa.embedding import Embedder
 from qa.lexical import tokenize
 from qa.store import CorpusIndex
 from qa.vectors import search
+
+FEATURES = (
+    "dense_sentence",
+    "dense_context",
+    "lexical_sentence",
+    "lexical_context",
+    "dense_document",
+    "lexical_document",
+    "coverage_sentence",
+    "coverage_context",
+    "answer_type",
+)
 
 
 @dataclass(frozen=True)
@@ -33,15 +47,23 @@ class Query:
 
 @dataclass(frozen=True)
 class Weights:
-    """How sentence signals combine; tuned on SQuAD dev part 1 only (see README)."""
+    """How signals combine into a sentence's score; tuned on SQuAD dev part 1 only (README)."""
 
     candidate_chunks: int = 30
-    dense_sentence: float = 0.45
-    dense_chunk: float = 0.25
-    lexical_sentence: float = 0.20
-    lexical_chunk: float = 0.10
+    dense_sentence: float = 0.65
+    dense_context: float = 0.04
+    lexical_sentence: float = 0.0
+    lexical_context: float = 0.13
+    dense_document: float = 0.36
+    lexical_document: float = 0.18
+    coverage_sentence: float = 0.6
+    coverage_context: float = 0.42
+    answer_type: float = 0.18
     history_weight: float = 0.5
     history_turns: int = 2
+
+    def vector(self) -> np.ndarray:
+        return np.array([getattr(self, name) for name in FEATURES])
 
 
 @dataclass(frozen=True)
@@ -49,17 +71,13 @@ class Candidate:
     sentence_id: int
     score: float
     dense: float
-    lexical: float
+    coverage: float
 
 
 @dataclass
 class Retrieval:
-    """Ranked sentences for one query, plus what abstention needs to judge them."""
-
     query: Query
     candidates: list[Candidate]
-    query_tokens: list[str] = field(default_factory=list)
-    coverage: float = 0.0
 
 
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
@@ -72,7 +90,39 @@ def needs_history(query: Query) -> bool:
 
 def _scaled(values: np.ndarray) -> np.ndarray:
     top = float(values.max(initial=0.0))
-    return values / top if top > 0 else np.zeros_like(values)
+    return values / top if top > 0 else np.zeros_like(values, dtype=np.float64)
+
+
+def _best_by_group(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each row, the largest value among rows of the same group."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    best = np.full(len(unique), -np.inf)
+    np.maximum.at(best, inverse, values)
+    return best[inverse]
+
+
+@dataclass
+class SentenceFeatures:
+    """The candidate sentences of one query and their signals, one column per `FEATURES` name."""
+
+    sentence_ids: np.ndarray
+    matrix: np.ndarray
+
+
+@dataclass
+class QueryForm:
+    """A question as retrieval sees it. Its own words (with name aliases) pick the sentence; for a
+    follow-up, the conversation's earlier questions join in to find the context."""
+
+    own_vector: np.ndarray
+    context_vector: np.ndarray
+    own_tokens: list[str]
+    context_tokens: list[str]
+
+
+def with_aliases(text: str) -> str:
+    extra = expansions(text)
+    return f"{text} ({'; '.join(extra)})" if extra else text
 
 
 class Retriever:
@@ -80,81 +130,150 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.weights = weights or Weights()
-
-    def _query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
-        """One vector per query; follow-ups mix in the vector of the earlier questions."""
-        texts = [q.question for q in queries]
-        contexts = [" ".join(q.history[-self.weights.history_turns :]) for q in queries if needs_history(q)]
-        vectors = self.embedder.encode(texts + contexts)
-        questions, history = vectors[: len(queries)], iter(vectors[len(queries) :])
-        mixed = questions.copy()
-        for row, query in enumerate(queries):
-            if needs_history(query):
-                mixed[row] = questions[row] + self.weights.history_weight * next(history)
-                mixed[row] /= np.linalg.norm(mixed[row])
-        return mixed
-
-    def _lexical_query(self, query: Query) -> list[str]:
-        tokens = tokenize(query.question)
-        if needs_history(query):
-            tokens += tokenize(" ".join(query.history[-self.weights.history_turns :]))
-        return tokens
+        self._doc_number = {doc_id: n for n, doc_id in enumerate(sorted(index.documents))}
+        self._sentence_doc_number = np.array([self._doc_number[d] for d in index.sentence_doc], dtype=np.int64)
+        self._answer_types = AnswerTypes([index.sentence_text(i) for i in range(index.sentence_count)])
 
     def retrieve(self, queries: Sequence[Query]) -> list[Retrieval]:
-        vectors = self._query_vectors(queries)
-        dense_scores, dense_ids = search(self.index.chunk_vectors, vectors, self.weights.candidate_chunks)
+        weights = self.weights.vector()
+        dense, coverage = FEATURES.index("dense_sentence"), FEATURES.index("coverage_context")
+        results = []
+        for query, features in zip(queries, self.features(queries)):
+            total = features.matrix @ weights
+            order = np.argsort(-total, kind="stable")
+            candidates = [
+                Candidate(int(features.sentence_ids[i]), float(total[i]), float(features.matrix[i, dense]),
+                          float(features.matrix[i, coverage]))
+                for i in order
+            ]
+            results.append(Retrieval(query, candidates))
+        return results
+
+    def features(self, queries: Sequence[Query]) -> list[SentenceFeatures]:
+        forms = self._forms(queries)
+        context_vectors = np.stack([form.context_vector for form in forms])
+        dense_scores, dense_ids = search(self.index.chunk_vectors, context_vectors, self.weights.candidate_chunks)
         return [
-            self._rank(query, vector, dense_scores[row], dense_ids[row])
-            for row, (query, vector) in enumerate(zip(queries, vectors))
+            self._features(query, form, dense_scores[row], dense_ids[row])
+            for row, (query, form) in enumerate(zip(queries, forms))
         ]
 
-    def _rank(self, query: Query, vector: np.ndarray, dense_scores: np.ndarray, dense_ids: np.ndarray) -> Retrieval:
-        w = self.weights
+    def _forms(self, queries: Sequence[Query]) -> list[QueryForm]:
+        """Embed every question (and every follow-up's history) of the batch in one call."""
+        turns = self.weights.history_turns
+        histories = {row: " ".join(q.history[-turns:]) for row, q in enumerate(queries) if needs_history(q)}
+        own_texts = [with_aliases(q.question) for q in queries]
+        vectors = self.embedder.encode(own_texts + list(histories.values()))
+        history_vectors = dict(zip(histories, vectors[len(queries) :]))
+        forms = []
+        for row, text in enumerate(own_texts):
+            own_vector, own_tokens = vectors[row], tokenize(text)
+            context_vector, context_tokens = own_vector, own_tokens
+            if row in history_vectors:
+                mixed = own_vector + self.weights.history_weight * history_vectors[row]
+                context_vector = mixed / np.linalg.norm(mixed)
+                context_tokens = own_tokens + tokenize(histories[row])
+            forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens))
+        return forms
+
+    def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray,
+                  dense_ids: np.ndarray) -> SentenceFeatures:
         index = self.index
-        tokens = self._lexical_query(query)
-        chunk_lexical = index.chunk_lexical.scores(tokens)
-        lexical_top = np.argsort(-chunk_lexical)[: w.candidate_chunks]
-        lexical_top = lexical_top[chunk_lexical[lexical_top] > 0]
-        chunk_ids = np.unique(np.concatenate([dense_ids[dense_ids >= 0], lexical_top]))
+        found = dense_ids >= 0
+        dense_scores, dense_ids = dense_scores[found], dense_ids[found]
 
+        chunk_lexical_all = index.chunk_lexical.scores(form.context_tokens)
+        lexical_top = np.argpartition(-chunk_lexical_all, min(self.weights.candidate_chunks, len(chunk_lexical_all) - 1))
+        lexical_top = lexical_top[: self.weights.candidate_chunks]
+        lexical_top = lexical_top[chunk_lexical_all[lexical_top] > 0]
+        chunk_ids = np.unique(np.concatenate([dense_ids, lexical_top]))
+
+        # Dense scores of chunks FAISS did not return are at most its lowest returned score.
         dense_by_chunk = dict(zip(dense_ids.tolist(), dense_scores.tolist()))
-        floor = float(dense_scores[dense_ids >= 0].min(initial=0.0))
+        floor = float(dense_scores.min(initial=0.0))
         chunk_dense = np.array([dense_by_chunk.get(c, floor) for c in chunk_ids.tolist()])
-        chunk_score = w.dense_chunk * chunk_dense + w.lexical_chunk * _scaled(chunk_lexical[chunk_ids])
+        chunk_lexical = _scaled(chunk_lexical_all[chunk_ids])
 
-        # Each sentence takes the best score of the candidate chunks that contain it.
-        context: dict[int, float] = {}
-        for chunk, score in zip(chunk_ids.tolist(), chunk_score.tolist()):
-            for sentence in range(int(index.chunk_first[chunk]), int(index.chunk_last[chunk]) + 1):
-                context[sentence] = max(score, context.get(sentence, -np.inf))
-        sentence_ids = np.fromiter(context, dtype=np.int64, count=len(context))
-        sentence_dense = index.sentence_vectors[sentence_ids] @ vector
-        sentence_lexical_all = index.sentence_lexical.scores(tokens)
-        sentence_lexical = sentence_lexical_all[sentence_ids]
-        total = (
-            w.dense_sentence * sentence_dense
-            + w.lexical_sentence * _scaled(sentence_lexical)
-            + np.fromiter(context.values(), dtype=np.float64, count=len(context))
-        )
-        order = np.argsort(-total, kind="stable")
-        candidates = [
-            Candidate(int(sentence_ids[i]), float(total[i]), float(sentence_dense[i]), float(sentence_lexical[i]))
-            for i in order
-        ]
-        coverage = self._coverage(tokens, candidates[0].sentence_id) if candidates else 0.0
-        return Retrieval(query, candidates, tokens, coverage)
+        # Expand chunks to sentences; a sentence in two candidate chunks keeps the better context.
+        first, last = index.chunk_first[chunk_ids], index.chunk_last[chunk_ids]
+        lengths = last - first + 1
+        owner = np.repeat(np.arange(len(chunk_ids)), lengths)
+        sentence_ids = np.concatenate([np.arange(f, l + 1) for f, l in zip(first.tolist(), last.tolist())])
+        context_dense = _best_by_group(sentence_ids, chunk_dense[owner])
+        context_lexical = _best_by_group(sentence_ids, chunk_lexical[owner])
+        sentence_ids, unique_rows = np.unique(sentence_ids, return_index=True)
+        context_dense, context_lexical = context_dense[unique_rows], context_lexical[unique_rows]
 
-    def _coverage(self, tokens: list[str], sentence_id: int) -> float:
-        """Share of the question's IDF weight found in the best sentence and its neighbours."""
+        sentence_dense = index.sentence_vectors[sentence_ids] @ form.own_vector
+        sentence_lexical = _scaled(index.sentence_lexical.scores(form.own_tokens)[sentence_ids])
+        documents = self._sentence_doc_number[sentence_ids]
+        coverage_sentence = self._coverage(form.own_tokens, sentence_ids, neighbours=False)
+        coverage_context = self._coverage(form.context_tokens, sentence_ids, neighbours=True)
+        matrix = np.column_stack([
+            sentence_dense,
+            context_dense,
+            sentence_lexical,
+            context_lexical,
+            _best_by_group(documents, context_dense),
+            _best_by_group(documents, context_lexical),
+            coverage_sentence,
+            coverage_context,
+            self._answer_types.match(query.question, sentence_ids),
+        ])
+        return SentenceFeatures(sentence_ids, matrix)
+
+    def _coverage(self, tokens: list[str], sentence_ids: np.ndarray, neighbours: bool) -> np.ndarray:
+        """Share of the question's IDF weight present in each sentence (with `neighbours`: in it or
+        an adjacent sentence of the same document).
+
+        Unlike BM25 this ignores repetition and length: an answer sentence is often long and names
+        each question word once. Words the corpus never uses count fully against every sentence.
+        """
         unique = list(dict.fromkeys(tokens))
         if not unique:
-            return 0.0
-        first = max(0, sentence_id - 1)
-        last = min(self.index.sentence_count - 1, sentence_id + 1)
-        neighbourhood = set()
-        for neighbour in range(first, last + 1):
-            if self.index.sentence_doc[neighbour] == self.index.sentence_doc[sentence_id]:
-                neighbourhood.update(tokenize(self.index.sentence_text(neighbour)))
-        weights = self.index.sentence_lexical.idf(unique)
-        found = np.array([token in neighbourhood for token in unique])
-        return float(weights[found].sum() / weights.sum())
+            return np.zeros(len(sentence_ids))
+        lexical = self.index.sentence_lexical
+        weights = lexical.idf(unique)
+        docs = self._sentence_doc_number
+        last = self.index.sentence_count - 1
+        before, after = np.maximum(sentence_ids - 1, 0), np.minimum(sentence_ids + 1, last)
+        same_before = neighbours & (docs[before] == docs[sentence_ids])
+        same_after = neighbours & (docs[after] == docs[sentence_ids])
+        holds = np.zeros(self.index.sentence_count, dtype=bool)
+        found = np.zeros(len(sentence_ids))
+        for token, weight in zip(unique, weights.tolist()):
+            holders = lexical.units_containing(token)
+            holds[holders] = True
+            found += weight * (holds[sentence_ids] | (same_before & holds[before]) | (same_after & holds[after]))
+            holds[holders] = False
+        return found / float(weights.sum())
+
+
+_DURATION_QUESTION = re.compile(r"\bhow long\b", re.I)
+_DURATION = re.compile(r"\b(second|minute|hour|day|week|month|year|decade|centur(y|ies))s?\b", re.I)
+_TIME_QUESTION = re.compile(r"\b(when|what (year|date|century|decade|month)|which (year|century|decade))\b", re.I)
+_NUMBER_QUESTION = re.compile(r"\bhow (many|much|long|far|old|large|big|tall)\b|\bwhat (percentage|percent|number)\b", re.I)
+_PERSON_QUESTION = re.compile(r"\b(who|whom|whose)\b", re.I)
+_TIME = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(January|February|March|April|May|June|July|August|September"
+                   r"|October|November|December)\b")
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion"
+                     r"|dozen)\b", re.I)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
+
+
+class AnswerTypes:
+    """Which sentences hold a duration, a date, a number or a name, found once per index so that a
+    question can favour sentences holding the kind of thing it asks for ("when" wants a date)."""
+
+    def __init__(self, sentences: Sequence[str]):
+        self.flags = {
+            pattern: np.array([bool(pattern.search(text)) for text in sentences])
+            for pattern in (_DURATION, _TIME, _NUMBER, _NAME)
+        }
+
+    def match(self, question: str, sentence_ids: np.ndarray) -> np.ndarray:
+        for asks, holds in ((_DURATION_QUESTION, _DURATION), (_TIME_QUESTION, _TIME), (_NUMBER_QUESTION, _NUMBER),
+                            (_PERSON_QUESTION, _NAME)):
+            if asks.search(question):
+                return self.flags[holds][sentence_ids].astype(float)
+        return np.zeros(len(sentence_ids))

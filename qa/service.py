@@ -43,10 +43,12 @@ class Service:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def load(self, progress: bool = False) -> Service:
-        """Open the index (building it when missing or stale) and warm the model up."""
+    def load(self, progress: bool = False, documents: Sequence[Document] | None = None) -> Service:
+        """Open the index of `documents` (default: the seeds folder), building it when missing or
+        stale, and warm the model up."""
         try:
-            documents = load_directory(self.settings.seeds_dir)
+            if documents is None:
+                documents = load_directory(self.settings.seeds_dir)
             build = BuildSettings.from_settings(self.settings, self.embedder)
             index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
             self.embedder.encode(["warm-up"])  # load the model before declaring readiness

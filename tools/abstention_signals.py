@@ -1,0 +1,58 @@
+"""Record the signals abstention can use, for in-corpus and off-corpus questions (see README, Quality).
+
+In-corpus: every question of a SQuAD file asked against the index of all its articles.
+Off-corpus: each article's questions asked against an index built without it (articles held out
+in folds, as `qa eval --off-corpus` does, reusing its fold indexes). Writes one JSON line per
+question with the top candidate's signals; `tools/fit_abstention.py` picks the calibration.
+
+    python tools/abstention_signals.py ../shared/eval/squad/squad-v1.1-dev-part1.json \
+        --index-dir index/eval/squad-v1.1-dev-part1 -o signals.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from qa.config import Settings
+from qa.evaluation import folds, read_squad
+from qa.retrieval import Query
+from qa.service import Service
+
+
+def signals(service: Service, questions, label: str, out) -> None:  # type: ignore[no-untyped-def]
+    retriever = service._retriever
+    for first in tqdm(range(0, len(questions), 64), desc=label):
+        batch = questions[first : first + 64]
+        for question, retrieval in zip(batch, retriever.retrieve([Query(q.question) for q in batch])):
+            top = retrieval.candidates[0]
+            second = retrieval.candidates[1].score if len(retrieval.candidates) > 1 else 0.0
+            out.write(json.dumps({"id": question.id, "set": label, "score": top.score, "dense": top.dense,
+                                  "coverage": top.coverage, "margin": top.score - second,
+                                  "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id}) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("squad", type=Path)
+    parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args()
+    evalset = read_squad(args.squad)
+    service = Service(Settings(index_dir=args.index_dir)).load(documents=evalset.documents)
+    with args.output.open("w", encoding="utf-8") as out:
+        signals(service, evalset.questions, "in_corpus", out)
+        for number, held_out in enumerate(folds(evalset.documents, args.folds)):
+            kept = [d for d in evalset.documents if d not in held_out]
+            fold = Service(Settings(index_dir=args.index_dir / f"fold-{number}"), embedder=service.embedder)
+            fold.load(progress=True, documents=kept)
+            ids = {d.doc_id for d in held_out}
+            signals(fold, [q for q in evalset.questions if q.doc_id in ids], "off_corpus", out)
+
+
+if __name__ == "__main__":
+    main()
