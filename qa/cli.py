@@ -192,6 +192,46 @@ def serve(host: str | None, port: int | None, workers: int | None,
                              seeds_dir=seeds_dir, index_dir=index_dir))
 
 
+@cli.command(name="eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Index for the file's articles (SQuAD default: INDEX_DIR/eval/<file name>; "
+                   "seed questions: the service's index).")
+@click.option("--off-corpus", is_flag=True,
+              help="Also ask each article's questions against an index without that article (SQuAD).")
+@click.option("--folds", type=click.IntRange(2, 1000), default=4, show_default=True,
+              help="With --off-corpus: articles are held out in this many groups.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@SEEDS_DIR
+def evaluate(file: Path, as_json: bool, index_dir: Path | None, off_corpus: bool, folds: int,
+             limit: int | None, seeds_dir: Path | None) -> None:
+    """Measure answer quality on FILE: seed-question JSONL or SQuAD JSON (v1.1/v2.0).
+
+    Reports hit@1, hit@3 and MRR@10 of citations covering the gold span, cited characters,
+    abstention and speed. A progress bar goes to stderr.
+
+    \b
+    Examples:
+      qa eval ../shared/eval/dev_questions.jsonl
+      qa eval ../shared/eval/squad/squad-v1.1-dev-part1.json --off-corpus --json
+    """
+    from qa.evaluation import evaluate as run_evaluation
+
+    settings = settings_from(seeds_dir=seeds_dir)
+    if index_dir is None:
+        index_dir = settings.index_dir / "eval" / file.stem if file.suffix == ".json" else settings.index_dir
+    try:
+        report = run_evaluation(file, settings, index_dir, off_corpus=off_corpus, fold_count=folds, limit=limit)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    for key, value in report.items():
+        click.echo(f"{key:>24}: {value}")
+
+
 # `qa bench` is the benchmark runner of benchmarks/ (also `python -m benchmarks`); it imports
 # nothing heavy until it runs.
 from benchmarks.cli import bench  # noqa: E402
