@@ -31,10 +31,22 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased, stemmed content words of `text`."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+# Words that frame a question rather than name what it is about ("what did he *say* about
+# fentanyl?", "did it *come up*?"). Dropped from questions only: articles keep them.
+QUESTION_FRAMING = frozenset(
+    """say says said saying tell tells told mention mentions mentioned come comes came up happen happens
+    happened kind type sort anything something thing things also""".split()
+)
+
+
+def tokenize(text: str, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """Lower-cased, stemmed content words of `text`, leaving out `ignore` as well as stopwords."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and w not in ignore]
     return _stemmer().stemWords(words) if words else []
+
+
+def tokenize_question(text: str) -> list[str]:
+    return tokenize(text, QUESTION_FRAMING)
 
 
 class LexicalIndex:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.aliases import expansions
+from qa.aliases import mentions
 from qa.embedding import Embedder
-from qa.lexical import tokenize
+from qa.lexical import tokenize_question
 from qa.store import CorpusIndex
 from qa.vectors import search
 
@@ -70,14 +70,16 @@ class Weights:
 class Candidate:
     sentence_id: int
     score: float
-    dense: float
-    coverage: float
+    dense: float  # similarity to the whole conversation, for abstention
 
 
 @dataclass
 class Retrieval:
     query: Query
     candidates: list[Candidate]
+    # Names in the question (capitalised words) that no indexed sentence uses, under any alias:
+    # a question about something the archive never mentions is rarely answerable from it.
+    unknown_names: int = 0
 
 
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
@@ -107,22 +109,27 @@ class SentenceFeatures:
 
     sentence_ids: np.ndarray
     matrix: np.ndarray
+    # Similarity to the whole conversation (the question alone when it is not a follow-up):
+    # what abstention judges, since a follow-up's own words rarely say what it is about.
+    conversation_dense: np.ndarray
 
 
 @dataclass
 class QueryForm:
-    """A question as retrieval sees it. Its own words (with name aliases) pick the sentence; for a
-    follow-up, the conversation's earlier questions join in to find the context."""
+    """A question as retrieval sees it. Its own words (and the alternatives of names it mentions)
+    pick the sentence; for a follow-up, the earlier questions join in to find the context."""
 
     own_vector: np.ndarray
     context_vector: np.ndarray
     own_tokens: list[str]
     context_tokens: list[str]
+    # Each mention's own tokens, and the token lists of its alternatives.
+    mentions: list[tuple[list[str], list[list[str]]]]
 
-
-def with_aliases(text: str) -> str:
-    extra = expansions(text)
-    return f"{text} ({'; '.join(extra)})" if extra else text
+    @property
+    def alternative_tokens(self) -> list[str]:
+        """Every alternative's tokens, added to the BM25 query."""
+        return [token for _, alternatives in self.mentions for alternative in alternatives for token in alternative]
 
 
 class Retriever:
@@ -133,24 +140,26 @@ class Retriever:
         self._doc_number = {doc_id: n for n, doc_id in enumerate(sorted(index.documents))}
         self._sentence_doc_number = np.array([self._doc_number[d] for d in index.sentence_doc], dtype=np.int64)
         self._answer_types = AnswerTypes([index.sentence_text(i) for i in range(index.sentence_count)])
+        self._authors = sorted({str(d.metadata["author"]) for d in index.documents.values() if d.metadata.get("author")})
 
     def retrieve(self, queries: Sequence[Query]) -> list[Retrieval]:
         weights = self.weights.vector()
-        dense, coverage = FEATURES.index("dense_sentence"), FEATURES.index("coverage_context")
         results = []
-        for query, features in zip(queries, self.features(queries)):
+        forms = self._forms(queries)
+        for query, form, features in zip(queries, forms, self._features_of(queries, forms)):
             total = features.matrix @ weights
             order = np.argsort(-total, kind="stable")
             candidates = [
-                Candidate(int(features.sentence_ids[i]), float(total[i]), float(features.matrix[i, dense]),
-                          float(features.matrix[i, coverage]))
+                Candidate(int(features.sentence_ids[i]), float(total[i]), float(features.conversation_dense[i]))
                 for i in order
             ]
-            results.append(Retrieval(query, candidates))
+            results.append(Retrieval(query, candidates, self._unknown_names(query.question, form)))
         return results
 
     def features(self, queries: Sequence[Query]) -> list[SentenceFeatures]:
-        forms = self._forms(queries)
+        return self._features_of(queries, self._forms(queries))
+
+    def _features_of(self, queries: Sequence[Query], forms: list[QueryForm]) -> list[SentenceFeatures]:
         context_vectors = np.stack([form.context_vector for form in forms])
         dense_scores, dense_ids = search(self.index.chunk_vectors, context_vectors, self.weights.candidate_chunks)
         return [
@@ -162,18 +171,23 @@ class Retriever:
         """Embed every question (and every follow-up's history) of the batch in one call."""
         turns = self.weights.history_turns
         histories = {row: " ".join(q.history[-turns:]) for row, q in enumerate(queries) if needs_history(q)}
-        own_texts = [with_aliases(q.question) for q in queries]
+        found = [mentions(q.question, self._authors) for q in queries]
+        own_texts = [
+            f"{q.question} ({'; '.join(a for m in ms for a in m.alternatives)})" if ms else q.question
+            for q, ms in zip(queries, found)
+        ]
         vectors = self.embedder.encode(own_texts + list(histories.values()))
         history_vectors = dict(zip(histories, vectors[len(queries) :]))
         forms = []
-        for row, text in enumerate(own_texts):
-            own_vector, own_tokens = vectors[row], tokenize(text)
+        for row, query in enumerate(queries):
+            own_vector, own_tokens = vectors[row], tokenize_question(query.question)
             context_vector, context_tokens = own_vector, own_tokens
             if row in history_vectors:
                 mixed = own_vector + self.weights.history_weight * history_vectors[row]
                 context_vector = mixed / np.linalg.norm(mixed)
-                context_tokens = own_tokens + tokenize(histories[row])
-            forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens))
+                context_tokens = own_tokens + tokenize_question(histories[row])
+            token_mentions = [(tokenize_question(m.text), [tokenize_question(a) for a in m.alternatives]) for m in found[row]]
+            forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens, token_mentions))
         return forms
 
     def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray,
@@ -182,7 +196,7 @@ class Retriever:
         found = dense_ids >= 0
         dense_scores, dense_ids = dense_scores[found], dense_ids[found]
 
-        chunk_lexical_all = index.chunk_lexical.scores(form.context_tokens)
+        chunk_lexical_all = index.chunk_lexical.scores(form.context_tokens + form.alternative_tokens)
         lexical_top = np.argpartition(-chunk_lexical_all, min(self.weights.candidate_chunks, len(chunk_lexical_all) - 1))
         lexical_top = lexical_top[: self.weights.candidate_chunks]
         lexical_top = lexical_top[chunk_lexical_all[lexical_top] > 0]
@@ -205,10 +219,10 @@ class Retriever:
         context_dense, context_lexical = context_dense[unique_rows], context_lexical[unique_rows]
 
         sentence_dense = index.sentence_vectors[sentence_ids] @ form.own_vector
-        sentence_lexical = _scaled(index.sentence_lexical.scores(form.own_tokens)[sentence_ids])
+        sentence_lexical = _scaled(index.sentence_lexical.scores(form.own_tokens + form.alternative_tokens)[sentence_ids])
         documents = self._sentence_doc_number[sentence_ids]
-        coverage_sentence = self._coverage(form.own_tokens, sentence_ids, neighbours=False)
-        coverage_context = self._coverage(form.context_tokens, sentence_ids, neighbours=True)
+        coverage_sentence = self._coverage(form.own_tokens, form.mentions, sentence_ids, neighbours=False)
+        coverage_context = self._coverage(form.context_tokens, form.mentions, sentence_ids, neighbours=True)
         matrix = np.column_stack([
             sentence_dense,
             context_dense,
@@ -220,11 +234,14 @@ class Retriever:
             coverage_context,
             self._answer_types.match(query.question, sentence_ids),
         ])
-        return SentenceFeatures(sentence_ids, matrix)
+        conversation_dense = index.sentence_vectors[sentence_ids] @ form.context_vector
+        return SentenceFeatures(sentence_ids, matrix, conversation_dense)
 
-    def _coverage(self, tokens: list[str], sentence_ids: np.ndarray, neighbours: bool) -> np.ndarray:
+    def _coverage(self, tokens: list[str], mentioned: list[tuple[list[str], list[list[str]]]],
+                  sentence_ids: np.ndarray, neighbours: bool) -> np.ndarray:
         """Share of the question's IDF weight present in each sentence (with `neighbours`: in it or
-        an adjacent sentence of the same document).
+        an adjacent sentence of the same document). A mention's words also count as present where
+        all the words of one of its alternatives are ("North Korean" in a sentence about the DPRK).
 
         Unlike BM25 this ignores repetition and length: an answer sentence is often long and names
         each question word once. Words the corpus never uses count fully against every sentence.
@@ -232,23 +249,55 @@ class Retriever:
         unique = list(dict.fromkeys(tokens))
         if not unique:
             return np.zeros(len(sentence_ids))
-        lexical = self.index.sentence_lexical
-        weights = lexical.idf(unique)
-        docs = self._sentence_doc_number
-        last = self.index.sentence_count - 1
-        before, after = np.maximum(sentence_ids - 1, 0), np.minimum(sentence_ids + 1, last)
-        same_before = neighbours & (docs[before] == docs[sentence_ids])
-        same_after = neighbours & (docs[after] == docs[sentence_ids])
-        holds = np.zeros(self.index.sentence_count, dtype=bool)
-        found = np.zeros(len(sentence_ids))
-        for token, weight in zip(unique, weights.tolist()):
-            holders = lexical.units_containing(token)
-            holds[holders] = True
-            found += weight * (holds[sentence_ids] | (same_before & holds[before]) | (same_after & holds[after]))
-            holds[holders] = False
+        weights = self.index.sentence_lexical.idf(unique)
+        rows = self._neighbourhood(sentence_ids, neighbours)
+        present = {token: self._holding(token, rows) for token in unique}
+        for mention_tokens, alternatives in mentioned:
+            via_alternative = np.zeros(len(sentence_ids), dtype=bool)
+            for alternative in filter(None, alternatives):
+                holds_all = np.ones(len(sentence_ids), dtype=bool)
+                for token in alternative:
+                    holds_all &= self._holding(token, rows)
+                via_alternative |= holds_all
+            for token in mention_tokens:
+                if token in present:
+                    present[token] = present[token] | via_alternative
+        found = sum(weight * present[token] for token, weight in zip(unique, weights.tolist()))
         return found / float(weights.sum())
 
+    def _unknown_names(self, question: str, form: QueryForm) -> int:
+        lexical = self.index.sentence_lexical
+        via_alias = {t for mention_tokens, _ in form.mentions for t in mention_tokens}
+        unknown = 0
+        for name in _QUESTION_NAME.findall(question):
+            tokens = [t for t in tokenize_question(name) if t not in via_alias]
+            if tokens and all(len(lexical.units_containing(t)) == 0 for t in tokens):
+                unknown += 1
+        return unknown
 
+    def _neighbourhood(self, sentence_ids: np.ndarray, neighbours: bool) -> list[np.ndarray]:
+        """Rows of sentence ids whose words count for each candidate: itself, and its neighbours
+        in the same document when asked (a neighbour in another document repeats the candidate)."""
+        if not neighbours:
+            return [sentence_ids]
+        docs = self._sentence_doc_number
+        rows = [sentence_ids]
+        for step in (-1, 1):
+            other = np.clip(sentence_ids + step, 0, self.index.sentence_count - 1)
+            rows.append(np.where(docs[other] == docs[sentence_ids], other, sentence_ids))
+        return rows
+
+    def _holding(self, token: str, rows: list[np.ndarray]) -> np.ndarray:
+        """Whether each candidate (or a sentence of its neighbourhood) contains `token`."""
+        holds = np.zeros(self.index.sentence_count, dtype=bool)
+        holds[self.index.sentence_lexical.units_containing(token)] = True
+        result = np.zeros(len(rows[0]), dtype=bool)
+        for row in rows:
+            result |= holds[row]
+        return result
+
+
+_QUESTION_NAME = re.compile(r"(?<!^)(?<=\s)[A-Z][\w'’.-]*")  # capitalised, not the question's first word
 _DURATION_QUESTION = re.compile(r"\bhow long\b", re.I)
 _DURATION = re.compile(r"\b(second|minute|hour|day|week|month|year|decade|centur(y|ies))s?\b", re.I)
 _TIME_QUESTION = re.compile(r"\b(when|what (year|date|century|decade|month)|which (year|century|decade))\b", re.I)

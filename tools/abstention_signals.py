@@ -19,19 +19,26 @@ from tqdm import tqdm
 
 from qa.config import Settings
 from qa.evaluation import folds, read_squad
+from qa.lexical import tokenize
 from qa.retrieval import Query
 from qa.service import Service
 
 
 def signals(service: Service, questions, label: str, out) -> None:  # type: ignore[no-untyped-def]
     retriever = service._retriever
+    lexical = service.index.sentence_lexical
     for first in tqdm(range(0, len(questions), 64), desc=label):
         batch = questions[first : first + 64]
         for question, retrieval in zip(batch, retriever.retrieve([Query(q.question) for q in batch])):
             top = retrieval.candidates[0]
             second = retrieval.candidates[1].score if len(retrieval.candidates) > 1 else 0.0
+            tokens = list(dict.fromkeys(tokenize(question.question)))
+            idf = lexical.idf(tokens)
+            unseen = [len(lexical.units_containing(t)) == 0 for t in tokens]
             out.write(json.dumps({"id": question.id, "set": label, "score": top.score, "dense": top.dense,
-                                  "coverage": top.coverage, "margin": top.score - second,
+                                  "unknown_names": retrieval.unknown_names,
+                                  "margin": top.score - second,
+                                  "unseen": float(idf[unseen].sum() / idf.sum()) if tokens else 0.0,
                                   "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id}) + "\n")
 
 

@@ -1,0 +1,121 @@
+"""Retrieval and answering on the seed article: the right sentence, cited exactly, or an abstention.
+
+`tests/data/dev_questions.jsonl` is the project's tuning set (a copy of ../shared/eval): every
+answerable question must be answered with its gold span in the first citation, follow-ups
+included, and the two unanswerable ones must be declined.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.aliases import mentions
+from qa.answering import NOT_COVERED
+from qa.retrieval import AnswerTypes, Query, needs_history
+from qa.service import Service
+from tests.conftest import SEED_ID, SEED_TEXT
+
+DEV_QUESTIONS = [
+    json.loads(line) for line in (Path(__file__).parent / "data" / "dev_questions.jsonl").read_text("utf-8").splitlines()
+]
+
+
+def covers(citation, gold: dict) -> bool:  # type: ignore[no-untyped-def]
+    return citation.doc_id == SEED_ID and citation.start <= gold["start"] and gold["end"] <= citation.end
+
+
+@pytest.mark.parametrize("record", DEV_QUESTIONS, ids=[r["id"] for r in DEV_QUESTIONS])
+def test_dev_question_is_answered_at_rank_one_or_declined(service: Service, record: dict) -> None:
+    answer = service.ask(Query(record["question"], tuple(record["history"]), top_k=3))
+    if not record["answerable"]:
+        assert answer.answerable is False
+        assert answer.citations == [] and answer.answer == NOT_COVERED
+        return
+    assert answer.answerable is True, f"declined with confidence {answer.confidence}"
+    top = answer.citations[0]
+    assert SEED_TEXT[top.start : top.end] == top.quote
+    assert any(covers(top, gold) for gold in record["gold"]), top.quote
+
+
+def test_follow_up_is_answered_from_the_sentence_the_conversation_points_to(service: Service) -> None:
+    answer = service.ask(Query("What did he say should happen to those companies?", ("Who is Roger Robinson?",)))
+    delisted = SEED_TEXT.index("should be delisted")
+    top = answer.citations[0]
+    assert answer.answerable and top.start <= delisted < top.end
+    assert answer.question == "What did he say should happen to those companies?"
+
+
+def test_history_steers_retrieval_of_a_bare_follow_up(service: Service) -> None:
+    delisted = SEED_TEXT.index("should be delisted")
+    retriever = service._retriever
+    alone, follow_up = retriever.retrieve(
+        [Query("What did he recommend?"), Query("What did he recommend?", ("Who is Roger Robinson?",))]
+    )
+    index = service.index
+
+    def top_covers(retrieval) -> bool:  # type: ignore[no-untyped-def]
+        best = retrieval.candidates[0].sentence_id
+        return bool(index.sentence_start[best] <= delisted < index.sentence_end[best])
+
+    assert top_covers(follow_up) and not top_covers(alone)
+
+
+def test_needs_history_only_for_references_back() -> None:
+    assert needs_history(Query("And what did he say about Tibet?", ("What did Blinken raise?",)))
+    assert needs_history(Query("And Tibet?", ("What did Blinken raise?",)))
+    assert not needs_history(Query("What did Blinken say about Tibet and Hong Kong?", ("Who is Wang Yi?",)))
+    assert not needs_history(Query("What did he say?"))
+
+
+def test_citations_are_distinct_sentences_in_score_order(service: Service) -> None:
+    answer = service.ask(Query("What did Blinken say about fentanyl?", top_k=5))
+    spans = [(c.start, c.end) for c in answer.citations]
+    assert len(spans) == 5 and len(set(spans)) == 5
+    assert [c.id for c in answer.citations] == [1, 2, 3, 4, 5]
+    assert [c.score for c in answer.citations] == sorted((c.score for c in answer.citations), reverse=True)
+    assert all(not (a[0] < b[1] and b[0] < a[1]) for i, a in enumerate(spans) for b in spans[i + 1 :])
+    assert 0.0 <= answer.confidence <= 1.0
+
+
+class TestMentions:
+    def test_country_names_bring_their_abbreviations(self) -> None:
+        (mention,) = mentions("What North Korean activity came up?")
+        assert mention.text == "North Korean"
+        assert "DPRK" in mention.alternatives and "north korean" not in mention.alternatives
+
+    def test_abbreviations_match_only_in_capitals(self) -> None:
+        assert mentions("an un-named official") == []
+        assert mentions("What did the UN say?")[0].alternatives == ("united nations",)
+
+    def test_the_author_resolves_to_known_bylines_only(self) -> None:
+        assert mentions("Where does the author work?") == []
+        (mention,) = mentions("Where does the author work?", ["Se Hoon Kim"])
+        assert (mention.text, mention.alternatives) == ("author", ("Se Hoon Kim",))
+
+
+class TestAnswerTypes:
+    SENTENCES = [
+        "The talks lasted for more than seven hours.",
+        "They met on October 26 in Washington.",
+        "Forty-two companies, 42 in all, were listed.",
+        "The meeting was led by Antony Blinken.",
+        "nothing here at all.",
+    ]
+
+    @pytest.mark.parametrize(
+        ("question", "expected"),
+        [
+            ("How long did they talk?", [1, 0, 0, 0, 0]),
+            ("When did they meet?", [0, 1, 0, 0, 0]),
+            ("How many companies were listed?", [1, 1, 1, 0, 0]),
+            ("Who led the meeting?", [0, 1, 0, 1, 0]),
+            ("What was discussed?", [0, 0, 0, 0, 0]),
+        ],
+    )
+    def test_question_kind_selects_sentences_holding_that_kind(self, question: str, expected: list[int]) -> None:
+        types = AnswerTypes(self.SENTENCES)
+        assert types.match(question, np.arange(len(self.SENTENCES))).tolist() == expected
