@@ -67,16 +67,14 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
     """Build the index of every article in the seeds folder (skipped when already fresh)."""
     from qa.documents import load_directory
     from qa.embedding import Embedder
-    from qa.store import BuildSettings, build_index, ensure_index
+    from qa.store import BuildSettings, ensure_index
 
     settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
     try:
         documents = load_directory(settings.seeds_dir)
         embedder = Embedder(settings.model_path)
         build = BuildSettings.from_settings(settings, embedder)
-        if force:
-            build_index(settings.index_dir, documents, embedder, build, progress=True)
-        loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True)
+        loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True, force=force)
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     counts = loaded.manifest["counts"]

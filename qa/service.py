@@ -89,6 +89,12 @@ class Service:
         return self.ready
 
     @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            raise NotReady(self._load_error or "the index is still loading; retry shortly")
+        return self._retriever
+
+    @property
     def index(self) -> CorpusIndex:
         if self._index is None:
             raise NotReady(self._load_error or "the index is still loading; retry shortly")

@@ -313,14 +313,16 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def ensure_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder,
-                 settings: BuildSettings, progress: bool = False) -> CorpusIndex:
-    """Open the current index, building it first when it is missing, stale or damaged."""
+                 settings: BuildSettings, progress: bool = False, force: bool = False) -> CorpusIndex:
+    """Open the current index, building it first when it is missing, stale or damaged (or always,
+    with `force`). Builds hold a lock, so a forced build never races a starting server's."""
     with _build_lock(index_dir):
-        try:
-            index = open_index(index_dir)
-            check_fresh(index.manifest, documents, settings)
-            return index
-        except IndexUnavailable as reason:
-            log.warning("building the index: %s", reason)
+        if not force:
+            try:
+                index = open_index(index_dir)
+                check_fresh(index.manifest, documents, settings)
+                return index
+            except IndexUnavailable as reason:
+                log.warning("building the index: %s", reason)
         build_index(index_dir, documents, embedder, settings, progress=progress)
         return open_index(index_dir)

@@ -107,6 +107,8 @@ ERRORS = {
                        "The request body is not valid JSON.", None),
     "empty-body": ({"data": "", "content_type": "application/json"}, 400, "invalid_json",
                    "The request body is not valid JSON.", None),
+    "null-body": ({"data": "null", "content_type": "application/json"}, 400, "invalid_request",
+                  "The request is not valid; see fields.", {"_schema": ["Invalid input type."]}),
     "text-plain": ({"data": '{"question": "Why?"}', "content_type": "text/plain"}, 415, "unsupported_media_type",
                    "Send a JSON body with Content-Type: application/json.", None),
     "form-body": ({"data": {"question": "Why?"}}, 415, "unsupported_media_type",

@@ -51,7 +51,7 @@ def test_follow_up_is_answered_from_the_sentence_the_conversation_points_to(serv
 
 def test_history_steers_retrieval_of_a_bare_follow_up(service: Service) -> None:
     delisted = SEED_TEXT.index("should be delisted")
-    retriever = service._retriever
+    retriever = service.retriever
     alone, follow_up = retriever.retrieve(
         [Query("What did he recommend?"), Query("What did he recommend?", ("Who is Roger Robinson?",))]
     )

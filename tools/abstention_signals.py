@@ -25,7 +25,7 @@ from qa.service import Service
 
 
 def signals(service: Service, questions, label: str, out) -> None:  # type: ignore[no-untyped-def]
-    retriever = service._retriever
+    retriever = service.retriever
     lexical = service.index.sentence_lexical
     for first in tqdm(range(0, len(questions), 64), desc=label):
         batch = questions[first : first + 64]

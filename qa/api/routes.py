@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.exceptions import BadRequest
 
 from qa.api.errors import ApiError
 from qa.api.schemas import (
@@ -37,8 +38,10 @@ def require_json_body() -> None:
         return
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
-    if request.get_json(silent=True) is None:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
+    try:
+        request.get_json()
+    except BadRequest:
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
 ask.before_request(require_json_body)
