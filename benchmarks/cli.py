@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+import qa  # noqa: F401  (sets the OpenMP wait policy before anything loads torch or faiss)
+
 SECTIONS = ("build", "stages", "http", "batch", "scale")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,10 +47,12 @@ def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.stages import stage_split
     from benchmarks.stats import repeat
     from qa.config import Settings
+    from qa.server import worker_torch_threads
     from qa.service import Service
 
-    settings = Settings(seeds_dir=ctx["corpus"].seeds_dir, index_dir=ctx["index_dir"], workers=ctx["workers"])
-    service = Service(settings).load()
+    settings = Settings.from_env(seeds_dir=ctx["corpus"].seeds_dir, index_dir=ctx["index_dir"], workers=ctx["workers"])
+    # The thread budget of a server worker, so the split shows what a request costs there.
+    service = Service(settings.with_overrides(torch_threads=worker_torch_threads(settings))).load()
     questions = ctx["corpus"].sample(ctx["requests"], seed=1)
     return repeat(ctx["repeats"], lambda: stage_split(service, questions))
 
@@ -91,12 +95,13 @@ def _os_threads(pid: int) -> int:
 def run_http(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.stats import repeat
     from qa.config import Settings
+    from qa.server import worker_torch_threads
 
     result = repeat(ctx["repeats"], lambda: _http_once(ctx))
     result["eight_clients"]["errors"] = sum(run["eight_clients"]["errors"] for run in result["runs"])
     result["one_client"]["errors"] = sum(run["one_client"]["errors"] for run in result["runs"])
     settings = Settings.from_env(workers=ctx["workers"])
-    torch_threads = settings.effective_torch_threads()
+    torch_threads = worker_torch_threads(settings)
     result["threads"] = {"workers": settings.workers, "gunicorn_threads": settings.threads_per_worker,
                          "torch_threads": torch_threads, "torch_threads_x_workers": torch_threads * settings.workers}
     return result
