@@ -66,8 +66,8 @@ def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
     try:
         questions = corpus.sample(ctx["requests"] * 8, seed=2)
         warm_up(server.base_url, questions)
-        one = closed_loop(server.base_url, questions, 1, ctx["requests"])
-        eight = closed_loop(server.base_url, questions, 8, max(1, ctx["requests"]))
+        one = _with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 1, ctx["requests"]))
+        eight = _with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 8, ctx["requests"]))
         workers = server.worker_memory()
         threads = [_os_threads(pid) for pid in child_pids(server.process.pid)]
         master_rss = process_memory(server.process.pid)["rss_mb"]
@@ -83,6 +83,17 @@ def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
         "master_rss_mb": master_rss,
         "os_threads_per_worker": max(threads, default=0),
     }
+
+
+def _with_server_cpu(server: Any, run: Any) -> dict[str, Any]:
+    """`run()`'s figures plus the server's CPU milliseconds per request: what a request costs
+    whatever the load, so the best rate on this machine is about cores x 1000 / that."""
+    from benchmarks.stats import child_pids, cpu_seconds
+
+    pids = [server.process.pid, *child_pids(server.process.pid)]
+    before = cpu_seconds(pids)
+    figures = run()
+    return {**figures, "server_cpu_ms_per_request": round((cpu_seconds(pids) - before) * 1000 / figures["n"], 2)}
 
 
 def _os_threads(pid: int) -> int:

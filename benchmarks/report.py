@@ -106,12 +106,27 @@ def markdown(results: dict[str, Any]) -> str:
     http = results.get("http")
     if http:
         lines += ["", "HTTP `/v1/ask` (ms; requests/s):", ""]
-        lines += _table(["clients", "p50", "p95", "p99", "requests/s", "errors"],
+        lines += _table(["clients", "p50", "p95", "p99", "requests/s", "errors", "server CPU ms/request"],
                         [[label, http[key]["p50_ms"], http[key]["p95_ms"], http[key]["p99_ms"],
-                          http[key]["requests_per_s"], http[key]["errors"]]
+                          http[key]["requests_per_s"], http[key]["errors"], http[key].get("server_cpu_ms_per_request")]
                          for label, key in (("1", "one_client"), ("8", "eight_clients"))])
         lines += ["", f"Cold start `qa serve` to `/readyz`: {_cell(http['cold_start_s'])} s; worker RSS "
                       f"{_cell(http['worker_rss_mb'])} MB (PSS {_cell(http['worker_pss_mb'])} MB)."]
+    batch = results.get("batch")
+    if batch:
+        lines += ["", f"Batch of {batch['questions']:,} questions:", ""]
+        rows = [["POST /v1/ask/batch", b["seconds"], b["questions_per_s"], ""] for b in [batch.get("http")] if b]
+        rows += [["qa batch FILE -o OUT", b["seconds"], b["questions_per_s"],
+                  f"{_cell(b['questions_per_s_net_of_startup'])}/s net of {_cell(b['startup_seconds'])} s start-up"]
+                 for b in [batch.get("cli")] if b]
+        lines += _table(["interface", "seconds", "questions/s", ""], rows)
+    build = results.get("build")
+    if build:
+        lines += ["", f"Index build of {build['sentences']:,} sentences and {build['chunks']:,} chunks: "
+                      f"{_cell(build['build_seconds'])} s, peak RSS {_cell(build['peak_rss_mb'])} MB "
+                      f"(model load {_cell(build['model_load_seconds'])} s apart). Seconds by step:", ""]
+        steps = build["stages_s"]
+        lines += _table(list(steps), [list(steps.values())])
     scale = get(results, "scale", "sizes")
     if scale:
         lines += ["", "Vector search, one query per call, one thread (synthetic 384-d chunks):", ""]

@@ -30,8 +30,9 @@ def _median(values: list[Any]) -> Any:
     first = values[0]
     if isinstance(first, dict):
         return {k: _median([v[k] for v in values]) for k in first if all(isinstance(v, dict) and k in v for v in values)}
-    if isinstance(first, (int, float)) and not isinstance(first, bool):
-        return round(statistics.median(values), 3)
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers:  # runs without a figure (None) are left out
+        return round(statistics.median(numbers), 3)
     return first
 
 
@@ -90,6 +91,16 @@ def process_memory(pid: int) -> dict[str, float]:
         pass
     return {"rss_mb": round(status.get("VmRSS", 0.0), 1), "pss_mb": round(pss, 1),
             "peak_rss_mb": round(status.get("VmHWM", 0.0), 1)}
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time the processes have used so far (from /proc/PID/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def child_pids(pid: int) -> list[int]:
