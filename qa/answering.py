@@ -48,9 +48,10 @@ class Calibration:
     max_unknown_names: int = 2
     centre: float = 1.46
     slope: float = 6.5
-    # A neighbouring sentence joins a citation when its score is within this margin of the
-    # cited sentence's: the evidence then spans both (retrieval scores are around 1-2).
-    extend_margin: float = 0.1
+    # A neighbouring sentence of the same paragraph joins a citation when its score is within
+    # this margin of the cited sentence's (scores run about 1-2): the evidence then spans both.
+    # Chosen on SQuAD dev part 1 to keep the median citation under 250 characters.
+    extend_margin: float = 0.25
     # Further citations are quoted in the answer when they score within this margin of the best.
     quote_margin: float = 0.1
 
@@ -103,15 +104,23 @@ class Answerer:
         return citations
 
     def _close_neighbour(self, candidate: Candidate, score_of: dict[int, float], used: set[int]) -> int | None:
-        index = self.index
+        """The better-scoring adjacent sentence of the same paragraph, if it scores about as well."""
         sentence = candidate.sentence_id
         neighbours = [
             n for n in (sentence - 1, sentence + 1)
             if n in score_of and n not in used
-            and index.sentence_doc[n] == index.sentence_doc[sentence]
+            and self._same_paragraph(sentence, n)
             and score_of[n] >= candidate.score - self.calibration.extend_margin
         ]
         return max(neighbours, key=score_of.__getitem__, default=None)
+
+    def _same_paragraph(self, sentence: int, neighbour: int) -> bool:
+        index = self.index
+        if not 0 <= neighbour < index.sentence_count or index.sentence_doc[neighbour] != index.sentence_doc[sentence]:
+            return False
+        first, second = sorted((sentence, neighbour))
+        gap = index.documents[index.sentence_doc[first]].text[int(index.sentence_end[first]) : int(index.sentence_start[second])]
+        return "\n" not in gap and "\r" not in gap
 
     def _citation(self, marker: int, first: int, last: int, score: float) -> Citation:
         index = self.index
