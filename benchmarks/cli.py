@@ -44,7 +44,7 @@ def run_build(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
-    from benchmarks.stages import stage_split
+    from benchmarks.stages import batch_split, stage_split
     from benchmarks.stats import repeat
     from qa.config import Settings
     from qa.server import worker_torch_threads
@@ -54,7 +54,8 @@ def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
     # The thread budget of a server worker, so the split shows what a request costs there.
     service = Service(settings.with_overrides(torch_threads=worker_torch_threads(settings))).load()
     questions = ctx["corpus"].sample(ctx["requests"], seed=1)
-    return repeat(ctx["repeats"], lambda: stage_split(service, questions))
+    batch = ctx["corpus"].sample(ctx["batch_questions"], seed=3)
+    return repeat(ctx["repeats"], lambda: {**stage_split(service, questions), "batch": batch_split(service, batch)})
 
 
 def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:

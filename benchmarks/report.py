@@ -100,9 +100,12 @@ def markdown(results: dict[str, Any]) -> str:
                     [[r["what"], r["target"], r["measured"], marks[r["met"]]] for r in results["targets"]])
     stages = get(results, "stages", "stages")
     if stages:
-        lines += ["", "In-process time of one question by stage (ms):", ""]
-        lines += _table(["stage", "p50", "p95", "p99"],
-                        [[name, s["p50_ms"], s["p95_ms"], s["p99_ms"]] for name, s in stages.items()])
+        lines += ["", "In-process time of one question by stage, with a server worker's threads (ms); the last "
+                      "column shares a batch's time (all questions in one `ask_many`) out per question:", ""]
+        per_question = get(results, "stages", "batch", "ms_per_question") or {}
+        lines += _table(["stage", "p50", "p95", "p99", "in a batch, per question"],
+                        [[name, s["p50_ms"], s["p95_ms"], s["p99_ms"], per_question.get(name)]
+                         for name, s in stages.items()])
     http = results.get("http")
     if http:
         lines += ["", "HTTP `/v1/ask` (ms; requests/s):", ""]

@@ -64,6 +64,34 @@ def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
                 setattr(owner, name, original)
 
 
+def _split(clock: StageClock, total: float) -> dict[str, float]:
+    """Seconds by stage of one timed call; fuse is retrieval outside embedding and FAISS."""
+    spent = clock.spent
+    retrieve = total - spent.get("answer", 0.0)
+    return {
+        "embed": spent.get("embed", 0.0),
+        "search": spent.get("search", 0.0),
+        "fuse": retrieve - spent.get("embed", 0.0) - spent.get("search", 0.0),
+        "bm25": spent.get("bm25", 0.0),
+        "answer": spent.get("answer", 0.0),
+        "total": total,
+    }
+
+
+def batch_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
+    """Where a batch's time goes: all questions through one `ask_many`, as `/v1/ask/batch` does."""
+    from qa.retrieval import Query
+
+    clock = StageClock()
+    with instrumented(service, clock):
+        began = time.perf_counter()
+        service.ask_many([Query(q) for q in questions])
+        total = time.perf_counter() - began
+    seconds = _split(clock, total)
+    return {"questions": len(questions), "questions_per_s": round(len(questions) / total, 1),
+            "ms_per_question": {stage: round(s * 1000 / len(questions), 3) for stage, s in seconds.items()}}
+
+
 def stage_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
     """Per-stage latency percentiles over `questions`, asked one at a time as `/v1/ask` would."""
     from qa.retrieval import Query
@@ -78,17 +106,7 @@ def stage_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
             began = time.perf_counter()
             service.ask(Query(question))
             total = time.perf_counter() - began
-        spent = dict(clock.spent)
-        retrieve = total - spent.get("answer", 0.0)
-        values = {
-            "embed": spent.get("embed", 0.0),
-            "search": spent.get("search", 0.0),
-            "fuse": retrieve - spent.get("embed", 0.0) - spent.get("search", 0.0),
-            "bm25": spent.get("bm25", 0.0),
-            "answer": spent.get("answer", 0.0),
-            "total": total,
-        }
-        for stage, seconds in values.items():
+        for stage, seconds in _split(clock, total).items():
             per_stage[stage].append(seconds * 1000)
     summary = {stage: latency_summary(ms) for stage, ms in per_stage.items()}
     total_p50 = summary["total"]["p50_ms"]
