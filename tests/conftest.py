@@ -22,7 +22,7 @@ from qa.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
+DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"  # a copy of ../shared/eval/dev_questions.jsonl
 SEED_ID = "blinken-wang-yi-talks"
 SEED_TEXT = (SEEDS / f"{SEED_ID}.txt").read_bytes().decode("utf-8")
 FENTANYL_QUESTION = "What did Blinken say about fentanyl?"

@@ -29,7 +29,7 @@ from qa.evaluation import (
 )
 from qa.retrieval import Query
 from qa.service import Service
-from tests.conftest import FENTANYL_QUESTION, SEED_TEXT, SHARED_EVAL
+from tests.conftest import DEV_QUESTIONS, FENTANYL_QUESTION, SEED_TEXT
 
 # --- hand-made corpus and answers -------------------------------------------------------------
 
@@ -352,7 +352,7 @@ def test_read_seed_questions_reads_every_field(tmp_path: Path) -> None:
 
 
 def test_the_shared_dev_questions_read_with_gold_at_their_offsets() -> None:
-    questions = read_seed_questions(SHARED_EVAL / "dev_questions.jsonl").questions
+    questions = read_seed_questions(DEV_QUESTIONS).questions
     assert len(questions) > 10 and any(not q.answerable for q in questions)
     for q in questions:
         assert q.answerable == bool(q.gold)

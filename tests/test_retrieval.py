@@ -8,7 +8,6 @@ included, and the two unanswerable ones must be declined.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +16,16 @@ from qa.aliases import mentions
 from qa.answering import NOT_COVERED
 from qa.retrieval import AnswerTypes, Query, needs_history
 from qa.service import Service
-from tests.conftest import SEED_ID, SEED_TEXT
+from tests.conftest import DEV_QUESTIONS, SEED_ID, SEED_TEXT
 
-DEV_QUESTIONS = [
-    json.loads(line) for line in (Path(__file__).parent / "data" / "dev_questions.jsonl").read_text("utf-8").splitlines()
-]
+DEV_RECORDS = [json.loads(line) for line in DEV_QUESTIONS.read_text("utf-8").splitlines()]
 
 
 def covers(citation, gold: dict) -> bool:  # type: ignore[no-untyped-def]
     return citation.doc_id == SEED_ID and citation.start <= gold["start"] and gold["end"] <= citation.end
 
 
-@pytest.mark.parametrize("record", DEV_QUESTIONS, ids=[r["id"] for r in DEV_QUESTIONS])
+@pytest.mark.parametrize("record", DEV_RECORDS, ids=[r["id"] for r in DEV_RECORDS])
 def test_dev_question_is_answered_at_rank_one_or_declined(service: Service, record: dict) -> None:
     answer = service.ask(Query(record["question"], tuple(record["history"]), top_k=3))
     if not record["answerable"]:
