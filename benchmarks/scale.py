@@ -26,7 +26,7 @@ from benchmarks.stats import latency_summary
 DIMENSION = 384
 SPECTRUM_EXPONENT = 0.85
 POINTS_PER_CLUSTER = 100
-EF_SWEEP = (32, 64, 128, 256)
+EF_SWEEP = (64, 128, 256, 384, 512)
 OFFSET_SCALE = 1.3  # offset/centre norm ratio: ~0.6 cosine between a point and its centre
 
 
