@@ -1,12 +1,12 @@
 """Stage 5b, answering: turn ranked sentences into cited spans and a plain-language answer.
 
 Every citation is a span of a document's own text, so `text[start:end] == quote` always holds.
-Whether to answer at all is decided by `confidence`, a logistic function of three signals of the
-best sentence: its retrieval score (dense, lexical and coverage evidence combined), its dense
-similarity to the conversation, and how many names the question uses that the archive never
-mentions. Its four numbers were chosen on SQuAD dev part 1 (in-corpus questions against
-off-corpus ones) under the constraint that ../shared/eval/dev_questions.jsonl is answered and
-declined correctly; see README, Quality.
+Whether to answer at all is decided by `confidence`, a logistic function of four signals: the
+best sentence's retrieval score (dense, lexical and coverage evidence combined) and its dense
+similarity to the conversation, how many names the question uses that the archive never
+mentions, and how concentrated the best candidates are in one article. Its numbers were chosen
+on SQuAD dev part 1 (in-corpus questions against off-corpus ones) under the constraint that
+../shared/eval/dev_questions.jsonl is answered and declined correctly; see README, Quality.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Calibration:
     dense_weight: float = 0.7
     unknown_name_penalty: float = 0.5
     max_unknown_names: int = 2
-    centre: float = 1.46
+    concentration_weight: float = 0.1
+    centre: float = 1.564
     slope: float = 6.5
     # A neighbouring sentence of the same paragraph joins a citation when its score is within
     # this margin of the cited sentence's (scores run about 1-2): the evidence then spans both.
@@ -55,11 +56,13 @@ class Calibration:
     # Further citations are quoted in the answer when they score within this margin of the best.
     quote_margin: float = 0.1
 
-    def confidence(self, best: Candidate, unknown_names: int) -> float:
+    def confidence(self, retrieval: Retrieval) -> float:
+        best = retrieval.candidates[0]
         evidence = (
             best.score
             + self.dense_weight * best.dense
-            - self.unknown_name_penalty * min(unknown_names, self.max_unknown_names)
+            - self.unknown_name_penalty * min(retrieval.unknown_names, self.max_unknown_names)
+            + self.concentration_weight * retrieval.concentration
         )
         return 1.0 / (1.0 + math.exp(-self.slope * (evidence - self.centre)))
 
@@ -76,7 +79,7 @@ class Answerer:
     def answer(self, retrieval: Retrieval) -> Answer:
         query = retrieval.query
         candidates = retrieval.candidates
-        confidence = self.calibration.confidence(candidates[0], retrieval.unknown_names) if candidates else 0.0
+        confidence = self.calibration.confidence(retrieval) if candidates else 0.0
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(candidates, query.top_k)

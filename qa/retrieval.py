@@ -80,6 +80,9 @@ class Retrieval:
     # Names in the question (capitalised words) that no indexed sentence uses, under any alias:
     # a question about something the archive never mentions is rarely answerable from it.
     unknown_names: int = 0
+    # Share of the best candidates that come from the best one's document: an archive holding the
+    # answer usually has one article about it, while a question it cannot answer scatters.
+    concentration: float = 1.0
 
 
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
@@ -153,7 +156,8 @@ class Retriever:
                 Candidate(int(features.sentence_ids[i]), float(total[i]), float(features.conversation_dense[i]))
                 for i in order
             ]
-            results.append(Retrieval(query, candidates, self._unknown_names(query.question, form)))
+            results.append(Retrieval(query, candidates, self._unknown_names(query.question, form),
+                                     self._concentration(candidates)))
         return results
 
     def features(self, queries: Sequence[Query]) -> list[SentenceFeatures]:
@@ -264,6 +268,14 @@ class Retriever:
                     present[token] = present[token] | via_alternative
         found = sum(weight * present[token] for token, weight in zip(unique, weights.tolist()))
         return found / float(weights.sum())
+
+    def _concentration(self, candidates: list[Candidate], best: int = 10) -> float:
+        if not candidates:
+            return 0.0
+        docs = self._sentence_doc_number
+        top_doc = docs[candidates[0].sentence_id]
+        leaders = candidates[:best]
+        return sum(docs[c.sentence_id] == top_doc for c in leaders) / len(leaders)
 
     def _unknown_names(self, question: str, form: QueryForm) -> int:
         lexical = self.index.sentence_lexical

@@ -38,6 +38,7 @@ def signals(service: Service, questions, label: str, out) -> None:  # type: igno
             out.write(json.dumps({"id": question.id, "set": label, "score": top.score, "dense": top.dense,
                                   "unknown_names": retrieval.unknown_names,
                                   "margin": top.score - second,
+                                  "concentration": retrieval.concentration,
                                   "unseen": float(idf[unseen].sum() / idf.sum()) if tokens else 0.0,
                                   "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id}) + "\n")
 
