@@ -38,7 +38,6 @@ class Service:
         self._index: CorpusIndex | None = None
         self._retriever: Retriever | None = None
         self._answerer: Answerer | None = None
-        self._ready = threading.Event()
         self._load_error: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -59,8 +58,6 @@ class Service:
             self._load_error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the index")
             raise
-        finally:
-            self._ready.set()
         return self
 
     def load_in_background(self) -> threading.Thread:
@@ -75,18 +72,10 @@ class Service:
         except Exception:  # recorded in _load_error and reported by readiness
             pass
 
-    @property
-    def ready(self) -> bool:
-        return self._index is not None
-
     def status(self) -> dict[str, object]:
         if self._index is not None:
             return {"ready": True, "index": self._index.path.name, **self._index.manifest["counts"]}
         return {"ready": False, "reason": self._load_error or "the index is loading"}
-
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        self._ready.wait(timeout)
-        return self.ready
 
     @property
     def retriever(self) -> Retriever:
