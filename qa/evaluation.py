@@ -255,11 +255,8 @@ def _off_corpus(questions: Sequence[EvalQuestion], documents: Sequence[Document]
             fold_service = Service(service.settings.with_overrides(index_dir=index_dir / f"fold-{number}"),
                                    embedder=service.embedder).load(documents=kept)
             fold_questions = off_corpus_questions(questions, held_out)
-            for first in range(0, len(fold_questions), 64):
-                batch = fold_questions[first : first + 64]
-                answers = fold_service.ask_many([Query(q.question, q.history, 3, q.id) for q in batch])
-                abstained += sum(not a.answerable for a in answers)
-                asked += len(batch)
-                bar.update(len(batch))
+            report = run(fold_questions, fold_service.ask_many, fold_service.index.documents, progress=bar.update)
+            abstained += report.abstention["abstained_correctly"]
+            asked += report.questions
     return {"questions": asked, "abstained": abstained, "folds": len(groups),
             "abstention_rate": round(abstained / asked, 4) if asked else 0.0}
