@@ -47,12 +47,11 @@ def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.stages import batch_split, stage_split
     from benchmarks.stats import repeat
     from qa.config import Settings
-    from qa.server import worker_torch_threads
     from qa.service import Service
 
     settings = Settings.from_env(seeds_dir=ctx["corpus"].seeds_dir, index_dir=ctx["index_dir"], workers=ctx["workers"])
     # The thread budget of a server worker, so the split shows what a request costs there.
-    service = Service(settings.with_overrides(torch_threads=worker_torch_threads(settings))).load()
+    service = Service(settings).load()
     questions = ctx["corpus"].sample(ctx["requests"], seed=1)
     batch = ctx["corpus"].sample(ctx["batch_questions"], seed=3)
     return repeat(ctx["repeats"], lambda: {**stage_split(service, questions), "batch": batch_split(service, batch)})
@@ -107,15 +106,16 @@ def _os_threads(pid: int) -> int:
 def run_http(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.stats import repeat
     from qa.config import Settings
-    from qa.server import worker_torch_threads
 
     result = repeat(ctx["repeats"], lambda: _http_once(ctx))
     result["eight_clients"]["errors"] = sum(run["eight_clients"]["errors"] for run in result["runs"])
     result["one_client"]["errors"] = sum(run["one_client"]["errors"] for run in result["runs"])
     settings = Settings.from_env(workers=ctx["workers"])
-    torch_threads = worker_torch_threads(settings)
+    embed_threads = settings.effective_embed_threads()
+    # Each forward pass runs on one torch thread, and a worker runs at most `embed_threads` at once.
     result["threads"] = {"workers": settings.workers, "gunicorn_threads": settings.threads_per_worker,
-                         "torch_threads": torch_threads, "torch_threads_x_workers": torch_threads * settings.workers}
+                         "torch_threads_per_pass": 1, "embed_threads": embed_threads,
+                         "inference_threads_x_workers": embed_threads * settings.workers}
     return result
 
 

@@ -53,7 +53,7 @@ TARGETS = (
     Target("largest scale size: search p50 ms", "<= 5", lambda r: _picked_index(r, "p50_ms"), lambda v, r: v <= 5),
     Target("largest scale size: recall@10", ">= 0.95", lambda r: _picked_index(r, "recall_at_10"),
            lambda v, r: v >= 0.95),
-    Target("torch threads x workers", "<= cores", lambda r: get(r, "http", "threads", "torch_threads_x_workers"),
+    Target("inference threads x workers", "<= cores", lambda r: get(r, "http", "threads", "inference_threads_x_workers"),
            lambda v, r: v <= (get(r, "machine", "nproc") or 1)),
 )
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "article-qa"
 
 
 def _env_tuple(value: str) -> tuple[str, ...]:
@@ -26,7 +30,7 @@ _LIMITS: dict[str, tuple[float, float | None]] = {
     "min_confidence": (0.0, 1.0),
     "max_body_bytes": (1, None),
     "max_batch_questions": (1, None),
-    "torch_threads": (0, None),
+    "embed_threads": (0, None),
     "port": (0, 65535),
     "workers": (1, None),
     "threads_per_worker": (1, None),
@@ -51,8 +55,11 @@ class Settings:
     max_body_bytes: int = 2_000_000
     max_batch_questions: int = 1000
     cors_origins: tuple[str, ...] = ()
-    # torch intra-op threads per server worker; 0 means cores divided by workers.
-    torch_threads: int = 0
+    # Forward passes of the embedding model a process runs at once, each on one core;
+    # 0 means the cores divided by the server's workers.
+    embed_threads: int = 0
+    # Where the embedding model's ONNX export is kept (made once, a few seconds); None: no export.
+    cache_dir: Path | None = field(default_factory=_default_cache_dir)
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -85,7 +92,8 @@ class Settings:
             "max_body_bytes": int,
             "max_batch_questions": int,
             "cors_origins": _env_tuple,
-            "torch_threads": int,
+            "embed_threads": int,
+            "cache_dir": Path,
             "host": str,
             "port": int,
             "workers": int,
@@ -110,8 +118,8 @@ class Settings:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    def effective_torch_threads(self) -> int:
-        """Threads torch may use in one worker so that workers x threads never exceeds the cores."""
-        if self.torch_threads > 0:
-            return self.torch_threads
+    def effective_embed_threads(self) -> int:
+        """Forward passes one process may run at once, so that workers x passes never exceeds the cores."""
+        if self.embed_threads > 0:
+            return self.embed_threads
         return max(1, (os.cpu_count() or 1) // max(1, self.workers))

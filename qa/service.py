@@ -34,7 +34,9 @@ class DocumentNotFound(KeyError):
 class Service:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
-        self.embedder = embedder or Embedder(settings.model_path, torch_threads=settings.effective_torch_threads())
+        self.embedder = embedder or Embedder(
+            settings.model_path, threads=settings.effective_embed_threads(), cache_dir=settings.cache_dir
+        )
         self._index: CorpusIndex | None = None
         self._retriever: Retriever | None = None
         self._answerer: Answerer | None = None

@@ -53,8 +53,21 @@ def assert_valid_answer(body: dict[str, Any], question: str, top_k: int = 3) -> 
     return citations
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh cache folder (the ONNX export) for the whole run, for every process it starts."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Settings:
     return Settings(seeds_dir=SEEDS, index_dir=tmp_path_factory.mktemp("index"))
 
 

@@ -25,6 +25,19 @@ def without_timing(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in result.items() if key != "took_ms"}
 
 
+def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
+    """The same answer and citations, spans and quotes exactly; scores to 0.002, since a batch is
+    embedded by torch in bfloat16 and a lone question by ONNX Runtime in float32 (cosine 0.99998)."""
+    numbers = ("confidence", "score")
+    for key in ("question", "answer", "answerable"):
+        assert batched[key] == single[key]
+    assert batched["confidence"] == pytest.approx(single["confidence"], abs=0.002)
+    assert len(batched["citations"]) == len(single["citations"])
+    for ours, theirs in zip(batched["citations"], single["citations"]):
+        assert {k: v for k, v in ours.items() if k not in numbers} == {k: v for k, v in theirs.items() if k not in numbers}
+        assert ours["score"] == pytest.approx(theirs["score"], abs=0.002)
+
+
 def test_results_are_full_answers_in_order_with_their_ids(client) -> None:  # type: ignore[no-untyped-def]
     questions = [{"id": "fentanyl", "question": FENTANYL}, {"question": ROBINSON, "top_k": 1},
                  {"id": 42, "question": "What is the capital of Australia?"}]
@@ -34,7 +47,7 @@ def test_results_are_full_answers_in_order_with_their_ids(client) -> None:  # ty
     assert [r["id"] for r in results] == ["fentanyl", 1, 42]  # an item without an id takes its position
     for item, result in zip(questions, results):
         single = client.post("/v1/ask", json={k: v for k, v in item.items() if k != "id"}).get_json()
-        assert without_timing(result) == {"id": result["id"], **without_timing(single)}
+        same_answer(result, single)
         answer = {key: value for key, value in result.items() if key != "id"}
         assert_valid_answer(answer, item["question"], item.get("top_k", 3))
     assert len(results[1]["citations"]) == 1

@@ -67,7 +67,7 @@ def test_qa_bench_quick_runs_every_section_and_writes_json_and_markdown(tmp_path
         assert figures["errors"] == 0 and figures["n"] > 0
         assert figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"]
     assert results["http"]["cold_start_s"] > 0 and results["http"]["worker_rss_mb"] > 0
-    assert results["http"]["threads"]["torch_threads_x_workers"] >= 1
+    assert results["http"]["threads"]["inference_threads_x_workers"] >= 1
     for interface in ("http", "cli"):
         if results["batch"]["available"][interface]:
             assert results["batch"][interface]["questions_per_s"] > 0

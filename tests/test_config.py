@@ -12,7 +12,8 @@ ALL_VARIABLES = {
     "QA_SEEDS_DIR": "/data/seeds", "QA_INDEX_DIR": "/data/index", "QA_MODEL_PATH": "/models/minilm",
     "QA_SENTENCES_PER_CHUNK": "4", "QA_CHUNK_OVERLAP": "2", "QA_MAX_SENTENCE_CHARS": "300",
     "QA_MIN_CONFIDENCE": "0.25", "QA_MAX_BODY_BYTES": "1024", "QA_MAX_BATCH_QUESTIONS": "10",
-    "QA_CORS_ORIGINS": " https://a.example, https://b.example ,,", "QA_TORCH_THREADS": "3",
+    "QA_CORS_ORIGINS": " https://a.example, https://b.example ,,", "QA_EMBED_THREADS": "3",
+    "QA_CACHE_DIR": "/data/cache",
     "QA_HOST": "0.0.0.0", "QA_PORT": "9000", "QA_WORKERS": "2", "QA_THREADS_PER_WORKER": "8",
 }
 
@@ -30,7 +31,7 @@ def test_every_variable_is_read_with_its_type() -> None:
         seeds_dir=Path("/data/seeds"), index_dir=Path("/data/index"), model_path="/models/minilm",
         sentences_per_chunk=4, chunk_overlap=2, max_sentence_chars=300, min_confidence=0.25,
         max_body_bytes=1024, max_batch_questions=10, cors_origins=("https://a.example", "https://b.example"),
-        torch_threads=3, host="0.0.0.0", port=9000, workers=2, threads_per_worker=8,
+        embed_threads=3, cache_dir=Path("/data/cache"), host="0.0.0.0", port=9000, workers=2, threads_per_worker=8,
     )
 
 
@@ -55,7 +56,7 @@ def test_keyword_overrides_win_and_none_keeps_the_variable() -> None:
         ("QA_PORT", "70000", "QA_PORT must be between 0 and 65535, not 70000"),
         ("QA_WORKERS", "0", "QA_WORKERS must be at least 1, not 0"),
         ("QA_THREADS_PER_WORKER", "-2", "QA_THREADS_PER_WORKER must be at least 1, not -2"),
-        ("QA_TORCH_THREADS", "-1", "QA_TORCH_THREADS must be at least 0, not -1"),
+        ("QA_EMBED_THREADS", "-1", "QA_EMBED_THREADS must be at least 0, not -1"),
         ("QA_MIN_CONFIDENCE", "1.5", r"QA_MIN_CONFIDENCE must be between 0.0 and 1.0, not 1.5"),
         ("QA_MIN_CONFIDENCE", "nan", r"QA_MIN_CONFIDENCE must be between 0.0 and 1.0, not nan"),
         ("QA_MAX_BODY_BYTES", "0", "QA_MAX_BODY_BYTES must be at least 1, not 0"),
@@ -80,11 +81,11 @@ def test_with_overrides_copies_validates_and_rejects_unknown_names() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cores", "torch_threads", "workers", "expected"),
+    ("cores", "embed_threads", "workers", "expected"),
     [(8, 0, 1, 8), (8, 0, 3, 2), (2, 0, 4, 1), (None, 0, 1, 1), (8, 5, 4, 5)],
 )
-def test_effective_torch_threads_share_the_cores_between_workers(
-    monkeypatch: pytest.MonkeyPatch, cores: int | None, torch_threads: int, workers: int, expected: int
+def test_effective_embed_threads_share_the_cores_between_workers(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, embed_threads: int, workers: int, expected: int
 ) -> None:
     monkeypatch.setattr("qa.config.os.cpu_count", lambda: cores)
-    assert Settings(torch_threads=torch_threads, workers=workers).effective_torch_threads() == expected
+    assert Settings(embed_threads=embed_threads, workers=workers).effective_embed_threads() == expected
