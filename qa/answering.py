@@ -47,7 +47,7 @@ class Calibration:
     unknown_name_penalty: float = 0.5
     max_unknown_names: int = 2
     concentration_weight: float = 0.1
-    centre: float = 1.564
+    centre: float = 1.58
     slope: float = 6.5
     # A neighbouring sentence of the same paragraph joins a citation when its score is within
     # this margin of the cited sentence's (scores run about 1-2): the evidence then spans both.
