@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qa.retrieval import Candidate, Retrieval
+from qa.retrieval import Candidate, RankedCandidates, Retrieval
 from qa.store import CorpusIndex
 
 
@@ -88,9 +88,9 @@ class Answerer:
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
-    def _citations(self, candidates: list[Candidate], top_k: int) -> list[Citation]:
+    def _citations(self, candidates: RankedCandidates, top_k: int) -> list[Citation]:
         """The best `top_k` sentences, each widened to its better neighbour if that scores about as well."""
-        score_of = {c.sentence_id: c.score for c in candidates}
+        score_of = candidates.score_by_sentence()
         used: set[int] = set()
         citations: list[Citation] = []
         for candidate in candidates:

@@ -72,7 +72,7 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
     settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
     try:
         documents = load_directory(settings.seeds_dir)
-        embedder = Embedder(settings.model_path, threads=settings.effective_embed_threads())
+        embedder = Embedder.from_settings(settings)
         build = BuildSettings.from_settings(settings, embedder)
         loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True, force=force)
     except Exception as exc:

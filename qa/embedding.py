@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from qa.config import Settings
 from qa.onnx_encoder import OnnxEncoder, load_or_export
 
 if TYPE_CHECKING:
@@ -109,6 +110,10 @@ class Embedder:
         self._lock = threading.Lock()
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        return cls(settings.model_path, threads=settings.effective_embed_threads(), cache_dir=settings.cache_dir)
 
     @property
     def model(self) -> SentenceTransformer:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, overload
 
 import numpy as np
 
@@ -66,17 +67,42 @@ class Weights:
         return np.array([getattr(self, name) for name in FEATURES])
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     sentence_id: int
     score: float
     dense: float  # similarity to the whole conversation, for abstention
 
 
+class RankedCandidates(Sequence[Candidate]):
+    """A question's candidate sentences, best first, each made into a `Candidate` only when read:
+    a question has a hundred or more and the answer reads a handful (building them all took a
+    quarter of a batched question's time)."""
+
+    def __init__(self, sentence_ids: list[int], scores: list[float], dense: list[float]):
+        self.sentence_ids, self.scores, self.dense = sentence_ids, scores, dense
+
+    def __len__(self) -> int:
+        return len(self.sentence_ids)
+
+    @overload
+    def __getitem__(self, position: int) -> Candidate: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[Candidate]: ...
+
+    def __getitem__(self, position: int | slice) -> Candidate | list[Candidate]:
+        if isinstance(position, slice):
+            return list(map(Candidate, self.sentence_ids[position], self.scores[position], self.dense[position]))
+        return Candidate(self.sentence_ids[position], self.scores[position], self.dense[position])
+
+    def score_by_sentence(self) -> dict[int, float]:
+        return dict(zip(self.sentence_ids, self.scores))
+
+
 @dataclass
 class Retrieval:
     query: Query
-    candidates: list[Candidate]
+    candidates: RankedCandidates
     # Names in the question (capitalised words) that no indexed sentence uses, under any alias:
     # a question about something the archive never mentions is rarely answerable from it.
     unknown_names: int = 0
@@ -152,10 +178,8 @@ class Retriever:
         for query, form, features in zip(queries, forms, self._features_of(queries, forms)):
             total = features.matrix @ weights
             order = np.argsort(-total, kind="stable")
-            candidates = [
-                Candidate(int(features.sentence_ids[i]), float(total[i]), float(features.conversation_dense[i]))
-                for i in order
-            ]
+            candidates = RankedCandidates(features.sentence_ids[order].tolist(), total[order].tolist(),
+                                          features.conversation_dense[order].tolist())
             results.append(Retrieval(query, candidates, self._unknown_names(query.question, form),
                                      self._concentration(candidates)))
         return results
@@ -216,7 +240,7 @@ class Retriever:
         first, last = index.chunk_first[chunk_ids], index.chunk_last[chunk_ids]
         lengths = last - first + 1
         owner = np.repeat(np.arange(len(chunk_ids)), lengths)
-        sentence_ids = np.concatenate([np.arange(f, l + 1) for f, l in zip(first.tolist(), last.tolist())])
+        sentence_ids = first[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         context_dense = _best_by_group(sentence_ids, chunk_dense[owner])
         context_lexical = _best_by_group(sentence_ids, chunk_lexical[owner])
         sentence_ids, unique_rows = np.unique(sentence_ids, return_index=True)
@@ -269,7 +293,7 @@ class Retriever:
         found = sum(weight * present[token] for token, weight in zip(unique, weights.tolist()))
         return found / float(weights.sum())
 
-    def _concentration(self, candidates: list[Candidate], best: int = 10) -> float:
+    def _concentration(self, candidates: RankedCandidates, best: int = 10) -> float:
         if not candidates:
             return 0.0
         docs = self._sentence_doc_number

@@ -34,9 +34,7 @@ class DocumentNotFound(KeyError):
 class Service:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
-        self.embedder = embedder or Embedder(
-            settings.model_path, threads=settings.effective_embed_threads(), cache_dir=settings.cache_dir
-        )
+        self.embedder = embedder or Embedder.from_settings(settings)
         self._index: CorpusIndex | None = None
         self._retriever: Retriever | None = None
         self._answerer: Answerer | None = None

@@ -60,7 +60,7 @@ def test_qa_bench_quick_runs_every_section_and_writes_json_and_markdown(tmp_path
     assert {"date", "cpu", "nproc", "load_at_start"} <= results["machine"].keys()
 
     assert results["build"]["sentences"] > 0 and results["build"]["sentences_per_s"] > 0
-    assert {"embed_sentences", "embed_chunks", "segment", "faiss", "bm25"} <= results["build"]["stages_s"].keys()
+    assert {"embed_sentences", "segment", "faiss", "bm25"} <= results["build"]["stages_s"].keys()
     assert {"embed", "search", "fuse", "answer", "total"} <= results["stages"]["stages"].keys()
     for clients in ("one_client", "eight_clients"):
         figures = results["http"][clients]
