@@ -128,8 +128,8 @@ def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
               help="Output format (default: csv when OUT ends in .csv, else jsonl).")
 @click.option("--resume", is_flag=True, help="Skip the ids already answered in OUT and append the rest.")
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=64, show_default=True,
-              help="Questions embedded together.")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
+              help="Questions answered together, then written (an interrupted run loses at most these).")
 @SEEDS_DIR
 @INDEX_DIR
 def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_size: int,

@@ -7,6 +7,7 @@ missing file makes the library retry the network for over a minute before failin
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -149,9 +150,10 @@ class Embedder:
         if len(texts) == 1:
             return self._encode_one(texts[0])
         # Sorted by length, each batch pads little; the rows are put back in order at the end.
+        # At least two batches per thread, so a thread that finishes early finds more work.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batches = [[texts[i] for i in order[first : first + self.batch_size]]
-                   for first in range(0, len(order), self.batch_size)]
+        size = min(self.batch_size, math.ceil(len(texts) / (2 * self.threads)))
+        batches = [[texts[i] for i in order[first : first + size]] for first in range(0, len(order), size)]
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         done = 0
         with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:

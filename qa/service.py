@@ -50,7 +50,9 @@ class Service:
                 documents = load_directory(self.settings.seeds_dir)
             build = BuildSettings.from_settings(self.settings, self.embedder)
             index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
-            self.embedder.encode(["warm-up"])  # load the model before declaring readiness
+            # Load the model and run both paths once (one text, a batch) before declaring readiness.
+            self.embedder.encode(["warm-up"])
+            self.embedder.encode(["warm up", "the batch path"])
             self._retriever = Retriever(index, self.embedder)
             self._answerer = Answerer(index, self.settings.min_confidence)
             self._index = index

@@ -71,8 +71,11 @@ class AnswerSchema(ma.Schema):
     took_ms = fields.Float(required=True)
 
 
+_ANSWER_SCHEMA = AnswerSchema()  # built once: a schema's construction cost more than its dump
+
+
 def answer_to_dict(answer: Answer) -> dict[str, Any]:
-    return AnswerSchema().dump(answer)
+    return _ANSWER_SCHEMA.dump(answer)
 
 
 class DocumentSummarySchema(ma.Schema):
