@@ -1,10 +1,11 @@
 """Stage 5b, answering: turn ranked sentences into cited spans and a plain-language answer.
 
 Every citation is a span of a document's own text, so `text[start:end] == quote` always holds.
-Whether to answer at all is decided by `confidence`, a logistic function of four signals: the
-best sentence's retrieval score (dense, lexical and coverage evidence combined) and its dense
-similarity to the conversation, how many names the question uses that the archive never
-mentions, and how concentrated the best candidates are in one article. Its numbers were chosen
+Whether to answer at all is decided by `confidence`, a logistic function of five signals: the
+best sentence's retrieval score (dense, lexical and coverage evidence combined), its dense
+similarity to the conversation and the share of the question's words it holds, how many names
+the question uses that the archive never mentions, and how concentrated the best candidates are
+in one article. Its numbers were chosen
 on SQuAD dev part 1 (in-corpus questions against off-corpus ones) under the constraint that
 ../shared/eval/dev_questions.jsonl is answered and declined correctly; see README, Quality.
 """
@@ -48,7 +49,8 @@ class Calibration:
     unknown_name_penalty: float = 0.5
     max_unknown_names: int = 2
     concentration_weight: float = 0.1
-    centre: float = 1.58
+    coverage_weight: float = 0.25
+    centre: float = 1.69
     slope: float = 6.5
     # A neighbouring sentence of the same paragraph joins a citation when its score is within
     # this margin of the cited sentence's (scores run about 1-2): the evidence then spans both.
@@ -69,6 +71,7 @@ class Calibration:
             + self.dense_weight * best.dense
             - self.unknown_name_penalty * min(retrieval.unknown_names, self.max_unknown_names)
             + self.concentration_weight * retrieval.concentration
+            + self.coverage_weight * retrieval.coverage
         )
         return 1.0 / (1.0 + math.exp(-self.slope * (evidence - self.centre)))
 

@@ -37,6 +37,8 @@ FEATURES = (
     "answer_type",
 )
 
+_COVERAGE = FEATURES.index("coverage_sentence")
+
 
 @dataclass(frozen=True)
 class Query:
@@ -51,14 +53,14 @@ class Weights:
     """How signals combine into a sentence's score; tuned on SQuAD dev part 1 only (README)."""
 
     candidate_chunks: int = 30
-    dense_sentence: float = 0.65
-    dense_context: float = 0.04
+    dense_sentence: float = 0.59
+    dense_context: float = 0.19
     lexical_sentence: float = 0.0
-    lexical_context: float = 0.13
+    lexical_context: float = 0.08
     dense_document: float = 0.36
     lexical_document: float = 0.18
     coverage_sentence: float = 0.6
-    coverage_context: float = 0.42
+    coverage_context: float = 0.47
     answer_type: float = 0.18
     history_weight: float = 0.5
     history_turns: int = 2
@@ -109,6 +111,9 @@ class Retrieval:
     # Share of the best candidates that come from the best one's document: an archive holding the
     # answer usually has one article about it, while a question it cannot answer scatters.
     concentration: float = 1.0
+    # Share of the question's IDF weight that the best sentence holds: a sentence that answers
+    # usually repeats most of what the question names, a near miss from another article does not.
+    coverage: float = 0.0
 
 
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
@@ -180,8 +185,9 @@ class Retriever:
             order = np.argsort(-total, kind="stable")
             candidates = RankedCandidates(features.sentence_ids[order].tolist(), total[order].tolist(),
                                           features.conversation_dense[order].tolist())
+            coverage = float(features.matrix[order[0], _COVERAGE]) if len(order) else 0.0
             results.append(Retrieval(query, candidates, self._unknown_names(query.question, form),
-                                     self._concentration(candidates)))
+                                     self._concentration(candidates), coverage))
         return results
 
     def features(self, queries: Sequence[Query]) -> list[SentenceFeatures]:
