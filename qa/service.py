@@ -76,7 +76,8 @@ class Service:
 
     def status(self) -> dict[str, object]:
         if self._index is not None:
-            return {"ready": True, "index": self._index.path.name, **self._index.manifest["counts"]}
+            return {"ready": True, "index": self._index.path.name, **self._index.manifest["counts"],
+                    "question_embedding": self.embedder.one_text_backend}
         return {"ready": False, "reason": self._load_error or "the index is loading"}
 
     @property

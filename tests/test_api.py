@@ -186,6 +186,7 @@ def test_health_and_readiness_of_a_loaded_service(client: Any, service: Service)
     assert json_of(client.get("/healthz"), 200) == {"status": "ok"}
     assert json_of(client.get("/readyz"), 200) == {
         "ready": True, "index": service.index.path.name, "documents": 1, "sentences": 30, "chunks": 15,
+        "question_embedding": "onnxruntime",
     }
 
 
