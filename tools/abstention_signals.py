@@ -3,7 +3,8 @@
 In-corpus: every question of a SQuAD file asked against the index of all its articles.
 Off-corpus: each article's questions asked against an index built without it (articles held out
 in folds, as `qa eval --off-corpus` does, reusing its fold indexes). Writes one JSON line per
-question with the top candidate's signals; `tools/fit_abstention.py` picks the calibration.
+question with the top candidate's signals; `Calibration`'s weights and centre were read off
+these lines (README, "What was tuned on what").
 
     python tools/abstention_signals.py ../shared/eval/squad/squad-v1.1-dev-part1.json \
         --index-dir index/eval/squad-v1.1-dev-part1 -o signals.jsonl
@@ -39,6 +40,7 @@ def signals(service: Service, questions, label: str, out) -> None:  # type: igno
                                   "unknown_names": retrieval.unknown_names,
                                   "margin": top.score - second,
                                   "concentration": retrieval.concentration,
+                                  "coverage": retrieval.coverage,
                                   "unseen": float(idf[unseen].sum() / idf.sum()) if tokens else 0.0,
                                   "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id}) + "\n")
 
