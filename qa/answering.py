@@ -5,9 +5,9 @@ Whether to answer at all is decided by `confidence`, a logistic function of five
 best sentence's retrieval score (dense, lexical and coverage evidence combined), its dense
 similarity to the conversation and the share of the question's words it holds, how many names
 the question uses that the archive never mentions, and how concentrated the best candidates are
-in one article. Its numbers were chosen
-on SQuAD dev part 1 (in-corpus questions against off-corpus ones) under the constraint that
-../shared/eval/dev_questions.jsonl is answered and declined correctly; see README, Quality.
+in one article. Its numbers were chosen on SQuAD dev part 1 (in-corpus questions against
+off-corpus ones) under the constraint that ../shared/eval/dev_questions.jsonl is answered and
+declined correctly; see README, Quality.
 """
 
 from __future__ import annotations
