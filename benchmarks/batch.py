@@ -7,7 +7,6 @@ and, separately, net of that start-up, measured by the same command on a one-que
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.corpus import qa_environment
 from benchmarks.serving import Client
 
 
@@ -49,7 +49,7 @@ def _run_cli_batch(questions: Sequence[str], env: dict[str, str], folder: Path) 
 
 
 def cli_batch(seeds_dir: Path, index_dir: Path, questions: Sequence[str]) -> dict[str, Any]:
-    env = {**os.environ, "QA_SEEDS_DIR": str(seeds_dir), "QA_INDEX_DIR": str(index_dir)}
+    env = qa_environment(seeds_dir, index_dir)
     with tempfile.TemporaryDirectory(prefix="qa-bench-batch-") as folder:
         seconds = _run_cli_batch(questions, env, Path(folder))
         startup = _run_cli_batch(questions[:1], env, Path(folder))
@@ -58,12 +58,3 @@ def cli_batch(seeds_dir: Path, index_dir: Path, questions: Sequence[str]) -> dic
     return {"questions": len(questions), "seconds": round(seconds, 3), "startup_seconds": round(startup, 3),
             "questions_per_s": round(len(questions) / seconds, 1),
             "questions_per_s_net_of_startup": round(len(questions) / net, 1) if net > 0.05 * seconds else None}
-
-
-def batch_available() -> dict[str, bool]:
-    """Which batch interfaces this checkout has (they were built alongside the benchmarks)."""
-    from importlib.util import find_spec
-
-    from qa.cli import cli
-
-    return {"http": find_spec("qa.api.batch") is not None, "cli": "batch" in cli.commands}

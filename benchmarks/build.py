@@ -1,7 +1,7 @@
 """Index build speed and peak memory, in a process of its own (run as `python -m benchmarks.build`).
 
-The child loads the model first, then times `build_index` (segmenting, embedding sentences and
-chunks, FAISS, BM25, SQLite, hashing, fsync): sentences per second is the corpus's sentences over
+The child loads the model first, then times `build_index` (segmenting, embedding sentences,
+pooling them into chunk vectors, FAISS, BM25, SQLite, hashing, fsync): sentences per second is the corpus's sentences over
 that time, so Python start-up and the one-off model import (~5 s) are reported apart. Peak memory
 is the child's maximum resident set (`ru_maxrss`), model included.
 """
@@ -14,12 +14,11 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stages import StageClock
+from benchmarks.stages import StageClock, patched
 
 
 def build_once(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
@@ -34,10 +33,10 @@ def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     from qa.config import Settings
     from qa.documents import load_directory
     from qa.embedding import Embedder
-    from qa.store import BuildSettings, build_index
+    from qa.store import BuildSettings, build_index, read_manifest
 
     began = time.perf_counter()
-    settings = Settings(seeds_dir=seeds_dir, index_dir=index_dir)
+    settings = Settings.from_env(seeds_dir=seeds_dir, index_dir=index_dir)
     embedder = Embedder.from_settings(settings)
     embedder.encode(["load the model before the clock starts"])
     model_seconds = time.perf_counter() - began
@@ -47,7 +46,7 @@ def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     with _instrumented_build(embedder, clock):
         folder = build_index(index_dir, documents, embedder, BuildSettings.from_settings(settings, embedder))
     seconds = time.perf_counter() - began
-    counts = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    counts = read_manifest(folder, verify=False)["counts"]
     return {
         "documents": counts["documents"],
         "sentences": counts["sentences"],
@@ -66,26 +65,13 @@ BUILD_STAGES = {"split_sentences": "segment", "pooled_chunk_vectors": "pool", "b
                 "_write_database": "sqlite", "_file_hashes": "hash", "_fsync_tree": "fsync"}
 
 
-@contextmanager
-def _instrumented_build(embedder: Any, clock: StageClock) -> Iterator[None]:
-    """Time each step of `build_index` (its one `encode` call embeds the sentences; chunk vectors are
-    pooled from them, timed as "pool")."""
+def _instrumented_build(embedder: Any, clock: StageClock) -> AbstractContextManager[None]:
+    """Time each step of `build_index`: its one `encode` call embeds the sentences (chunk vectors
+    are pooled from them, timed as "pool"), BM25 indexes are built by `LexicalIndex.build`."""
     import qa.store
 
-    embedder.encode = clock.wrap("embed_sentences", embedder.encode)
-    lexical = qa.store.LexicalIndex
-    original_build = lexical.__dict__["build"]
-    saved = {name: getattr(qa.store, name) for name in BUILD_STAGES}
-    for name, stage in BUILD_STAGES.items():
-        setattr(qa.store, name, clock.wrap(stage, saved[name]))
-    lexical.build = clock.wrap("bm25", lexical.build)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del embedder.encode
-        for name, function in saved.items():
-            setattr(qa.store, name, function)
-        lexical.build = original_build  # type: ignore[method-assign]
+    return patched(clock, [(embedder, "encode", "embed_sentences"), (qa.store.LexicalIndex, "build", "bm25"),
+                           *((qa.store, name, stage) for name, stage in BUILD_STAGES.items())])
 
 
 if __name__ == "__main__":

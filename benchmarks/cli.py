@@ -8,7 +8,6 @@ average is recorded with every run so noisy figures can be recognised.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,8 +30,9 @@ def _sizes(value: str) -> list[int]:
 
 
 def ensure_index(seeds_dir: Path, index_dir: Path) -> None:
-    env = {**os.environ, "QA_SEEDS_DIR": str(seeds_dir), "QA_INDEX_DIR": str(index_dir)}
-    subprocess.run([sys.executable, "-m", "qa", "index"], env=env, check=True,
+    from benchmarks.corpus import qa_environment
+
+    subprocess.run([sys.executable, "-m", "qa", "index"], env=qa_environment(seeds_dir, index_dir), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -112,31 +112,29 @@ def run_http(ctx: dict[str, Any]) -> dict[str, Any]:
     result["one_client"]["errors"] = sum(run["one_client"]["errors"] for run in result["runs"])
     settings = Settings.from_env(workers=ctx["workers"])
     embed_threads = settings.effective_embed_threads()
-    # Each forward pass runs on one torch thread, and a worker runs at most `embed_threads` at once.
+    # Every forward pass (ONNX Runtime for one question, torch for a batch) runs on one thread, and
+    # a worker runs at most `embed_threads` of them at once.
     result["threads"] = {"workers": settings.workers, "gunicorn_threads": settings.threads_per_worker,
-                         "torch_threads_per_pass": 1, "embed_threads": embed_threads,
+                         "threads_per_pass": 1, "embed_threads": embed_threads,
                          "inference_threads_x_workers": embed_threads * settings.workers}
     return result
 
 
 def run_batch(ctx: dict[str, Any]) -> dict[str, Any]:
-    from benchmarks.batch import batch_available, cli_batch, http_batch
+    from benchmarks.batch import cli_batch, http_batch
     from benchmarks.serving import start_server, warm_up
     from benchmarks.stats import repeat
 
     corpus = ctx["corpus"]
     questions = corpus.sample(ctx["batch_questions"], seed=3)
-    available = batch_available()
-    result: dict[str, Any] = {"available": available, "questions": len(questions)}
-    if available["http"]:
-        server = start_server(corpus.seeds_dir, ctx["index_dir"], workers=ctx["workers"])
-        try:
-            warm_up(server.base_url, questions)
-            result["http"] = repeat(ctx["repeats"], lambda: http_batch(server.base_url, questions))
-        finally:
-            server.stop()
-    if available["cli"]:
-        result["cli"] = repeat(ctx["repeats"], lambda: cli_batch(corpus.seeds_dir, ctx["index_dir"], questions))
+    result: dict[str, Any] = {"questions": len(questions)}
+    server = start_server(corpus.seeds_dir, ctx["index_dir"], workers=ctx["workers"])
+    try:
+        warm_up(server.base_url, questions)
+        result["http"] = repeat(ctx["repeats"], lambda: http_batch(server.base_url, questions))
+    finally:
+        server.stop()
+    result["cli"] = repeat(ctx["repeats"], lambda: cli_batch(corpus.seeds_dir, ctx["index_dir"], questions))
     return result
 
 
@@ -189,6 +187,7 @@ def bench(quick: bool, only: tuple[str, ...], json_out: Path, markdown_out: Path
     from benchmarks.corpus import prepare
     from benchmarks.report import check_targets, markdown
     from benchmarks.stats import machine
+    from qa.config import Settings
 
     workdir = workdir or Path(tempfile.gettempdir()) / ("article-qa-bench-quick" if quick else "article-qa-bench")
     corpus = prepare(workdir, squad, quick)
@@ -198,7 +197,7 @@ def bench(quick: bool, only: tuple[str, ...], json_out: Path, markdown_out: Path
         "repeats": repeats or (1 if quick else 3),
         "requests": requests or (5 if quick else 300),
         "batch_questions": batch_questions or (10 if quick else 1000),
-        "workers": workers or int(os.environ.get("QA_WORKERS") or 1),
+        "workers": Settings.from_env(workers=workers).workers,
         "scale_sizes": _sizes(scale_sizes) if scale_sizes else ([2000] if quick else [10_000, 100_000]),
         "scale_queries": scale_queries or (20 if quick else 200),
         "scale_flat_queries": 20 if quick else 50,

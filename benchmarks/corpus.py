@@ -9,8 +9,8 @@ a clone without the shared SQuAD file) uses the seed article alone with a few qu
 from __future__ import annotations
 
 import json
+import os
 import random
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +44,9 @@ class Corpus:
         return [order[i % len(order)] for i in range(count)]
 
 
-def _slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "article"
+def qa_environment(seeds_dir: Path, index_dir: Path) -> dict[str, str]:
+    """The environment for a `qa` command (serve, index, batch) on this corpus and index."""
+    return {**os.environ, "QA_SEEDS_DIR": str(seeds_dir), "QA_INDEX_DIR": str(index_dir)}
 
 
 def _copy_seeds(target: Path) -> None:
@@ -61,16 +62,17 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def squad_corpus(squad_file: Path, workdir: Path) -> Corpus:
-    """Each SQuAD article becomes one document (its paragraphs joined by blank lines)."""
+    """Each SQuAD article becomes one document, as `qa eval` reads it (paragraphs joined by blank lines)."""
+    from qa.evaluation import read_squad
+
     seeds_dir = workdir / "seeds-squad"
     seeds_dir.mkdir(parents=True, exist_ok=True)
-    questions: list[str] = []
-    for article in json.loads(squad_file.read_text(encoding="utf-8"))["data"]:
-        slug = _slug(article["title"])
-        _write_if_changed(seeds_dir / f"{slug}.txt", "\n\n".join(p["context"] for p in article["paragraphs"]))
-        _write_if_changed(seeds_dir / f"{slug}.json", json.dumps({"id": slug, "title": article["title"]}))
-        questions.extend(qa["question"] for p in article["paragraphs"] for qa in p["qas"])
+    evalset = read_squad(squad_file)
+    for document in evalset.documents:
+        _write_if_changed(seeds_dir / f"{document.doc_id}.txt", document.text)
+        _write_if_changed(seeds_dir / f"{document.doc_id}.json", json.dumps({"id": document.doc_id, "title": document.title}))
     _copy_seeds(seeds_dir)
+    questions = [question.question for question in evalset.questions]
     return Corpus(f"SQuAD v1.1 dev part 1 + seed article ({squad_file.name})", seeds_dir, questions)
 
 

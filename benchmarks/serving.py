@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmarks.corpus import qa_environment
 from benchmarks.stats import child_pids, latency_summary, process_memory
 
 
@@ -80,7 +80,7 @@ def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[s
                  timeout: float = 300.0) -> Server:
     """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of /readyz."""
     port = free_port()
-    environment = {**os.environ, "QA_SEEDS_DIR": str(seeds_dir), "QA_INDEX_DIR": str(index_dir), **(env or {})}
+    environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],

@@ -38,30 +38,37 @@ class StageClock:
 
 
 @contextmanager
-def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
-    """Wrap the stage entry points of a loaded `Service`; everything is restored on exit."""
-    import qa.retrieval
-
-    index = service.index
-    patches: list[tuple[Any, str]] = [
-        (service.embedder, "encode"), (qa.retrieval, "search"),
-        (index.chunk_lexical, "scores"), (index.sentence_lexical, "scores"),
-    ]
-    answerer = getattr(service, "_answerer", None)
-    if answerer is not None:
-        patches.append((answerer, "answer"))
-    stage_of = {"encode": "embed", "search": "search", "scores": "bm25", "answer": "answer"}
-    saved = [(owner, name, owner.__dict__.get(name)) for owner, name in patches]
-    for owner, name in patches:
-        setattr(owner, name, clock.wrap(stage_of[name], getattr(owner, name)))
+def patched(clock: StageClock, targets: Sequence[tuple[Any, str, str]]) -> Iterator[None]:
+    """Time every `(owner, attribute, stage)` of `targets` (a module's function, a class's method,
+    an instance's bound method) while the block runs; each attribute is restored on exit."""
+    saved = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in targets]
+    for owner, name, stage in targets:
+        setattr(owner, name, clock.wrap(stage, getattr(owner, name)))
     try:
         yield
     finally:
         for owner, name, original in saved:
-            if original is None:
+            if original is None:  # it was the class's: drop the instance's wrapper
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+@contextmanager
+def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
+    """Time the stage entry points of a loaded `Service`."""
+    import qa.retrieval
+
+    index = service.index
+    targets: list[tuple[Any, str, str]] = [
+        (service.embedder, "encode", "embed"), (qa.retrieval, "search", "search"),
+        (index.chunk_lexical, "scores", "bm25"), (index.sentence_lexical, "scores", "bm25"),
+    ]
+    answerer = getattr(service, "_answerer", None)
+    if answerer is not None:
+        targets.append((answerer, "answer", "answer"))
+    with patched(clock, targets):
+        yield
 
 
 def _split(clock: StageClock, total: float) -> dict[str, float]:

@@ -62,7 +62,7 @@ def cpu_model() -> str:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on; the load matters as much as the CPU on a shared box."""
-    import torch
+    from importlib.metadata import version
 
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -70,7 +70,8 @@ def machine() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": version("torch"),
+        "onnxruntime": version("onnxruntime"),
         "load_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
