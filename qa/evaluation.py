@@ -17,7 +17,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,18 +245,24 @@ def _off_corpus(questions: Sequence[EvalQuestion], documents: Sequence[Document]
     """Ask each article's questions against an index built without it (articles held out in folds)."""
     from tqdm import tqdm
 
-    from qa.service import Service
-
     abstained = asked = 0
-    groups = folds(documents, fold_count)
     with tqdm(total=len(questions), desc="off-corpus", unit="q", disable=not progress) as bar:
-        for number, held_out in enumerate(groups):
-            kept = [d for d in documents if d not in held_out]
-            fold_service = Service(service.settings.with_overrides(index_dir=index_dir / f"fold-{number}"),
-                                   embedder=service.embedder).load(documents=kept)
+        for held_out, fold_service in fold_services(service, documents, index_dir, fold_count):
             fold_questions = off_corpus_questions(questions, held_out)
             report = run(fold_questions, fold_service.ask_many, fold_service.index.documents, progress=bar.update)
             abstained += report.abstention["abstained_correctly"]
             asked += report.questions
-    return {"questions": asked, "abstained": abstained, "folds": len(groups),
+    return {"questions": asked, "abstained": abstained, "folds": len(folds(documents, fold_count)),
             "abstention_rate": round(abstained / asked, 4) if asked else 0.0}
+
+
+def fold_services(service: Any, documents: Sequence[Document], index_dir: Path,
+                  fold_count: int) -> Iterator[tuple[list[Document], Any]]:
+    """For each fold: the articles it holds out, and a service (sharing `service`'s model) over an
+    index of the others, kept in `index_dir/fold-N` so a later run reuses it."""
+    from qa.service import Service
+
+    for number, held_out in enumerate(folds(documents, fold_count)):
+        kept = [d for d in documents if d not in held_out]
+        fold_settings = service.settings.with_overrides(index_dir=index_dir / f"fold-{number}")
+        yield held_out, Service(fold_settings, embedder=service.embedder).load(documents=kept)

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from qa.config import Settings
-from qa.evaluation import folds, read_squad
+from qa.evaluation import fold_services, off_corpus_questions, read_squad
 from qa.lexical import tokenize
 from qa.retrieval import Query
 from qa.service import Service
@@ -53,15 +53,11 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
     evalset = read_squad(args.squad)
-    service = Service(Settings(index_dir=args.index_dir)).load(documents=evalset.documents)
+    service = Service(Settings.from_env(index_dir=args.index_dir)).load(documents=evalset.documents)
     with args.output.open("w", encoding="utf-8") as out:
         signals(service, evalset.questions, "in_corpus", out)
-        for number, held_out in enumerate(folds(evalset.documents, args.folds)):
-            kept = [d for d in evalset.documents if d not in held_out]
-            fold = Service(Settings(index_dir=args.index_dir / f"fold-{number}"), embedder=service.embedder)
-            fold.load(progress=True, documents=kept)
-            ids = {d.doc_id for d in held_out}
-            signals(fold, [q for q in evalset.questions if q.doc_id in ids], "off_corpus", out)
+        for held_out, fold in fold_services(service, evalset.documents, args.index_dir, args.folds):
+            signals(fold, off_corpus_questions(evalset.questions, held_out), "off_corpus", out)
 
 
 if __name__ == "__main__":

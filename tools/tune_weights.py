@@ -100,6 +100,7 @@ def main() -> None:
     tensor, labels, halves = collect(args.squad, args.index_dir, args.candidate_chunks)
     every = np.ones(len(halves), dtype=bool)
     dense, lexical = FEATURES.index("dense_sentence"), FEATURES.index("lexical_sentence")
+    dense_plus_lexical = np.eye(len(FEATURES))[dense] + np.eye(len(FEATURES))[lexical]
     current = Weights().vector()
     report: dict[str, object] = {
         "note": "sentence hit@1 before citation widening and abstention",
@@ -109,14 +110,13 @@ def main() -> None:
         "reciprocal_rank_fusion": round(
             hit_at_1(reciprocal_rank_fusion(tensor, [dense, lexical]), labels, np.ones(1), every), 4),
         "normalized_score_fusion": round(
-            hit_at_1(tensor, labels, np.eye(len(FEATURES))[dense] + np.eye(len(FEATURES))[lexical], every), 4),
+            hit_at_1(tensor, labels, dense_plus_lexical, every), 4),
         "current_weights": round(hit_at_1(tensor, labels, current, every), 4),
         "current_weights_hit_at_3": round(hits(tensor, labels, current, every)[1], 4),
     }
     for fit_half in (0, 1):
         fit, check = halves == fit_half, halves != fit_half
-        start = np.eye(len(FEATURES))[dense] + np.eye(len(FEATURES))[lexical]
-        weights, fitted = ascend(tensor, labels, start, fit)
+        weights, fitted = ascend(tensor, labels, dense_plus_lexical, fit)
         report[f"fit_on_half_{fit_half}"] = {
             "fit_hit_at_1_plus_hit_at_3": round(fitted, 4),
             "held_out_hit_at_1_and_3": [round(h, 4) for h in hits(tensor, labels, weights, check)],
