@@ -4,19 +4,19 @@ Flask app around it, a click runner, and a real gunicorn server started by `qa s
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
+from click.testing import CliRunner, Result
+
+from benchmarks.serving import start_server
 from qa.answering import NOT_COVERED
 from qa.api import create_app
+from qa.cli import cli
 from qa.config import Settings
 from qa.service import Service
 
@@ -26,6 +26,10 @@ DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"  # a copy of ../
 SEED_ID = "blinken-wang-yi-talks"
 SEED_TEXT = (SEEDS / f"{SEED_ID}.txt").read_bytes().decode("utf-8")
 FENTANYL_QUESTION = "What did Blinken say about fentanyl?"
+FENTANYL_GOLD = "particularly those contributing to the fentanyl crisis"  # in the answer to it
+ROBINSON_QUESTION = "Who is Roger Robinson?"
+# A follow-up to ROBINSON_QUESTION that names nothing itself: only the history says who "he" is.
+FOLLOW_UP_QUESTION = "What did he say should happen to companies that fail the criteria?"
 ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
 CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score"}
 
@@ -94,56 +98,23 @@ def cli_env(settings: Settings) -> dict[str, str]:
     return {"QA_SEEDS_DIR": str(settings.seeds_dir), "QA_INDEX_DIR": str(settings.index_dir)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def run_qa(env: dict[str, str], *args: str) -> Result:
+    """`qa ARGS` in process with click's runner, with `env` (see `cli_env`)."""
+    return CliRunner().invoke(cli, list(args), env=env, prog_name="qa")
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"qa serve exited with {process.returncode}")
-        try:
-            if requests.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{base_url} was not ready within {timeout}s")
-
-
-def start_server(settings: Settings, *extra_args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """Start `qa serve` (gunicorn) on a free loopback port; returns (process, base_url)."""
-    port = free_port()
-    environment = {**os.environ, "QA_SEEDS_DIR": str(settings.seeds_dir),
-                   "QA_INDEX_DIR": str(settings.index_dir), **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """`qa serve` (gunicorn) on a free loopback port for the block; yields its base URL."""
+    server = start_server(settings.seeds_dir, settings.index_dir)
     try:
-        wait_until_ready(base_url, process)
-    except Exception:
-        process.kill()
-        raise
-    return process, base_url
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield server.base_url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def live_server(settings: Settings, service: Service) -> Iterator[str]:
     """Base URL of a real gunicorn server on the session's index (already built by `service`)."""
-    process, base_url = start_server(settings)
-    yield base_url
-    stop_server(process)
+    with running_server(settings) as base_url:
+        yield base_url

@@ -13,11 +13,11 @@ from qa.api import batch as batch_module
 from qa.api import create_app
 from qa.config import Settings
 from qa.service import Service
+from tests.conftest import FENTANYL_QUESTION as FENTANYL
+from tests.conftest import ROBINSON_QUESTION as ROBINSON
 from tests.conftest import assert_valid_answer
 from tests.contracts import assert_exact_citations, ndjson_lines
 
-FENTANYL = "What did Blinken say about fentanyl?"
-ROBINSON = "Who is Roger Robinson?"
 NDJSON = {"Accept": "application/x-ndjson"}
 
 
@@ -27,7 +27,8 @@ def without_timing(result: dict[str, Any]) -> dict[str, Any]:
 
 def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
     """The same answer and citations, spans and quotes exactly; scores to 0.002, since a batch is
-    embedded by torch in bfloat16 and a lone question by ONNX Runtime in float32 (cosine 0.99998)."""
+    embedded by torch (in bfloat16 where the CPU has it) and a lone question by ONNX Runtime in float32
+    (cosine 0.99998)."""
     numbers = ("confidence", "score")
     for key in ("question", "answer", "answerable"):
         assert batched[key] == single[key]

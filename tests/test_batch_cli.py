@@ -9,21 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from qa.cli import cli
 from qa.retrieval import Query
 from qa.service import Service
-from tests.conftest import assert_valid_answer
+from tests.conftest import FENTANYL_QUESTION as FENTANYL
+from tests.conftest import FOLLOW_UP_QUESTION as FOLLOW_UP
+from tests.conftest import ROBINSON_QUESTION as ROBINSON
+from tests.conftest import assert_valid_answer, run_qa
 from tests.contracts import assert_exact_citations, ndjson_lines
 
-FENTANYL = "What did Blinken say about fentanyl?"
-ROBINSON = "Who is Roger Robinson?"
-FOLLOW_UP = "What did he say should happen to companies that fail the criteria?"
 
 
 def run(cli_env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(cli, ["batch", *args], env=cli_env)
+    return run_qa(cli_env, "batch", *args)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -12,11 +12,11 @@ import pytest
 from qa.api import create_app
 from qa.config import Settings
 from qa.service import Service
+from tests.conftest import FENTANYL_QUESTION as FENTANYL
+from tests.conftest import FOLLOW_UP_QUESTION as FOLLOW_UP
+from tests.conftest import ROBINSON_QUESTION as ROBINSON
 from tests.contracts import assert_exact_citations, sse_data
 
-FENTANYL = "What did Blinken say about fentanyl?"
-ROBINSON = "Who is Roger Robinson?"
-FOLLOW_UP = "What did he say should happen to companies that fail the criteria?"
 DELISTED = "should be delisted"
 CONVERSATION = [
     {"role": "system", "content": "You answer questions about news articles."},

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from qa.cli import cli
 from qa.config import Settings
-from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEED_TEXT, assert_valid_answer
+from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEED_TEXT, assert_valid_answer, run_qa
 
 
 def run(env: dict[str, str], *args: str) -> Result:
-    return CliRunner(env=env).invoke(cli, list(args), prog_name="qa")
+    return run_qa(env, *args)
 
 
 # --- help -----------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ import json, sys
 from click.testing import CliRunner
 from qa.cli import cli
 codes = [CliRunner().invoke(cli, [*command, "--help"]).exit_code for command in ([], *([c] for c in cli.commands))]
-heavy = sorted(m for m in ("torch", "faiss", "sentence_transformers", "flask") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "faiss", "sentence_transformers", "onnxruntime", "flask") if m in sys.modules)
 print(json.dumps({"codes": codes, "heavy": heavy}))
 """
 

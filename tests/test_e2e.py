@@ -12,7 +12,7 @@ import requests
 
 from qa.config import Settings
 from qa.service import Service
-from tests.conftest import FENTANYL_QUESTION, SEED_ID, assert_valid_answer, start_server, stop_server
+from tests.conftest import FENTANYL_QUESTION, SEED_ID, assert_valid_answer, running_server
 
 REQUESTS = [
     {"question": FENTANYL_QUESTION},
@@ -46,11 +46,8 @@ def test_restarted_server_serves_the_same_index_with_identical_answers(
 
     snapshots = []
     for _ in range(2):
-        process, base_url = start_server(restarted)
-        try:
+        with running_server(restarted) as base_url:
             snapshots.append(snapshot(base_url))
-        finally:
-            stop_server(process)
 
     first, second = snapshots
     assert first["readiness"]["index"] == current, "the server loaded the persisted generation"

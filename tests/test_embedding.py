@@ -51,9 +51,9 @@ def test_one_text_goes_through_onnx_and_agrees_with_torch(exported: Embedder, to
         assert cosines(vector, torch_only.encode([text]))[0] > 0.9999
 
 
-def test_batches_keep_the_input_order(exported: Embedder) -> None:
+def test_batches_keep_the_input_order(exported: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     texts = TEXTS * 20  # several length-sorted batches, spread over two threads
-    exported.batch_size = 8
+    monkeypatch.setattr(exported, "batch_size", 8)
     batch = exported.encode(texts)
     one_by_one = np.vstack([exported.encode([t]) for t in texts])
     assert batch.shape == (len(texts), 384)

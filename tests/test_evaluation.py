@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from qa.answering import NOT_COVERED, Answer, Citation
-from qa.cli import cli
 from qa.config import Settings
 from qa.documents import Document
 from qa.evaluation import (
@@ -29,7 +28,7 @@ from qa.evaluation import (
 )
 from qa.retrieval import Query
 from qa.service import Service
-from tests.conftest import DEV_QUESTIONS, FENTANYL_QUESTION, SEED_TEXT
+from tests.conftest import DEV_QUESTIONS, FENTANYL_GOLD, FENTANYL_QUESTION, SEED_TEXT, run_qa
 
 # --- hand-made corpus and answers -------------------------------------------------------------
 
@@ -317,7 +316,6 @@ def test_read_squad_names_a_file_that_is_not_squad(tmp_path: Path, content: str)
 # --- reading seed questions -------------------------------------------------------------------
 
 
-FENTANYL_GOLD = "particularly those contributing to the fentanyl crisis"
 FENTANYL_START = 1060
 CAPITAL_QUESTION = "What is the capital of Australia?"
 
@@ -410,7 +408,7 @@ ABSTENTION_KEYS = {"unanswerable", "abstained_correctly", "answerable", "abstain
 
 
 def qa_eval(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(cli, ["eval", *args], env=env, prog_name="qa")
+    return run_qa(env, "eval", *args)
 
 
 def json_report(result: Result) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
+from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import ROOT, SEED_ID, SEED_TEXT
 from tests.contracts import ndjson_lines, sse_data
 
-FENTANYL = "What did Blinken say about fentanyl?"
 NDJSON = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"
 # Routes that serve the description itself rather than the API.
@@ -82,7 +82,6 @@ def test_every_operation_describes_its_errors(spec: dict[str, Any]) -> None:
         for method, operation in item.items():
             if method == "parameters":
                 continue
-            responses = operation["responses"]
             assert response_schema(spec, path, method, 599) == error, (path, method)  # the default response
             if method == "post":
                 assert response_schema(spec, path, method, 400) == error, path
