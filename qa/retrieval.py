@@ -246,7 +246,8 @@ class Retriever:
         first, last = index.chunk_first[chunk_ids], index.chunk_last[chunk_ids]
         lengths = last - first + 1
         owner = np.repeat(np.arange(len(chunk_ids)), lengths)
-        sentence_ids = first[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        position_in_chunk = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        sentence_ids = first[owner] + position_in_chunk
         context_dense = _best_by_group(sentence_ids, chunk_dense[owner])
         context_lexical = _best_by_group(sentence_ids, chunk_lexical[owner])
         sentence_ids, unique_rows = np.unique(sentence_ids, return_index=True)
