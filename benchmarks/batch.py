@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.corpus import qa_environment
-from benchmarks.serving import Client
+from tests.servers import Client, qa_environment
 
 
 def http_batch(base_url: str, questions: Sequence[str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`python -m benchmarks` / `qa bench`: latency, throughput, build speed, memory and scale.
+"""`python -m benchmarks` (`make bench`): latency, throughput, build speed, memory and scale.
 
 Each section repeats its measurement and reports medians; the results go to JSON and markdown
 (with the targets of issue 5 checked). Timings are only meaningful on a quiet machine: the load
@@ -30,7 +30,7 @@ def _sizes(value: str) -> list[int]:
 
 
 def ensure_index(seeds_dir: Path, index_dir: Path) -> None:
-    from benchmarks.corpus import qa_environment
+    from tests.servers import qa_environment
 
     subprocess.run([sys.executable, "-m", "qa", "index"], env=qa_environment(seeds_dir, index_dir), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -58,7 +58,8 @@ def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
-    from benchmarks.serving import closed_loop, start_server, warm_up
+    from benchmarks.serving import closed_loop, warm_up, worker_memory
+    from tests.servers import start_server
     from benchmarks.stats import child_pids, process_memory
 
     corpus = ctx["corpus"]
@@ -68,7 +69,7 @@ def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
         warm_up(server.base_url, questions)
         one = _with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 1, ctx["requests"]))
         eight = _with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 8, ctx["requests"]))
-        workers = server.worker_memory()
+        workers = worker_memory(server)
         threads = [_os_threads(pid) for pid in child_pids(server.process.pid)]
         master_rss = process_memory(server.process.pid)["rss_mb"]
     finally:
@@ -122,7 +123,8 @@ def run_http(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def run_batch(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.batch import cli_batch, http_batch
-    from benchmarks.serving import start_server, warm_up
+    from benchmarks.serving import warm_up
+    from tests.servers import start_server
     from benchmarks.stats import repeat
 
     corpus = ctx["corpus"]
@@ -182,7 +184,7 @@ def bench(quick: bool, only: tuple[str, ...], json_out: Path, markdown_out: Path
       python -m benchmarks                          # everything, ~10 minutes on 2 cores
       python -m benchmarks --only http --only stages
       python -m benchmarks --only scale --scale-sizes 10000,100000,1000000
-      qa bench --quick --json /tmp/bench.json
+      python -m benchmarks --quick --json /tmp/bench.json
     """
     from benchmarks.corpus import prepare
     from benchmarks.report import check_targets, markdown

@@ -9,7 +9,6 @@ a clone without the shared SQuAD file) uses the seed article alone with a few qu
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -42,11 +41,6 @@ class Corpus:
         order = self.questions[:]
         random.Random(seed).shuffle(order)
         return [order[i % len(order)] for i in range(count)]
-
-
-def qa_environment(seeds_dir: Path, index_dir: Path) -> dict[str, str]:
-    """The environment for a `qa` command (serve, index, batch) on this corpus and index."""
-    return {**os.environ, "QA_SEEDS_DIR": str(seeds_dir), "QA_INDEX_DIR": str(index_dir)}
 
 
 def _copy_seeds(target: Path) -> None:

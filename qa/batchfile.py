@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from qa.api.batch import parse_item
+from qa.batching import parse_item
 from qa.retrieval import Query
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")

@@ -108,7 +108,7 @@ def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
     Example:
       qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
     """
-    from qa.api.schemas import answer_to_dict
+    from qa.schemas import answer_to_dict
     from qa.retrieval import Query
 
     if not question.strip():
@@ -146,7 +146,7 @@ def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_siz
       qa batch questions.csv -o answers.csv --resume    # carry on where a run stopped
     """
     from qa import batchfile
-    from qa.api.batch import answer_items
+    from qa.batching import answer_items
 
     if resume and out is None:
         raise click.UsageError("--resume needs -o/--output: it reads the answers already written there")
@@ -228,13 +228,6 @@ def evaluate(file: Path, as_json: bool, index_dir: Path | None, off_corpus: bool
         return
     for key, value in report.items():
         click.echo(f"{key:>24}: {value}")
-
-
-# `qa bench` is the benchmark runner of benchmarks/ (also `python -m benchmarks`); it imports
-# nothing heavy until it runs.
-from benchmarks.cli import bench  # noqa: E402
-
-cli.add_command(bench)
 
 
 def main() -> None:

@@ -13,12 +13,12 @@ import pytest
 
 from click.testing import CliRunner, Result
 
-from benchmarks.serving import start_server
 from qa.answering import NOT_COVERED
 from qa.api import create_app
 from qa.cli import cli
 from qa.config import Settings
 from qa.service import Service
+from tests.servers import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.cli import bench
 from benchmarks.report import check_targets
 from benchmarks.scale import recall_at, synthetic
 from benchmarks.stats import latency_summary, median_of_runs
-from qa.cli import cli
 
 SECTIONS = ("build", "stages", "http", "batch", "scale")
 
@@ -52,7 +52,7 @@ def test_targets_are_reported_as_not_run_when_a_section_is_missing() -> None:
 @pytest.mark.slow
 def test_qa_bench_quick_runs_every_section_and_writes_json_and_markdown(tmp_path: Path) -> None:
     out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
-    result = CliRunner().invoke(cli, ["bench", "--quick", "--json", str(out_json), "--markdown", str(out_md),
+    result = CliRunner().invoke(bench, ["--quick", "--json", str(out_json), "--markdown", str(out_md),
                                       "--workdir", str(tmp_path / "work"), "--scale-sizes", "500"])
     assert result.exit_code == 0, result.output
     results = json.loads(out_json.read_text(encoding="utf-8"))
@@ -84,7 +84,7 @@ def test_qa_bench_quick_runs_every_section_and_writes_json_and_markdown(tmp_path
 
 def test_bench_only_runs_the_sections_asked_for(tmp_path: Path) -> None:
     out_json = tmp_path / "scale.json"
-    result = CliRunner().invoke(cli, ["bench", "--quick", "--only", "scale", "--scale-sizes", "300",
+    result = CliRunner().invoke(bench, ["--quick", "--only", "scale", "--scale-sizes", "300",
                                       "--json", str(out_json), "--markdown", str(tmp_path / "scale.md"),
                                       "--workdir", str(tmp_path / "work")])
     assert result.exit_code == 0, result.output

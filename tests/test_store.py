@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from qa import store
-from qa.api.schemas import answer_to_dict
+from qa.schemas import answer_to_dict
 from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
@@ -92,7 +92,7 @@ def ensure(settings: Settings, embedder: Embedder, documents: list[Document] | N
 REOPEN = """
 import json, sys
 from pathlib import Path
-from qa.api.schemas import answer_to_dict
+from qa.schemas import answer_to_dict
 from qa.config import Settings
 from qa.retrieval import Query
 from qa.service import Service

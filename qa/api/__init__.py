@@ -9,7 +9,7 @@ from flask_cors import CORS
 from flask_smorest import Api
 
 from qa.api import batch, chat, docs, errors, routes
-from qa.api.schemas import ErrorSchema
+from qa.schemas import ErrorSchema
 from qa.config import Settings
 from qa.service import Service
 

@@ -8,8 +8,7 @@ uses the same item parsing and answering, so a line of a file and an item of a r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import marshmallow as ma
@@ -20,41 +19,13 @@ from marshmallow import fields, validate
 
 from qa.api.errors import ApiError
 from qa.api.routes import require_json_body, service
-from qa.api.schemas import AnswerSchema, AskRequestSchema, ErrorBodySchema, ErrorSchema, answer_to_dict
+from qa.batching import answer_items, parse_item
+from qa.schemas import AnswerSchema, BatchQuestionSchema, ErrorBodySchema, ErrorSchema, id_field
 from qa.api.streaming import json_or_stream, ref, streamed
-from qa.retrieval import Query
-from qa.service import Service
 
 NDJSON = "application/x-ndjson"
 # Questions answered (and embedded) together before their NDJSON lines are sent.
 STREAM_CHUNK = 32
-
-
-class ItemId(fields.Field):
-    """A caller's id for an item, a string or an integer, echoed back unchanged."""
-
-    default_error_messages = {"invalid": "Must be a string (at most 200 characters) or an integer."}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        too_long = isinstance(value, str) and len(value) > 200
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or too_long:
-            raise self.make_error("invalid")
-        return value
-
-
-def id_field(description: str, **kwargs: Any) -> ItemId:
-    return ItemId(metadata={"oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}],
-                            "description": description}, **kwargs)
-
-
-class BatchQuestionSchema(AskRequestSchema):
-    """One item of a batch: a `/v1/ask` request plus an optional id."""
-
-    id = id_field("Your id for this question, echoed in its result; default: its position, from 0.")
-
-    @ma.post_load
-    def to_query(self, data: dict[str, Any], **kwargs: Any) -> Query:
-        return replace(super().to_query(data, **kwargs), id=data.get("id"))
 
 
 class BatchRequestSchema(ma.Schema):
@@ -85,34 +56,6 @@ class BatchResponseSchema(ma.Schema):
         required=True,
         metadata={"description": "One per question, in the order asked: an answer or an error object."},
     )
-
-
-_ITEM_SCHEMA = BatchQuestionSchema()
-
-
-def parse_item(raw: Any, default_id: str | int) -> Query | dict[str, Any]:
-    """A `Query` carrying its id, or the error object that takes the item's place in the results."""
-    given = raw.get("id") if isinstance(raw, dict) else None
-    try:
-        query: Query = _ITEM_SCHEMA.load(raw)
-    except ma.ValidationError as exc:
-        echoed = given if isinstance(given, (str, int)) and not isinstance(given, bool) else default_id
-        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return {"id": echoed, "error": {"code": "invalid_request", "message": "The question is not valid; see fields.",
-                                        "fields": messages}}
-    return query if query.id is not None else replace(query, id=default_id)
-
-
-def answer_items(
-    service: Service, items: Sequence[Query | dict[str, Any]], chunk: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Results in the order of `items`; the questions of each chunk are embedded in one call."""
-    size = chunk or max(1, len(items))
-    for start in range(0, len(items), size):
-        part = items[start : start + size]
-        answers = iter(service.ask_many([item for item in part if isinstance(item, Query)]))
-        for item in part:
-            yield {"id": item.id, **answer_to_dict(next(answers))} if isinstance(item, Query) else item
 
 
 def ndjson(results: Iterable[dict[str, Any]]) -> Iterator[str]:

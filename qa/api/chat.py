@@ -25,7 +25,7 @@ from marshmallow import fields, validate
 
 from qa.answering import Answer
 from qa.api.routes import require_json_body, service
-from qa.api.schemas import (
+from qa.schemas import (
     DEFAULT_TOP_K,
     MAX_HISTORY_TURNS,
     MAX_TOP_K,

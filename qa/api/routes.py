@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from qa.api.errors import ApiError
-from qa.api.schemas import (
+from qa.schemas import (
     AnswerSchema,
     AskRequestSchema,
     DocumentListSchema,

@@ -10,7 +10,7 @@ import marshmallow as ma
 from flask import Response, stream_with_context
 from flask_smorest import Blueprint
 
-from qa.api.schemas import ErrorSchema
+from qa.schemas import ErrorSchema
 
 
 def ref(name: str) -> dict[str, str]:

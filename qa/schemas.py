@@ -1,10 +1,12 @@
 """marshmallow schemas for every request and response; they also generate the OpenAPI document.
 
-Limits live here, next to the fields they limit, so validation and documentation agree.
+Limits live here, next to the fields they limit, so validation and documentation agree. They
+import nothing of the web layer: the command line validates a file's questions with them too.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import marshmallow as ma
@@ -117,3 +119,30 @@ class ReadinessSchema(ma.Schema):
     question_embedding = fields.String(
         metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) without the export."}
     )
+
+
+class ItemId(fields.Field):
+    """A caller's id for an item, a string or an integer, echoed back unchanged."""
+
+    default_error_messages = {"invalid": "Must be a string (at most 200 characters) or an integer."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        too_long = isinstance(value, str) and len(value) > 200
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or too_long:
+            raise self.make_error("invalid")
+        return value
+
+
+def id_field(description: str, **kwargs: Any) -> ItemId:
+    return ItemId(metadata={"oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}],
+                            "description": description}, **kwargs)
+
+
+class BatchQuestionSchema(AskRequestSchema):
+    """One item of a batch: a `/v1/ask` request plus an optional id."""
+
+    id = id_field("Your id for this question, echoed in its result; default: its position, from 0.")
+
+    @ma.post_load
+    def to_query(self, data: dict[str, Any], **kwargs: Any) -> Query:
+        return replace(super().to_query(data, **kwargs), id=data.get("id"))

@@ -1,0 +1,102 @@
+"""`qa serve` as a test or a benchmark runs it: gunicorn on a free loopback port, in a child
+process with the environment a user would give it, timed to its first ready `/readyz`.
+
+Shared by tests/ and benchmarks/ (which imports it from here), so both start servers one way.
+The client uses `http.client` on a keep-alive connection: lighter than `requests`, so less of the
+two cores goes to the client itself.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def qa_environment(seeds_dir: Path, index_dir: Path) -> dict[str, str]:
+    """The environment for a `qa` command (serve, index, batch) on this corpus and index."""
+    return {**os.environ, "QA_SEEDS_DIR": str(seeds_dir), "QA_INDEX_DIR": str(index_dir)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Client:
+    """One keep-alive HTTP connection; reconnects after a failure."""
+
+    def __init__(self, base_url: str, timeout: float = 120.0):
+        parts = urlsplit(base_url)
+        self.host, self.port, self.timeout = parts.hostname or "127.0.0.1", parts.port or 80, timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        try:
+            self.connection.request(method, path, payload, headers)
+            response = self.connection.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    base_url: str
+    cold_start_s: float
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[str, str] | None = None,
+                 timeout: float = 300.0) -> Server:
+    """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of /readyz."""
+    port = free_port()
+    environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    client = Client(base_url, timeout=5)
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"qa serve exited with {process.returncode} before it was ready")
+        try:
+            if client.request("GET", "/readyz")[0] == 200:
+                client.close()
+                return Server(process, base_url, round(time.perf_counter() - started, 3))
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.05)
+            continue
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    raise TimeoutError(f"qa serve was not ready within {timeout:.0f}s")
