@@ -63,13 +63,30 @@ def cli(verbose: bool) -> None:
 @SEEDS_DIR
 @INDEX_DIR
 @click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
-def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
-    """Build the index of every article in the seeds folder (skipped when already fresh)."""
+@click.option("--verify", is_flag=True,
+              help="Check every file of the current index against its manifest's SHA-256 (reads it all).")
+def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: bool) -> None:
+    """Build the index of every article in the seeds folder (skipped when already fresh).
+
+    \b
+    Examples:
+      qa index                 # build ./index from ./seeds if missing or stale
+      qa index --verify        # is the index on disk intact?
+    """
     from qa.documents import load_directory
     from qa.embedding import Embedder
-    from qa.store import BuildSettings, ensure_index
+    from qa.indexing import BuildSettings, ensure_index
+    from qa.store import current_generation, verify_generation
 
     settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
+    if verify:
+        try:
+            folder = current_generation(settings.index_dir)
+            verify_generation(folder)
+        except Exception as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"index {folder.name}: every file matches its manifest", err=True)
+        return
     try:
         documents = load_directory(settings.seeds_dir)
         embedder = Embedder.from_settings(settings)
