@@ -33,7 +33,7 @@ class Answer:
     confidence: float
     citations: list[Citation]
     took_ms: float = 0.0
-    id: str | None = None
+    id: str | int | None = None
 
 
 @dataclass(frozen=True)

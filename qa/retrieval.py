@@ -50,7 +50,7 @@ class Query:
     question: str
     history: tuple[str, ...] = ()
     top_k: int = 3
-    id: str | None = None
+    id: str | int | None = None
 
 
 @dataclass(frozen=True)
