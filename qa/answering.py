@@ -17,12 +17,19 @@ from qa.store import CorpusIndex
 
 @dataclass(frozen=True)
 class Citation:
+    """A span of one article: `text[start:end] == quote` in code points; `start_utf16`/`end_utf16`
+    are the same span in UTF-16 code units, as JavaScript strings count (emoji count twice)."""
+
     id: int
     doc_id: str
     start: int
     end: int
     quote: str
     score: float
+    title: str = ""
+    url: str | None = None  # the article's `url` metadata, so a chatbot can link to it
+    start_utf16: int = 0
+    end_utf16: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,5 +132,8 @@ class Answerer:
         index = self.index
         doc_id = index.sentence_doc[first]
         start, end = int(index.sentence_start[first]), int(index.sentence_end[last])
-        quote = index.documents[doc_id].text[start:end]
-        return Citation(marker, doc_id, start, end, quote, round(score, 4))
+        document = index.documents[doc_id]
+        url = document.metadata.get("url")
+        return Citation(marker, doc_id, start, end, document.text[start:end], round(score, 4), title=document.title,
+                        url=url if isinstance(url, str) and url else None,
+                        start_utf16=index.utf16_offset(doc_id, start), end_utf16=index.utf16_offset(doc_id, end))

@@ -51,6 +51,8 @@ class Query:
     history: tuple[str, ...] = ()
     top_k: int = 3
     id: str | int | None = None
+    # Answer from these articles only; empty: the whole archive.
+    doc_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,10 +202,18 @@ class Retriever:
         return self._features_of(queries, self._forms(queries)) if queries else []
 
     def _features_of(self, queries: Sequence[Query], forms: list[QueryForm]) -> list[SentenceFeatures]:
-        context_vectors = np.stack([form.context_vector for form in forms])
-        dense_scores, dense_ids = search(self.index.chunk_vectors, context_vectors, self.candidate_chunks)
+        allowed = {row: self.index.chunks_of(q.doc_ids) for row, q in enumerate(queries) if q.doc_ids}
+        vectors = np.stack([form.context_vector for form in forms])
+        dense: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        whole_archive = [row for row in range(len(queries)) if row not in allowed]
+        if whole_archive:  # one FAISS call for every question that is not scoped to articles
+            scores, ids = search(self.index.chunk_vectors, vectors[whole_archive], self.candidate_chunks)
+            dense.update((row, (scores[i], ids[i])) for i, row in enumerate(whole_archive))
+        for row, chunk_ids in allowed.items():
+            scores, ids = search(self.index.chunk_vectors, vectors[row : row + 1], self.candidate_chunks, chunk_ids)
+            dense[row] = (scores[0], ids[0])
         return [
-            self._features(query, form, dense_scores[row], dense_ids[row])
+            self._features(query, form, *dense[row], allowed.get(row))
             for row, (query, form) in enumerate(zip(queries, forms))
         ]
 
@@ -230,13 +240,17 @@ class Retriever:
             forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens, token_mentions))
         return forms
 
-    def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray,
-                  dense_ids: np.ndarray) -> SentenceFeatures:
+    def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray, dense_ids: np.ndarray,
+                  allowed: np.ndarray | None) -> SentenceFeatures:
         index = self.index
         found = dense_ids >= 0
         dense_scores, dense_ids = dense_scores[found], dense_ids[found]
 
         chunk_lexical_all = index.chunk_lexical.scores(form.context_tokens + form.alternative_tokens)
+        if allowed is not None:  # a scoped question: chunks of other articles score nothing
+            scoped = np.zeros_like(chunk_lexical_all)
+            scoped[allowed] = chunk_lexical_all[allowed]
+            chunk_lexical_all = scoped
         lexical_top = np.argpartition(-chunk_lexical_all, min(self.candidate_chunks, len(chunk_lexical_all) - 1))
         lexical_top = lexical_top[: self.candidate_chunks]
         lexical_top = lexical_top[chunk_lexical_all[lexical_top] > 0]

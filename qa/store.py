@@ -98,12 +98,18 @@ class CorpusIndex:
     sentence_lexical: LexicalIndex
     chunk_lexical: LexicalIndex
     answer_types: np.ndarray
-    # Each sentence's document as a small integer, for grouping sentences by article in numpy.
+    # Each sentence's and each chunk's document as a small integer, for grouping by article in numpy.
     sentence_doc_number: np.ndarray = field(init=False)
+    chunk_doc_number: np.ndarray = field(init=False)
+    _doc_number: dict[str, int] = field(init=False)
+    # Per document, the code-point offsets of its characters outside the Basic Multilingual Plane
+    # (emoji...), found on first use: each counts twice in a UTF-16 (JavaScript) string.
+    _astral: dict[str, np.ndarray] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        numbers = {doc_id: n for n, doc_id in enumerate(sorted(self.documents))}
-        self.sentence_doc_number = np.array([numbers[d] for d in self.sentence_doc], dtype=np.int64)
+        self._doc_number = {doc_id: n for n, doc_id in enumerate(sorted(self.documents))}
+        self.sentence_doc_number = np.array([self._doc_number[d] for d in self.sentence_doc], dtype=np.int64)
+        self.chunk_doc_number = self.sentence_doc_number[self.chunk_first]
 
     @property
     def generation(self) -> str:
@@ -116,6 +122,20 @@ class CorpusIndex:
     def sentence_text(self, sentence_id: int) -> str:
         text = self.documents[self.sentence_doc[sentence_id]].text
         return text[int(self.sentence_start[sentence_id]) : int(self.sentence_end[sentence_id])]
+
+    def chunks_of(self, doc_ids: Sequence[str]) -> np.ndarray:
+        """Ids of every chunk of these documents (ids it does not hold are ignored)."""
+        numbers = [self._doc_number[d] for d in doc_ids if d in self._doc_number]
+        return np.flatnonzero(np.isin(self.chunk_doc_number, numbers))
+
+    def utf16_offset(self, doc_id: str, offset: int) -> int:
+        """The UTF-16 code-unit offset of code-point `offset` in the document's text."""
+        astral = self._astral.get(doc_id)
+        if astral is None:
+            text = self.documents[doc_id].text
+            astral = np.array([i for i, char in enumerate(text) if ord(char) > 0xFFFF], dtype=np.int64)
+            self._astral[doc_id] = astral
+        return offset + int(np.searchsorted(astral, offset))
 
 
 # --- writing --------------------------------------------------------------------------------
