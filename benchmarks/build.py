@@ -1,9 +1,9 @@
 """Index build speed and peak memory, in a process of its own (run as `python -m benchmarks.build`).
 
 The child loads the model first, then times `build_index` (segmenting, embedding sentences,
-pooling them into chunk vectors, FAISS, BM25, SQLite, hashing, fsync): sentences per second is the corpus's sentences over
-that time, so Python start-up and the one-off model import (~5 s) are reported apart. Peak memory
-is the child's maximum resident set (`ru_maxrss`), model included.
+pooling them into chunk vectors, FAISS, BM25, SQLite, hashing, fsync): sentences per second is
+the corpus's sentences over that time, so Python start-up and the one-off model import (~5 s)
+are reported apart. Peak memory is the child's maximum resident set (`ru_maxrss`), model included.
 """
 
 from __future__ import annotations
@@ -23,10 +23,17 @@ from benchmarks.stages import StageClock, patched
 
 def build_once(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     began = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-m", "benchmarks.build", str(seeds_dir), str(index_dir)],
-                               check=True, capture_output=True, text=True, env=os.environ)
-    return {**json.loads(completed.stdout.strip().splitlines()[-1]),
-            "process_seconds": round(time.perf_counter() - began, 3)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.build", str(seeds_dir), str(index_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    return {
+        **json.loads(completed.stdout.strip().splitlines()[-1]),
+        "process_seconds": round(time.perf_counter() - began, 3),
+    }
 
 
 def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
@@ -63,9 +70,10 @@ def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
 
 # Functions a build calls, by the name it calls them: computing a generation (qa.indexing) and
 # committing it (qa.store).
-BUILD_STAGES = {"qa.indexing": {"split_sentences": "segment", "pooled_chunk_vectors": "pool",
-                                "build_vector_index": "faiss"},
-                "qa.store": {"_write_database": "sqlite", "_file_hashes": "hash", "_fsync_tree": "fsync"}}
+BUILD_STAGES = {
+    "qa.indexing": {"split_sentences": "segment", "pooled_chunk_vectors": "pool", "build_vector_index": "faiss"},
+    "qa.store": {"_write_database": "sqlite", "_file_hashes": "hash", "_fsync_tree": "fsync"},
+}
 
 
 def _instrumented_build(embedder: Any, clock: StageClock) -> AbstractContextManager[None]:
@@ -75,9 +83,18 @@ def _instrumented_build(embedder: Any, clock: StageClock) -> AbstractContextMana
 
     from qa.lexical import LexicalIndex
 
-    return patched(clock, [(embedder, "encode", "embed_sentences"), (LexicalIndex, "build", "bm25"),
-                           *((importlib.import_module(module), name, stage)
-                             for module, stages in BUILD_STAGES.items() for name, stage in stages.items())])
+    return patched(
+        clock,
+        [
+            (embedder, "encode", "embed_sentences"),
+            (LexicalIndex, "build", "bm25"),
+            *(
+                (importlib.import_module(module), name, stage)
+                for module, stages in BUILD_STAGES.items()
+                for name, stage in stages.items()
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":
