@@ -81,7 +81,9 @@ def search(
         return index.search(vectors, k)
     selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
     if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+        # The library has SearchParametersHNSW; the type hints it ships leave it out.
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)  # type: ignore[attr-defined]
     else:
-        params = faiss.SearchParameters(sel=selector)
+        params = faiss.SearchParameters()
+        params.sel = selector
     return index.search(vectors, k, params=params)
