@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from qa.answering import Answer, Answerer
 from qa.config import Settings
-from qa.documents import Document, load_directory
+from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
 from qa.retrieval import Query, Retriever
 from qa.store import BuildSettings, CorpusIndex, ensure_index
@@ -39,6 +39,7 @@ class Service:
         self._retriever: Retriever | None = None
         self._answerer: Answerer | None = None
         self._load_error: str | None = None
+        self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -47,7 +48,8 @@ class Service:
         stale, and warm the model up."""
         try:
             if documents is None:
-                documents = load_directory(self.settings.seeds_dir)
+                seeds = load_seeds(self.settings.seeds_dir)
+                documents, self._seed_warnings = seeds.documents, seeds.warnings
             build = BuildSettings.from_settings(self.settings, self.embedder)
             index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
             # Load the model and run both paths once (one text, a batch) before declaring readiness.
@@ -77,8 +79,8 @@ class Service:
     def status(self) -> dict[str, object]:
         if self._index is not None:
             return {"ready": True, "index": self._index.path.name, **self._index.manifest["counts"],
-                    "question_embedding": self.embedder.one_text_backend}
-        return {"ready": False, "reason": self._load_error or "the index is loading"}
+                    "question_embedding": self.embedder.one_text_backend, "warnings": self._seed_warnings}
+        return {"ready": False, "reason": self._load_error or "the index is loading", "warnings": self._seed_warnings}
 
     @property
     def retriever(self) -> Retriever:
