@@ -36,7 +36,8 @@ SEEDS_DIR = click.option(
 )
 SEEDS_HINT = ("point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
               "(and --index-dir or QA_INDEX_DIR at where the index goes)")
-# What qa.store logs at WARNING just before it builds an index that is missing, stale or damaged.
+# What the index builder (a `qa.*` logger) logs at WARNING before it builds an index that is missing,
+# stale or damaged.
 STORE_BUILD_PREFIX = "building the index: "
 
 
@@ -67,7 +68,7 @@ def _plural(count: int, noun: str) -> str:
 
 
 class _RebuildNotice(logging.Handler):
-    """Turns the store's "building the index: <reason>" warning into one line that says which index,
+    """Turns the builder's "building the index: <reason>" warning into one line that says which index,
     why and how much work follows, so that a long build never starts unexplained."""
 
     def __init__(self, index_dir: Path, articles: int):
@@ -90,13 +91,13 @@ class _RebuildNotice(logging.Handler):
 
 @contextmanager
 def rebuild_notice(index_dir: Path, articles: int) -> Iterator[None]:
-    store_log = logging.getLogger("qa.store")
+    qa_log = logging.getLogger("qa")  # whichever module builds, its record passes here before the root's
     handler = _RebuildNotice(index_dir, articles)
-    store_log.addHandler(handler)
+    qa_log.addHandler(handler)
     try:
         yield
     finally:
-        store_log.removeHandler(handler)
+        qa_log.removeHandler(handler)
 
 
 def open_service(settings: Settings, documents: Sequence[Document] | None = None) -> Service:
@@ -192,7 +193,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @SEEDS_DIR
 @INDEX_DIR
 @click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
-def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
+@click.option("--verify", is_flag=True,
+              help="Check every file of the current index against its manifest's SHA-256 (reads it all).")
+def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: bool) -> None:
     """Build the index of every article in the seeds folder (skipped when already fresh).
 
     A seed file that cannot be used is reported on stderr and skipped (text that is not UTF-8, an id
@@ -200,13 +203,23 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
 
     \b
     Examples:
-      qa index
+      qa index                 # build ./index from ./seeds if missing or stale
+      qa index --verify        # is the index on disk intact?
       qa index --seeds-dir ~/articles --index-dir ~/articles-index --force
     """
     from qa.embedding import Embedder
-    from qa.store import BuildSettings, ensure_index
+    from qa.indexing import BuildSettings, ensure_index
+    from qa.store import current_generation, verify_generation
 
     settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
+    if verify:
+        try:
+            folder = current_generation(settings.index_dir)
+            verify_generation(folder)
+        except Exception as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"index {folder.name}: every file matches its manifest", err=True)
+        return
     documents = read_articles(settings)
     try:
         embedder = Embedder.from_settings(settings)

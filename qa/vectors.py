@@ -61,8 +61,19 @@ def read_vector_index(path: Path):  # type: ignore[no-untyped-def]
     return index
 
 
-def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Scores and chunk ids, `(len(queries), k)`; missing slots have id -1."""
+def search(index, queries: np.ndarray, k: int,  # type: ignore[no-untyped-def]
+           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and chunk ids, `(len(queries), k)`; missing slots have id -1. With `allowed`, only
+    those ids are searched (a FAISS id selector: the graph is walked as usual, others skipped)."""
+    import faiss
+
     k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return scores, ids
+    vectors = np.ascontiguousarray(queries, dtype=np.float32)
+    if allowed is None:
+        return index.search(vectors, k)
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    return index.search(vectors, k, params=params)

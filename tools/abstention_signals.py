@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from qa.abstention import signals as abstention_signals
 from qa.config import Settings
 from qa.evaluation import fold_services, off_corpus_questions, read_squad
 from qa.lexical import tokenize
@@ -32,15 +33,17 @@ def signals(service: Service, questions, label: str, out) -> None:  # type: igno
         batch = questions[first : first + 64]
         for question, retrieval in zip(batch, retriever.retrieve([Query(q.question) for q in batch])):
             top = retrieval.candidates[0]
+            read = abstention_signals(retrieval, service.index)
             second = retrieval.candidates[1].score if len(retrieval.candidates) > 1 else 0.0
             tokens = list(dict.fromkeys(tokenize(question.question)))
             idf = lexical.idf(tokens)
             unseen = [len(lexical.units_containing(t)) == 0 for t in tokens]
-            out.write(json.dumps({"id": question.id, "set": label, "score": top.score, "dense": top.dense,
-                                  "unknown_names": retrieval.unknown_names,
+            out.write(json.dumps({"id": question.id, "set": label, "score": top.score,
+                                  "dense": top.conversation_similarity,
+                                  "unknown_names": read.unknown_names,
                                   "margin": top.score - second,
-                                  "concentration": retrieval.concentration,
-                                  "coverage": retrieval.coverage,
+                                  "concentration": read.concentration,
+                                  "coverage": read.coverage,
                                   "unseen": float(idf[unseen].sum() / idf.sum()) if tokens else 0.0,
                                   "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id}) + "\n")
 

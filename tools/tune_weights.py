@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from qa.config import Settings
 from qa.evaluation import read_squad
-from qa.retrieval import FEATURES, Query, Retriever, Weights
+from qa.retrieval import CANDIDATE_CHUNKS, FEATURES, Query, Retriever, Weights
 from qa.service import Service
 
 
@@ -29,7 +29,7 @@ def collect(path: Path, index_dir: Path, candidate_chunks: int):  # type: ignore
     evalset = read_squad(path)
     service = Service(Settings(index_dir=index_dir)).load(documents=evalset.documents)
     index = service.index
-    retriever = Retriever(index, service.embedder, Weights(candidate_chunks=candidate_chunks))
+    retriever = Retriever(index, service.embedder, Weights(), candidate_chunks=candidate_chunks)
     matrices, labels, halves = [], [], []
     questions = evalset.questions
     for first in tqdm(range(0, len(questions), 64), desc="features"):
@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("squad", type=Path)
     parser.add_argument("--index-dir", type=Path, required=True)
-    parser.add_argument("--candidate-chunks", type=int, default=Weights.candidate_chunks)
+    parser.add_argument("--candidate-chunks", type=int, default=CANDIDATE_CHUNKS)
     args = parser.parse_args()
 
     tensor, labels, halves = collect(args.squad, args.index_dir, args.candidate_chunks)
