@@ -115,28 +115,31 @@ def open_service(settings: Settings, documents: Sequence[Document] | None = None
 
 
 class _StderrLog(logging.Handler):
-    """The pipeline's log on stderr. With -v: INFO and up, timestamped, with tracebacks. Without:
-    warnings only, as `warning: ...` lines; a failure logged with its traceback is left out, since
-    the command reports it as its own one-line error."""
+    """The pipeline's log on stderr: timestamped lines with tracebacks, or, for a command's user,
+    `warning: ...` lines only, leaving out a failure logged with its traceback, since the command
+    reports that as its own one-line error."""
 
-    def __init__(self, verbose: bool):
-        super().__init__(logging.INFO if verbose else logging.WARNING)
-        self.verbose = verbose
+    def __init__(self, level: int, one_line: bool):
+        super().__init__(level)
+        self.one_line = one_line
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        quiet = record.exc_info is not None or getattr(record, "shown_as_notice", False)
-        return self.verbose or not quiet
+        reported_elsewhere = record.exc_info is not None or getattr(record, "shown_as_notice", False)
+        return not (self.one_line and reported_elsewhere)
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = self.format(record) if self.verbose else f"{record.levelname.lower()}: {record.getMessage()}"
+        line = f"{record.levelname.lower()}: {record.getMessage()}" if self.one_line else self.format(record)
         click.echo(line, err=True)  # resolves sys.stderr now, so it follows click's test runner too
 
 
 def log_to_stderr(ctx: click.Context, verbose: bool) -> None:
-    """Install the stderr log for this command, and take it away when the command ends."""
+    """Install the stderr log for this command, and take it away when the command ends. `qa serve`
+    keeps the full format: it loads in the background, so its log is the only place a failure shows."""
     root = logging.getLogger()
-    handler, previous_level = _StderrLog(verbose), root.level
+    server = ctx.invoked_subcommand == "serve"
+    handler = _StderrLog(logging.INFO if verbose else logging.WARNING, one_line=not (verbose or server))
+    previous_level = root.level
     root.setLevel(handler.level)
     root.addHandler(handler)
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from click.testing import Result
 from qa.cli import cli
 from qa.config import Settings
 from tests.conftest import FENTANYL_QUESTION, ROOT, SEED_ID, SEED_TEXT, SEEDS, assert_valid_answer, run_qa
+from tests.servers import Client, free_port
 
 
 def run(env: dict[str, str], *args: str) -> Result:
@@ -322,3 +324,30 @@ def test_eval_of_other_seeds_leaves_the_service_index_untouched(index_copy: dict
 
     again = run(index_copy, "eval", str(questions), "--seeds-dir", str(seeds), "--json")
     assert again.exit_code == 0 and "rebuilding" not in again.stderr, "a second run reuses the eval index"
+
+
+@pytest.mark.slow
+def test_serve_logs_why_its_background_load_failed_with_the_traceback(tmp_path: Path) -> None:
+    """`qa serve` loads after it starts listening: its log, not an Error line, is where a failure shows."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QA_SEEDS_DIR": str(blank_seeds(tmp_path / "seeds")),
+           "QA_INDEX_DIR": str(tmp_path / "index")}
+    port = free_port()
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        server = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            client, deadline = Client(f"http://127.0.0.1:{port}", timeout=5), time.monotonic() + 120
+            status, body = 0, b""
+            while time.monotonic() < deadline and b"could not be loaded" not in body:
+                time.sleep(0.2)
+                try:
+                    status, body = client.request("GET", "/readyz")
+                except OSError:
+                    continue
+            assert status == 503 and b"could not be loaded" in body
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    log = (tmp_path / "stderr.txt").read_text(encoding="utf-8")
+    assert "ERROR qa.service: could not load the index\nTraceback (most recent call last)" in log
+    assert "qa.store.IndexUnavailable: the articles contain no text to index" in log
