@@ -119,6 +119,7 @@ class ReadinessSchema(ma.Schema):
     question_embedding = fields.String(
         metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) without the export."}
     )
+    warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})
 
 
 class ItemId(fields.Field):

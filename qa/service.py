@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from qa.answering import Answer, Answerer
 from qa.config import Settings
-from qa.documents import Document, load_directory
+from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
 from qa.indexing import BuildSettings, ensure_index
 from qa.retrieval import Query, Retriever
@@ -54,6 +54,7 @@ class Service:
         self.embedder = embedder or Embedder.from_settings(settings)
         self._pipeline: Pipeline | None = None
         self._load_failed = False
+        self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -62,7 +63,8 @@ class Service:
         stale, and warm the model up."""
         try:
             if documents is None:
-                documents = load_directory(self.settings.seeds_dir)
+                seeds = load_seeds(self.settings.seeds_dir)
+                documents, self._seed_warnings = seeds.documents, seeds.warnings
             build = BuildSettings.from_settings(self.settings, self.embedder)
             index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
             # Load the model and run both paths once (one text, a batch) before declaring readiness.
@@ -123,8 +125,9 @@ class Service:
         pipeline = self._pipeline
         if pipeline is not None:
             return {"ready": True, "index": pipeline.index.generation, **pipeline.index.manifest["counts"],
-                    "question_embedding": self.embedder.one_text_backend}
-        return {"ready": False, "reason": LOAD_FAILED if self._load_failed else "the index is loading"}
+                    "question_embedding": self.embedder.one_text_backend, "warnings": self._seed_warnings}
+        return {"ready": False, "reason": LOAD_FAILED if self._load_failed else "the index is loading",
+                "warnings": self._seed_warnings}
 
     @property
     def pipeline(self) -> Pipeline:
