@@ -20,6 +20,10 @@ from functools import lru_cache
 
 log = logging.getLogger(__name__)
 
+# Raised whenever the same text would be split differently, so indexes built before are stale.
+# 2: a closing quotation mark followed by a capitalised word ends a sentence; clause cuts.
+SPLITTER_VERSION = 2
+
 _PARAGRAPH = re.compile(r"[^\r\n]+")
 
 

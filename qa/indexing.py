@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from qa import answer_types
-from qa.chunking import Chunk, Sentence, group_into_chunks, split_sentences
+from qa.chunking import SPLITTER_VERSION, Chunk, Sentence, group_into_chunks, split_sentences
 from qa.config import Settings
 from qa.documents import Document, corpus_fingerprint
 from qa.embedding import Embedder
@@ -45,6 +45,7 @@ class BuildSettings:
     sentences_per_chunk: int
     chunk_overlap: int
     max_sentence_chars: int
+    splitter: int = SPLITTER_VERSION
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder) -> BuildSettings:

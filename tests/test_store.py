@@ -21,6 +21,7 @@ import pytest
 
 from qa import store
 from qa.schemas import answer_to_dict
+from qa.chunking import SPLITTER_VERSION
 from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
@@ -138,7 +139,7 @@ def test_an_up_to_date_index_is_opened_not_rebuilt(tiny: Settings, embedder: Emb
 def test_manifest_records_build_settings_and_a_hash_of_every_file(tiny: Settings, embedder: Embedder) -> None:
     manifest = open_index(tiny.index_dir).manifest
     assert manifest["build"] == {"model": "all-MiniLM-L6-v2", "sentences_per_chunk": 3, "chunk_overlap": 1,
-                                 "max_sentence_chars": 600}
+                                 "max_sentence_chars": 600, "splitter": SPLITTER_VERSION}
     assert manifest["dimension"] == 384 and manifest["index_type"] == "flat"
     folder = tiny.index_dir / "generations" / current_name(tiny)
     on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"manifest.json"}
@@ -171,8 +172,9 @@ def edit_metadata(settings: Settings, build: BuildSettings) -> BuildSettings:
      lambda settings, build: replace(build, sentences_per_chunk=2),
      lambda settings, build: replace(build, chunk_overlap=0),
      lambda settings, build: replace(build, max_sentence_chars=30),
-     lambda settings, build: replace(build, model="another-model")],
-    ids=["seed-text", "new-article", "metadata", "chunk-size", "overlap", "max-chars", "model"],
+     lambda settings, build: replace(build, model="another-model"),
+     lambda settings, build: replace(build, splitter=SPLITTER_VERSION - 1)],
+    ids=["seed-text", "new-article", "metadata", "chunk-size", "overlap", "max-chars", "model", "splitter"],
 )
 def test_a_stale_index_is_rebuilt(tiny: Settings, embedder: Embedder,
                                   change: Callable[[Settings, BuildSettings], BuildSettings]) -> None:
