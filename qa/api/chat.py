@@ -31,7 +31,11 @@ from qa.schemas import (
     MAX_TOP_K,
     AskRequestSchema,
     CitationSchema,
+    StrictBoolean,
+    StrictInteger,
+    Text,
     answer_to_dict,
+    unicode_text,
 )
 from qa.api.streaming import json_or_stream, ref, streamed
 from qa.retrieval import Query
@@ -49,12 +53,13 @@ class MessageContent(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if value is None:
             return ""
-        if isinstance(value, str):
-            return value
         if isinstance(value, list) and all(isinstance(part, dict) for part in value):
-            return "\n".join(part["text"] for part in value
-                             if part.get("type") == "text" and isinstance(part.get("text"), str))
-        raise self.make_error("invalid")
+            value = "\n".join(part["text"] for part in value
+                              if part.get("type") == "text" and isinstance(part.get("text"), str))
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        unicode_text(value)
+        return value
 
 
 class ChatMessageSchema(ma.Schema):
@@ -80,15 +85,15 @@ class ChatRequestSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE  # temperature, max_tokens, n, user... are accepted and ignored
 
-    model = fields.String(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
+    model = Text(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
     messages = fields.List(
         fields.Nested(ChatMessageSchema),
         required=True,
         validate=validate.Length(min=1),
         metadata={"description": "The last user message is the question, earlier user messages its history."},
     )
-    stream = fields.Boolean(load_default=False, metadata={"description": "Answer as server-sent events."})
-    top_k = fields.Integer(
+    stream = StrictBoolean(load_default=False, metadata={"description": "Answer as server-sent events."})
+    top_k = StrictInteger(
         load_default=DEFAULT_TOP_K,
         validate=validate.Range(1, MAX_TOP_K),
         metadata={"description": "Extension: how many citations at most."},
