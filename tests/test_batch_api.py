@@ -130,6 +130,36 @@ def test_more_questions_than_the_limit_is_413(settings: Settings, service: Servi
     assert response.get_json()["error"]["code"] == "too_many_questions"
 
 
+@pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
+def test_a_batch_over_its_character_budget_is_413(settings: Settings, service: Service,
+                                                  headers: dict[str, str]) -> None:
+    """Questions and history count; invalid items do not (they cost no work)."""
+    budget = 2 * len(FENTANYL) + len(ROBINSON)
+    client = create_app(settings.with_overrides(max_batch_chars=budget), service).test_client()
+    at_budget = [{"question": FENTANYL}, {"question": FENTANYL, "history": [ROBINSON]}, {"question": "x" * 5000}]
+    answered = client.post("/v1/ask/batch", json={"questions": at_budget}, headers=headers)
+    assert answered.status_code == 200
+    assert len(answered.get_data(as_text=True).strip().splitlines()) == (3 if headers else 1)
+    over = client.post("/v1/ask/batch", json={"questions": at_budget + [{"question": "?"}]}, headers=headers)
+    assert over.status_code == 413
+    assert over.get_json() == {"error": {
+        "code": "batch_too_large",
+        "message": f"A batch holds at most {budget} characters of questions and history; this one has {budget + 1}. "
+                   "Split it into smaller batches."}}
+
+
+@pytest.mark.slow
+def test_the_default_budget_answers_1000_questions_of_100_characters(client) -> None:  # type: ignore
+    questions = [{"id": n, "question": f"{FENTANYL} {n:04d} " + "x" * (100 - len(FENTANYL) - 6)} for n in range(1000)]
+    assert {len(q["question"]) for q in questions} == {100}
+    response = client.post("/v1/ask/batch", json={"questions": questions})
+    assert response.status_code == 200
+    assert [r["id"] for r in response.get_json()["results"]] == list(range(1000))
+    questions[-1]["question"] += "?"
+    over = client.post("/v1/ask/batch", json={"questions": questions})
+    assert over.status_code == 413 and over.get_json()["error"]["code"] == "batch_too_large"
+
+
 def test_the_default_limit_is_1000_questions(client) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/v1/ask/batch", json={"questions": [{"question": "q"}] * 1001})
     assert response.status_code == 413

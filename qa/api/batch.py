@@ -21,7 +21,7 @@ from qa.api.errors import ApiError
 from qa.api.routes import require_json_body, service
 from qa.batching import answer_items, parse_item, text_size
 from qa.schemas import AnswerSchema, BatchQuestionSchema, ErrorBodySchema, ErrorSchema, id_field
-from qa.api.streaming import json_or_stream, ref, streamed
+from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 
 NDJSON = "application/x-ndjson"
 # Questions answered (and embedded) together before their NDJSON lines are sent.
@@ -74,7 +74,9 @@ batch.before_request(require_json_body)
 
 @batch.route("/ask/batch")
 class AskBatch(MethodView):
-    @json_or_stream(batch, BatchRequestSchema, BatchResponseSchema, NDJSON, RESULT)
+    @json_or_stream(batch, BatchRequestSchema, BatchResponseSchema, NDJSON, ndjson_media(RESULT),
+                    "The body is not a list of questions (`invalid_request`) or not JSON (`invalid_json`); "
+                    "an invalid item does not fail the batch but gets an error object in its slot.")
     @batch.alt_response(413, schema=ErrorSchema, description="A body over QA_MAX_BODY_BYTES (`payload_too_large`), "
                         "more questions than QA_MAX_BATCH_QUESTIONS (`too_many_questions`) or more characters "
                         "than QA_MAX_BATCH_CHARS (`batch_too_large`).")

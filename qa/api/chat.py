@@ -29,6 +29,8 @@ from qa.schemas import (
     DEFAULT_TOP_K,
     MAX_HISTORY_TURNS,
     MAX_TOP_K,
+    MAX_QUESTION_CHARS,
+    NOT_BLANK,
     AskRequestSchema,
     CitationSchema,
     StrictBoolean,
@@ -37,7 +39,7 @@ from qa.schemas import (
     answer_to_dict,
     unicode_text,
 )
-from qa.api.streaming import json_or_stream, ref, streamed
+from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
 from qa.retrieval import Query
 
 MODEL = "article-qa"
@@ -70,9 +72,24 @@ class ChatMessageSchema(ma.Schema):
     content = MessageContent(
         allow_none=True,
         load_default="",
-        metadata={"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
-                  "nullable": True, "description": "Text, or content parts whose `text` parts are read."},
+        # null is spelled inside the oneOf: OpenAPI 3.0's `nullable` only applies next to a `type`.
+        metadata={"oneOf": [{"type": "string", "nullable": True}, {"type": "array", "items": {"type": "object"}}],
+                  "description": "Text, or content parts whose `text` parts are read."},
     )
+
+
+# What the request schema cannot say but the OpenAPI document should: a user message is a
+# question (or history), so its text is limited like one; other roles' content is read past.
+_PARTS = {"type": "array", "items": {"type": "object"}}
+MESSAGE_BY_ROLE = {"oneOf": [
+    {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"type": "string", "enum": ["user"]},
+        "content": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
+                              {**_PARTS, "minItems": 1, "description": "The `text` of the `text` parts, joined by "
+                                                                       "newlines, is limited like a question."}]}}},
+    {"type": "object", "required": ["role"], "properties": {
+        "role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}}},
+]}
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,7 @@ class ChatRequestSchema(ma.Schema):
 
     model = Text(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
     messages = fields.List(
-        fields.Nested(ChatMessageSchema),
+        fields.Nested(ChatMessageSchema, metadata=MESSAGE_BY_ROLE),
         required=True,
         validate=validate.Length(min=1),
         metadata={"description": "The last user message is the question, earlier user messages its history."},
@@ -197,7 +214,11 @@ chat.before_request(require_json_body)
 
 @chat.route("/chat/completions")
 class ChatCompletions(MethodView):
-    @json_or_stream(chat, ChatRequestSchema, ChatCompletionSchema, EVENT_STREAM, ref("ChatCompletionChunk"))
+    @json_or_stream(chat, ChatRequestSchema, ChatCompletionSchema, EVENT_STREAM,
+                    event_stream_media(ref("ChatCompletionChunk")),
+                    "Not valid (`invalid_request`, with `fields`): no message with the role 'user'; the last "
+                    "user message (the question) or one of the 20 before it (its history) blank, over 1000 "
+                    "characters or not valid Unicode; a field of the wrong type. Or not JSON (`invalid_json`).")
     def post(self, chat_request: ChatRequest) -> Any:
         """Answer the last user message of a conversation, in the chat-completions protocol.
 
