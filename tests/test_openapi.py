@@ -274,6 +274,30 @@ def test_readme_examples_match_the_description(client, spec: dict[str, Any], com
     status = replayed.status_code
     for item in items:
         assert errors_against(spec, item_schema(spec, path, method, status, media), item) == [], item
+    if media == "application/json":  # the values shown are the values served
+        assert_shown_as_served(items[0], replayed.get_json())
+
+
+# Values that differ on every request: timings, and a chat completion's id and creation time.
+VOLATILE = {"took_ms", "created"}
+
+
+def assert_shown_as_served(shown: Any, served: Any, where: str = "") -> None:
+    """`shown` is `served` as the README prints it: the same keys and values (scores to 0.002, see
+    test_batch_api.same_answer), a list possibly trimmed to its first items, volatile values aside."""
+    if isinstance(shown, dict):
+        assert isinstance(served, dict) and set(shown) == set(served), where
+        for key in shown.keys() - VOLATILE:
+            if not (key == "id" and str(shown[key]).startswith("chatcmpl-")):
+                assert_shown_as_served(shown[key], served[key], f"{where}.{key}")
+    elif isinstance(shown, list):
+        assert isinstance(served, list) and 0 < len(shown) <= len(served), where
+        for position, (ours, theirs) in enumerate(zip(shown, served)):
+            assert_shown_as_served(ours, theirs, f"{where}[{position}]")
+    elif isinstance(shown, float):
+        assert shown == pytest.approx(served, abs=0.002), where
+    else:
+        assert shown == served, where
 
 
 @pytest.mark.slow
