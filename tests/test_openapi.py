@@ -132,6 +132,11 @@ def test_schemas_catch_what_the_server_would_reject(spec: dict[str, Any]) -> Non
     ask = request_schema(spec, "/v1/ask", "post")
     assert errors_against(spec, ask, {"question": FENTANYL, "top_k": 21})
     assert errors_against(spec, ask, {"question": FENTANYL, "colour": "red"})
+    # A batch takes any item (an invalid one gets an error slot), and says what a question is.
+    batch = request_schema(spec, "/v1/ask/batch", "post")
+    assert not errors_against(spec, batch, {"questions": [None, 1, {"question": FENTANYL}]})
+    items = resolve(spec, batch)["properties"]["questions"]["items"]
+    assert items["anyOf"][0] == {"$ref": "#/components/schemas/BatchQuestion"}
     answer = response_schema(spec, "/v1/ask", "post", 200)
     assert errors_against(spec, answer, {"question": FENTANYL, "answer": "x"})
 
@@ -147,10 +152,13 @@ def test_ask_requests_the_server_rejects_are_invalid_in_the_description(client, 
 
 
 @pytest.mark.parametrize("messages", [
+    [{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": FENTANYL}],
     [{"role": "user", "content": " "}],
     [{"role": "user", "content": "x" * 1001}],
     [{"role": "user", "content": "  "}, {"role": "user", "content": FENTANYL}],
     [{"role": "user"}],
+    [{"role": "user", "content": [{}, {"type": "image_url"}]}],
+    [{"role": "user", "content": [{"type": "text", "text": " "}]}],
     [{"role": "robot", "content": FENTANYL}],
 ])
 def test_chats_the_server_rejects_are_invalid_in_the_description(client, spec: dict[str, Any],  # type: ignore
@@ -332,5 +340,9 @@ def test_docs_page_shows_every_operation_and_schema_offline(client, spec: dict[s
 def test_docs_page_links_types_to_their_schemas(client) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/docs").get_data(as_text=True)
     assert '<a href="#schema-BatchRequest">BatchRequest</a>' in page
+    assert ("<code>text/event-stream</code>: object; each event&#39;s data: "
+            '<a href="#schema-ChatCompletionChunk">ChatCompletionChunk</a>') in page
+    assert ('<code>application/x-ndjson</code>: string; each line: <a href="#schema-BatchAnswer">BatchAnswer</a> or '
+            '<a href="#schema-BatchError">BatchError</a>') in page
     citations_row = re.search(r"<code>citations</code>.*?</tr>", page, re.S)
     assert citations_row and 'array of <a href="#schema-Citation">Citation</a>' in citations_row.group(0)

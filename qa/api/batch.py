@@ -32,7 +32,10 @@ class BatchRequestSchema(ma.Schema):
     # Items are only checked to be a list here; each is validated on its own by `parse_item`, so
     # any JSON value (null included) is accepted as an item and an invalid one gets an error slot.
     questions = fields.List(
-        fields.Raw(allow_none=True, metadata={"allOf": [ref("BatchQuestion")]}),
+        fields.Raw(allow_none=True, metadata={"anyOf": [
+            ref("BatchQuestion"),
+            {"description": "Any other JSON value is accepted too, and answered with a BatchError in its slot."},
+        ]}),
         required=True,
         validate=validate.Length(min=1),
         metadata={"description": "At most QA_MAX_BATCH_QUESTIONS (default 1000) items, and at most "

@@ -81,12 +81,15 @@ class ChatMessageSchema(ma.Schema):
 # What the request schema cannot say but the OpenAPI document should: a user message is a
 # question (or history), so its text is limited like one; other roles' content is read past.
 _PARTS = {"type": "array", "items": {"type": "object"}}
+_TEXT_PART = {"type": "object", "required": ["type", "text"], "properties": {
+    "type": {"enum": ["text"]}, "text": {"type": "string", "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK}}}
 MESSAGE_BY_ROLE = {"oneOf": [
     {"type": "object", "required": ["role", "content"], "properties": {
         "role": {"type": "string", "enum": ["user"]},
         "content": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
-                              {**_PARTS, "minItems": 1, "description": "The `text` of the `text` parts, joined by "
-                                                                       "newlines, is limited like a question."}]}}},
+                              {**_PARTS, "not": {"items": {"not": _TEXT_PART}},
+                               "description": "Content parts, at least one of type `text`; their `text`, joined "
+                                              "by newlines, is limited like a question."}]}}},
     {"type": "object", "required": ["role"], "properties": {
         "role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}}},
 ]}
@@ -107,7 +110,10 @@ class ChatRequestSchema(ma.Schema):
         fields.Nested(ChatMessageSchema, metadata=MESSAGE_BY_ROLE),
         required=True,
         validate=validate.Length(min=1),
-        metadata={"description": "The last user message is the question, earlier user messages its history."},
+        # "Holds a user message", as OpenAPI 3.0 (which lacks `contains`) can say it: not all items are not one.
+        metadata={"description": "The last user message is the question, earlier user messages its history.",
+                  "not": {"items": {"not": {"type": "object", "required": ["role"],
+                                            "properties": {"role": {"enum": ["user"]}}}}}},
     )
     stream = StrictBoolean(load_default=False, metadata={"description": "Answer as server-sent events."})
     top_k = StrictInteger(

@@ -85,8 +85,19 @@ def field_rows(schema: dict[str, Any]) -> list[tuple[str, bool, Markup, str]]:
     return rows
 
 
+# Extensions that name the schema of each JSON value inside a streamed body (see qa.api.streaming).
+STREAM_ITEMS = {"x-item-schema": "each line", "x-data-schema": "each event's data"}
+
+
+def _described(body: dict[str, Any]) -> Markup:
+    """A media type's schema, and for a stream what each of its JSON values is."""
+    parts = [type_of(body.get("schema", {}))]
+    parts += [Markup("; {}: ").format(where) + type_of(body[key]) for key, where in STREAM_ITEMS.items() if key in body]
+    return Markup("").join(parts)
+
+
 def _content(content: dict[str, Any]) -> list[tuple[str, Markup]]:
-    return [(media, type_of(body.get("schema", {}))) for media, body in content.items()]
+    return [(media, _described(body)) for media, body in content.items()]
 
 
 def _resolve(spec: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
