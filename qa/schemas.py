@@ -162,7 +162,8 @@ class ReadinessSchema(ma.Schema):
     sentences = fields.Integer()
     chunks = fields.Integer()
     question_embedding = fields.String(
-        metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) without the export."}
+        metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) "
+                                 "without the export."}
     )
 
 

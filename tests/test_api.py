@@ -164,7 +164,8 @@ def test_unknown_document_is_document_not_found(client: Any) -> None:
 )
 def test_wrong_method_is_405_with_allow_header(client: Any, method: str, path: str, allow: set[str]) -> None:
     response = getattr(client, method)(path)
-    assert json_of(response, 405) == error_body("method_not_allowed", "The method is not allowed for the requested URL.")
+    assert json_of(response, 405) == error_body("method_not_allowed",
+                                                "The method is not allowed for the requested URL.")
     assert set(response.headers["Allow"].split(", ")) == allow
 
 

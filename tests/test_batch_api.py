@@ -32,7 +32,8 @@ def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
     assert batched["confidence"] == pytest.approx(single["confidence"], abs=0.002)
     assert len(batched["citations"]) == len(single["citations"])
     for ours, theirs in zip(batched["citations"], single["citations"]):
-        assert {k: v for k, v in ours.items() if k not in numbers} == {k: v for k, v in theirs.items() if k not in numbers}
+        assert ({k: v for k, v in ours.items() if k not in numbers}
+                == {k: v for k, v in theirs.items() if k not in numbers})
         assert ours["score"] == pytest.approx(theirs["score"], abs=0.002)
 
 
