@@ -1,9 +1,9 @@
 """Index build speed and peak memory, in a process of its own (run as `python -m benchmarks.build`).
 
 The child loads the model first, then times `build_index` (segmenting, embedding sentences,
-pooling them into chunk vectors, FAISS, BM25, SQLite, hashing, fsync): sentences per second is the corpus's sentences over
-that time, so Python start-up and the one-off model import (~5 s) are reported apart. Peak memory
-is the child's maximum resident set (`ru_maxrss`), model included.
+pooling them into chunk vectors, FAISS, BM25, SQLite, hashing, fsync): sentences per second is
+the corpus's sentences over that time, so Python start-up and the one-off model import (~5 s)
+are reported apart. Peak memory is the child's maximum resident set (`ru_maxrss`), model included.
 """
 
 from __future__ import annotations
@@ -23,17 +23,25 @@ from benchmarks.stages import StageClock, patched
 
 def build_once(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     began = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-m", "benchmarks.build", str(seeds_dir), str(index_dir)],
-                               check=True, capture_output=True, text=True, env=os.environ)
-    return {**json.loads(completed.stdout.strip().splitlines()[-1]),
-            "process_seconds": round(time.perf_counter() - began, 3)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.build", str(seeds_dir), str(index_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    return {
+        **json.loads(completed.stdout.strip().splitlines()[-1]),
+        "process_seconds": round(time.perf_counter() - began, 3),
+    }
 
 
 def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     from qa.config import Settings
     from qa.documents import load_directory
     from qa.embedding import Embedder
-    from qa.store import BuildSettings, build_index, read_manifest
+    from qa.indexing import BuildSettings, build_index
+    from qa.store import read_manifest
 
     began = time.perf_counter()
     settings = Settings.from_env(seeds_dir=seeds_dir, index_dir=index_dir)
@@ -46,7 +54,7 @@ def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     with _instrumented_build(embedder, clock):
         folder = build_index(index_dir, documents, embedder, BuildSettings.from_settings(settings, embedder))
     seconds = time.perf_counter() - began
-    counts = read_manifest(folder, verify=False)["counts"]
+    counts = read_manifest(folder)["counts"]
     return {
         "documents": counts["documents"],
         "sentences": counts["sentences"],
@@ -60,18 +68,33 @@ def _child(seeds_dir: Path, index_dir: Path) -> dict[str, Any]:
     }
 
 
-# Functions `build_index` calls, by the name it calls them (module attributes of qa.store).
-BUILD_STAGES = {"split_sentences": "segment", "pooled_chunk_vectors": "pool", "build_vector_index": "faiss",
-                "_write_database": "sqlite", "_file_hashes": "hash", "_fsync_tree": "fsync"}
+# Functions a build calls, by the name it calls them: computing a generation (qa.indexing) and
+# committing it (qa.store).
+BUILD_STAGES = {
+    "qa.indexing": {"split_sentences": "segment", "pooled_chunk_vectors": "pool", "build_vector_index": "faiss"},
+    "qa.store": {"_write_database": "sqlite", "_file_hashes": "hash", "_fsync_tree": "fsync"},
+}
 
 
 def _instrumented_build(embedder: Any, clock: StageClock) -> AbstractContextManager[None]:
     """Time each step of `build_index`: its one `encode` call embeds the sentences (chunk vectors
     are pooled from them, timed as "pool"), BM25 indexes are built by `LexicalIndex.build`."""
-    import qa.store
+    import importlib
 
-    return patched(clock, [(embedder, "encode", "embed_sentences"), (qa.store.LexicalIndex, "build", "bm25"),
-                           *((qa.store, name, stage) for name, stage in BUILD_STAGES.items())])
+    from qa.lexical import LexicalIndex
+
+    return patched(
+        clock,
+        [
+            (embedder, "encode", "embed_sentences"),
+            (LexicalIndex, "build", "bm25"),
+            *(
+                (importlib.import_module(module), name, stage)
+                for module, stages in BUILD_STAGES.items()
+                for name, stage in stages.items()
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

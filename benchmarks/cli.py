@@ -32,8 +32,13 @@ def _sizes(value: str) -> list[int]:
 def ensure_index(seeds_dir: Path, index_dir: Path) -> None:
     from tests.servers import qa_environment
 
-    subprocess.run([sys.executable, "-m", "qa", "index"], env=qa_environment(seeds_dir, index_dir), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "qa", "index"],
+        env=qa_environment(seeds_dir, index_dir),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def run_build(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +64,8 @@ def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.serving import closed_loop, warm_up, worker_memory
-    from tests.servers import start_server
     from benchmarks.stats import child_pids, process_memory
+    from tests.servers import start_server
 
     corpus = ctx["corpus"]
     server = start_server(corpus.seeds_dir, ctx["index_dir"], workers=ctx["workers"])
@@ -115,17 +120,21 @@ def run_http(ctx: dict[str, Any]) -> dict[str, Any]:
     embed_threads = settings.effective_embed_threads()
     # Every forward pass (ONNX Runtime for one question, torch for a batch) runs on one thread, and
     # a worker runs at most `embed_threads` of them at once.
-    result["threads"] = {"workers": settings.workers, "gunicorn_threads": settings.threads_per_worker,
-                         "threads_per_pass": 1, "embed_threads": embed_threads,
-                         "inference_threads_x_workers": embed_threads * settings.workers}
+    result["threads"] = {
+        "workers": settings.workers,
+        "gunicorn_threads": settings.threads_per_worker,
+        "threads_per_pass": 1,
+        "embed_threads": embed_threads,
+        "inference_threads_x_workers": embed_threads * settings.workers,
+    }
     return result
 
 
 def run_batch(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.batch import cli_batch, http_batch
     from benchmarks.serving import warm_up
-    from tests.servers import start_server
     from benchmarks.stats import repeat
+    from tests.servers import start_server
 
     corpus = ctx["corpus"]
     questions = corpus.sample(ctx["batch_questions"], seed=3)
@@ -144,8 +153,12 @@ def run_scale(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.scale import measure_size
     from qa.vectors import HNSW_THRESHOLD
 
-    sizes = [measure_size(size, ctx["scale_queries"], ctx["scale_k"], ("flat", "hnsw"),
-                          flat_queries=ctx["scale_flat_queries"]) for size in ctx["scale_sizes"]]
+    sizes = [
+        measure_size(
+            size, ctx["scale_queries"], ctx["scale_k"], ("flat", "hnsw"), flat_queries=ctx["scale_flat_queries"]
+        )
+        for size in ctx["scale_sizes"]
+    ]
     return {"hnsw_threshold": HNSW_THRESHOLD, "sizes": sizes}
 
 
@@ -153,30 +166,74 @@ RUNNERS = {"build": run_build, "stages": run_stages, "http": run_http, "batch": 
 
 
 @click.command(name="bench", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--quick", is_flag=True, help="A tiny configuration (seed article, few requests, 2,000 vectors) "
-                                            "that checks the runner works; its timings mean little.")
-@click.option("--only", "only", multiple=True, type=click.Choice(SECTIONS),
-              help="Run only this section (repeatable). Default: all.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=RESULTS / "latest.json", show_default=True, help="Write the results as JSON here.")
-@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=RESULTS / "latest.md", show_default=True, help="Write the markdown tables here.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A tiny configuration (seed article, few requests, 2,000 vectors) "
+    "that checks the runner works; its timings mean little.",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(SECTIONS),
+    help="Run only this section (repeatable). Default: all.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=RESULTS / "latest.json",
+    show_default=True,
+    help="Write the results as JSON here.",
+)
+@click.option(
+    "--markdown",
+    "markdown_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=RESULTS / "latest.md",
+    show_default=True,
+    help="Write the markdown tables here.",
+)
 @click.option("--repeats", type=click.IntRange(1, 20), help="Repeated runs per measurement (default 3; quick 1).")
-@click.option("--requests", type=click.IntRange(1), help="Questions per HTTP client and in the stage split "
-                                                           "(default 300; quick 5).")
+@click.option(
+    "--requests",
+    type=click.IntRange(1),
+    help="Questions per HTTP client and in the stage split (default 300; quick 5).",
+)
 @click.option("--batch-questions", type=click.IntRange(1, 1000), help="Questions per batch (default 1000; quick 10).")
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers (default: QA_WORKERS or 1).")
-@click.option("--scale-sizes", help="Synthetic corpus sizes, comma-separated (default 10000,100000; quick 2000). "
-                                    "Add 1000000 for the 1M figure: its HNSW build takes many minutes.")
+@click.option(
+    "--scale-sizes",
+    help="Synthetic corpus sizes, comma-separated (default 10000,100000; quick 2000). "
+    "Add 1000000 for the 1M figure: its HNSW build takes many minutes.",
+)
 @click.option("--scale-queries", type=click.IntRange(1), help="Queries per scale size (default 200; quick 20).")
-@click.option("--squad", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="SQuAD JSON for the corpus (default: ../shared/eval/squad/squad-v1.1-dev-part1.json; "
-                   "without it the seed article is used).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the benchmark corpus and its index live (default: a folder in the temp dir, reused).")
-def bench(quick: bool, only: tuple[str, ...], json_out: Path, markdown_out: Path, repeats: int | None,
-          requests: int | None, batch_questions: int | None, workers: int | None, scale_sizes: str | None,
-          scale_queries: int | None, squad: Path | None, workdir: Path | None) -> None:
+@click.option(
+    "--squad",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SQuAD JSON for the corpus (default: ../shared/eval/squad/squad-v1.1-dev-part1.json; "
+    "without it the seed article is used).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the benchmark corpus and its index live (default: a folder in the temp dir, reused).",
+)
+def bench(
+    quick: bool,
+    only: tuple[str, ...],
+    json_out: Path,
+    markdown_out: Path,
+    repeats: int | None,
+    requests: int | None,
+    batch_questions: int | None,
+    workers: int | None,
+    scale_sizes: str | None,
+    scale_queries: int | None,
+    squad: Path | None,
+    workdir: Path | None,
+) -> None:
     """Measure latency, throughput, index build, memory and vector search at scale.
 
     \b
@@ -195,7 +252,8 @@ def bench(quick: bool, only: tuple[str, ...], json_out: Path, markdown_out: Path
     corpus = prepare(workdir, squad, quick)
     index_dir = workdir / f"index-{corpus.seeds_dir.name}"
     ctx = {
-        "corpus": corpus, "index_dir": index_dir,
+        "corpus": corpus,
+        "index_dir": index_dir,
         "repeats": repeats or (1 if quick else 3),
         "requests": requests or (5 if quick else 300),
         "batch_questions": batch_questions or (10 if quick else 1000),

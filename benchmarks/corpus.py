@@ -64,7 +64,9 @@ def squad_corpus(squad_file: Path, workdir: Path) -> Corpus:
     evalset = read_squad(squad_file)
     for document in evalset.documents:
         _write_if_changed(seeds_dir / f"{document.doc_id}.txt", document.text)
-        _write_if_changed(seeds_dir / f"{document.doc_id}.json", json.dumps({"id": document.doc_id, "title": document.title}))
+        _write_if_changed(
+            seeds_dir / f"{document.doc_id}.json", json.dumps({"id": document.doc_id, "title": document.title})
+        )
     _copy_seeds(seeds_dir)
     questions = [question.question for question in evalset.questions]
     return Corpus(f"SQuAD v1.1 dev part 1 + seed article ({squad_file.name})", seeds_dir, questions)

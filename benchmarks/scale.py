@@ -17,7 +17,7 @@ of candidates the service asks FAISS for.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def synthetic(count: int, queries: int, seed: int = 0, dimension: int = DIMENSIO
     return _around(centres, count, rng), _around(centres, queries, rng)
 
 
-def _exact(corpus: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+def _exact(corpus: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
     index = faiss.IndexFlatIP(corpus.shape[1])
@@ -77,7 +77,7 @@ def _timed_search(index: Any, queries: np.ndarray, k: int) -> tuple[list[float],
 
 
 def recall_at(found: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
-    hits = sum(len(set(f[:k].tolist()) & set(e[:k].tolist())) for f, e in zip(found, exact))
+    hits = sum(len(set(f[:k].tolist()) & set(e[:k].tolist())) for f, e in zip(found, exact, strict=True))
     return round(hits / (k * len(exact)), 4)
 
 
@@ -87,19 +87,24 @@ def _ef_sweep(index: Any, queries: np.ndarray, exact: np.ndarray, k: int) -> dic
 
     from qa.vectors import HNSW_EF_SEARCH
 
-    graph = faiss.downcast_index(index.index).hnsw
+    graph = cast(faiss.IndexHNSWFlat, faiss.downcast_index(index.index)).hnsw
     sweep = {}
     for ef in sorted({max(k, ef) for ef in EF_SWEEP}):
         graph.efSearch = ef
         latencies, found = _timed_search(index, queries, k)
         summary = latency_summary(latencies)
-        sweep[str(ef)] = {"p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"], "recall_at_10": recall_at(found, exact)}
+        sweep[str(ef)] = {
+            "p50_ms": summary["p50_ms"],
+            "p99_ms": summary["p99_ms"],
+            "recall_at_10": recall_at(found, exact),
+        }
     graph.efSearch = HNSW_EF_SEARCH
     return sweep
 
 
-def measure_size(count: int, query_count: int, k: int, kinds: tuple[str, ...],
-                 flat_queries: int | None = None) -> dict[str, Any]:
+def measure_size(
+    count: int, query_count: int, k: int, kinds: tuple[str, ...], flat_queries: int | None = None
+) -> dict[str, Any]:
     """Build each index kind over one synthetic corpus and time single-query search."""
     import faiss
 
@@ -109,21 +114,29 @@ def measure_size(count: int, query_count: int, k: int, kinds: tuple[str, ...],
     faiss.omp_set_num_threads(2)
     scores, exact = _exact(corpus, queries, max(k, 10))
     realism = {"top1_cos": round(float(scores[:, 0].mean()), 3), "top10_cos": round(float(scores[:, 9].mean()), 3)}
-    result: dict[str, Any] = {"chunks": count, "queries": query_count, "k": k,
-                              "store_picks": index_type_for(count), "realism": realism, "indexes": {}}
+    result: dict[str, Any] = {
+        "chunks": count,
+        "queries": query_count,
+        "k": k,
+        "store_picks": index_type_for(count),
+        "realism": realism,
+        "indexes": {},
+    }
     for kind in kinds:
         faiss.omp_set_num_threads(2)  # builds may use both cores
         began = time.perf_counter()
         index = build_vector_index(corpus, np.arange(count), kind)
         build_seconds = time.perf_counter() - began
         faiss.omp_set_num_threads(1)  # a worker searches one query on one thread
-        timed = queries[: flat_queries] if kind == "flat" and flat_queries else queries
+        timed = queries[:flat_queries] if kind == "flat" and flat_queries else queries
         latencies, found = _timed_search(index, timed, k)
-        result["indexes"][kind] = {"build_seconds": round(build_seconds, 2), **latency_summary(latencies),
-                                   "recall_at_10": recall_at(found, exact[: len(timed)])}
+        result["indexes"][kind] = {
+            "build_seconds": round(build_seconds, 2),
+            **latency_summary(latencies),
+            "recall_at_10": recall_at(found, exact[: len(timed)]),
+        }
         if kind == "hnsw":
             result["indexes"][kind]["ef_search"] = _ef_sweep(index, queries, exact, k)
         del index
     faiss.omp_set_num_threads(2)
     return result
-

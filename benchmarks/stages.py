@@ -61,8 +61,10 @@ def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
 
     index = service.index
     targets: list[tuple[Any, str, str]] = [
-        (service.embedder, "encode", "embed"), (qa.retrieval, "search", "search"),
-        (index.chunk_lexical, "scores", "bm25"), (index.sentence_lexical, "scores", "bm25"),
+        (service.embedder, "encode", "embed"),
+        (qa.retrieval, "search", "search"),
+        (index.chunk_lexical, "scores", "bm25"),
+        (index.sentence_lexical, "scores", "bm25"),
     ]
     answerer = getattr(service, "_answerer", None)
     if answerer is not None:
@@ -95,8 +97,11 @@ def batch_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
         service.ask_many([Query(q) for q in questions])
         total = time.perf_counter() - began
     seconds = _split(clock, total)
-    return {"questions": len(questions), "questions_per_s": round(len(questions) / total, 1),
-            "ms_per_question": {stage: round(s * 1000 / len(questions), 3) for stage, s in seconds.items()}}
+    return {
+        "questions": len(questions),
+        "questions_per_s": round(len(questions) / total, 1),
+        "ms_per_question": {stage: round(s * 1000 / len(questions), 3) for stage, s in seconds.items()},
+    }
 
 
 def stage_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
@@ -117,7 +122,13 @@ def stage_split(service: Any, questions: Sequence[str]) -> dict[str, Any]:
             per_stage[stage].append(seconds * 1000)
     summary = {stage: latency_summary(ms) for stage, ms in per_stage.items()}
     total_p50 = summary["total"]["p50_ms"]
-    shares = {stage: round(float(np.median(per_stage[stage])) / total_p50, 3) if total_p50 else 0.0
-              for stage in ("embed", "search", "fuse", "answer")}
-    return {"questions": len(questions), "stages": summary, "share_of_p50": shares,
-            "gc_collections": sum(s["collections"] for s in gc.get_stats()) - collections_before}
+    shares = {
+        stage: round(float(np.median(per_stage[stage])) / total_p50, 3) if total_p50 else 0.0
+        for stage in ("embed", "search", "fuse", "answer")
+    }
+    return {
+        "questions": len(questions),
+        "stages": summary,
+        "share_of_p50": shares,
+        "gc_collections": sum(s["collections"] for s in gc.get_stats()) - collections_before,
+    }

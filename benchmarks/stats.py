@@ -22,14 +22,22 @@ def latency_summary(milliseconds: Sequence[float]) -> dict[str, float]:
     if values.size == 0:
         return {"n": 0}
     p50, p95, p99 = np.percentile(values, PERCENTILES)
-    return {"n": int(values.size), "mean_ms": round(float(values.mean()), 3), "p50_ms": round(float(p50), 3),
-            "p95_ms": round(float(p95), 3), "p99_ms": round(float(p99), 3), "max_ms": round(float(values.max()), 3)}
+    return {
+        "n": int(values.size),
+        "mean_ms": round(float(values.mean()), 3),
+        "p50_ms": round(float(p50), 3),
+        "p95_ms": round(float(p95), 3),
+        "p99_ms": round(float(p99), 3),
+        "max_ms": round(float(values.max()), 3),
+    }
 
 
 def _median(values: list[Any]) -> Any:
     first = values[0]
     if isinstance(first, dict):
-        return {k: _median([v[k] for v in values]) for k in first if all(isinstance(v, dict) and k in v for v in values)}
+        return {
+            k: _median([v[k] for v in values]) for k in first if all(isinstance(v, dict) and k in v for v in values)
+        }
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if numbers:  # runs without a figure (None) are left out
         return round(statistics.median(numbers), 3)
@@ -90,8 +98,11 @@ def process_memory(pid: int) -> dict[str, float]:
                 pss = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return {"rss_mb": round(status.get("VmRSS", 0.0), 1), "pss_mb": round(pss, 1),
-            "peak_rss_mb": round(status.get("VmHWM", 0.0), 1)}
+    return {
+        "rss_mb": round(status.get("VmRSS", 0.0), 1),
+        "pss_mb": round(pss, 1),
+        "peak_rss_mb": round(status.get("VmHWM", 0.0), 1),
+    }
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:

@@ -32,8 +32,9 @@ ALIAS_GROUPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-_AUTHOR = re.compile(r"\b(author|writer|reporter|journalist|correspondent|columnist|byline)s?\b|\bwho wrote\b",
-                     re.IGNORECASE)
+_AUTHOR = re.compile(
+    r"\b(author|writer|reporter|journalist|correspondent|columnist|byline)s?\b|\bwho wrote\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def mentions(question: str, authors: Sequence[str] = ()) -> list[Mention]:
         matches = [pattern.search(question) for pattern in patterns]
         used = [match.group() for match in matches if match]
         if used:
-            found.append(Mention(" ".join(used), tuple(n for n, m in zip(group, matches) if not m)))
+            found.append(Mention(" ".join(used), tuple(n for n, m in zip(group, matches, strict=True) if not m)))
     author = _AUTHOR.search(question)
     if author and authors:
         found.append(Mention(author.group(), tuple(authors)))

@@ -1,33 +1,35 @@
 """Stage 5b, answering: turn ranked sentences into cited spans and a plain-language answer.
 
 Every citation is a span of a document's own text, so `text[start:end] == quote` always holds.
-Whether to answer at all is decided by `confidence`, a logistic function of five signals: the
-best sentence's retrieval score (dense, lexical and coverage evidence combined), its dense
-similarity to the conversation and the share of the question's words it holds, how many names
-the question uses that the archive never mentions, and how concentrated the best candidates are
-in one article. Its numbers were chosen on SQuAD dev part 1 (in-corpus questions against
-off-corpus ones) under the constraint that ../shared/eval/dev_questions.jsonl is answered and
-declined correctly; see README, Quality.
+Whether to answer at all is `qa.abstention`'s call; this module shapes what is cited: which
+neighbouring sentences join a citation, and which citations the answer text quotes.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from qa.abstention import Calibration, signals
 from qa.retrieval import Candidate, RankedCandidates, Retrieval
 from qa.store import CorpusIndex
 
 
 @dataclass(frozen=True)
 class Citation:
+    """A span of one article: `text[start:end] == quote` in code points; `start_utf16`/`end_utf16`
+    are the same span in UTF-16 code units, as JavaScript strings count (emoji count twice)."""
+
     id: int
     doc_id: str
     start: int
     end: int
     quote: str
     score: float
+    title: str = ""
+    url: str | None = None  # the article's `url` metadata, so a chatbot can link to it
+    start_utf16: int = 0
+    end_utf16: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,20 +40,13 @@ class Answer:
     confidence: float
     citations: list[Citation]
     took_ms: float = 0.0
-    id: str | None = None
+    id: str | int | None = None
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Confidence from the best sentence's signals, and how citations are widened and quoted."""
+class Widening:
+    """How citations are widened to neighbouring sentences and which of them the answer quotes."""
 
-    dense_weight: float = 0.7
-    unknown_name_penalty: float = 0.5
-    max_unknown_names: int = 2
-    concentration_weight: float = 0.1
-    coverage_weight: float = 0.25
-    centre: float = 1.69
-    slope: float = 6.5
     # A neighbouring sentence of the same paragraph joins a citation when its score is within
     # this margin of the cited sentence's (scores run about 1-2): the evidence then spans both.
     # Chosen on SQuAD dev part 1 to keep the median citation under 250 characters.
@@ -64,17 +59,6 @@ class Calibration:
     # Further citations are quoted in the answer when they score within this margin of the best.
     quote_margin: float = 0.1
 
-    def confidence(self, retrieval: Retrieval) -> float:
-        best = retrieval.candidates[0]
-        evidence = (
-            best.score
-            + self.dense_weight * best.dense
-            - self.unknown_name_penalty * min(retrieval.unknown_names, self.max_unknown_names)
-            + self.concentration_weight * retrieval.concentration
-            + self.coverage_weight * retrieval.coverage
-        )
-        return 1.0 / (1.0 + math.exp(-self.slope * (evidence - self.centre)))
-
 
 _OPENS_WITH_PRONOUN = re.compile(r"\W*(he|she|it|they|this|these|those|his|her|its|their)\b", re.IGNORECASE)
 
@@ -82,20 +66,22 @@ NOT_COVERED = "The articles do not cover this: no passage in them answers the qu
 
 
 class Answerer:
-    def __init__(self, index: CorpusIndex, min_confidence: float = 0.5, calibration: Calibration | None = None):
+    def __init__(self, index: CorpusIndex, min_confidence: float = 0.5, calibration: Calibration | None = None,
+                 widening: Widening | None = None):
         self.index = index
         self.min_confidence = min_confidence
         self.calibration = calibration or Calibration()
+        self.widening = widening or Widening()
 
     def answer(self, retrieval: Retrieval) -> Answer:
         query = retrieval.query
         candidates = retrieval.candidates
-        confidence = self.calibration.confidence(retrieval) if candidates else 0.0
+        confidence = self.calibration.confidence(signals(retrieval, self.index)) if candidates else 0.0
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(candidates, query.top_k)
         best = citations[0].score
-        quoted = [c for c in citations if c.score >= best - self.calibration.quote_margin][:2]
+        quoted = [c for c in citations if c.score >= best - self.widening.quote_margin][:2]
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
@@ -131,8 +117,8 @@ class Answerer:
 
     def _margin(self, later: int) -> float:
         if _OPENS_WITH_PRONOUN.match(self.index.sentence_text(later)):
-            return self.calibration.pronoun_margin
-        return self.calibration.extend_margin
+            return self.widening.pronoun_margin
+        return self.widening.extend_margin
 
     def _same_paragraph(self, sentence: int, neighbour: int) -> bool:
         index = self.index
@@ -146,5 +132,8 @@ class Answerer:
         index = self.index
         doc_id = index.sentence_doc[first]
         start, end = int(index.sentence_start[first]), int(index.sentence_end[last])
-        quote = index.documents[doc_id].text[start:end]
-        return Citation(marker, doc_id, start, end, quote, round(score, 4))
+        document = index.documents[doc_id]
+        url = document.metadata.get("url")
+        return Citation(marker, doc_id, start, end, document.text[start:end], round(score, 4), title=document.title,
+                        url=url if isinstance(url, str) and url else None,
+                        start_utf16=index.utf16_offset(doc_id, start), end_utf16=index.utf16_offset(doc_id, end))

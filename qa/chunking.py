@@ -52,14 +52,32 @@ def _segmenter():  # type: ignore[no-untyped-def]
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+# A sentence end inside closing quotation marks, then whitespace: pysbd breaks after `.”` but not
+# after `…”` or `.’` (the seed article's `...passive investment products…” According to`). Only
+# a capitalised word after it makes it a break (checked in `_quote_ends`).
+_QUOTE_END = re.compile(r"[.!?…][”\"’»]+\s+")
+
+# Where a run-on sentence may be cut, strongest first; the cut falls right after the match.
+_CLAUSE_ENDS = (
+    re.compile(r";(?=\s)"),
+    re.compile(r":(?=\s)"),
+    re.compile(r",(?=\s)|[—–]|(?<=\s)-(?=\s)"),
+)
+
+
+def _quote_ends(paragraph: str) -> list[int]:
+    ends = (m.end() for m in _QUOTE_END.finditer(paragraph))
+    return [end for end in ends if end < len(paragraph) and paragraph[end].isupper()]
+
+
 def _sentence_starts(paragraph: str) -> list[int]:
-    """Where the splitter says sentences begin; falls back to one sentence if it fails."""
+    """Where sentences begin: the splitter's boundaries plus quote ends it misses; one sentence if it fails."""
     try:
         spans = _segmenter().segment(paragraph)
     except Exception:  # pysbd raises on some exotic input; a whole paragraph is still a valid span
         log.warning("sentence splitter failed on a paragraph of %d characters", len(paragraph))
         return [0]
-    return [0] + [span.start for span in spans if 0 < span.start < len(paragraph)]
+    return [0] + [span.start for span in spans if 0 < span.start < len(paragraph)] + _quote_ends(paragraph)
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
@@ -70,15 +88,26 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _cut_point(text: str, start: int, max_chars: int) -> int:
+    """Where to end a piece of a run-on sentence starting at `start`: after the last clause boundary
+    of the strongest kind that leaves a piece of at least a third of `max_chars` (a citation should
+    read as a phrase, not stop mid-clause), else at the last whitespace, else inside a word."""
+    shortest, limit = start + max_chars // 3, start + max_chars
+    for pattern in _CLAUSE_ENDS:
+        ends = [m.end() for m in pattern.finditer(text, start, limit + 1) if shortest <= m.end() <= limit]
+        if ends:
+            return ends[-1]
+    return max((i for i in range(limit, start, -1) if text[i - 1].isspace()), default=limit)
+
+
 def _cut_long(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
-    """Split a run-on span at whitespace so no sentence exceeds `max_chars`."""
+    """Split a run-on span so no sentence exceeds `max_chars`."""
     while end - start > max_chars:
-        cut = start + max_chars
-        space = max((i for i in range(cut, start, -1) if text[i - 1].isspace()), default=cut)
-        piece = _trimmed(text, start, space)
+        cut = _cut_point(text, start, max_chars)
+        piece = _trimmed(text, start, cut)
         if piece[0] < piece[1]:
             yield piece
-        start, end = _trimmed(text, space, end)
+        start, end = _trimmed(text, cut, end)
     if start < end:
         yield start, end
 

@@ -2,6 +2,9 @@
 
 Commands are thin: they build a `Service` from the same settings the server uses and print what
 it returns. Heavy imports (torch, faiss) happen inside commands, so `--help` stays instant.
+
+What a user sees on stderr: a failure is one line, `Error: ...` (with `qa -v`, the traceback
+behind it first); warnings are one line each; a build says why it is needed before its progress bar.
 """
 
 from __future__ import annotations
@@ -9,12 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qa.config import Settings
+
+if TYPE_CHECKING:
+    from qa.documents import Document
+    from qa.service import Service
 
 INDEX_DIR = click.option(
     "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="QA_INDEX_DIR",
@@ -24,6 +34,11 @@ SEEDS_DIR = click.option(
     "--seeds-dir", type=click.Path(file_okay=False, path_type=Path), envvar="QA_SEEDS_DIR",
     help="Folder of *.txt articles with optional *.json metadata (default: ./seeds).",
 )
+SEEDS_HINT = ("point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
+              "(and --index-dir or QA_INDEX_DIR at where the index goes)")
+# What the index builder (a `qa.*` logger) logs at WARNING before it builds an index that is missing,
+# stale or damaged.
+STORE_BUILD_PREFIX = "building the index: "
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -33,48 +48,187 @@ def settings_from(**overrides: Any) -> Settings:
         raise click.UsageError(str(exc)) from exc
 
 
-def open_service(settings: Settings, progress: bool = True):  # type: ignore[no-untyped-def]
-    """A loaded Service; a load failure becomes a clean one-line error and exit code 1."""
+def require_seeds(settings: Settings) -> None:
+    """Fail before any work when the articles are not where the settings say (typically: `qa` run
+    outside the project folder, where the default ./seeds does not exist)."""
+    if not settings.seeds_dir.is_dir():
+        raise click.ClickException(f"no seeds folder at {settings.seeds_dir.absolute()}: {SEEDS_HINT}")
+
+
+def read_articles(settings: Settings) -> list[Document]:
+    """The seeds folder's usable articles; bad seed files are skipped or defaulted and logged."""
+    from qa.documents import load_seeds
+
+    require_seeds(settings)
+    return load_seeds(settings.seeds_dir).documents
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class _RebuildNotice(logging.Handler):
+    """Turns the builder's "building the index: <reason>" warning into one line that says which index,
+    why and how much work follows, so that a long build never starts unexplained."""
+
+    def __init__(self, index_dir: Path, articles: int):
+        super().__init__(logging.WARNING)
+        self.index_dir, self.articles, self.existed = index_dir, articles, index_dir.exists()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(STORE_BUILD_PREFIX):
+            return
+        record.shown_as_notice = True  # the stderr log handler (the root's, called after this one) skips it
+        work = _plural(self.articles, "article")
+        if self.existed:
+            reason = message.removeprefix(STORE_BUILD_PREFIX)
+            click.echo(f"the index in {self.index_dir} cannot be used ({reason}): rebuilding it from {work}...",
+                       err=True)
+        else:
+            click.echo(f"building the index in {self.index_dir} from {work}...", err=True)
+
+
+@contextmanager
+def rebuild_notice(index_dir: Path, articles: int) -> Iterator[None]:
+    qa_log = logging.getLogger("qa")  # whichever module builds, its record passes here before the root's
+    handler = _RebuildNotice(index_dir, articles)
+    qa_log.addHandler(handler)
+    try:
+        yield
+    finally:
+        qa_log.removeHandler(handler)
+
+
+def open_service(settings: Settings, documents: Sequence[Document] | None = None) -> Service:
+    """A loaded Service over `documents` (default: the seeds folder's articles), its index built
+    first when missing or stale (said on stderr, with a progress bar); failures are one line."""
     from qa.service import Service
 
+    if documents is None:
+        documents = read_articles(settings)
     try:
-        return Service(settings).load(progress=progress)
+        with rebuild_notice(settings.index_dir, len(documents)):
+            return Service(settings).load(progress=True, documents=documents)
     except Exception as exc:
         raise click.ClickException(f"could not load the index: {exc}") from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _StderrLog(logging.Handler):
+    """The pipeline's log on stderr: timestamped lines with tracebacks, or, for a command's user,
+    `warning: ...` lines only, leaving out a failure logged with its traceback, since the command
+    reports that as its own one-line error."""
+
+    def __init__(self, level: int, one_line: bool):
+        super().__init__(level)
+        self.one_line = one_line
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reported_elsewhere = record.exc_info is not None or getattr(record, "shown_as_notice", False)
+        return not (self.one_line and reported_elsewhere)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = f"{record.levelname.lower()}: {record.getMessage()}" if self.one_line else self.format(record)
+        click.echo(line, err=True)  # resolves sys.stderr now, so it follows click's test runner too
+
+
+def log_to_stderr(ctx: click.Context, verbose: bool) -> None:
+    """Install the stderr log for this command, and take it away when the command ends. `qa serve`
+    keeps the full format: it loads in the background, so its log is the only place a failure shows."""
+    root = logging.getLogger()
+    server = ctx.invoked_subcommand == "serve"
+    handler = _StderrLog(logging.INFO if verbose else logging.WARNING, one_line=not (verbose or server))
+    previous_level = root.level
+    root.setLevel(handler.level)
+    root.addHandler(handler)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    ctx.call_on_close(restore)
+
+
+class QaGroup(click.Group):
+    """Every failure ends in one line, `Error: ...`, exit code 1: click's own errors as they are,
+    anything else (an OSError, a bug) turned into one. With `qa -v`, the traceback behind the
+    error is printed first."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except click.ClickException as exc:
+            error = exc
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc} (qa -v shows where)"
+            error = click.ClickException(message)
+            error.__cause__ = exc
+        if ctx.params.get("verbose") and error.__cause__ is not None:
+            click.echo("".join(traceback.format_exception(error.__cause__)), err=True, nl=False)
+        raise error
+
+
+@click.group(cls=QaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="article-qa")
-@click.option("-v", "--verbose", is_flag=True, help="Log what the pipeline does to stderr.")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log what the pipeline does to stderr, and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Answer questions about news articles, citing exact character spans.
+
+    The articles are the *.txt files in ./seeds and the index goes to ./index; from any other
+    folder, name them with --seeds-dir/--index-dir or QA_SEEDS_DIR/QA_INDEX_DIR.
 
     \b
     Examples:
       qa index                                  # build ./index from ./seeds
       qa ask "What did Blinken say about fentanyl?"
+      qa ask "What did Blinken say about fentanyl?" --json
       qa serve --port 8000                      # HTTP API under gunicorn
+      QA_SEEDS_DIR=~/articles QA_INDEX_DIR=~/articles-index qa ask "Who met whom?"
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(ctx, verbose)
 
 
 @cli.command()
 @SEEDS_DIR
 @INDEX_DIR
 @click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
-def index(seeds_dir: Path | None, index_dir: Path | None, force: bool) -> None:
-    """Build the index of every article in the seeds folder (skipped when already fresh)."""
-    from qa.documents import load_directory
+@click.option("--verify", is_flag=True,
+              help="Check every file of the current index against its manifest's SHA-256 (reads it all).")
+def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: bool) -> None:
+    """Build the index of every article in the seeds folder (skipped when already fresh).
+
+    A seed file that cannot be used is reported on stderr and skipped (text that is not UTF-8, an id
+    already taken) or indexed under its file name (metadata that is not a JSON object of strings).
+
+    \b
+    Examples:
+      qa index                 # build ./index from ./seeds if missing or stale
+      qa index --verify        # is the index on disk intact?
+      qa index --seeds-dir ~/articles --index-dir ~/articles-index --force
+    """
     from qa.embedding import Embedder
-    from qa.store import BuildSettings, ensure_index
+    from qa.indexing import BuildSettings, ensure_index
+    from qa.store import current_generation, verify_generation
 
     settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
+    if verify:
+        try:
+            folder = current_generation(settings.index_dir)
+            verify_generation(folder)
+        except Exception as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"index {folder.name}: every file matches its manifest", err=True)
+        return
+    documents = read_articles(settings)
     try:
-        documents = load_directory(settings.seeds_dir)
         embedder = Embedder.from_settings(settings)
         build = BuildSettings.from_settings(settings, embedder)
-        loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True, force=force)
+        with rebuild_notice(settings.index_dir, len(documents)):
+            loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True, force=force)
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     counts = loaded.manifest["counts"]
@@ -102,19 +256,24 @@ def print_answer(answer: Any) -> None:
 @INDEX_DIR
 def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
         seeds_dir: Path | None, index_dir: Path | None) -> None:
-    """Answer QUESTION from the indexed articles.
+    """Answer QUESTION from the indexed articles, citing the sentences that say so.
+
+    Each citation is DOC_ID START-END: character offsets into the article's text (see the README,
+    "How citations work"). A missing or stale index is built first (a progress bar on stderr).
 
     \b
-    Example:
+    Examples:
+      qa ask "What did Blinken say about fentanyl?"
       qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
+      qa ask "What did Blinken say about fentanyl?" --json | jq '.citations[0]'
     """
     from qa.schemas import answer_to_dict
     from qa.retrieval import Query
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
-    answer = open_service(settings, progress=False).ask(Query(question, tuple(history), top_k))
+    answer = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir)).ask(
+        Query(question, tuple(history), top_k))
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False))
     else:
@@ -157,7 +316,7 @@ def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_siz
         raise click.ClickException(str(exc)) from exc
     for number, problem in plan.problems:
         click.echo(f"{file}:{number}: skipped: {problem}", err=True)
-    service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir), progress=False)
+    service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir))
     with batchfile.open_writer(out, fmt, append=resume) as writer, click.progressbar(
         length=len(plan.queries), label="answering", file=sys.stderr
     ) as bar:
@@ -186,16 +345,18 @@ def serve(host: str | None, port: int | None, workers: int | None,
     """
     from qa.server import serve as run_server
 
-    run_server(settings_from(host=host, port=port, workers=workers,
-                             seeds_dir=seeds_dir, index_dir=index_dir))
+    settings = settings_from(host=host, port=port, workers=workers, seeds_dir=seeds_dir, index_dir=index_dir)
+    require_seeds(settings)
+    run_server(settings)
 
 
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Index for the file's articles (SQuAD default: INDEX_DIR/eval/<file name>; "
-                   "seed questions: the service's index).")
+              help="Index for the evaluated articles (default: INDEX_DIR/eval/<file name> for SQuAD, "
+                   "INDEX_DIR/eval/<folder name>-<hash> for --seeds-dir other than the service's, "
+                   "else the service's own index).")
 @click.option("--off-corpus", is_flag=True,
               help="Also ask each article's questions against an index without that article (SQuAD).")
 @click.option("--folds", type=click.IntRange(2, 1000), default=4, show_default=True,
@@ -207,22 +368,30 @@ def evaluate(file: Path, as_json: bool, index_dir: Path | None, off_corpus: bool
     """Measure answer quality on FILE: seed-question JSONL or SQuAD JSON (v1.1/v2.0).
 
     Reports hit@1, hit@3 and MRR@10 of citations covering the gold span, cited characters,
-    abstention and speed. A progress bar goes to stderr.
+    abstention and speed. A progress bar goes to stderr. Seed questions are asked of the seeds
+    folder's articles, SQuAD questions of the file's own; either way an index other than the
+    service's is kept apart from it, so evaluating never rebuilds what the server answers from.
 
     \b
     Examples:
       qa eval ../shared/eval/dev_questions.jsonl
+      qa eval my-questions.jsonl --seeds-dir ~/other-articles --json
       qa eval ../shared/eval/squad/squad-v1.1-dev-part1.json --off-corpus --json
     """
+    from qa.evaluation import default_index_dir, read_eval_file
     from qa.evaluation import evaluate as run_evaluation
 
     settings = settings_from(seeds_dir=seeds_dir)
-    if index_dir is None:
-        index_dir = settings.index_dir / "eval" / file.stem if file.suffix == ".json" else settings.index_dir
     try:
-        report = run_evaluation(file, settings, index_dir, off_corpus=off_corpus, fold_count=folds, limit=limit)
+        evalset = read_eval_file(file)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if off_corpus and not evalset.documents:  # before loading the model and asking every question
+        raise click.ClickException("--off-corpus needs a SQuAD file: its questions name their article")
+    documents = evalset.documents or read_articles(settings)
+    index_dir = index_dir or default_index_dir(file, settings, service_seeds_dir=settings_from().seeds_dir)
+    service = open_service(settings.with_overrides(index_dir=index_dir), documents)
+    report = run_evaluation(evalset, service, off_corpus=off_corpus, fold_count=folds, limit=limit)
     if as_json:
         click.echo(json.dumps(report))
         return

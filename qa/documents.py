@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
+log = logging.getLogger(__name__)
+
+# At most this many warnings are kept for `/readyz`; the log has them all.
+MAX_WARNINGS = 20
+_DEFAULTED = "using the file name as id and title"
+
+
 class DocumentError(ValueError):
-    """A seed file or its metadata record cannot be used."""
+    """A seed file cannot be used at all (or the seeds folder is missing)."""
 
 
 @dataclass(frozen=True)
@@ -27,41 +35,112 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Seeds:
+    """The usable articles of a seeds folder, and what was wrong with the rest (short messages naming
+    files relative to the folder, safe to show a client)."""
+
+    documents: list[Document]
+    warnings: list[str]
+
+
 def read_text(path: Path) -> str:
     """Read UTF-8 text exactly as stored (no newline translation, BOM kept as a character)."""
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DocumentError(f"{path} is not UTF-8 text: {exc}") from exc
+        raise DocumentError(f"not UTF-8 text ({exc})") from exc
 
 
-def load_document(text_path: Path) -> Document:
-    """Load `name.txt` with its optional metadata record `name.json` (id, title, author, source...)."""
-    meta_path = text_path.with_suffix(".json")
-    metadata: dict[str, Any] = {}
-    if meta_path.exists():
+def _metadata_record(meta_path: Path) -> dict[str, Any]:
+    """`name.json` as a dict, {} when there is none; `DocumentError` when it is not a JSON object."""
+    if not meta_path.exists():
+        return {}
+    try:
+        record = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"not valid JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise DocumentError("not a JSON object")
+    return record
+
+
+def _short_json(value: Any) -> str:
+    shown = json.dumps(value, ensure_ascii=False)
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _string_field(record: dict[str, Any], key: str, fallback: str, problems: list[str]) -> str:
+    """`record[key]` when it is a usable string, else `fallback` (and a problem saying so). An id must
+    also be non-empty and without "/", or `GET /v1/documents/<doc_id>` could not reach the article."""
+    if key not in record:
+        return fallback
+    value = record.pop(key)
+    if key == "id":
+        if isinstance(value, str) and value.strip() and "/" not in value:
+            return value
+        rule = 'a non-empty string without "/"'
+    else:
+        if isinstance(value, str):
+            return value
+        rule = "a string"
+    problems.append(f'"{key}" must be {rule}, not {_short_json(value)}; using {_short_json(fallback)}')
+    return fallback
+
+
+def load_document(text_path: Path) -> tuple[Document, list[str]]:
+    """Load `name.txt` with its optional metadata record `name.json` (id, title, author, source...).
+
+    Bad metadata does not lose the article: it is kept under its file name and the problems are
+    returned. Text that is not UTF-8 raises `DocumentError`: offsets into a guessed decoding would lie.
+    """
+    problems: list[str] = []
+    try:
+        record = _metadata_record(text_path.with_suffix(".json"))
+    except DocumentError as exc:
+        problems.append(f"{exc}; {_DEFAULTED}")
+        record = {}
+    doc_id = _string_field(record, "id", text_path.stem, problems)
+    title = _string_field(record, "title", text_path.stem, problems)
+    return Document(doc_id=doc_id, text=read_text(text_path), title=title, metadata=record), problems
+
+
+def load_seeds(directory: Path) -> Seeds:
+    """Every usable `*.txt` article in `directory`, in name order, with a warning for each bad record.
+
+    One bad file must not take the service down: an article whose metadata is unusable keeps its
+    file name as id and title; one that is not UTF-8, cannot be read or repeats an earlier id is
+    skipped. Only a missing folder is an error.
+    """
+    if not directory.is_dir():
+        raise DocumentError(f"seed directory {directory} does not exist")
+    documents: list[Document] = []
+    warnings: list[str] = []
+    owners: dict[str, str] = {}
+    for path in sorted(directory.glob("*.txt")):
         try:
-            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DocumentError(f"{meta_path} is not valid JSON: {exc}") from exc
-        if not isinstance(metadata, dict):
-            raise DocumentError(f"{meta_path} must hold a JSON object")
-    doc_id = str(metadata.pop("id", text_path.stem))
-    title = str(metadata.pop("title", text_path.stem))
-    return Document(doc_id=doc_id, text=read_text(text_path), title=title, metadata=metadata)
+            document, problems = load_document(path)
+        except (DocumentError, OSError) as exc:
+            warnings.append(f"{path.name}: {exc.strerror if isinstance(exc, OSError) else exc}; skipped")
+            continue
+        warnings.extend(f"{path.with_suffix('.json').name}: {problem}" for problem in problems)
+        if document.doc_id in owners:
+            warnings.append(f"{path.name}: the id {_short_json(document.doc_id)} is already used by "
+                            f"{owners[document.doc_id]}; skipped")
+            continue
+        owners[document.doc_id] = path.name
+        documents.append(document)
+    for warning in warnings:
+        log.warning("%s", warning)
+    if len(warnings) > MAX_WARNINGS:
+        warnings = [*warnings[:MAX_WARNINGS], f"and {len(warnings) - MAX_WARNINGS} more problems with seed files "
+                    "(see the log)"]
+    return Seeds(documents, warnings)
 
 
 def load_directory(directory: Path) -> list[Document]:
-    """Every `*.txt` article in `directory`, in name order; ids must be unique."""
-    if not directory.is_dir():
-        raise DocumentError(f"seed directory {directory} does not exist")
-    documents = [load_document(path) for path in sorted(directory.glob("*.txt"))]
-    seen: set[str] = set()
-    for document in documents:
-        if document.doc_id in seen:
-            raise DocumentError(f"two articles in {directory} share the id {document.doc_id!r}")
-        seen.add(document.doc_id)
-    return documents
+    """The usable articles of `directory` (see `load_seeds`; its warnings go to the log)."""
+    return load_seeds(directory).documents
 
 
 def corpus_fingerprint(documents: Iterable[Document]) -> str:

@@ -13,6 +13,7 @@ document: `citation.start <= gold.start and gold.end <= citation.end`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -219,24 +220,33 @@ def off_corpus_questions(questions: Iterable[EvalQuestion], held_out: Sequence[D
 # --- orchestration (what `qa eval` runs) -----------------------------------------------------
 
 
-def evaluate(path: Path, settings: Any, index_dir: Path, off_corpus: bool = False, fold_count: int = 4,
+def default_index_dir(path: Path, settings: Any, service_seeds_dir: Path) -> Path:
+    """Where `qa eval` keeps the index of what it evaluates: apart from the service's index (under
+    INDEX_DIR/eval), unless the articles are the service's own. A SQuAD file's index is named after
+    the file; another seeds folder's after its name and a hash of its full path."""
+    if path.suffix == ".json":
+        return settings.index_dir / "eval" / path.stem
+    seeds = settings.seeds_dir.resolve()
+    if seeds == service_seeds_dir.resolve():
+        return settings.index_dir
+    digest = hashlib.sha256(str(seeds).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return settings.index_dir / "eval" / f"{seeds.name}-{digest}"
+
+
+def evaluate(evalset: EvalSet, service: Any, off_corpus: bool = False, fold_count: int = 4,
              limit: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Evaluate `path` through `Service.ask_many`; SQuAD files get an index of their own articles."""
+    """Ask `evalset` through `service.ask_many` (a service loaded over the set's articles) and score
+    the answers; `off_corpus` (SQuAD only: it needs `evalset.documents`) also asks each article's
+    questions of indexes without it, kept beside the service's."""
     from tqdm import tqdm
 
-    from qa.service import Service
-
-    evalset = read_eval_file(path)
-    if off_corpus and not evalset.documents:  # before loading the model and asking every question
-        raise ValueError("--off-corpus needs a SQuAD file: its questions name their article")
     questions = evalset.questions[:limit] if limit else evalset.questions
-    documents = evalset.documents or None
-    service = Service(settings.with_overrides(index_dir=index_dir)).load(progress=progress, documents=documents)
     corpus = service.index.documents
     with tqdm(total=len(questions), desc="questions", unit="q", disable=not progress) as bar:
         result = run(questions, service.ask_many, corpus, progress=bar.update).to_dict()
     if off_corpus:
-        result["off_corpus"] = _off_corpus(questions, evalset.documents, service, index_dir, fold_count, progress)
+        result["off_corpus"] = _off_corpus(questions, evalset.documents, service, service.settings.index_dir,
+                                           fold_count, progress)
     return result
 
 

@@ -11,8 +11,13 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # both imported where they are used, so importing qa stays light
+    import bm25s
+    import Stemmer
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -25,7 +30,7 @@ STOPWORDS = frozenset(
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Stemmer.Stemmer:
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -55,7 +60,7 @@ class LexicalIndex:
     K1 = 1.2
     B = 0.75
 
-    def __init__(self, bm25, document_frequency: np.ndarray, unit_count: int):  # type: ignore[no-untyped-def]
+    def __init__(self, bm25: bm25s.BM25, document_frequency: np.ndarray, unit_count: int) -> None:
         self._bm25 = bm25
         self._document_frequency = document_frequency
         self.unit_count = unit_count
@@ -70,7 +75,7 @@ class LexicalIndex:
         return cls(bm25, cls._frequencies(bm25, tokens), len(texts))
 
     @staticmethod
-    def _frequencies(bm25, tokens: list[list[str]]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _frequencies(bm25: bm25s.BM25, tokens: list[list[str]]) -> np.ndarray:
         frequency = np.zeros(len(bm25.vocab_dict), dtype=np.int64)
         for unit in tokens:
             for token in set(unit):
@@ -107,7 +112,5 @@ class LexicalIndex:
     def idf(self, query_tokens: Sequence[str]) -> np.ndarray:
         """Inverse document frequency per query token; unseen tokens get the rarest possible weight."""
         vocab = self._bm25.vocab_dict
-        df = np.array(
-            [self._document_frequency[vocab[t]] if t in vocab else 0 for t in query_tokens], dtype=np.float64
-        )
+        df = np.array([self._document_frequency[vocab[t]] if t in vocab else 0 for t in query_tokens], dtype=np.float64)
         return np.log(1.0 + (self.unit_count - df + 0.5) / (df + 0.5))

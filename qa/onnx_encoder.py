@@ -86,7 +86,7 @@ def export(model: SentenceTransformer, path: Path) -> None:
             self.model = model  # a submodule, so its weights become the graph's initializers
 
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            inputs = dict(zip(names, tensors)) | {"modality": features["modality"]}
+            inputs = dict(zip(names, tensors, strict=True)) | {"modality": features["modality"]}
             return self.model(inputs)["sentence_embedding"]
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,9 +99,14 @@ def export(model: SentenceTransformer, path: Path) -> None:
             # In eval mode: the exporter restores the wrapper's mode afterwards, recursively, and a
             # wrapper left in training mode would switch the shared model's dropout on.
             torch.onnx.export(
-                Pipeline().eval(), tuple(features[n] for n in names), temporary, input_names=names,
-                output_names=["sentence_embedding"], dynamic_axes={n: {1: "tokens"} for n in names},
-                opset_version=17, dynamo=False,
+                Pipeline().eval(),
+                tuple(features[n] for n in names),
+                temporary,
+                input_names=names,
+                output_names=["sentence_embedding"],
+                dynamic_axes={n: {1: "tokens"} for n in names},
+                opset_version=17,
+                dynamo=False,
             )
         os.replace(temporary, path)
     finally:

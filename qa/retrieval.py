@@ -19,6 +19,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
+from qa import answer_types
 from qa.aliases import mentions
 from qa.embedding import Embedder
 from qa.lexical import tokenize_question
@@ -38,6 +39,10 @@ FEATURES = (
 )
 
 _COVERAGE = FEATURES.index("coverage_sentence")
+# Chunks taken from FAISS and from BM25 each; their sentences are the candidates a question scores.
+CANDIDATE_CHUNKS = 30
+# Earlier questions of a conversation that a follow-up is retrieved with.
+HISTORY_TURNS = 2
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,16 @@ class Query:
     question: str
     history: tuple[str, ...] = ()
     top_k: int = 3
-    id: str | None = None
+    id: str | int | None = None
+    # Answer from these articles only; empty: the whole archive.
+    doc_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Weights:
-    """How signals combine into a sentence's score; tuned on SQuAD dev part 1 only (README)."""
+    """How signals combine into a sentence's score; tuned on SQuAD dev part 1 only (README).
+    `history_weight` is how much a follow-up's earlier questions count in its query vector."""
 
-    candidate_chunks: int = 30
     dense_sentence: float = 0.59
     dense_context: float = 0.19
     lexical_sentence: float = 0.0
@@ -63,7 +70,6 @@ class Weights:
     coverage_context: float = 0.47
     answer_type: float = 0.18
     history_weight: float = 0.5
-    history_turns: int = 2
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in FEATURES])
@@ -72,7 +78,9 @@ class Weights:
 class Candidate(NamedTuple):
     sentence_id: int
     score: float
-    dense: float  # similarity to the whole conversation, for abstention
+    # Dense similarity to the whole conversation (the question alone when it is not a follow-up):
+    # what abstention judges, since a follow-up's own words rarely say what it is about.
+    conversation_similarity: float
 
 
 class RankedCandidates(Sequence[Candidate]):
@@ -80,8 +88,9 @@ class RankedCandidates(Sequence[Candidate]):
     a question has a hundred or more and the answer reads a handful (building them all took a
     quarter of a batched question's time)."""
 
-    def __init__(self, sentence_ids: list[int], scores: list[float], dense: list[float]):
-        self.sentence_ids, self.scores, self.dense = sentence_ids, scores, dense
+    def __init__(self, sentence_ids: list[int], scores: list[float], conversation_similarity: list[float]):
+        self.sentence_ids, self.scores = sentence_ids, scores
+        self.conversation_similarity = conversation_similarity
 
     def __len__(self) -> int:
         return len(self.sentence_ids)
@@ -94,26 +103,24 @@ class RankedCandidates(Sequence[Candidate]):
 
     def __getitem__(self, position: int | slice) -> Candidate | list[Candidate]:
         if isinstance(position, slice):
-            return list(map(Candidate, self.sentence_ids[position], self.scores[position], self.dense[position]))
-        return Candidate(self.sentence_ids[position], self.scores[position], self.dense[position])
+            similarity = self.conversation_similarity[position]
+            return list(map(Candidate, self.sentence_ids[position], self.scores[position], similarity))
+        return Candidate(self.sentence_ids[position], self.scores[position], self.conversation_similarity[position])
 
     def score_by_sentence(self) -> dict[int, float]:
         return dict(zip(self.sentence_ids, self.scores))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Retrieval:
+    """A question's ranked candidate sentences, and what abstention reads besides them."""
+
     query: Query
     candidates: RankedCandidates
-    # Names in the question (capitalised words) that no indexed sentence uses, under any alias:
-    # a question about something the archive never mentions is rarely answerable from it.
-    unknown_names: int = 0
-    # Share of the best candidates that come from the best one's document: an archive holding the
-    # answer usually has one article about it, while a question it cannot answer scatters.
-    concentration: float = 1.0
-    # Share of the question's IDF weight that the best sentence holds: a sentence that answers
-    # usually repeats most of what the question names, a near miss from another article does not.
-    coverage: float = 0.0
+    # Question tokens that stand for a name the question mentions under an alias ("the author").
+    aliased_tokens: frozenset[str] = frozenset()
+    # The best sentence's `coverage_sentence` feature: the share of the question's IDF weight it holds.
+    best_coverage: float = 0.0
 
 
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
@@ -143,9 +150,8 @@ class SentenceFeatures:
 
     sentence_ids: np.ndarray
     matrix: np.ndarray
-    # Similarity to the whole conversation (the question alone when it is not a follow-up):
-    # what abstention judges, since a follow-up's own words rarely say what it is about.
-    conversation_dense: np.ndarray
+    # Dense similarity of each to the whole conversation; see `Candidate.conversation_similarity`.
+    conversation_similarity: np.ndarray
 
 
 @dataclass
@@ -167,16 +173,18 @@ class QueryForm:
 
 
 class Retriever:
-    def __init__(self, index: CorpusIndex, embedder: Embedder, weights: Weights | None = None):
+    def __init__(self, index: CorpusIndex, embedder: Embedder, weights: Weights | None = None,
+                 candidate_chunks: int = CANDIDATE_CHUNKS, history_turns: int = HISTORY_TURNS):
         self.index = index
         self.embedder = embedder
         self.weights = weights or Weights()
-        self._doc_number = {doc_id: n for n, doc_id in enumerate(sorted(index.documents))}
-        self._sentence_doc_number = np.array([self._doc_number[d] for d in index.sentence_doc], dtype=np.int64)
-        self._answer_types = AnswerTypes([index.sentence_text(i) for i in range(index.sentence_count)])
+        self.candidate_chunks = candidate_chunks
+        self.history_turns = history_turns
         self._authors = sorted({str(d.metadata["author"]) for d in index.documents.values() if d.metadata.get("author")})
 
     def retrieve(self, queries: Sequence[Query]) -> list[Retrieval]:
+        if not queries:
+            return []
         weights = self.weights.vector()
         results = []
         forms = self._forms(queries)
@@ -184,26 +192,34 @@ class Retriever:
             total = features.matrix @ weights
             order = np.argsort(-total, kind="stable")
             candidates = RankedCandidates(features.sentence_ids[order].tolist(), total[order].tolist(),
-                                          features.conversation_dense[order].tolist())
+                                          features.conversation_similarity[order].tolist())
             coverage = float(features.matrix[order[0], _COVERAGE]) if len(order) else 0.0
-            results.append(Retrieval(query, candidates, self._unknown_names(query.question, form),
-                                     self._concentration(candidates), coverage))
+            aliased = frozenset(t for mention_tokens, _ in form.mentions for t in mention_tokens)
+            results.append(Retrieval(query, candidates, aliased, coverage))
         return results
 
     def features(self, queries: Sequence[Query]) -> list[SentenceFeatures]:
-        return self._features_of(queries, self._forms(queries))
+        return self._features_of(queries, self._forms(queries)) if queries else []
 
     def _features_of(self, queries: Sequence[Query], forms: list[QueryForm]) -> list[SentenceFeatures]:
-        context_vectors = np.stack([form.context_vector for form in forms])
-        dense_scores, dense_ids = search(self.index.chunk_vectors, context_vectors, self.weights.candidate_chunks)
+        allowed = {row: self.index.chunks_of(q.doc_ids) for row, q in enumerate(queries) if q.doc_ids}
+        vectors = np.stack([form.context_vector for form in forms])
+        dense: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        whole_archive = [row for row in range(len(queries)) if row not in allowed]
+        if whole_archive:  # one FAISS call for every question that is not scoped to articles
+            scores, ids = search(self.index.chunk_vectors, vectors[whole_archive], self.candidate_chunks)
+            dense.update((row, (scores[i], ids[i])) for i, row in enumerate(whole_archive))
+        for row, chunk_ids in allowed.items():
+            scores, ids = search(self.index.chunk_vectors, vectors[row : row + 1], self.candidate_chunks, chunk_ids)
+            dense[row] = (scores[0], ids[0])
         return [
-            self._features(query, form, dense_scores[row], dense_ids[row])
+            self._features(query, form, *dense[row], allowed.get(row))
             for row, (query, form) in enumerate(zip(queries, forms))
         ]
 
     def _forms(self, queries: Sequence[Query]) -> list[QueryForm]:
         """Embed every question (and every follow-up's history) of the batch in one call."""
-        turns = self.weights.history_turns
+        turns = self.history_turns
         histories = {row: " ".join(q.history[-turns:]) for row, q in enumerate(queries) if needs_history(q)}
         found = [mentions(q.question, self._authors) for q in queries]
         own_texts = [
@@ -224,15 +240,19 @@ class Retriever:
             forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens, token_mentions))
         return forms
 
-    def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray,
-                  dense_ids: np.ndarray) -> SentenceFeatures:
+    def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray, dense_ids: np.ndarray,
+                  allowed: np.ndarray | None) -> SentenceFeatures:
         index = self.index
         found = dense_ids >= 0
         dense_scores, dense_ids = dense_scores[found], dense_ids[found]
 
         chunk_lexical_all = index.chunk_lexical.scores(form.context_tokens + form.alternative_tokens)
-        lexical_top = np.argpartition(-chunk_lexical_all, min(self.weights.candidate_chunks, len(chunk_lexical_all) - 1))
-        lexical_top = lexical_top[: self.weights.candidate_chunks]
+        if allowed is not None:  # a scoped question: chunks of other articles score nothing
+            scoped = np.zeros_like(chunk_lexical_all)
+            scoped[allowed] = chunk_lexical_all[allowed]
+            chunk_lexical_all = scoped
+        lexical_top = np.argpartition(-chunk_lexical_all, min(self.candidate_chunks, len(chunk_lexical_all) - 1))
+        lexical_top = lexical_top[: self.candidate_chunks]
         lexical_top = lexical_top[chunk_lexical_all[lexical_top] > 0]
         chunk_ids = np.unique(np.concatenate([dense_ids, lexical_top]))
 
@@ -255,7 +275,7 @@ class Retriever:
 
         sentence_dense = index.sentence_vectors[sentence_ids] @ form.own_vector
         sentence_lexical = _scaled(index.sentence_lexical.scores(form.own_tokens + form.alternative_tokens)[sentence_ids])
-        documents = self._sentence_doc_number[sentence_ids]
+        documents = index.sentence_doc_number[sentence_ids]
         coverage_sentence = self._coverage(form.own_tokens, form.mentions, sentence_ids, neighbours=False)
         coverage_context = self._coverage(form.context_tokens, form.mentions, sentence_ids, neighbours=True)
         matrix = np.column_stack([
@@ -267,10 +287,10 @@ class Retriever:
             _best_by_group(documents, context_lexical),
             coverage_sentence,
             coverage_context,
-            self._answer_types.match(query.question, sentence_ids),
+            answer_types.matching(query.question, index.answer_types, sentence_ids),
         ])
-        conversation_dense = index.sentence_vectors[sentence_ids] @ form.context_vector
-        return SentenceFeatures(sentence_ids, matrix, conversation_dense)
+        conversation_similarity = index.sentence_vectors[sentence_ids] @ form.context_vector
+        return SentenceFeatures(sentence_ids, matrix, conversation_similarity)
 
     def _coverage(self, tokens: list[str], mentioned: list[tuple[list[str], list[list[str]]]],
                   sentence_ids: np.ndarray, neighbours: bool) -> np.ndarray:
@@ -300,30 +320,12 @@ class Retriever:
         found = sum(weight * present[token] for token, weight in zip(unique, weights.tolist()))
         return found / float(weights.sum())
 
-    def _concentration(self, candidates: RankedCandidates, best: int = 10) -> float:
-        if not candidates:
-            return 0.0
-        docs = self._sentence_doc_number
-        top_doc = docs[candidates[0].sentence_id]
-        leaders = candidates[:best]
-        return sum(docs[c.sentence_id] == top_doc for c in leaders) / len(leaders)
-
-    def _unknown_names(self, question: str, form: QueryForm) -> int:
-        lexical = self.index.sentence_lexical
-        via_alias = {t for mention_tokens, _ in form.mentions for t in mention_tokens}
-        unknown = 0
-        for name in _QUESTION_NAME.findall(question):
-            tokens = [t for t in tokenize_question(name) if t not in via_alias]
-            if tokens and all(len(lexical.units_containing(t)) == 0 for t in tokens):
-                unknown += 1
-        return unknown
-
     def _neighbourhood(self, sentence_ids: np.ndarray, neighbours: bool) -> list[np.ndarray]:
         """Rows of sentence ids whose words count for each candidate: itself, and its neighbours
         in the same document when asked (a neighbour in another document repeats the candidate)."""
         if not neighbours:
             return [sentence_ids]
-        docs = self._sentence_doc_number
+        docs = self.index.sentence_doc_number
         rows = [sentence_ids]
         for step in (-1, 1):
             other = np.clip(sentence_ids + step, 0, self.index.sentence_count - 1)
@@ -338,34 +340,3 @@ class Retriever:
         for row in rows:
             result |= holds[row]
         return result
-
-
-_QUESTION_NAME = re.compile(r"(?<!^)(?<=\s)[A-Z][\w'’.-]*")  # capitalised, not the question's first word
-_DURATION_QUESTION = re.compile(r"\bhow long\b", re.I)
-_DURATION = re.compile(r"\b(second|minute|hour|day|week|month|year|decade|centur(y|ies))s?\b", re.I)
-_TIME_QUESTION = re.compile(r"\b(when|what (year|date|century|decade|month)|which (year|century|decade))\b", re.I)
-_NUMBER_QUESTION = re.compile(r"\bhow (many|much|long|far|old|large|big|tall)\b|\bwhat (percentage|percent|number)\b", re.I)
-_PERSON_QUESTION = re.compile(r"\b(who|whom|whose)\b", re.I)
-_TIME = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(January|February|March|April|May|June|July|August|September"
-                   r"|October|November|December)\b")
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion"
-                     r"|dozen)\b", re.I)
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
-
-
-class AnswerTypes:
-    """Which sentences hold a duration, a date, a number or a name, found once per index so that a
-    question can favour sentences holding the kind of thing it asks for ("when" wants a date)."""
-
-    def __init__(self, sentences: Sequence[str]):
-        self.flags = {
-            pattern: np.array([bool(pattern.search(text)) for text in sentences])
-            for pattern in (_DURATION, _TIME, _NUMBER, _NAME)
-        }
-
-    def match(self, question: str, sentence_ids: np.ndarray) -> np.ndarray:
-        for asks, holds in ((_DURATION_QUESTION, _DURATION), (_TIME_QUESTION, _TIME), (_NUMBER_QUESTION, _NUMBER),
-                            (_PERSON_QUESTION, _NAME)):
-            if asks.search(question):
-                return self.flags[holds][sentence_ids].astype(float)
-        return np.zeros(len(sentence_ids))

@@ -165,6 +165,7 @@ class ReadinessSchema(ma.Schema):
         metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) "
                                  "without the export."}
     )
+    warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})
 
 
 class ItemId(fields.Field):

@@ -3,6 +3,10 @@
 `Service` is the one object the HTTP app and the CLI share. It answers a list of questions;
 one question is a batch of one, so single and batch requests take the same path and batch
 requests embed all their questions in one call.
+
+What a request reads (the index, the retriever and the answerer built on it) is one immutable
+`Pipeline`, replaced in a single assignment by `reload()`: a request takes the pipeline once
+and uses only it, so it never sees half of one generation and half of another.
 """
 
 from __future__ import annotations
@@ -11,34 +15,46 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from qa.answering import Answer, Answerer
 from qa.config import Settings
-from qa.documents import Document, load_directory
+from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
+from qa.indexing import BuildSettings, ensure_index
 from qa.retrieval import Query, Retriever
-from qa.store import BuildSettings, CorpusIndex, ensure_index
+from qa.store import CorpusIndex, IndexUnavailable, current_generation, open_generation
 
 log = logging.getLogger(__name__)
 
+LOADING = "the index is still loading; retry shortly"
+LOAD_FAILED = "the index could not be loaded; the server's log says why"
+
 
 class NotReady(RuntimeError):
-    """The index is still loading (or failed to load); the message says which."""
+    """The index is still loading (or failed to load); the message says which, without paths."""
 
 
 class DocumentNotFound(KeyError):
     pass
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """Everything that answers from one generation of the index."""
+
+    index: CorpusIndex
+    retriever: Retriever
+    answerer: Answerer
+
+
 class Service:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
-        self._index: CorpusIndex | None = None
-        self._retriever: Retriever | None = None
-        self._answerer: Answerer | None = None
-        self._load_error: str | None = None
+        self._pipeline: Pipeline | None = None
+        self._load_failed = False
+        self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -47,20 +63,51 @@ class Service:
         stale, and warm the model up."""
         try:
             if documents is None:
-                documents = load_directory(self.settings.seeds_dir)
+                seeds = load_seeds(self.settings.seeds_dir)
+                documents, self._seed_warnings = seeds.documents, seeds.warnings
             build = BuildSettings.from_settings(self.settings, self.embedder)
             index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
             # Load the model and run both paths once (one text, a batch) before declaring readiness.
             self.embedder.encode(["warm-up"])
             self.embedder.encode(["warm up", "the batch path"])
-            self._retriever = Retriever(index, self.embedder)
-            self._answerer = Answerer(index, self.settings.min_confidence)
-            self._index = index
-        except Exception as exc:
-            self._load_error = f"{type(exc).__name__}: {exc}"
+            self._pipeline = self._pipeline_for(index)
+        except Exception:
+            self._load_failed = True
             log.exception("could not load the index")
             raise
         return self
+
+    def _pipeline_for(self, index: CorpusIndex) -> Pipeline:
+        return Pipeline(index, Retriever(index, self.embedder), Answerer(index, self.settings.min_confidence))
+
+    def reload(self) -> bool:
+        """Serve the generation `CURRENT` names now, if it is not the one served; True if it
+        switched. The old pipeline keeps answering the requests that already took it."""
+        folder = current_generation(self.settings.index_dir)
+        served = self._pipeline
+        if served is not None and served.index.generation == folder.name:
+            return False
+        self._pipeline = self._pipeline_for(open_generation(folder))
+        log.info("serving index generation %s", folder.name)
+        return True
+
+    def follow(self, interval: float = 0.5) -> threading.Thread:
+        """Reload whenever another process (`qa index`, another server) switches `CURRENT`,
+        checking every `interval` seconds, for as long as the process lives."""
+
+        def watch() -> None:
+            while True:
+                time.sleep(interval)
+                if self._pipeline is None:
+                    continue
+                try:
+                    self.reload()
+                except IndexUnavailable as exc:  # a half-switched or damaged folder: keep serving
+                    log.warning("not switching index generation: %s", exc)
+
+        thread = threading.Thread(target=watch, name="qa-index-follower", daemon=True)
+        thread.start()
+        return thread
 
     def load_in_background(self) -> threading.Thread:
         """Load without blocking the server's start; `/readyz` reports when it is done."""
@@ -71,26 +118,32 @@ class Service:
     def _load_quietly(self) -> None:
         try:
             self.load()
-        except Exception:  # recorded in _load_error and reported by readiness
+        except Exception:  # logged by load() and reported by readiness
             pass
 
     def status(self) -> dict[str, object]:
-        if self._index is not None:
-            return {"ready": True, "index": self._index.path.name, **self._index.manifest["counts"],
-                    "question_embedding": self.embedder.one_text_backend}
-        return {"ready": False, "reason": self._load_error or "the index is loading"}
+        pipeline = self._pipeline
+        if pipeline is not None:
+            return {"ready": True, "index": pipeline.index.generation, **pipeline.index.manifest["counts"],
+                    "question_embedding": self.embedder.one_text_backend, "warnings": self._seed_warnings}
+        return {"ready": False, "reason": LOAD_FAILED if self._load_failed else "the index is loading",
+                "warnings": self._seed_warnings}
 
     @property
-    def retriever(self) -> Retriever:
-        if self._retriever is None:
-            raise NotReady(self._load_error or "the index is still loading; retry shortly")
-        return self._retriever
+    def pipeline(self) -> Pipeline:
+        """The pipeline requests use now; `NotReady` while there is none."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            raise NotReady(LOAD_FAILED if self._load_failed else LOADING)
+        return pipeline
 
     @property
     def index(self) -> CorpusIndex:
-        if self._index is None:
-            raise NotReady(self._load_error or "the index is still loading; retry shortly")
-        return self._index
+        return self.pipeline.index
+
+    @property
+    def retriever(self) -> Retriever:
+        return self.pipeline.retriever
 
     # --- questions ----------------------------------------------------------------------------
 
@@ -99,11 +152,12 @@ class Service:
 
     def ask_many(self, queries: Sequence[Query]) -> list[Answer]:
         """Answer every query; the time of the whole batch is shared out evenly in `took_ms`."""
-        self.index  # raises NotReady before any work is done
-        assert self._retriever is not None and self._answerer is not None
+        pipeline = self.pipeline  # raises NotReady before any work is done
+        if not queries:
+            return []
         started = time.perf_counter()
-        answers = [self._answerer.answer(r) for r in self._retriever.retrieve(queries)]
-        took_ms = round((time.perf_counter() - started) * 1000 / max(1, len(queries)), 2)
+        answers = [pipeline.answerer.answer(r) for r in pipeline.retriever.retrieve(queries)]
+        took_ms = round((time.perf_counter() - started) * 1000 / len(queries), 2)
         return [replace(answer, took_ms=took_ms) for answer in answers]
 
     # --- documents ----------------------------------------------------------------------------
@@ -116,4 +170,3 @@ class Service:
             return self.index.documents[doc_id]
         except KeyError:
             raise DocumentNotFound(doc_id) from None
-

@@ -1,11 +1,14 @@
-"""Stage 4, store: SQLite for documents, sentences and chunks; FAISS and BM25 beside it.
+"""Stage 4, store: generations of an index on disk, written once, read whole, switched atomically.
 
-On disk an index is a *generation*: a folder `generations/<name>/` holding every file and a
-`manifest.json` written last, with the model, the settings that shaped the build, a hash of
-the seeds and a SHA-256 of every file. `CURRENT` names the generation in use and is replaced
-atomically (write to a temporary name, fsync, rename). A build that crashes leaves only a
-`.building-*` folder that nothing reads, so a server never loads a half-written index; a
-generation whose files do not match its manifest is treated as missing and rebuilt.
+A *generation* is a folder `generations/<name>/` holding SQLite rows (documents, sentences,
+chunks), the sentence vectors, the FAISS chunk index, two BM25 indexes and the sentences' answer
+types, with a `manifest.json` written last (what the builder says about it, and a SHA-256 of
+every file). `CURRENT` names the generation in use and is replaced atomically (temporary file,
+fsync, rename). A build writes into a `.building-*` folder that nothing reads, so a crash never
+leaves a half-written generation behind a name.
+
+This module knows file formats and the commit protocol, nothing of models or sentence
+splitting: `qa.indexing` computes what a generation holds and hands it here.
 """
 
 from __future__ import annotations
@@ -21,29 +24,32 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.chunking import Chunk, Sentence, group_into_chunks, split_sentences
-from qa.config import Settings
-from qa.documents import Document, corpus_fingerprint
-from qa.embedding import Embedder
+from qa.chunking import Chunk, Sentence
+from qa.documents import Document
 from qa.lexical import LexicalIndex
-from qa.vectors import build_vector_index, index_type_for, read_vector_index, write_vector_index
+from qa.vectors import read_vector_index, write_vector_index
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: chunk vectors pooled from sentence vectors
+SCHEMA_VERSION = 3  # 3: answer types stored; 2: chunk vectors pooled from sentence vectors
 CURRENT = "CURRENT"
+GENERATIONS = "generations"
 MANIFEST = "manifest.json"
 DATABASE = "corpus.sqlite"
 CHUNK_VECTORS = "chunks.faiss"
 SENTENCE_VECTORS = "sentences.npy"
+ANSWER_TYPES = "answer-types.npy"
 SENTENCE_BM25 = "bm25-sentences"
 CHUNK_BM25 = "bm25-chunks"
+# Generations kept on disk: the current one and the one before, so a process that read CURRENT
+# just before a switch still finds the folder it names, and an operator can roll back.
+KEEP_GENERATIONS = 2
 
 _SCHEMA = """
 CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, metadata TEXT NOT NULL,
@@ -62,17 +68,17 @@ class IndexUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class BuildSettings:
-    """What shapes an index; any change makes an existing one stale."""
+class GenerationContent:
+    """Everything one generation holds, as the builder computed it."""
 
-    model: str
-    sentences_per_chunk: int
-    chunk_overlap: int
-    max_sentence_chars: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings, embedder: Embedder) -> BuildSettings:
-        return cls(embedder.name, settings.sentences_per_chunk, settings.chunk_overlap, settings.max_sentence_chars)
+    documents: Sequence[Document]
+    sentences: Sequence[Sentence]
+    chunks: Sequence[Chunk]
+    sentence_vectors: np.ndarray
+    chunk_vectors: Any  # a FAISS index keyed by chunk id
+    sentence_lexical: LexicalIndex
+    chunk_lexical: LexicalIndex
+    answer_types: np.ndarray  # (sentences, kinds) booleans, see qa.answer_types
 
 
 @dataclass
@@ -91,6 +97,23 @@ class CorpusIndex:
     chunk_vectors: Any
     sentence_lexical: LexicalIndex
     chunk_lexical: LexicalIndex
+    answer_types: np.ndarray
+    # Each sentence's and each chunk's document as a small integer, for grouping by article in numpy.
+    sentence_doc_number: np.ndarray = field(init=False)
+    chunk_doc_number: np.ndarray = field(init=False)
+    _doc_number: dict[str, int] = field(init=False)
+    # Per document, the code-point offsets of its characters outside the Basic Multilingual Plane
+    # (emoji...), found on first use: each counts twice in a UTF-16 (JavaScript) string.
+    _astral: dict[str, np.ndarray] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._doc_number = {doc_id: n for n, doc_id in enumerate(sorted(self.documents))}
+        self.sentence_doc_number = np.array([self._doc_number[d] for d in self.sentence_doc], dtype=np.int64)
+        self.chunk_doc_number = self.sentence_doc_number[self.chunk_first]
+
+    @property
+    def generation(self) -> str:
+        return self.path.name
 
     @property
     def sentence_count(self) -> int:
@@ -100,44 +123,53 @@ class CorpusIndex:
         text = self.documents[self.sentence_doc[sentence_id]].text
         return text[int(self.sentence_start[sentence_id]) : int(self.sentence_end[sentence_id])]
 
+    def chunks_of(self, doc_ids: Sequence[str]) -> np.ndarray:
+        """Ids of every chunk of these documents (ids it does not hold are ignored)."""
+        numbers = [self._doc_number[d] for d in doc_ids if d in self._doc_number]
+        return np.flatnonzero(np.isin(self.chunk_doc_number, numbers))
 
-# --- building -------------------------------------------------------------------------------
-
-
-def _segment(documents: Sequence[Document], settings: BuildSettings) -> tuple[list[Sentence], list[Chunk]]:
-    sentences: list[Sentence] = []
-    chunks: list[Chunk] = []
-    for document in documents:
-        doc_sentences = split_sentences(document.doc_id, document.text, settings.max_sentence_chars)
-        doc_chunks = group_into_chunks(
-            document.text, doc_sentences, settings.sentences_per_chunk, settings.chunk_overlap
-        )
-        offset = len(sentences)
-        sentences.extend(doc_sentences)
-        chunks.extend(
-            Chunk(c.doc_id, c.position, c.start, c.end, c.first_sentence + offset, c.last_sentence + offset, c.text)
-            for c in doc_chunks
-        )
-    return sentences, chunks
+    def utf16_offset(self, doc_id: str, offset: int) -> int:
+        """The UTF-16 code-unit offset of code-point `offset` in the document's text."""
+        astral = self._astral.get(doc_id)
+        if astral is None:
+            text = self.documents[doc_id].text
+            astral = np.array([i for i, char in enumerate(text) if ord(char) > 0xFFFF], dtype=np.int64)
+            self._astral[doc_id] = astral
+        return offset + int(np.searchsorted(astral, offset))
 
 
-def _write_database(path: Path, documents: Sequence[Document], sentences: Sequence[Sentence],
-                    chunks: Sequence[Chunk]) -> None:
+# --- writing --------------------------------------------------------------------------------
+
+
+def _write_database(path: Path, content: GenerationContent) -> None:
     with sqlite3.connect(path) as db:
         db.executescript(_SCHEMA)
         db.executemany(
             "INSERT INTO documents VALUES (?, ?, ?, ?)",
-            [(d.doc_id, d.title, json.dumps(d.metadata, ensure_ascii=False), d.text) for d in documents],
+            [(d.doc_id, d.title, json.dumps(d.metadata, ensure_ascii=False), d.text) for d in content.documents],
         )
         db.executemany(
             "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
-            [(i, s.doc_id, s.position, s.start, s.end) for i, s in enumerate(sentences)],
+            [(i, s.doc_id, s.position, s.start, s.end) for i, s in enumerate(content.sentences)],
         )
         db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(i, c.doc_id, c.position, c.start, c.end, c.first_sentence, c.last_sentence) for i, c in enumerate(chunks)],
+            [
+                (i, c.doc_id, c.position, c.start, c.end, c.first_sentence, c.last_sentence)
+                for i, c in enumerate(content.chunks)
+            ],
         )
     db.close()
+
+
+def _write_files(folder: Path, content: GenerationContent) -> None:
+    _write_database(folder / DATABASE, content)
+    np.save(folder / SENTENCE_VECTORS, content.sentence_vectors)
+    np.save(folder / ANSWER_TYPES, content.answer_types)
+    write_vector_index(content.chunk_vectors, folder / CHUNK_VECTORS)
+    for name, lexical in ((SENTENCE_BM25, content.sentence_lexical), (CHUNK_BM25, content.chunk_lexical)):
+        (folder / name).mkdir()
+        lexical.save(folder / name)
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
@@ -145,7 +177,7 @@ def _file_hashes(folder: Path) -> dict[str, str]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
+            while block := handle.read(1 << 20):
                 digest.update(block)
         hashes[path.relative_to(folder).as_posix()] = digest.hexdigest()
     return hashes
@@ -174,102 +206,109 @@ def _write_atomically(path: Path, content: str) -> None:
         os.close(fd)
 
 
-def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder,
-                settings: BuildSettings, progress: bool = False) -> Path:
-    """Build a new generation from `documents` and make it current; returns its folder."""
-    started = time.perf_counter()
-    generations = index_dir / "generations"
+def commit_generation(index_dir: Path, content: GenerationContent, description: dict[str, Any]) -> Path:
+    """Write `content` as a new generation, check it against its manifest, and make it current.
+
+    `description` (the builder's: corpus hash, build settings, counts...) goes into the manifest.
+    Call it holding `writer_lock(index_dir)`; returns the new generation's folder.
+    """
+    generations = index_dir / GENERATIONS
     generations.mkdir(parents=True, exist_ok=True)
     workdir = generations / f".building-{uuid.uuid4().hex}"
     workdir.mkdir()
     try:
-        sentences, chunks = _segment(documents, settings)
-        if not sentences:
-            raise IndexUnavailable("the seed articles contain no text to index")
-        _write_database(workdir / DATABASE, documents, sentences, chunks)
-        sentence_vectors = embedder.encode([s.text for s in sentences], progress=progress)
-        chunk_vectors = pooled_chunk_vectors(sentence_vectors, chunks)
-        np.save(workdir / SENTENCE_VECTORS, sentence_vectors)
-        index_type = index_type_for(len(chunks))
-        vector_index = build_vector_index(chunk_vectors, np.arange(len(chunks)), index_type)
-        write_vector_index(vector_index, workdir / CHUNK_VECTORS)
-        for name, texts in ((SENTENCE_BM25, [s.text for s in sentences]), (CHUNK_BM25, [c.text for c in chunks])):
-            (workdir / name).mkdir()
-            LexicalIndex.build(texts).save(workdir / name)
+        _write_files(workdir, content)
         manifest = {
             "schema_version": SCHEMA_VERSION,
-            "corpus_hash": corpus_fingerprint(documents),
-            "build": settings.__dict__,
-            "dimension": int(sentence_vectors.shape[1]),
-            "index_type": index_type,
-            "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
+            **description,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "build_seconds": round(time.perf_counter() - started, 3),
             "files": _file_hashes(workdir),
         }
         (workdir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _fsync_tree(workdir)
-        final = generations / f"{time.strftime('%Y%m%dT%H%M%S')}-{manifest['corpus_hash'][:12]}-{uuid.uuid4().hex[:6]}"
+        fingerprint = str(description.get("corpus_hash", ""))[:12] or "index"
+        final = generations / f"{time.strftime('%Y%m%dT%H%M%S')}-{fingerprint}-{uuid.uuid4().hex[:6]}"
         os.rename(workdir, final)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
+    verify_generation(final)  # what was written reads back as written, before anything serves it
     _write_atomically(index_dir / CURRENT, final.name + "\n")
-    _remove_other_generations(generations, keep=final.name)
-    log.info("built index %s in %.1fs", final.name, time.perf_counter() - started)
+    collect_garbage(index_dir)
     return final
 
 
-def pooled_chunk_vectors(sentence_vectors: np.ndarray, chunks: Sequence[Chunk]) -> np.ndarray:
-    """A chunk's vector: the normalised sum of its sentences' vectors, instead of a second pass of
-    the model over the chunk's text. Embedding chunks took 58% of a build; on SQuAD dev part 1 the
-    pooled vectors retrieve as well (hit@1 0.784 both, hit@3 0.894 embedded, 0.894 pooled)."""
-    pooled = np.stack([sentence_vectors[c.first_sentence : c.last_sentence + 1].sum(axis=0) for c in chunks])
-    return np.ascontiguousarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
-
-
-def _remove_other_generations(generations: Path, keep: str) -> None:
+def collect_garbage(index_dir: Path) -> None:
+    """Remove what no reader needs: generations older than the newest `KEEP_GENERATIONS` (the
+    current one always stays), `.building-*` folders of crashed builds and `.CURRENT.*.tmp` files
+    of crashed switches. Call it holding `writer_lock(index_dir)`, so no build is under way."""
+    generations = index_dir / GENERATIONS
+    for leftover in index_dir.glob(f".{CURRENT}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    if not generations.is_dir():
+        return
+    try:
+        current = current_generation(index_dir).name
+    except IndexUnavailable:
+        current = None
+    finished = sorted((p for p in generations.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    keep = {p.name for p in finished[-KEEP_GENERATIONS:]} | {current}
     for folder in generations.iterdir():
-        if folder.name != keep:
+        if folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-# --- opening --------------------------------------------------------------------------------
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time across processes (several server workers may start together)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- reading --------------------------------------------------------------------------------
 
 
 def current_generation(index_dir: Path) -> Path:
+    """The folder `CURRENT` names; `IndexUnavailable` when there is none."""
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise IndexUnavailable(f"no index has been built in {index_dir}") from None
-    folder = index_dir / "generations" / name
+    folder = index_dir / GENERATIONS / name
     if not name or "/" in name or not folder.is_dir():
         raise IndexUnavailable(f"{index_dir / CURRENT} names a missing generation {name!r}")
     return folder
 
 
-def read_manifest(folder: Path, verify: bool = True) -> dict[str, Any]:
+def read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError) as exc:
         raise IndexUnavailable(f"{folder} has no readable manifest: {exc}") from exc
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise IndexUnavailable(f"{folder} was built by another version of the store")
-    if verify and _file_hashes(folder) != manifest.get("files"):
-        raise IndexUnavailable(f"{folder} does not match its manifest (damaged or changed after the build)")
     return manifest
 
 
-def check_fresh(manifest: dict[str, Any], documents: Sequence[Document], settings: BuildSettings) -> None:
-    """Raise `IndexUnavailable` when the index was built from other seeds or other settings."""
-    if manifest.get("build") != settings.__dict__:
-        raise IndexUnavailable("the index was built with other settings or another model")
-    if manifest.get("corpus_hash") != corpus_fingerprint(documents):
-        raise IndexUnavailable("the seed articles changed since the index was built")
+def verify_generation(folder: Path) -> None:
+    """Raise `IndexUnavailable` unless every file matches the SHA-256 its manifest recorded.
+
+    Hashing reads every byte, so it runs after a build and on demand (`qa index --verify`),
+    never on an ordinary open: start-up must not cost more as the archive grows."""
+    if _file_hashes(folder) != read_manifest(folder).get("files"):
+        raise IndexUnavailable(f"{folder} does not match its manifest (damaged or changed after the build)")
 
 
 def _read_rows(folder: Path) -> tuple[dict[str, Document], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    db = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
+    try:
+        db = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise IndexUnavailable(f"{folder / DATABASE} cannot be opened: {exc}") from exc
     try:
         documents = {
             doc_id: Document(doc_id, text, title, json.loads(metadata))
@@ -277,20 +316,19 @@ def _read_rows(folder: Path) -> tuple[dict[str, Document], list[tuple[Any, ...]]
         }
         sentences = db.execute('SELECT doc_id, start, "end" FROM sentences ORDER BY id').fetchall()
         chunks = db.execute("SELECT first_sentence, last_sentence FROM chunks ORDER BY id").fetchall()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.Error, ValueError) as exc:
         raise IndexUnavailable(f"{folder / DATABASE} cannot be read: {exc}") from exc
     finally:
         db.close()
     return documents, sentences, chunks
 
 
-def open_index(index_dir: Path, verify: bool = True) -> CorpusIndex:
-    """Load the current generation; `IndexUnavailable` if there is none or it is damaged."""
-    folder = current_generation(index_dir)
-    manifest = read_manifest(folder, verify=verify)
+def open_generation(folder: Path) -> CorpusIndex:
+    """Load one generation whole; `IndexUnavailable` if it is incomplete or unreadable."""
+    manifest = read_manifest(folder)
     documents, sentences, chunks = _read_rows(folder)
     try:
-        return CorpusIndex(
+        index = CorpusIndex(
             path=folder,
             manifest=manifest,
             documents=documents,
@@ -303,34 +341,21 @@ def open_index(index_dir: Path, verify: bool = True) -> CorpusIndex:
             chunk_vectors=read_vector_index(folder / CHUNK_VECTORS),
             sentence_lexical=LexicalIndex.load(folder / SENTENCE_BM25),
             chunk_lexical=LexicalIndex.load(folder / CHUNK_BM25),
+            answer_types=np.load(folder / ANSWER_TYPES),
         )
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise IndexUnavailable(f"{folder} cannot be loaded: {exc}") from exc
+    counts = manifest.get("counts", {})
+    if (
+        len(index.sentence_vectors) != index.sentence_count
+        or len(index.answer_types) != index.sentence_count
+        or counts.get("sentences") != index.sentence_count
+        or counts.get("documents") != len(documents)
+    ):
+        raise IndexUnavailable(f"{folder} is inconsistent: its parts disagree on what it holds")
+    return index
 
 
-@contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    """One builder at a time across processes (several server workers may start together)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def ensure_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder,
-                 settings: BuildSettings, progress: bool = False, force: bool = False) -> CorpusIndex:
-    """Open the current index, building it first when it is missing, stale or damaged (or always,
-    with `force`). Builds hold a lock, so a forced build never races a starting server's."""
-    with _build_lock(index_dir):
-        if not force:
-            try:
-                index = open_index(index_dir)
-                check_fresh(index.manifest, documents, settings)
-                return index
-            except IndexUnavailable as reason:
-                log.warning("building the index: %s", reason)
-        build_index(index_dir, documents, embedder, settings, progress=progress)
-        return open_index(index_dir)
+def open_index(index_dir: Path) -> CorpusIndex:
+    """Load the generation `CURRENT` names."""
+    return open_generation(current_generation(index_dir))

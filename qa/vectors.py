@@ -13,8 +13,12 @@ built with efConstruction 80 it reached only 0.93 at 256, so the build is slower
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import faiss  # imported where it is used: `qa --help` and the web layer start without it
 
 HNSW_THRESHOLD = 20_000
 HNSW_NEIGHBOURS = 32
@@ -26,16 +30,18 @@ def index_type_for(count: int) -> str:
     return "hnsw" if count >= HNSW_THRESHOLD else "flat"
 
 
-def build_vector_index(vectors: np.ndarray, ids: np.ndarray, index_type: str | None = None):  # type: ignore[no-untyped-def]
+def build_vector_index(vectors: np.ndarray, ids: np.ndarray, index_type: str | None = None) -> faiss.IndexIDMap2:
     """An `IndexIDMap2` over `vectors` (float32, unit rows) keyed by `ids`."""
     import faiss
 
     kind = index_type or index_type_for(len(vectors))
     dimension = vectors.shape[1]
+    inner: faiss.Index
     if kind == "hnsw":
-        inner = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        inner.hnsw.efSearch = HNSW_EF_SEARCH
+        graph = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        inner = graph
     elif kind == "flat":
         inner = faiss.IndexFlatIP(dimension)
     else:
@@ -45,24 +51,39 @@ def build_vector_index(vectors: np.ndarray, ids: np.ndarray, index_type: str | N
     return index
 
 
-def write_vector_index(index, path: Path) -> None:  # type: ignore[no-untyped-def]
+def write_vector_index(index: faiss.Index, path: Path) -> None:
     import faiss
 
     faiss.write_index(index, str(path))
 
 
-def read_vector_index(path: Path):  # type: ignore[no-untyped-def]
+def read_vector_index(path: Path) -> faiss.IndexIDMap2:
     import faiss
 
-    index = faiss.read_index(str(path))
+    # faiss hands back the concrete class; its type hints only promise an `Index`.
+    index = cast(faiss.IndexIDMap2, faiss.read_index(str(path)))
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
     return index
 
 
-def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Scores and chunk ids, `(len(queries), k)`; missing slots have id -1."""
+def search(
+    index: faiss.IndexIDMap2, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and chunk ids, `(len(queries), k)`; missing slots have id -1. With `allowed`, only
+    those ids are searched (a FAISS id selector: the graph is walked as usual, others skipped)."""
+    import faiss
+
     k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return scores, ids
+    vectors = np.ascontiguousarray(queries, dtype=np.float32)
+    if allowed is None:
+        return index.search(vectors, k)
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
+        # The library has SearchParametersHNSW; the type hints it ships leave it out.
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)  # type: ignore[attr-defined]
+    else:
+        params = faiss.SearchParameters()
+        params.sel = selector
+    return index.search(vectors, k, params=params)

@@ -111,6 +111,62 @@ def test_a_word_longer_than_max_chars_is_cut_inside_the_word() -> None:
     assert [(s.start, s.end) for s in split_sentences("doc", "x" * 25, max_chars=10)] == [(0, 10), (10, 20), (20, 25)]
 
 
+@pytest.mark.parametrize(("text", "pieces"), [
+    ("The envoy spoke for hours; the minister answered briefly, then the talks ended at dusk",
+     ["The envoy spoke for hours;", "the minister answered briefly, then the talks ended at dusk"]),
+    ("He named three aims: trade, security and the climate, and one more thing to come",
+     ["He named three aims:", "trade, security and the climate, and one more thing to come"]),
+    ("The envoy spoke for many hours, and the minister answered him briefly at dusk",
+     ["The envoy spoke for many hours,", "and the minister answered him briefly at dusk"]),
+    ("The envoy spoke for many hours — the minister answered him briefly at dusk",
+     ["The envoy spoke for many hours —", "the minister answered him briefly at dusk"]),
+    ("The envoy spoke for many hours—the minister answered him briefly at dusk",
+     ["The envoy spoke for many hours—", "the minister answered him briefly at dusk"]),
+], ids=["semicolon", "colon", "comma", "spaced-dash", "dash"])
+def test_a_long_sentence_is_cut_at_a_clause_boundary(text: str, pieces: list[str]) -> None:
+    sentences = split_sentences("doc", text, max_chars=60)
+    assert [s.text for s in sentences] == pieces
+    assert_exact_sentences(text, sentences, 60)
+
+
+def test_a_semicolon_wins_over_a_later_comma_and_an_early_boundary_over_none() -> None:
+    text = "Talks went on, and on; the minister, tired, left early, and the envoy stayed on"
+    assert [s.text for s in split_sentences("doc", text, max_chars=60)] == [
+        "Talks went on, and on;", "the minister, tired, left early, and the envoy stayed on"]
+
+
+def test_a_clause_boundary_near_the_start_is_not_used_for_a_tiny_piece() -> None:
+    text = "Yes, the envoy spoke for many hours and the minister answered him briefly at dusk"
+    assert [s.text for s in split_sentences("doc", text, max_chars=60)] == [
+        "Yes, the envoy spoke for many hours and the minister", "answered him briefly at dusk"]
+
+
+def test_a_closing_quote_after_an_ellipsis_ends_the_sentence_before_a_capital() -> None:
+    text = "He said, “…Americans should be barred from holding them…” According to Reuters, 42 were listed."
+    assert [s.text for s in split_sentences("doc", text)] == [
+        "He said, “…Americans should be barred from holding them…”", "According to Reuters, 42 were listed."]
+
+
+@pytest.mark.parametrize("text", [
+    "“Wait,” Blinken said.",  # a comma inside the quote: the sentence goes on
+    "He called it “a first step” At the end.",  # no full stop before the quote
+    "“Stop.” he said.",  # no capital after the quote
+])
+def test_a_closing_quote_without_a_sentence_end_and_a_capital_does_not_cut(text: str) -> None:
+    assert [s.text for s in split_sentences("doc", text)] == [text]
+
+
+def test_seed_article_robinson_quote_is_whole_and_the_reuters_sentence_starts_at_according() -> None:
+    sentences = split_sentences(SEED_ID, SEED_TEXT)
+    quote = next(s for s in sentences if "Roger Robinson" in s.text)
+    assert quote.text.startswith("In a recent Congressional hearing")
+    assert quote.text.endswith("via ETFs, mutual funds, and other passive investment products…”")
+    reuters = sentences[quote.position + 1]
+    assert reuters.text == ("According to a Reuters report, 42 Chinese companies were added on the governmental "
+                            "export control list for their support for the Russian military.")
+    assert (quote.start, quote.end, reuters.start) == (2086, 2671, 2672)
+
+
 def test_seed_article_fentanyl_sentence_offsets() -> None:
     sentences = split_sentences(SEED_ID, SEED_TEXT)
     fentanyl = [s for s in sentences if "fentanyl" in s.text]

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ from click.testing import Result
 
 from qa.cli import cli
 from qa.config import Settings
-from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEED_TEXT, assert_valid_answer, run_qa
+from tests.conftest import FENTANYL_QUESTION, ROOT, SEED_ID, SEED_TEXT, SEEDS, assert_valid_answer, run_qa
+from tests.servers import Client, free_port
 
 
 def run(env: dict[str, str], *args: str) -> Result:
@@ -116,12 +119,6 @@ def test_ask_with_top_k_out_of_range_is_a_usage_error(cli_env: dict[str, str], t
     assert "Invalid value for '--top-k'" in result.output
 
 
-def test_ask_without_seeds_is_a_clean_error(cli_env: dict[str, str], tmp_path: Path) -> None:
-    result = run({**cli_env, "QA_SEEDS_DIR": str(tmp_path / "missing")}, "ask", FENTANYL_QUESTION)
-    assert result.exit_code == 1
-    assert result.output == f"Error: could not load the index: seed directory {tmp_path / 'missing'} does not exist\n"
-
-
 def test_a_bad_setting_is_a_usage_error_naming_the_variable(cli_env: dict[str, str]) -> None:
     result = run({**cli_env, "QA_WORKERS": "0"}, "ask", FENTANYL_QUESTION)
     assert result.exit_code == 2
@@ -154,16 +151,203 @@ def test_index_keeps_an_up_to_date_generation_and_force_rebuilds(index_copy: dic
     rebuilt = current(index_copy)
     assert rebuilt != before
     assert f"index {rebuilt}: 1 documents, 30 sentences, 15 chunks" in forced.stderr
-    assert [p.name for p in (Path(index_copy["QA_INDEX_DIR"]) / "generations").iterdir()] == [rebuilt]
+    generations = sorted(p.name for p in (Path(index_copy["QA_INDEX_DIR"]) / "generations").iterdir())
+    assert generations == sorted([before, rebuilt]), "the previous generation is kept for readers still on it"
 
 
-def test_index_with_bad_seeds_is_a_clean_error(index_copy: dict[str, str], tmp_path: Path) -> None:
+def test_index_with_a_bad_metadata_record_builds_and_says_so(index_copy: dict[str, str], tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    (seeds / "a.txt").write_text("One.", encoding="utf-8")
+    (seeds / "a.txt").write_text("One harbour, one lighthouse.", encoding="utf-8")
     (seeds / "a.json").write_text("{not json", encoding="utf-8")
-    before = current(index_copy)
     result = run({**index_copy, "QA_SEEDS_DIR": str(seeds)}, "index")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: a.json: not valid JSON (Expecting property name enclosed in double "
+                                    "quotes: line 1 column 2 (char 1)); using the file name as id and title\n")
+    assert "1 documents, 1 sentences, 1 chunks" in result.stderr
+
+
+# --- outside the repository: where are the articles? ----------------------------------------
+
+SEEDS_HINT = ("point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
+              "(and --index-dir or QA_INDEX_DIR at where the index goes)")
+
+
+@pytest.fixture()
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory without a seeds folder, and no QA_* folders in the environment."""
+    for name in ("QA_SEEDS_DIR", "QA_INDEX_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "questions.txt").write_text(FENTANYL_QUESTION + "\n", encoding="utf-8")
+    (tmp_path / "questions.jsonl").write_text(json.dumps({"id": "q", "question": FENTANYL_QUESTION}) + "\n",
+                                              encoding="utf-8")
+    return tmp_path
+
+
+def missing_seeds_error(folder: Path) -> str:
+    return f"Error: no seeds folder at {folder}: {SEEDS_HINT}\n"
+
+
+@pytest.mark.parametrize("args", [["index"], ["ask", FENTANYL_QUESTION], ["batch", "questions.txt"],
+                                  ["eval", "questions.jsonl"], ["serve", "--port", "1"]], ids=lambda a: a[0])
+def test_every_command_outside_the_repository_says_how_to_find_the_articles(elsewhere: Path,
+                                                                            args: list[str]) -> None:
+    result = run({}, *args)
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: {seeds / 'a.json'} is not valid JSON")
-    assert current(index_copy) == before
+    assert result.stderr == missing_seeds_error(Path.cwd() / "seeds")
+    assert result.stdout == ""
+    assert not (elsewhere / "index").exists(), "nothing is written before the articles are found"
+
+
+def test_a_seeds_dir_that_is_missing_is_named_as_given(elsewhere: Path) -> None:
+    result = run({}, "ask", FENTANYL_QUESTION, "--seeds-dir", str(elsewhere / "nowhere"))
+    assert result.exit_code == 1
+    assert result.stderr == missing_seeds_error(elsewhere / "nowhere")
+
+
+def blank_seeds(folder: Path) -> Path:
+    """A seeds folder whose only article has no text: building its index fails."""
+    folder.mkdir()
+    (folder / "blank.txt").write_text(" \n", encoding="utf-8")
+    return folder
+
+
+NO_TEXT_ERROR = "Error: the articles contain no text to index\n"
+
+
+def test_a_failure_is_one_line_and_verbose_shows_the_traceback_behind_it(tmp_path: Path) -> None:
+    env = {"QA_SEEDS_DIR": str(blank_seeds(tmp_path / "seeds")), "QA_INDEX_DIR": str(tmp_path / "index")}
+    quiet = run(env, "index")
+    assert quiet.exit_code == 1
+    assert quiet.stderr == f"building the index in {tmp_path / 'index'} from 1 article...\n{NO_TEXT_ERROR}"
+    verbose = run(env, "-v", "index")
+    assert verbose.exit_code == 1
+    assert verbose.stderr.count("Traceback (most recent call last)") == 1
+    assert "qa.store.IndexUnavailable: the articles contain no text to index" in verbose.stderr
+    assert verbose.stderr.endswith(NO_TEXT_ERROR)
+
+
+@pytest.mark.parametrize("command", ["", *sorted(cli.commands)])
+def test_help_works_from_any_folder(elsewhere: Path, command: str) -> None:
+    result = run({}, *([command] if command else []), "--help")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: qa {command + ' ' if command else ''}[OPTIONS]")
+
+
+def python_m_qa(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m qa ARGS` as a user runs it from `folder`, with no QA_* folders set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QA_SEEDS_DIR", "QA_INDEX_DIR")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "qa", *args], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_python_m_qa_from_another_folder(tmp_path: Path) -> None:
+    helped = python_m_qa(tmp_path, "--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("Usage: python -m qa [OPTIONS] COMMAND")
+    failed = python_m_qa(tmp_path, "ask", FENTANYL_QUESTION)
+    assert (failed.returncode, failed.stdout) == (1, "")
+    assert failed.stderr == missing_seeds_error(tmp_path.resolve() / "seeds")
+    blank_seeds(tmp_path / "blank")  # relative folders are taken from where qa runs
+    verbose = python_m_qa(tmp_path, "-v", "index", "--seeds-dir", "blank", "--index-dir", "blank-index")
+    assert verbose.returncode == 1
+    assert verbose.stderr.count("Traceback (most recent call last)") == 1
+    assert verbose.stderr.endswith(NO_TEXT_ERROR)
+    assert (tmp_path / "blank-index").is_dir()
+
+
+def test_an_unexpected_failure_is_one_line_and_its_traceback_needs_verbose(cli_env: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text(FENTANYL_QUESTION + "\n", encoding="utf-8")
+    out = tmp_path / "no-such-folder" / "answers.jsonl"
+    result = run(cli_env, "batch", str(questions), "-o", str(out))
+    assert result.exit_code == 1
+    assert result.stderr.endswith(f"Error: [Errno 2] No such file or directory: '{out}'\n")
+    assert "Traceback" not in result.stderr and not isinstance(result.exception, FileNotFoundError)
+    verbose = run(cli_env, "-v", "batch", str(questions), "-o", str(out))
+    assert verbose.exit_code == 1
+    assert "Traceback (most recent call last)" in verbose.stderr and "FileNotFoundError" in verbose.stderr
+    assert verbose.stderr.endswith(f"Error: [Errno 2] No such file or directory: '{out}'\n")
+
+
+# --- a damaged or stale index is rebuilt, and the command says so first -------------------
+
+
+def test_ask_on_a_damaged_index_says_why_it_rebuilds_before_the_progress_bar(index_copy: dict[str, str]) -> None:
+    index_dir = Path(index_copy["QA_INDEX_DIR"])
+    damaged = current(index_copy)
+    (index_dir / "generations" / damaged / "sentences.npy").write_bytes(b"not a numpy file")
+    result = run(index_copy, "ask", FENTANYL_QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    assert_valid_answer(json.loads(result.stdout), FENTANYL_QUESTION)
+    notice, progress = result.stderr.split("\n", 1)
+    assert re.fullmatch(rf"the index in {re.escape(str(index_dir))} cannot be used \(.*{damaged}.*\): "
+                        r"rebuilding it from 1 article\.\.\.", notice), notice
+    assert "embedding" in progress and "30/30" in progress
+
+
+def test_ask_on_a_stale_index_says_why_it_rebuilds(index_copy: dict[str, str]) -> None:
+    result = run({**index_copy, "QA_MAX_SENTENCE_CHARS": "500"}, "ask", FENTANYL_QUESTION)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"the index in {index_copy['QA_INDEX_DIR']} cannot be used (the index was built "
+                                    "with other settings or another model): rebuilding it from 1 article...\n")
+
+
+def test_ask_on_a_fresh_index_prints_nothing_on_stderr(index_copy: dict[str, str]) -> None:
+    result = run(index_copy, "ask", FENTANYL_QUESTION)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+# --- eval keeps its own index ----------------------------------------------------------------
+
+
+def test_eval_of_other_seeds_leaves_the_service_index_untouched(index_copy: dict[str, str], tmp_path: Path) -> None:
+    seeds = tmp_path / "other-seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "harbour.txt").write_text("The Kelmouth lighthouse was lit by Agnes Whitlow in 1874.", encoding="utf-8")
+    questions = tmp_path / "questions.jsonl"
+    gold = {"text": SEED_TEXT[921:1115], "start": 921, "end": 1115}
+    questions.write_text(json.dumps({"id": "f", "question": FENTANYL_QUESTION, "gold": [gold]}) + "\n",
+                         encoding="utf-8")
+    index_dir = Path(index_copy["QA_INDEX_DIR"])
+    before = (current(index_copy), sorted(p.name for p in (index_dir / "generations").iterdir()))
+
+    result = run(index_copy, "eval", str(questions), "--seeds-dir", str(seeds), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hit_at_1"] == 1.0
+    assert (current(index_copy), sorted(p.name for p in (index_dir / "generations").iterdir())) == before
+    [own] = (index_dir / "eval").iterdir()
+    assert own.name.startswith("other-seeds-") and (own / "CURRENT").is_file()
+
+    again = run(index_copy, "eval", str(questions), "--seeds-dir", str(seeds), "--json")
+    assert again.exit_code == 0 and "rebuilding" not in again.stderr, "a second run reuses the eval index"
+
+
+@pytest.mark.slow
+def test_serve_logs_why_its_background_load_failed_with_the_traceback(tmp_path: Path) -> None:
+    """`qa serve` loads after it starts listening: its log, not an Error line, is where a failure shows."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QA_SEEDS_DIR": str(blank_seeds(tmp_path / "seeds")),
+           "QA_INDEX_DIR": str(tmp_path / "index")}
+    port = free_port()
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        server = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            client, deadline = Client(f"http://127.0.0.1:{port}", timeout=5), time.monotonic() + 120
+            status, body = 0, b""
+            while time.monotonic() < deadline and b"could not be loaded" not in body:
+                time.sleep(0.2)
+                try:
+                    status, body = client.request("GET", "/readyz")
+                except OSError:
+                    continue
+            assert status == 503 and b"could not be loaded" in body
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    log = (tmp_path / "stderr.txt").read_text(encoding="utf-8")
+    assert "ERROR qa.service: could not load the index\nTraceback (most recent call last)" in log
+    assert "qa.store.IndexUnavailable: the articles contain no text to index" in log

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from qa.chunking import split_sentences
-from qa.documents import Document, DocumentError, corpus_fingerprint, load_directory, load_document
+from qa.documents import (MAX_WARNINGS, Document, DocumentError, corpus_fingerprint, load_directory,
+                          load_document, load_seeds)
 from tests.conftest import SEED_ID, SEED_TEXT, SEEDS
 
 
@@ -23,7 +25,7 @@ def write_article(folder: Path, name: str, text: str | bytes, metadata: object =
 
 def test_crlf_and_bom_are_kept_verbatim_so_offsets_match_the_file(tmp_path: Path) -> None:
     raw = "\ufeffFirst sentence.\r\nSecond one here.\r\n\r\nThird — with “quotes”.\r\n".encode()
-    document = load_document(write_article(tmp_path, "crlf", raw))
+    document, _ = load_document(write_article(tmp_path, "crlf", raw))
     assert document.text == raw.decode("utf-8")
     assert document.text.startswith("\ufeffFirst") and document.text.count("\r\n") == 4
     sentences = split_sentences(document.doc_id, document.text)
@@ -34,15 +36,17 @@ def test_crlf_and_bom_are_kept_verbatim_so_offsets_match_the_file(tmp_path: Path
 def test_metadata_record_gives_id_title_and_the_rest_as_metadata(tmp_path: Path) -> None:
     path = write_article(tmp_path, "file-name", "Text.",
                          {"id": "article-1", "title": "A title", "author": "Ann Author", "source": "Wire"})
-    assert load_document(path) == Document("article-1", "Text.", "A title", {"author": "Ann Author", "source": "Wire"})
+    expected = Document("article-1", "Text.", "A title", {"author": "Ann Author", "source": "Wire"})
+    assert load_document(path) == (expected, [])
 
 
 def test_without_metadata_the_file_name_is_id_and_title(tmp_path: Path) -> None:
-    assert load_document(write_article(tmp_path, "plain", "Text.")) == Document("plain", "Text.", "plain", {})
+    assert load_document(write_article(tmp_path, "plain", "Text.")) == (Document("plain", "Text.", "plain", {}), [])
 
 
 def test_seed_article_metadata() -> None:
-    document = load_document(SEEDS / f"{SEED_ID}.txt")
+    document, problems = load_document(SEEDS / f"{SEED_ID}.txt")
+    assert problems == []
     assert document.text == SEED_TEXT
     assert document.title == "Blinken and Wang Yi hold seven hours of talks on the U.S.-China relationship"
     assert document.metadata == {"author": "Se Hoon Kim", "source": "Global Strat View"}
@@ -53,36 +57,95 @@ def test_directory_loads_every_article_in_name_order(tmp_path: Path) -> None:
     write_article(tmp_path, "a", "First.", {"id": "zeta"})
     (tmp_path / "notes.md").write_text("not an article", encoding="utf-8")
     assert [d.doc_id for d in load_directory(tmp_path)] == ["zeta", "b"]
+    assert load_seeds(tmp_path).warnings == []
 
 
-def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
-    write_article(tmp_path, "one", "First.", {"id": "same"})
-    write_article(tmp_path, "two", "Second.", {"id": "same"})
-    with pytest.raises(DocumentError, match=r"two articles in .* share the id 'same'"):
-        load_directory(tmp_path)
+DEFAULTED = "using the file name as id and title"
 
 
 @pytest.mark.parametrize(
-    ("metadata", "message"),
-    [('{"id": "x",', "is not valid JSON"), ('["a", "list"]', "must hold a JSON object"),
-     (b'{"author": "Jos\xe9"}', "is not valid JSON")],
+    ("metadata", "problem"),
+    [('{"id": "x",', "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 12 (char 11))"),
+     ('["a", "list"]', "not a JSON object"),
+     (b'{"author": "Jos\xe9"}', "not valid JSON ('utf-8' codec can't decode byte 0xe9 in position 15: "
+                                 "invalid continuation byte)")],
     ids=["malformed", "not-an-object", "not-utf8"],
 )
-def test_unusable_metadata_gives_document_error(tmp_path: Path, metadata: str | bytes, message: str) -> None:
+def test_unusable_metadata_keeps_the_article_under_its_file_name(tmp_path: Path, metadata: str | bytes,
+                                                                 problem: str) -> None:
     path = write_article(tmp_path, "bad", "Text.")
     path.with_suffix(".json").write_bytes(metadata if isinstance(metadata, bytes) else metadata.encode())
-    with pytest.raises(DocumentError, match=message):
-        load_document(path)
+    assert load_document(path) == (Document("bad", "Text.", "bad", {}), [f"{problem}; {DEFAULTED}"])
+
+
+@pytest.mark.parametrize(
+    ("record", "expected", "problem"),
+    [({"id": 7, "title": "T", "author": "A"}, Document("bad", "Text.", "T", {"author": "A"}),
+      '"id" must be a non-empty string without "/", not 7; using "bad"'),
+     ({"id": "a/b"}, Document("bad", "Text.", "bad", {}), '"id" must be a non-empty string without "/", not "a/b"; '
+                                                          'using "bad"'),
+     ({"id": "x", "title": ["T"]}, Document("x", "Text.", "bad", {}),
+      '"title" must be a string, not ["T"]; using "bad"')],
+    ids=["id-number", "id-slash", "title-list"],
+)
+def test_a_field_of_the_wrong_type_falls_back_to_the_file_name(tmp_path: Path, record: dict[str, object],
+                                                               expected: Document, problem: str) -> None:
+    assert load_document(write_article(tmp_path, "bad", "Text.", record)) == (expected, [problem])
 
 
 def test_text_that_is_not_utf8_gives_document_error(tmp_path: Path) -> None:
-    with pytest.raises(DocumentError, match="is not UTF-8 text"):
+    with pytest.raises(DocumentError, match="not UTF-8 text"):
         load_document(write_article(tmp_path, "latin1", "Café.".encode("latin-1")))
 
 
 def test_missing_seed_directory_gives_document_error(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="does not exist"):
         load_directory(tmp_path / "missing")
+
+
+def test_bad_seed_files_are_skipped_or_defaulted_with_one_warning_each(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """One good article and one of each kind of bad record: the load goes on, and every warning names
+    the file relative to the seeds folder (never a server path)."""
+    write_seed_folder_with_every_problem(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="qa.documents"):
+        seeds = load_seeds(tmp_path)
+    assert [d.doc_id for d in seeds.documents] == ["broken-json", "good", "list-json", "numbered", "untitled"]
+    assert seeds.documents[1] == Document("good", GOOD_TEXT, "Harbour lighthouse", {"author": "Ann"})
+    assert seeds.warnings == EVERY_PROBLEM
+    assert [r.getMessage() for r in caplog.records] == EVERY_PROBLEM
+    assert not any(str(tmp_path) in w or "/" in w.split(":")[0] for w in seeds.warnings)
+
+
+GOOD_TEXT = "The Kelmouth lighthouse was lit by Agnes Whitlow in 1874. It is 31 metres tall."
+EVERY_PROBLEM = [
+    "broken-json.json: not valid JSON (Expecting value: line 1 column 1 (char 0)); " + DEFAULTED,
+    'later-copy.txt: the id "good" is already used by good.txt; skipped',
+    "latin1.txt: not UTF-8 text ('utf-8' codec can't decode byte 0xe9 in position 3: invalid continuation byte); "
+    "skipped",
+    "list-json.json: not a JSON object; " + DEFAULTED,
+    'numbered.json: "id" must be a non-empty string without "/", not 42; using "numbered"',
+    'untitled.json: "title" must be a string, not {"a": 1}; using "untitled"',
+]
+
+
+def write_seed_folder_with_every_problem(folder: Path) -> None:
+    """Shared with the service test: a good article beside one of each kind of bad seed record."""
+    write_article(folder, "good", GOOD_TEXT, {"title": "Harbour lighthouse", "author": "Ann"})
+    write_article(folder, "broken-json", "The bakery sells rye bread.", "not json")
+    write_article(folder, "later-copy", "Another article claims the same id.", {"id": "good"})
+    write_article(folder, "latin1", "Café culture in Kelmouth.".encode("latin-1"))
+    write_article(folder, "list-json", "The ferry leaves at noon.", ["a", "list"])
+    write_article(folder, "numbered", "The market opens on Sundays.", {"id": 42})
+    write_article(folder, "untitled", "The museum closed in 1990.", {"title": {"a": 1}})
+
+
+def test_warnings_are_capped_so_readiness_stays_small(tmp_path: Path) -> None:
+    for number in range(MAX_WARNINGS + 5):
+        write_article(tmp_path, f"a{number:03d}", "Text.", "[]")
+    warnings = load_seeds(tmp_path).warnings
+    assert len(warnings) == MAX_WARNINGS + 1
+    assert warnings[-1] == "and 5 more problems with seed files (see the log)"
 
 
 def test_fingerprint_changes_with_text_or_metadata_only() -> None:

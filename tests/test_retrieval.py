@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from qa.aliases import mentions
-from qa.answering import NOT_COVERED, Answerer, Calibration
-from qa.retrieval import AnswerTypes, Query, needs_history
+from qa import answer_types
+from qa.answering import NOT_COVERED, Answerer, Widening
+from qa.retrieval import Query, needs_history
 from qa.service import Service
 from tests.conftest import DEV_QUESTIONS, SEED_ID, SEED_TEXT
 
@@ -114,8 +115,8 @@ class TestAnswerTypes:
         ],
     )
     def test_question_kind_selects_sentences_holding_that_kind(self, question: str, expected: list[int]) -> None:
-        types = AnswerTypes(self.SENTENCES)
-        assert types.match(question, np.arange(len(self.SENTENCES))).tolist() == expected
+        flags = answer_types.sentence_flags(self.SENTENCES)
+        assert answer_types.matching(question, flags, np.arange(len(self.SENTENCES))).tolist() == expected
 
 
 
@@ -138,5 +139,5 @@ def test_a_sentence_opening_with_a_pronoun_is_cited_with_the_one_it_refers_to(
     (citation,) = Answerer(tiny.index, 0.0).answer(retrieval).citations
     assert (citation.start, citation.end) == (first, text.index("terminal.") + len("terminal."))
     assert citation.quote == text[citation.start : citation.end]
-    (alone,) = Answerer(tiny.index, 0.0, Calibration(pronoun_margin=0.25)).answer(retrieval).citations
+    (alone,) = Answerer(tiny.index, 0.0, widening=Widening(pronoun_margin=0.25)).answer(retrieval).citations
     assert (alone.start, alone.end) == (first, second - 1)

@@ -1,5 +1,6 @@
-"""Stage 4, store: generations on disk that survive restarts, go stale when their inputs change,
-are rebuilt rather than served when damaged, and never become current half-written.
+"""Stage 4, store (and the builder that feeds it): generations on disk that survive restarts, go
+stale when their inputs change, are rebuilt rather than served when unreadable, are checked
+against their manifest after a build and on demand, and never become current half-written.
 
 A tiny corpus of two short articles keeps each build to a fraction of a second with the real
 model, real FAISS and real BM25.
@@ -8,7 +9,6 @@ model, real FAISS and real BM25.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +26,9 @@ from qa.documents import Document, load_directory
 from qa.embedding import Embedder
 from qa.retrieval import Query
 from qa.service import Service
-from qa.store import BuildSettings, IndexUnavailable, build_index, ensure_index, open_index
+from tests.conftest import run_qa
+from qa.indexing import BuildSettings, build_index, check_fresh, ensure_index
+from qa.store import KEEP_GENERATIONS, IndexUnavailable, open_index, verify_generation
 
 ARTICLES = {
     "harbour": ("The new harbour bridge opened on Monday. It cost 40 million dollars to build.\r\n"
@@ -178,12 +180,12 @@ def test_a_stale_index_is_rebuilt(tiny: Settings, embedder: Embedder,
     build = change(tiny, build_settings(tiny, embedder))
     documents = load_directory(tiny.seeds_dir)
     with pytest.raises(IndexUnavailable, match="other settings or another model|seed articles changed"):
-        store.check_fresh(open_index(tiny.index_dir).manifest, documents, build)
+        check_fresh(open_index(tiny.index_dir).manifest, documents, build)
     index = ensure(tiny, embedder, documents, build)
     assert index.path.name == current_name(tiny) != before
-    assert generation_folders(tiny) == [index.path.name], "the replaced generation is removed"
+    assert generation_folders(tiny) == sorted([before, index.path.name]), "the replaced generation is kept once"
     assert index.manifest["build"] == build.__dict__
-    store.check_fresh(index.manifest, documents, build)
+    check_fresh(index.manifest, documents, build)
     assert {d.doc_id: d for d in documents} == index.documents
 
 
@@ -221,11 +223,13 @@ def remove(name: str) -> Callable[[Settings], None]:
 
 
 DAMAGE = {
-    "truncated-faiss": (truncate("chunks.faiss"), "does not match its manifest"),
-    "overwritten-faiss": (overwrite("chunks.faiss"), "does not match its manifest"),
-    "truncated-sqlite": (truncate("corpus.sqlite"), "does not match its manifest"),
-    "overwritten-sqlite": (overwrite("corpus.sqlite"), "does not match its manifest"),
-    "overwritten-vectors": (overwrite("sentences.npy"), "does not match its manifest"),
+    "truncated-faiss": (truncate("chunks.faiss"), "cannot be loaded"),
+    "overwritten-faiss": (overwrite("chunks.faiss"), "cannot be loaded"),
+    "truncated-sqlite": (truncate("corpus.sqlite"), "cannot be read"),
+    "overwritten-sqlite": (overwrite("corpus.sqlite"), "cannot be read"),
+    "overwritten-vectors": (overwrite("sentences.npy"), "cannot be loaded"),
+    "overwritten-answer-types": (overwrite("answer-types.npy"), "cannot be loaded"),
+    "no-answer-types": (remove("answer-types.npy"), "cannot be loaded"),
     "no-manifest": (remove("manifest.json"), "has no readable manifest"),
     "garbage-manifest": (overwrite("manifest.json"), "has no readable manifest"),
     "bogus-current": (write_current("20990101T000000-deadbeef-000000\n"), "names a missing generation"),
@@ -247,14 +251,33 @@ def test_a_damaged_index_is_detected_and_rebuilt_never_served(
     index = ensure(tiny, embedder)
     assert index.manifest["counts"] == counts
     assert open_index(tiny.index_dir).path == index.path == current_folder(tiny)
-    assert generation_folders(tiny) == [index.path.name]
+    assert len(generation_folders(tiny)) <= KEEP_GENERATIONS
 
 
-@pytest.mark.parametrize("damage", ["truncated-faiss", "overwritten-faiss", "overwritten-sqlite"])
-def test_damage_is_reported_even_without_hash_verification(tiny: Settings, damage: str) -> None:
-    DAMAGE[damage][0](tiny)
-    with pytest.raises(IndexUnavailable, match="cannot be (loaded|read)"):
-        open_index(tiny.index_dir, verify=False)
+def flip_a_vector_byte(settings: Settings) -> Path:
+    """Damage that still loads: one byte of a sentence vector changes. Only the hashes see it."""
+    path = current_folder(settings) / "sentences.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_opening_does_not_hash_but_verify_finds_silent_damage(tiny: Settings) -> None:
+    verify_generation(current_folder(tiny))  # intact after the build
+    flip_a_vector_byte(tiny)
+    assert open_index(tiny.index_dir).path == current_folder(tiny), "an ordinary open reads, it does not hash"
+    with pytest.raises(IndexUnavailable, match="does not match its manifest"):
+        verify_generation(current_folder(tiny))
+
+
+def test_qa_index_verify_reports_intact_and_damaged_indexes(tiny: Settings) -> None:
+    env = {"QA_SEEDS_DIR": str(tiny.seeds_dir), "QA_INDEX_DIR": str(tiny.index_dir)}
+    intact = run_qa(env, "index", "--verify")
+    assert intact.exit_code == 0 and "every file matches its manifest" in intact.output
+    flip_a_vector_byte(tiny)
+    damaged = run_qa(env, "index", "--verify")
+    assert damaged.exit_code == 1 and "does not match its manifest" in damaged.output
 
 
 def test_a_missing_index_is_reported_then_built(tmp_path: Path, pristine: Settings, embedder: Embedder) -> None:
@@ -267,7 +290,7 @@ def test_a_missing_index_is_reported_then_built(tmp_path: Path, pristine: Settin
 def test_seeds_without_text_cannot_be_indexed(tiny: Settings, embedder: Embedder) -> None:
     before = current_name(tiny)
     blank = [Document("blank", " \r\n\t", "Blank")]
-    with pytest.raises(IndexUnavailable, match="the seed articles contain no text to index"):
+    with pytest.raises(IndexUnavailable, match="the articles contain no text to index"):
         build_index(tiny.index_dir, blank, embedder, build_settings(tiny, embedder))
     assert current_name(tiny) == before
     assert generation_folders(tiny) == [before]
@@ -290,8 +313,8 @@ def interrupt(*args: Any, **kwargs: Any) -> None:
 
 @pytest.mark.parametrize(
     ("target", "failure"),
-    [("qa.store.LexicalIndex.build", crash), ("qa.store.write_vector_index", crash),
-     ("qa.store._fsync_tree", crash), ("qa.store.LexicalIndex.build", interrupt)],
+    [("qa.indexing.LexicalIndex.build", crash), ("qa.store.write_vector_index", crash),
+     ("qa.store._fsync_tree", crash), ("qa.indexing.LexicalIndex.build", interrupt)],
     ids=["bm25", "faiss", "fsync", "interrupt"],
 )
 def test_a_crash_mid_build_leaves_the_previous_generation_current(
@@ -324,15 +347,16 @@ def test_a_crash_of_the_embedder_mid_build_leaves_the_previous_generation(
 KILLED_BUILD = """
 import os, sys
 from pathlib import Path
+from qa import store
 from qa.documents import load_directory
 from qa.embedding import Embedder
-from qa.store import BuildSettings, build_index
+from qa.indexing import BuildSettings, build_index
 
-class Killed(Embedder):
-    def encode(self, texts, progress=False):
-        os._exit(3)  # the process dies mid-build: no cleanup, no exception handlers
+def killed(folder):
+    os._exit(3)  # the process dies with the files written, before fsync: no cleanup, no handlers
 
-build_index(Path(sys.argv[2]), load_directory(Path(sys.argv[1])), Killed(),
+store._fsync_tree = killed
+build_index(Path(sys.argv[2]), load_directory(Path(sys.argv[1])), Embedder(),
             BuildSettings("all-MiniLM-L6-v2", 3, 1, 600))
 """
 
@@ -348,7 +372,7 @@ def test_a_killed_build_leaves_only_an_ignored_building_folder(tiny: Settings, e
     assert current_name(tiny) == before
     assert open_index(tiny.index_dir).path.name == before
     rebuilt = ensure(tiny, embedder)
-    assert generation_folders(tiny) == [rebuilt.path.name] != [before]
+    assert generation_folders(tiny) == sorted([before, rebuilt.path.name]), "the leftover is cleaned up"
 
 
 def test_current_is_replaced_only_after_the_generation_is_complete(
@@ -360,7 +384,7 @@ def test_current_is_replaced_only_after_the_generation_is_complete(
     def checked_write(path: Path, content: str) -> None:
         if path.name == "CURRENT":
             folder = tiny.index_dir / "generations" / content.strip()
-            store.read_manifest(folder, verify=True)  # complete and matching its manifest
+            verify_generation(folder)  # complete and matching its manifest
             seen.append((current_name(tiny), generation_folders(tiny)))
         write_atomically(path, content)
 
@@ -370,4 +394,18 @@ def test_current_is_replaced_only_after_the_generation_is_complete(
     assert seen == [(before, sorted([before, built.name]))], "the old generation stays current until the swap"
     assert current_name(tiny) == built.name
     assert not list(tiny.index_dir.glob(".CURRENT.*.tmp")), "no temporary CURRENT is left behind"
-    assert os.listdir(tiny.index_dir / "generations") == [built.name]
+    assert generation_folders(tiny) == sorted([before, built.name])
+
+
+def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(
+    tiny: Settings, embedder: Embedder
+) -> None:
+    first = current_name(tiny)
+    (tiny.index_dir / ".CURRENT.0123abcd.tmp").write_text(first, encoding="utf-8")  # a crashed switch
+    (tiny.index_dir / "generations" / ".building-0123abcd").mkdir()  # a crashed build
+    documents, build = load_directory(tiny.seeds_dir), build_settings(tiny, embedder)
+    second = build_index(tiny.index_dir, documents, embedder, build).name
+    third = build_index(tiny.index_dir, documents, embedder, build).name
+    assert current_name(tiny) == third
+    assert generation_folders(tiny) == sorted([second, third]) and first not in generation_folders(tiny)
+    assert not list(tiny.index_dir.glob(".CURRENT.*.tmp"))

@@ -14,35 +14,49 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 
+from qa.abstention import signals as abstention_signals
 from qa.config import Settings
-from qa.evaluation import fold_services, off_corpus_questions, read_squad
+from qa.evaluation import EvalQuestion, fold_services, off_corpus_questions, read_squad
 from qa.lexical import tokenize
 from qa.retrieval import Query
 from qa.service import Service
 
 
-def signals(service: Service, questions, label: str, out) -> None:  # type: ignore[no-untyped-def]
+def signals(service: Service, questions: Sequence[EvalQuestion], label: str, out: TextIO) -> None:
     retriever = service.retriever
     lexical = service.index.sentence_lexical
     for first in tqdm(range(0, len(questions), 64), desc=label):
         batch = questions[first : first + 64]
-        for question, retrieval in zip(batch, retriever.retrieve([Query(q.question) for q in batch])):
+        for question, retrieval in zip(batch, retriever.retrieve([Query(q.question) for q in batch]), strict=True):
             top = retrieval.candidates[0]
+            read = abstention_signals(retrieval, service.index)
             second = retrieval.candidates[1].score if len(retrieval.candidates) > 1 else 0.0
             tokens = list(dict.fromkeys(tokenize(question.question)))
             idf = lexical.idf(tokens)
             unseen = [len(lexical.units_containing(t)) == 0 for t in tokens]
-            out.write(json.dumps({"id": question.id, "set": label, "score": top.score, "dense": top.dense,
-                                  "unknown_names": retrieval.unknown_names,
-                                  "margin": top.score - second,
-                                  "concentration": retrieval.concentration,
-                                  "coverage": retrieval.coverage,
-                                  "unseen": float(idf[unseen].sum() / idf.sum()) if tokens else 0.0,
-                                  "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "id": question.id,
+                        "set": label,
+                        "score": top.score,
+                        "dense": top.conversation_similarity,
+                        "unknown_names": read.unknown_names,
+                        "margin": top.score - second,
+                        "concentration": read.concentration,
+                        "coverage": read.coverage,
+                        "unseen": float(idf[unseen].sum() / idf.sum()) if tokens else 0.0,
+                        "right_doc": service.index.sentence_doc[top.sentence_id] == question.doc_id,
+                    }
+                )
+                + "\n"
+            )
 
 
 def main() -> None:

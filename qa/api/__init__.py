@@ -25,7 +25,8 @@ class QaApi(Api):
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
     """Build the app. Without a `service`, one is created and loads the index in the background,
-    so the server answers `/healthz` at once and `/readyz` turns 200 when the index is ready."""
+    so the server answers `/healthz` at once and `/readyz` turns 200 when the index is ready; it
+    then follows the index folder, serving each generation another process commits."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     if service is None:
         service = Service(settings)
         service.load_in_background()
+        service.follow()
     app.extensions["qa.service"] = service
     api = QaApi(app)
     errors.register_error_handlers(app)

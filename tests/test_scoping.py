@@ -1,0 +1,69 @@
+"""Questions scoped to some articles (`doc_ids`), and what a citation says about its article:
+title, link, and offsets a JavaScript page can use (UTF-16 code units)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from qa.retrieval import Query
+from qa.service import Service
+from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEEDS
+
+HARBOUR_ID = "harbour"
+# Astral characters (two UTF-16 code units each) before the sentence that answers.
+HARBOUR = ("Harbour news 😀🚢 from 𝕏-town.\n\n"
+           "The new harbour bridge opened on Monday. It cost 40 million dollars to build.\n")
+BRIDGE_QUESTION = "How much did the new harbour bridge cost to build?"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory, service: Service) -> Service:
+    """The seed article and a short harbour article with emoji and a link, one index."""
+    root = tmp_path_factory.mktemp("two-articles")
+    seeds = root / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / f"{HARBOUR_ID}.txt").write_text(HARBOUR, encoding="utf-8")
+    (seeds / f"{HARBOUR_ID}.json").write_text(json.dumps({"title": "Bridge opens", "url": "https://news.example/b"}),
+                                              encoding="utf-8")
+    settings = service.settings.with_overrides(seeds_dir=seeds, index_dir=root / "index")
+    return Service(settings, embedder=service.embedder).load()
+
+
+def cited_documents(service: Service, query: Query) -> set[str]:
+    return {citation.doc_id for citation in service.ask(query).citations}
+
+
+def test_a_question_is_answered_from_the_articles_it_is_scoped_to(archive: Service) -> None:
+    assert cited_documents(archive, Query(FENTANYL_QUESTION)) == {SEED_ID}
+    scoped_away = archive.ask(Query(FENTANYL_QUESTION, doc_ids=(HARBOUR_ID,), top_k=5))
+    assert {c.doc_id for c in scoped_away.citations} <= {HARBOUR_ID}
+    assert not scoped_away.answerable, "the harbour article says nothing about fentanyl"
+    assert cited_documents(archive, Query(BRIDGE_QUESTION, doc_ids=(HARBOUR_ID,))) == {HARBOUR_ID}
+    assert cited_documents(archive, Query(BRIDGE_QUESTION, doc_ids=(SEED_ID,), top_k=5)) <= {SEED_ID}
+
+
+def test_scoped_and_unscoped_questions_in_one_batch_keep_their_own_scope(archive: Service) -> None:
+    answers = archive.ask_many([Query(BRIDGE_QUESTION, doc_ids=(SEED_ID,), top_k=5), Query(BRIDGE_QUESTION),
+                                Query(FENTANYL_QUESTION, doc_ids=(SEED_ID, HARBOUR_ID))])
+    assert {c.doc_id for c in answers[0].citations} <= {SEED_ID}
+    assert answers[1].citations[0].doc_id == HARBOUR_ID
+    assert answers[2].citations[0].doc_id == SEED_ID
+
+
+def test_citations_carry_the_title_the_link_and_utf16_offsets(archive: Service) -> None:
+    (citation,) = archive.ask(Query(BRIDGE_QUESTION, doc_ids=(HARBOUR_ID,), top_k=1)).citations
+    assert (citation.title, citation.url) == ("Bridge opens", "https://news.example/b")
+    assert HARBOUR[citation.start : citation.end] == citation.quote and "40 million" in citation.quote
+    as_javascript = HARBOUR.encode("utf-16-le")  # two bytes a code unit
+    assert citation.start_utf16 == citation.start + 3, "three astral characters come before the span"
+    assert as_javascript[2 * citation.start_utf16 : 2 * citation.end_utf16].decode("utf-16-le") == citation.quote
+
+
+def test_an_article_without_astral_characters_has_equal_offsets_and_no_link(archive: Service) -> None:
+    citation = archive.ask(Query(FENTANYL_QUESTION)).citations[0]
+    assert (citation.start_utf16, citation.end_utf16) == (citation.start, citation.end)
+    assert citation.url is None and citation.title
+
