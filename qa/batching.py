@@ -17,7 +17,6 @@ from qa.retrieval import Query
 from qa.schemas import BatchQuestionSchema, answer_to_dict
 from qa.service import Service
 
-
 _ITEM_SCHEMA = BatchQuestionSchema()
 # Questions answered together when the caller names no group size: large enough that the model
 # sees full batches, small enough that one request's working set stays bounded.

@@ -13,9 +13,9 @@ from openapi_spec_validator import validate
 from qa.api import create_app
 from qa.config import Settings
 from qa.documents import DocumentError
+from qa.schemas import DEFAULT_TOP_K
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
-from qa.schemas import DEFAULT_TOP_K
 from tests.conftest import FENTANYL_SPAN, SEED_ID, SEED_TEXT, assert_valid_answer
 from tests.contracts import span
 

@@ -141,7 +141,7 @@ def test_a_batch_over_its_character_budget_is_413(settings: Settings, service: S
     answered = client.post("/v1/ask/batch", json={"questions": at_budget}, headers=headers)
     assert answered.status_code == 200
     assert len(answered.get_data(as_text=True).strip().splitlines()) == (3 if headers else 1)
-    over = client.post("/v1/ask/batch", json={"questions": at_budget + [{"question": "?"}]}, headers=headers)
+    over = client.post("/v1/ask/batch", json={"questions": [*at_budget, {"question": "?"}]}, headers=headers)
     assert over.status_code == 413
     assert over.get_json() == {"error": {
         "code": "batch_too_large",

@@ -19,9 +19,9 @@ from marshmallow import fields, validate
 
 from qa.api.errors import ApiError
 from qa.api.routes import require_json_body, service
+from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 from qa.batching import answer_items, parse_item, text_size
 from qa.schemas import AnswerSchema, BatchQuestionSchema, ErrorBodySchema, ErrorSchema, id_field
-from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 
 NDJSON = "application/x-ndjson"
 # Questions answered (and embedded) together before their NDJSON lines are sent.

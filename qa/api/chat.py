@@ -25,11 +25,13 @@ from marshmallow import fields, validate
 
 from qa.answering import Answer
 from qa.api.routes import require_json_body, service
+from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
+from qa.retrieval import Query
 from qa.schemas import (
     DEFAULT_TOP_K,
     MAX_HISTORY_TURNS,
-    MAX_TOP_K,
     MAX_QUESTION_CHARS,
+    MAX_TOP_K,
     NOT_BLANK,
     AskRequestSchema,
     CitationSchema,
@@ -39,8 +41,6 @@ from qa.schemas import (
     answer_to_dict,
     unicode_text,
 )
-from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
-from qa.retrieval import Query
 
 MODEL = "article-qa"
 EVENT_STREAM = "text/event-stream"
