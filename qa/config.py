@@ -30,6 +30,7 @@ _LIMITS: dict[str, tuple[float, float | None]] = {
     "min_confidence": (0.0, 1.0),
     "max_body_bytes": (1, None),
     "max_batch_questions": (1, None),
+    "max_batch_chars": (1, None),
     "embed_threads": (0, None),
     "port": (0, 65535),
     "workers": (1, None),
@@ -54,6 +55,8 @@ class Settings:
     min_confidence: float = 0.5
     max_body_bytes: int = 2_000_000
     max_batch_questions: int = 1000
+    # Characters of questions and history one batch request may ask about: bounds its time and memory.
+    max_batch_chars: int = 100_000
     cors_origins: tuple[str, ...] = ()
     # Forward passes of the embedding model a process runs at once, each on one core;
     # 0 means the cores divided by the server's workers.
@@ -91,6 +94,7 @@ class Settings:
             "min_confidence": float,
             "max_body_bytes": int,
             "max_batch_questions": int,
+            "max_batch_chars": int,
             "cors_origins": _env_tuple,
             "embed_threads": int,
             "cache_dir": Path,

@@ -6,6 +6,7 @@ import nothing of the web layer: the command line validates a file's questions w
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -21,22 +22,66 @@ MAX_TOP_K = 20
 DEFAULT_TOP_K = Query.top_k
 
 
+# A character that is not whitespace, by Python's definition, which is also what a Python JSON
+# Schema validator applies to the `pattern` documented from it: the server and the document agree.
+NOT_BLANK = r"\S"
+_NOT_BLANK = re.compile(NOT_BLANK)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+NOT_TEXT = "Must be valid Unicode text (no lone surrogate code points)."
+
+
 def _not_blank(value: str) -> None:
-    if not value.strip():
+    if not _NOT_BLANK.search(value):
         raise ma.ValidationError("Must contain more than whitespace.")
 
 
-def question_field(**kwargs: Any) -> fields.String:
-    return fields.String(
+def is_text(value: str) -> bool:
+    """False for a string holding a lone surrogate: JSON can spell one (`"\\ud800"`), but no
+    tokenizer reads it and no UTF-8 encoder writes it back, so it must stop at validation."""
+    return not _LONE_SURROGATE.search(value)
+
+
+def unicode_text(value: str) -> None:
+    if not is_text(value):
+        raise ma.ValidationError(NOT_TEXT)
+
+
+class Text(fields.String):
+    """A string that is valid Unicode text; every string field of a request is one."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        unicode_text(text)
+        return text
+
+
+class StrictInteger(fields.Integer):
+    """An integer as JSON spells one: 3.5, 3.0, "3" and true are refused, never rounded or cast."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(strict=True, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """`true` or `false`; marshmallow's Boolean would also take 1, "yes" or "on"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def question_field(**kwargs: Any) -> Text:
+    return Text(
         validate=[validate.Length(1, MAX_QUESTION_CHARS), _not_blank],
-        metadata={"example": "What did Blinken say about fentanyl?"},
+        metadata={"example": "What did Blinken say about fentanyl?", "pattern": NOT_BLANK},
         **kwargs,
     )
 
 
 class AskRequestSchema(ma.Schema):
     question = question_field(required=True)
-    top_k = fields.Integer(
+    top_k = StrictInteger(
         load_default=DEFAULT_TOP_K,
         validate=validate.Range(1, MAX_TOP_K),
         metadata={"description": "How many citations at most."},
@@ -117,7 +162,8 @@ class ReadinessSchema(ma.Schema):
     sentences = fields.Integer()
     chunks = fields.Integer()
     question_embedding = fields.String(
-        metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) without the export."}
+        metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) "
+                                 "without the export."}
     )
     warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})
 
@@ -125,12 +171,15 @@ class ReadinessSchema(ma.Schema):
 class ItemId(fields.Field):
     """A caller's id for an item, a string or an integer, echoed back unchanged."""
 
-    default_error_messages = {"invalid": "Must be a string (at most 200 characters) or an integer."}
+    default_error_messages = {"invalid": "Must be a string (at most 200 characters) or an integer.",
+                              "not_text": NOT_TEXT}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         too_long = isinstance(value, str) and len(value) > 200
         if isinstance(value, bool) or not isinstance(value, (str, int)) or too_long:
             raise self.make_error("invalid")
+        if isinstance(value, str) and not is_text(value):
+            raise self.make_error("not_text")
         return value
 
 

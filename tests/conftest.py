@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from click.testing import CliRunner, Result
 
 from qa.answering import NOT_COVERED
@@ -27,6 +26,7 @@ SEED_ID = "blinken-wang-yi-talks"
 SEED_TEXT = (SEEDS / f"{SEED_ID}.txt").read_bytes().decode("utf-8")
 FENTANYL_QUESTION = "What did Blinken say about fentanyl?"
 FENTANYL_GOLD = "particularly those contributing to the fentanyl crisis"  # in the answer to it
+FENTANYL_SPAN = (921, 1115)  # (start, end) of the sentence that answers it, in SEED_TEXT
 ROBINSON_QUESTION = "Who is Roger Robinson?"
 # A follow-up to ROBINSON_QUESTION that names nothing itself: only the history says who "he" is.
 FOLLOW_UP_QUESTION = "What did he say should happen to companies that fail the criteria?"

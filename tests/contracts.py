@@ -8,6 +8,15 @@ from typing import Any
 from tests.conftest import SEED_TEXT
 
 
+def without_timing(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer without `took_ms`, the one field that differs between two identical answers."""
+    return {key: value for key, value in answer.items() if key != "took_ms"}
+
+
+def span(citation: dict[str, Any]) -> tuple[int, int]:
+    return citation["start"], citation["end"]
+
+
 def assert_exact_citations(citations: list[dict[str, Any]]) -> None:
     """Every citation quotes its own span of the seed article, markers numbered from 1."""
     assert [c["id"] for c in citations] == list(range(1, len(citations) + 1))

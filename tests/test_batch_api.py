@@ -16,13 +16,10 @@ from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import ROBINSON_QUESTION as ROBINSON
 from tests.conftest import assert_valid_answer
-from tests.contracts import assert_exact_citations, ndjson_lines
+from tests.contracts import assert_exact_citations, ndjson_lines, without_timing
 
 NDJSON = {"Accept": "application/x-ndjson"}
-
-
-def without_timing(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if key != "took_ms"}
+ITEM_INVALID = "The question is not valid; see fields."
 
 
 def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
@@ -35,7 +32,8 @@ def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
     assert batched["confidence"] == pytest.approx(single["confidence"], abs=0.002)
     assert len(batched["citations"]) == len(single["citations"])
     for ours, theirs in zip(batched["citations"], single["citations"]):
-        assert {k: v for k, v in ours.items() if k not in numbers} == {k: v for k, v in theirs.items() if k not in numbers}
+        assert ({k: v for k, v in ours.items() if k not in numbers}
+                == {k: v for k, v in theirs.items() if k not in numbers})
         assert ours["score"] == pytest.approx(theirs["score"], abs=0.002)
 
 
@@ -74,6 +72,47 @@ def test_a_bad_item_gets_an_error_object_and_the_rest_are_answered(client) -> No
     assert bad_id["id"] == 4 and set(bad_id["error"]["fields"]) == {"id"}
 
 
+@pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
+def test_a_batch_of_only_invalid_items_answers_an_error_each(client, headers: dict[str, str]) -> None:  # type: ignore
+    questions = [{"id": "blank", "question": " "}, {"question": 7}]
+    response = client.post("/v1/ask/batch", json={"questions": questions}, headers=headers)
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    results = ndjson_lines(text) if headers else json.loads(text)["results"]
+    assert results == [
+        {"id": "blank", "error": {"code": "invalid_request", "message": ITEM_INVALID,
+                                  "fields": {"question": ["Must contain more than whitespace."]}}},
+        {"id": 1, "error": {"code": "invalid_request", "message": ITEM_INVALID,
+                            "fields": {"question": ["Not a valid string."]}}},
+    ]
+
+
+def test_a_stream_group_of_only_invalid_items_does_not_cut_the_stream(client) -> None:  # type: ignore
+    group = batch_module.STREAM_CHUNK
+    valid = [{"question": f"{ROBINSON} ({n})"} for n in range(group)]
+    questions = valid + [{"question": ""}] * group + valid
+    response = client.post("/v1/ask/batch", json={"questions": questions}, headers=NDJSON)
+    assert response.status_code == 200
+    results = ndjson_lines(response.get_data(as_text=True))
+    assert [r["id"] for r in results] == list(range(3 * group))
+    assert [("error" in r) for r in results] == [False] * group + [True] * group + [False] * group
+
+
+@pytest.mark.parametrize("item, fields", [
+    (None, {"_schema": ["Invalid input type."]}),
+    (1, {"_schema": ["Invalid input type."]}),
+    ({"question": FENTANYL, "top_k": 3.5}, {"top_k": ["Not a valid integer."]}),
+    ({"question": FENTANYL, "top_k": True}, {"top_k": ["Not a valid integer."]}),
+    ({"question": FENTANYL, "top_k": "3"}, {"top_k": ["Not a valid integer."]}),
+])
+def test_an_item_of_the_wrong_type_gets_its_own_error_slot(client, item: Any, fields: Any) -> None:  # type: ignore
+    response = client.post("/v1/ask/batch", json={"questions": [item, {"question": FENTANYL}]})
+    assert response.status_code == 200
+    failed, answered = response.get_json()["results"]
+    assert failed == {"id": 0, "error": {"code": "invalid_request", "message": ITEM_INVALID, "fields": fields}}
+    assert answered["id"] == 1 and answered["answerable"] is True
+
+
 @pytest.mark.parametrize("body, field", [({}, "questions"), ({"questions": []}, "questions"),
                                          ({"questions": "What?"}, "questions"),
                                          ({"questions": [{"question": "q"}], "extra": 1}, "extra")])
@@ -90,6 +129,36 @@ def test_more_questions_than_the_limit_is_413(settings: Settings, service: Servi
     response = client.post("/v1/ask/batch", json={"questions": [{"question": FENTANYL}] * 4})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "too_many_questions"
+
+
+@pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
+def test_a_batch_over_its_character_budget_is_413(settings: Settings, service: Service,
+                                                  headers: dict[str, str]) -> None:
+    """Questions and history count; invalid items do not (they cost no work)."""
+    budget = 2 * len(FENTANYL) + len(ROBINSON)
+    client = create_app(settings.with_overrides(max_batch_chars=budget), service).test_client()
+    at_budget = [{"question": FENTANYL}, {"question": FENTANYL, "history": [ROBINSON]}, {"question": "x" * 5000}]
+    answered = client.post("/v1/ask/batch", json={"questions": at_budget}, headers=headers)
+    assert answered.status_code == 200
+    assert len(answered.get_data(as_text=True).strip().splitlines()) == (3 if headers else 1)
+    over = client.post("/v1/ask/batch", json={"questions": [*at_budget, {"question": "?"}]}, headers=headers)
+    assert over.status_code == 413
+    assert over.get_json() == {"error": {
+        "code": "batch_too_large",
+        "message": f"A batch holds at most {budget} characters of questions and history; this one has {budget + 1}. "
+                   "Split it into smaller batches."}}
+
+
+@pytest.mark.slow
+def test_the_default_budget_answers_1000_questions_of_100_characters(client) -> None:  # type: ignore
+    questions = [{"id": n, "question": f"{FENTANYL} {n:04d} " + "x" * (100 - len(FENTANYL) - 6)} for n in range(1000)]
+    assert {len(q["question"]) for q in questions} == {100}
+    response = client.post("/v1/ask/batch", json={"questions": questions})
+    assert response.status_code == 200
+    assert [r["id"] for r in response.get_json()["results"]] == list(range(1000))
+    questions[-1]["question"] += "?"
+    over = client.post("/v1/ask/batch", json={"questions": questions})
+    assert over.status_code == 413 and over.get_json()["error"]["code"] == "batch_too_large"
 
 
 def test_the_default_limit_is_1000_questions(client) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,6 @@ from tests.conftest import assert_valid_answer, run_qa
 from tests.contracts import assert_exact_citations, ndjson_lines
 
 
-
 def run(cli_env: dict[str, str], *args: str) -> Result:
     return run_qa(cli_env, "batch", *args)
 
@@ -111,6 +110,17 @@ def test_a_line_that_is_not_utf8_is_skipped(tmp_path: Path, cli_env: dict[str, s
     assert result.exit_code == 0, result.output
     assert "q.txt:1: skipped: not valid UTF-8" in result.stderr
     assert [a["id"] for a in ndjson_lines(result.stdout)] == [2]
+
+
+def test_a_line_whose_json_spells_a_lone_surrogate_is_skipped(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "fentanyl \\ud800"}\n{"id": "\\udc00", "question": "Why?"}\n'
+                         + json.dumps({"question": FENTANYL}) + "\n", encoding="utf-8")
+    result = run(cli_env, str(questions))
+    assert result.exit_code == 0, result.output
+    assert "q.jsonl:1: skipped: question: Must be valid Unicode text (no lone surrogate code points)." in result.stderr
+    assert "q.jsonl:2: skipped: id: Must be valid Unicode text (no lone surrogate code points)." in result.stderr
+    assert [a["id"] for a in ndjson_lines(result.stdout)] == [3]
 
 
 @pytest.mark.parametrize("name, content, message", [

@@ -100,6 +100,18 @@ def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], 
     assert response.get_json()["error"]["fields"] == fields
 
 
+@pytest.mark.parametrize("extra, fields", [
+    ({"top_k": 3.5}, {"top_k": ["Not a valid integer."]}),
+    ({"top_k": "2"}, {"top_k": ["Not a valid integer."]}),
+    ({"stream": "yes"}, {"stream": ["Not a valid boolean."]}),
+    ({"stream": 1}, {"stream": ["Not a valid boolean."]}),
+])
+def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any], fields: Any) -> None:  # type: ignore
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], **extra)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["fields"] == fields
+
+
 def test_cors_allows_only_configured_origins(settings: Settings, service: Service, client) -> None:  # type: ignore
     preflight = {"Access-Control-Request-Method": "POST",
                  "Access-Control-Request-Headers": "authorization,content-type"}

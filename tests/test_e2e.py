@@ -12,7 +12,8 @@ import requests
 
 from qa.config import Settings
 from qa.service import Service
-from tests.conftest import FENTANYL_QUESTION, SEED_ID, assert_valid_answer, running_server
+from tests.conftest import FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, assert_valid_answer, running_server
+from tests.contracts import span, without_timing
 
 REQUESTS = [
     {"question": FENTANYL_QUESTION},
@@ -30,7 +31,7 @@ def snapshot(base_url: str) -> dict[str, Any]:
         assert response.status_code == 200, response.text
         answer = response.json()
         assert_valid_answer(answer, body["question"], body.get("top_k", 3))
-        answers.append({key: value for key, value in answer.items() if key != "took_ms"})
+        answers.append(without_timing(answer))
     document = requests.get(f"{base_url}/v1/documents/{SEED_ID}", timeout=30).json()
     return {"readiness": requests.get(f"{base_url}/readyz", timeout=30).json(), "answers": answers,
             "document": document}
@@ -52,7 +53,7 @@ def test_restarted_server_serves_the_same_index_with_identical_answers(
     first, second = snapshots
     assert first["readiness"]["index"] == current, "the server loaded the persisted generation"
     assert second == first
-    assert (first["answers"][0]["citations"][0]["start"], first["answers"][0]["citations"][0]["end"]) == (921, 1115)
+    assert span(first["answers"][0]["citations"][0]) == FENTANYL_SPAN
     assert first["answers"][1]["answerable"] is False
     assert (restarted.index_dir / "CURRENT").read_text(encoding="utf-8").strip() == current
     assert [p.name for p in (restarted.index_dir / "generations").iterdir()] == [current]

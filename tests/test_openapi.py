@@ -39,11 +39,22 @@ def resolve(spec: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def response_schema(spec: dict[str, Any], path: str, method: str, status: int,
-                    media: str = "application/json") -> dict[str, Any]:
+def media_object(spec: dict[str, Any], path: str, method: str, status: int, media: str) -> dict[str, Any]:
     responses = spec["paths"][path][method]["responses"]
     response = resolve(spec, responses.get(str(status), responses["default"]))
-    return response["content"][media]["schema"]
+    return response["content"][media]
+
+
+def response_schema(spec: dict[str, Any], path: str, method: str, status: int,
+                    media: str = "application/json") -> dict[str, Any]:
+    return media_object(spec, path, method, status, media)["schema"]
+
+
+def item_schema(spec: dict[str, Any], path: str, method: str, status: int, media: str) -> dict[str, Any]:
+    """The schema of one JSON value of a body: the body in JSON, a line of NDJSON, an event's data."""
+    described = media_object(spec, path, method, status, media)
+    return {NDJSON: described.get("x-item-schema"), EVENT_STREAM: described.get("x-data-schema")}.get(
+        media, described["schema"])
 
 
 def request_schema(spec: dict[str, Any], path: str, method: str) -> dict[str, Any]:
@@ -83,18 +94,32 @@ def test_every_operation_describes_its_errors(spec: dict[str, Any]) -> None:
             if method == "parameters":
                 continue
             assert response_schema(spec, path, method, 599) == error, (path, method)  # the default response
-            if method == "post":
-                assert response_schema(spec, path, method, 400) == error, path
-                assert response_schema(spec, path, method, 503) == error, path
-    assert response_schema(spec, "/v1/ask/batch", "post", 413) == error
+            if method == "post":  # each listed on the operation itself, not left to `default`
+                for status in ("400", "413", "415", "503"):
+                    assert status in operation["responses"], (path, status)
+                    assert response_schema(spec, path, method, int(status)) == error, (path, status)
     assert response_schema(spec, "/v1/documents/{doc_id}", "get", 404) == error
+    batch_413 = spec["paths"]["/v1/ask/batch"]["post"]["responses"]["413"]["description"]
+    assert all(code in batch_413 for code in ("payload_too_large", "too_many_questions", "batch_too_large"))
+    chat_400 = spec["paths"]["/v1/chat/completions"]["post"]["responses"]["400"]["description"]
+    assert "no message with the role 'user'" in chat_400
 
 
 def test_batch_and_chat_describe_their_streams(spec: dict[str, Any]) -> None:
+    """A stream is text made of JSON values, not one JSON value: NDJSON is documented as text whose
+    lines `x-item-schema` describes; an event stream's `schema` is one event (OpenAPI 3.0's reading
+    of `text/event-stream`), whose `data` is what `x-data-schema` describes, or `[DONE]`."""
     batch_ok = resolve(spec, spec["paths"]["/v1/ask/batch"]["post"]["responses"]["200"])["content"]
     assert set(batch_ok) == {"application/json", NDJSON}
+    assert batch_ok[NDJSON]["schema"]["type"] == "string"
+    assert batch_ok[NDJSON]["x-item-schema"] == {"oneOf": [{"$ref": "#/components/schemas/BatchAnswer"},
+                                                          {"$ref": "#/components/schemas/BatchError"}]}
     chat_ok = resolve(spec, spec["paths"]["/v1/chat/completions"]["post"]["responses"]["200"])["content"]
     assert set(chat_ok) == {"application/json", EVENT_STREAM}
+    assert chat_ok[EVENT_STREAM]["x-data-schema"] == {"$ref": "#/components/schemas/ChatCompletionChunk"}
+    event = chat_ok[EVENT_STREAM]["schema"]
+    assert not errors_against(spec, event, {"data": "[DONE]", "event": "message"})
+    assert errors_against(spec, event, {"data": "DONE"}) and errors_against(spec, event, {"event": "message"})
     schemas = spec["components"]["schemas"]
     assert sorted(schemas["BatchError"]["required"]) == ["error", "id"]
     assert {"BatchQuestion", "BatchAnswer", "ChatRequest", "ChatCompletion", "ChatCompletionChunk"} <= set(schemas)
@@ -107,8 +132,45 @@ def test_schemas_catch_what_the_server_would_reject(spec: dict[str, Any]) -> Non
     ask = request_schema(spec, "/v1/ask", "post")
     assert errors_against(spec, ask, {"question": FENTANYL, "top_k": 21})
     assert errors_against(spec, ask, {"question": FENTANYL, "colour": "red"})
+    # A batch takes any item (an invalid one gets an error slot), and says what a question is.
+    batch = request_schema(spec, "/v1/ask/batch", "post")
+    assert not errors_against(spec, batch, {"questions": [None, 1, {"question": FENTANYL}]})
+    items = resolve(spec, batch)["properties"]["questions"]["items"]
+    assert items["anyOf"][0] == {"$ref": "#/components/schemas/BatchQuestion"}
     answer = response_schema(spec, "/v1/ask", "post", 200)
     assert errors_against(spec, answer, {"question": FENTANYL, "answer": "x"})
+
+
+@pytest.mark.parametrize("body", [
+    {"question": " \t\n"}, {"question": FENTANYL, "history": ["ok", "  "]}, {"question": FENTANYL, "top_k": 3.5},
+    {"question": FENTANYL, "top_k": True}, {"question": FENTANYL, "top_k": "3"},
+])
+def test_ask_requests_the_server_rejects_are_invalid_in_the_description(client, spec: dict[str, Any],  # type: ignore
+                                                                        body: dict[str, Any]) -> None:
+    assert errors_against(spec, request_schema(spec, "/v1/ask", "post"), body)
+    assert client.post("/v1/ask", json=body).status_code == 400
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": FENTANYL}],
+    [{"role": "user", "content": " "}],
+    [{"role": "user", "content": "x" * 1001}],
+    [{"role": "user", "content": "  "}, {"role": "user", "content": FENTANYL}],
+    [{"role": "user"}],
+    [{"role": "user", "content": [{}, {"type": "image_url"}]}],
+    [{"role": "user", "content": [{"type": "text", "text": " "}]}],
+    [{"role": "robot", "content": FENTANYL}],
+])
+def test_chats_the_server_rejects_are_invalid_in_the_description(client, spec: dict[str, Any],  # type: ignore
+                                                                 messages: list[Any]) -> None:
+    assert errors_against(spec, request_schema(spec, "/v1/chat/completions", "post"), {"messages": messages})
+    assert client.post("/v1/chat/completions", json={"messages": messages}).status_code == 400
+
+
+def test_system_and_assistant_content_is_free_in_the_description(spec: dict[str, Any]) -> None:
+    messages = [{"role": "system", "content": None}, {"role": "assistant", "content": "  "},
+                {"role": "user", "content": [{"type": "text", "text": FENTANYL}]}]
+    assert not errors_against(spec, request_schema(spec, "/v1/chat/completions", "post"), {"messages": messages})
 
 
 CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, str], int, str]] = [
@@ -149,9 +211,13 @@ def test_real_responses_match_the_description(client, spec: dict[str, Any], meth
     assert response.mimetype == media
     rule = openapi_path(client.application.url_map.bind("").match(path, method=method.upper(),
                                                                   return_rule=True)[0].rule)
-    schema = response_schema(spec, rule, method, status, media)
+    schema = item_schema(spec, rule, method, status, media)
     for item in parsed_body(media, response.get_data(as_text=True)):
         assert errors_against(spec, schema, item) == [], item
+    if media == EVENT_STREAM:  # and the events themselves, framing included
+        event = response_schema(spec, rule, method, status, media)
+        for data in sse_data(response.get_data(as_text=True)):
+            assert errors_against(spec, event, {"data": data, "event": "message"}) == []
 
 
 # --- the README's examples -------------------------------------------------------------------
@@ -215,7 +281,31 @@ def test_readme_examples_match_the_description(client, spec: dict[str, Any], com
         assert replayed.status_code == 200 and replayed.mimetype == media
     status = replayed.status_code
     for item in items:
-        assert errors_against(spec, response_schema(spec, path, method, status, media), item) == [], item
+        assert errors_against(spec, item_schema(spec, path, method, status, media), item) == [], item
+    if media == "application/json":  # the values shown are the values served
+        assert_shown_as_served(items[0], replayed.get_json())
+
+
+# Values that differ on every request: timings, and a chat completion's id and creation time.
+VOLATILE = {"took_ms", "created"}
+
+
+def assert_shown_as_served(shown: Any, served: Any, where: str = "") -> None:
+    """`shown` is `served` as the README prints it: the same keys and values (scores to 0.002, see
+    test_batch_api.same_answer), a list possibly trimmed to its first items, volatile values aside."""
+    if isinstance(shown, dict):
+        assert isinstance(served, dict) and set(shown) == set(served), where
+        for key in shown.keys() - VOLATILE:
+            if not (key == "id" and str(shown[key]).startswith("chatcmpl-")):
+                assert_shown_as_served(shown[key], served[key], f"{where}.{key}")
+    elif isinstance(shown, list):
+        assert isinstance(served, list) and 0 < len(shown) <= len(served), where
+        for position, (ours, theirs) in enumerate(zip(shown, served)):
+            assert_shown_as_served(ours, theirs, f"{where}[{position}]")
+    elif isinstance(shown, float):
+        assert shown == pytest.approx(served, abs=0.002), where
+    else:
+        assert shown == served, where
 
 
 @pytest.mark.slow
@@ -250,5 +340,9 @@ def test_docs_page_shows_every_operation_and_schema_offline(client, spec: dict[s
 def test_docs_page_links_types_to_their_schemas(client) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/docs").get_data(as_text=True)
     assert '<a href="#schema-BatchRequest">BatchRequest</a>' in page
+    assert ("<code>text/event-stream</code>: object; each event&#39;s data: "
+            '<a href="#schema-ChatCompletionChunk">ChatCompletionChunk</a>') in page
+    assert ('<code>application/x-ndjson</code>: string; each line: <a href="#schema-BatchAnswer">BatchAnswer</a> or '
+            '<a href="#schema-BatchError">BatchError</a>') in page
     citations_row = re.search(r"<code>citations</code>.*?</tr>", page, re.S)
     assert citations_row and 'array of <a href="#schema-Citation">Citation</a>' in citations_row.group(0)

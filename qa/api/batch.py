@@ -19,9 +19,9 @@ from marshmallow import fields, validate
 
 from qa.api.errors import ApiError
 from qa.api.routes import require_json_body, service
-from qa.batching import answer_items, parse_item
+from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
+from qa.batching import answer_items, parse_item, text_size
 from qa.schemas import AnswerSchema, BatchQuestionSchema, ErrorBodySchema, ErrorSchema, id_field
-from qa.api.streaming import json_or_stream, ref, streamed
 
 NDJSON = "application/x-ndjson"
 # Questions answered (and embedded) together before their NDJSON lines are sent.
@@ -29,12 +29,18 @@ STREAM_CHUNK = 32
 
 
 class BatchRequestSchema(ma.Schema):
-    # Items are only checked to be a list here; each is validated on its own by `parse_item`.
+    # Items are only checked to be a list here; each is validated on its own by `parse_item`, so
+    # any JSON value (null included) is accepted as an item and an invalid one gets an error slot.
     questions = fields.List(
-        fields.Raw(metadata={"allOf": [ref("BatchQuestion")]}),
+        fields.Raw(allow_none=True, metadata={"anyOf": [
+            ref("BatchQuestion"),
+            {"description": "Any other JSON value is accepted too, and answered with a BatchError in its slot."},
+        ]}),
         required=True,
         validate=validate.Length(min=1),
-        metadata={"description": "At most QA_MAX_BATCH_QUESTIONS (default 1000) items; 413 beyond."},
+        metadata={"description": "At most QA_MAX_BATCH_QUESTIONS (default 1000) items, and at most "
+                                 "QA_MAX_BATCH_CHARS (default 100000) characters of questions and history "
+                                 "in the valid ones; 413 beyond."},
     )
 
 
@@ -59,8 +65,10 @@ class BatchResponseSchema(ma.Schema):
 
 
 def ndjson(results: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """One JSON object a line, ASCII-escaped like the JSON responses: a client's field name is
+    echoed in an error's `fields` and may be no valid text, yet the stream must encode as UTF-8."""
     for result in results:
-        yield json.dumps(result, ensure_ascii=False) + "\n"
+        yield json.dumps(result) + "\n"
 
 
 batch = Blueprint("batch", __name__, url_prefix="/v1", description="Many questions in one request.")
@@ -69,8 +77,12 @@ batch.before_request(require_json_body)
 
 @batch.route("/ask/batch")
 class AskBatch(MethodView):
-    @json_or_stream(batch, BatchRequestSchema, BatchResponseSchema, NDJSON, RESULT)
-    @batch.alt_response(413, schema=ErrorSchema, description="More questions than QA_MAX_BATCH_QUESTIONS.")
+    @json_or_stream(batch, BatchRequestSchema, BatchResponseSchema, NDJSON, ndjson_media(RESULT),
+                    "The body is not a list of questions (`invalid_request`) or not JSON (`invalid_json`); "
+                    "an invalid item does not fail the batch but gets an error object in its slot.")
+    @batch.alt_response(413, schema=ErrorSchema, description="A body over QA_MAX_BODY_BYTES (`payload_too_large`), "
+                        "more questions than QA_MAX_BATCH_QUESTIONS (`too_many_questions`) or more characters "
+                        "than QA_MAX_BATCH_CHARS (`batch_too_large`).")
     def post(self, body: dict[str, Any]) -> Any:
         """Answer many questions at once, in order.
 
@@ -79,11 +91,16 @@ class AskBatch(MethodView):
         results stream as one JSON object a line, in order, as each group of questions is answered.
         """
         raw_items = body["questions"]
-        limit = current_app.config["QA_SETTINGS"].max_batch_questions
-        if len(raw_items) > limit:
-            raise ApiError(413, "too_many_questions",
-                           f"A batch holds at most {limit} questions; this one has {len(raw_items)}.")
+        settings = current_app.config["QA_SETTINGS"]
+        if len(raw_items) > settings.max_batch_questions:
+            raise ApiError(413, "too_many_questions", f"A batch holds at most {settings.max_batch_questions} "
+                                                      f"questions; this one has {len(raw_items)}.")
         items = [parse_item(raw, position) for position, raw in enumerate(raw_items)]
+        size = text_size(items)
+        if size > settings.max_batch_chars:
+            raise ApiError(413, "batch_too_large",
+                           f"A batch holds at most {settings.max_batch_chars} characters of questions and history; "
+                           f"this one has {size}. Split it into smaller batches.")
         answering = service()
         answering.index  # raises NotReady (503) before a streamed response has begun
         if request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON:

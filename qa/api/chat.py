@@ -25,16 +25,22 @@ from marshmallow import fields, validate
 
 from qa.answering import Answer
 from qa.api.routes import require_json_body, service
+from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
+from qa.retrieval import Query
 from qa.schemas import (
     DEFAULT_TOP_K,
     MAX_HISTORY_TURNS,
+    MAX_QUESTION_CHARS,
     MAX_TOP_K,
+    NOT_BLANK,
     AskRequestSchema,
     CitationSchema,
+    StrictBoolean,
+    StrictInteger,
+    Text,
     answer_to_dict,
+    unicode_text,
 )
-from qa.api.streaming import json_or_stream, ref, streamed
-from qa.retrieval import Query
 
 MODEL = "article-qa"
 EVENT_STREAM = "text/event-stream"
@@ -49,12 +55,13 @@ class MessageContent(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if value is None:
             return ""
-        if isinstance(value, str):
-            return value
         if isinstance(value, list) and all(isinstance(part, dict) for part in value):
-            return "\n".join(part["text"] for part in value
-                             if part.get("type") == "text" and isinstance(part.get("text"), str))
-        raise self.make_error("invalid")
+            value = "\n".join(part["text"] for part in value
+                              if part.get("type") == "text" and isinstance(part.get("text"), str))
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        unicode_text(value)
+        return value
 
 
 class ChatMessageSchema(ma.Schema):
@@ -65,9 +72,27 @@ class ChatMessageSchema(ma.Schema):
     content = MessageContent(
         allow_none=True,
         load_default="",
-        metadata={"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
-                  "nullable": True, "description": "Text, or content parts whose `text` parts are read."},
+        # null is spelled inside the oneOf: OpenAPI 3.0's `nullable` only applies next to a `type`.
+        metadata={"oneOf": [{"type": "string", "nullable": True}, {"type": "array", "items": {"type": "object"}}],
+                  "description": "Text, or content parts whose `text` parts are read."},
     )
+
+
+# What the request schema cannot say but the OpenAPI document should: a user message is a
+# question (or history), so its text is limited like one; other roles' content is read past.
+_PARTS = {"type": "array", "items": {"type": "object"}}
+_TEXT_PART = {"type": "object", "required": ["type", "text"], "properties": {
+    "type": {"enum": ["text"]}, "text": {"type": "string", "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK}}}
+MESSAGE_BY_ROLE = {"oneOf": [
+    {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"type": "string", "enum": ["user"]},
+        "content": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
+                              {**_PARTS, "not": {"items": {"not": _TEXT_PART}},
+                               "description": "Content parts, at least one of type `text`; their `text`, joined "
+                                              "by newlines, is limited like a question."}]}}},
+    {"type": "object", "required": ["role"], "properties": {
+        "role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}}},
+]}
 
 
 @dataclass(frozen=True)
@@ -80,15 +105,18 @@ class ChatRequestSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE  # temperature, max_tokens, n, user... are accepted and ignored
 
-    model = fields.String(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
+    model = Text(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
     messages = fields.List(
-        fields.Nested(ChatMessageSchema),
+        fields.Nested(ChatMessageSchema, metadata=MESSAGE_BY_ROLE),
         required=True,
         validate=validate.Length(min=1),
-        metadata={"description": "The last user message is the question, earlier user messages its history."},
+        # "Holds a user message", as OpenAPI 3.0 (which lacks `contains`) can say it: not all items are not one.
+        metadata={"description": "The last user message is the question, earlier user messages its history.",
+                  "not": {"items": {"not": {"type": "object", "required": ["role"],
+                                            "properties": {"role": {"enum": ["user"]}}}}}},
     )
-    stream = fields.Boolean(load_default=False, metadata={"description": "Answer as server-sent events."})
-    top_k = fields.Integer(
+    stream = StrictBoolean(load_default=False, metadata={"description": "Answer as server-sent events."})
+    top_k = StrictInteger(
         load_default=DEFAULT_TOP_K,
         validate=validate.Range(1, MAX_TOP_K),
         metadata={"description": "Extension: how many citations at most."},
@@ -192,7 +220,11 @@ chat.before_request(require_json_body)
 
 @chat.route("/chat/completions")
 class ChatCompletions(MethodView):
-    @json_or_stream(chat, ChatRequestSchema, ChatCompletionSchema, EVENT_STREAM, ref("ChatCompletionChunk"))
+    @json_or_stream(chat, ChatRequestSchema, ChatCompletionSchema, EVENT_STREAM,
+                    event_stream_media(ref("ChatCompletionChunk")),
+                    "Not valid (`invalid_request`, with `fields`): no message with the role 'user'; the last "
+                    "user message (the question) or one of the 20 before it (its history) blank, over 1000 "
+                    "characters or not valid Unicode; a field of the wrong type. Or not JSON (`invalid_json`).")
     def post(self, chat_request: ChatRequest) -> Any:
         """Answer the last user message of a conversation, in the chat-completions protocol.
 

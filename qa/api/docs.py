@@ -85,8 +85,19 @@ def field_rows(schema: dict[str, Any]) -> list[tuple[str, bool, Markup, str]]:
     return rows
 
 
+# Extensions that name the schema of each JSON value inside a streamed body (see qa.api.streaming).
+STREAM_ITEMS = {"x-item-schema": "each line", "x-data-schema": "each event's data"}
+
+
+def _described(body: dict[str, Any]) -> Markup:
+    """A media type's schema, and for a stream what each of its JSON values is."""
+    parts = [type_of(body.get("schema", {}))]
+    parts += [Markup("; {}: ").format(where) + type_of(body[key]) for key, where in STREAM_ITEMS.items() if key in body]
+    return Markup("").join(parts)
+
+
 def _content(content: dict[str, Any]) -> list[tuple[str, Markup]]:
-    return [(media, type_of(body.get("schema", {}))) for media, body in content.items()]
+    return [(media, _described(body)) for media, body in content.items()]
 
 
 def _resolve(spec: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +140,27 @@ def render(spec: dict[str, Any], spec_url: str) -> str:
                                   operations=operations(spec), schemas=schemas)
 
 
+# Errors every POST operation can answer before its view runs, listed on each operation rather
+# than left to `default`, so a client (and a status-code check) sees each where it can happen.
+POST_ERRORS = {
+    "413": ("PAYLOAD_TOO_LARGE", "The body is larger than QA_MAX_BODY_BYTES (`payload_too_large`)."),
+    "415": ("UNSUPPORTED_MEDIA_TYPE", "The body is not sent as `application/json` (`unsupported_media_type`)."),
+}
+
+
+def list_errors_per_operation(api: Api) -> None:
+    """Add POST_ERRORS to every POST operation that does not describe that status itself."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for name, description in POST_ERRORS.values():
+        api.spec.components.response(name, {"description": description, **error})
+    for item in api.spec.to_dict()["paths"].values():  # the spec's own path objects, not copies
+        if "post" in item:
+            for status, (name, _) in POST_ERRORS.items():
+                item["post"]["responses"].setdefault(status, {"$ref": f"#/components/responses/{name}"})
+
+
 def register(app: Flask, api: Api, spec_url: str = "/openapi.json") -> None:
+    list_errors_per_operation(api)
     blueprint = Blueprint("docs", __name__)
 
     @blueprint.get("/docs")
