@@ -35,15 +35,17 @@ FENTANYL_SPAN = (921, 1115)
 
 EMOJI_ID = "harbour-bakery"
 EMOJI_TITLE = "Harbour Street bakery 🥐 turns ten and plans a second shop"
-# Astral characters (one code point, two UTF-16 units each) before and inside the cited sentence.
+EMOJI_QUESTION = "Where will the bakery open its second shop?"
+EMOJI_SENTENCE = (  # the answer, with an astral character inside it
+    "The bakery will open a second shop 🏪 at the old ferry terminal in March, owner Marta Lindqvist said."
+)
+# Astral characters (one code point, two UTF-16 units each) before the cited sentence too.
 EMOJI_TEXT = (
     "Crumb & Co. 😀 celebrated its tenth year on Saturday with a street party 🎉🎂 that drew hundreds of "
     "neighbours, and the owner signed the guest book with a flourish: 𝕏𝕐 𝔘.\n"
-    "The bakery will open a second shop 🏪 at the old ferry terminal in March, owner Marta Lindqvist said.\n"
+    f"{EMOJI_SENTENCE}\n"
     "Lindqvist said the new shop will bake rye bread and cinnamon buns every morning from six o'clock.\n"
 )
-EMOJI_QUESTION = "Where will the bakery open its second shop?"
-EMOJI_SENTENCE = "The bakery will open a second shop 🏪 at the old ferry terminal in March, owner Marta Lindqvist said."
 
 # WCAG 2.x contrast of every visible piece of text against the background it is painted on.
 CONTRAST_FAILURES = """(root) => {
@@ -136,8 +138,8 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots", numbered=False)
 
 
-def shoot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=folder / f"{name}.png", full_page=False, animations="disabled")
+def shoot(what: Page | Locator, folder: Path, name: str) -> None:
+    what.screenshot(path=folder / f"{name}.png", animations="disabled")
 
 
 def chat_requests(page: Page) -> list[Request]:
@@ -311,7 +313,7 @@ def test_the_widget_on_the_demo_page_answers_from_its_article(page: Page, server
     turn.get_by_test_id("citation").first.click()
     expect(widget.get_by_test_id("highlight")).to_have_text(EMOJI_SENTENCE, use_inner_text=False)
     assert_contrast_aa(page)
-    shoot(page, screenshots, "widget-demo")
+    shoot(widget, screenshots, "widget-demo")
 
 
 def test_the_widget_answers_only_from_its_article(page: Page, server: Server) -> None:

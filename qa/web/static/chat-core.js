@@ -30,7 +30,8 @@ const QaChat = (() => {
   function el(tag, attributes = {}, ...children) {
     const node = document.createElement(tag);
     for (const [name, value] of Object.entries(attributes)) {
-      if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value === true ? "" : value);
+      if (value === null || value === undefined || value === false) continue;
+      node.setAttribute(name, value === true ? "" : value);
     }
     node.append(...children.filter((child) => child !== null && child !== undefined));
     return node;
@@ -89,7 +90,8 @@ const QaChat = (() => {
       const events = buffer.split("\n\n");
       buffer = events.pop();
       for (const event of events) {
-        const data = event.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trim()).join("");
+        const data = event.split("\n").filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).trim()).join("");
         if (data === "[DONE]") return extras;
         if (!data) continue;
         const delta = (JSON.parse(data).choices || [{}])[0].delta || {};
@@ -113,7 +115,8 @@ const QaChat = (() => {
   function segments(text, spans) {
     const cuts = new Set([0, text.length]);
     for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) cuts.add(i + 1);
-    for (const span of spans) cuts.add(Math.max(0, Math.min(text.length, span.start))).add(Math.max(0, Math.min(text.length, span.end)));
+    const clamp = (offset) => Math.max(0, Math.min(text.length, offset));
+    for (const span of spans) cuts.add(clamp(span.start)).add(clamp(span.end));
     const points = [...cuts].sort((a, b) => a - b);
     const paragraphs = [[]];
     for (let i = 0; i + 1 < points.length; i++) {
@@ -155,7 +158,8 @@ const QaChat = (() => {
       try {
         article = await this.article(docId);
       } catch (error) {
-        this.container.replaceChildren(el("p", { class: "qa-error", role: "alert", "data-testid": "error" }, error.message));
+        const message = el("p", { class: "qa-error", role: "alert", "data-testid": "error" }, error.message);
+        this.container.replaceChildren(message);
         return;
       }
       const spans = cited.map((span) => ({ ...span, strong: span.id === focusId }));
@@ -164,7 +168,8 @@ const QaChat = (() => {
         body.append(el("p", {}, ...paragraph.map((piece) => this.piece(piece))));
       }
       const meta = article.metadata || {};
-      const byline = [meta.author && "By " + meta.author, meta.source, meta.published || meta.date].filter(Boolean).join(" · ");
+      const byline = [meta.author && "By " + meta.author, meta.source, meta.published || meta.date]
+        .filter(Boolean).join(" · ");
       const link = typeof meta.url === "string" && /^https?:\/\//.test(meta.url)
         ? el("a", { href: meta.url, class: "qa-original", rel: "noopener" }, "Read the original article")
         : null;
@@ -185,7 +190,10 @@ const QaChat = (() => {
     piece({ text, span }) {
       if (!span) return text;
       if (!span.strong) return el("mark", { class: "qa-faint", "data-citation-id": span.id }, text);
-      return el("mark", { class: "qa-highlight", "data-testid": "highlight", "data-citation-id": span.id, tabindex: "-1" }, text);
+      const attributes = {
+        class: "qa-highlight", "data-testid": "highlight", "data-citation-id": span.id, tabindex: "-1",
+      };
+      return el("mark", attributes, text);
     }
   }
 
@@ -287,7 +295,8 @@ const QaChat = (() => {
         text.append(citation ? this.marker(citation, citations) : part);
       }
       const parts = [text, this.sources(citations)];
-      if (extras.short_answer && extras.short_answer.text) parts.unshift(this.shortAnswer(extras.short_answer, citations));
+      const short = extras.short_answer;
+      if (short && short.text) parts.unshift(this.shortAnswer(short, citations));
       turn.replaceChildren(...parts);
     }
 
@@ -314,7 +323,10 @@ const QaChat = (() => {
       const heading = articles.size === 1 ? "Sources in “" + this.title(citations[0]) + "”" : "Sources";
       const list = el("ol", { class: "qa-sources", "aria-label": heading });
       for (const citation of citations) {
-        const button = el("button", { type: "button", class: "qa-source", "data-testid": "source", "data-citation-id": citation.id },
+        const attributes = {
+          type: "button", class: "qa-source", "data-testid": "source", "data-citation-id": citation.id,
+        };
+        const button = el("button", attributes,
           el("span", { class: "qa-source-id" }, `[${citation.id}]`),
           el("span", { class: "qa-source-body" },
             articles.size > 1 ? el("span", { class: "qa-source-title" }, this.title(citation)) : null,

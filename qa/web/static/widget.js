@@ -21,11 +21,13 @@ const close = el("button", { type: "button", class: "qa-close", "aria-label": "C
 const source = el("div", { class: "qa-widget-source", hidden: true },
   el("div", { class: "qa-widget-source-bar" }, el("p", {}, "In the article"), close),
   sourceText);
-const subtitle = el("p", { class: "qa-widget-subtitle" }, docId ? "Answers from this article, with sources" : "Answers from our articles, with sources");
+const subtitle = el("p", { class: "qa-widget-subtitle" },
+  docId ? "Answers from this article, with sources" : "Answers from our articles, with sources");
 shadow.append(
   el("style", {}, WIDGET_CSS),
   el("section", { class: "qa qa-widget", "aria-label": "Ask about this article" },
-    el("header", { class: "qa-widget-header" }, el("p", { class: "qa-widget-title" }, "Ask about this story"), subtitle),
+    el("header", { class: "qa-widget-header" },
+      el("p", { class: "qa-widget-title" }, "Ask about this story"), subtitle),
     chatRoot, source));
 
 const viewer = new ArticleViewer(sourceText, api, "h3");
