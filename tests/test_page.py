@@ -169,6 +169,26 @@ def citations_of(response_text: str) -> list[dict[str, Any]]:
     return chunks[-1]["choices"][0]["delta"]["citations"]
 
 
+def utf16_offset(text: str, offset: int) -> int:
+    """A code-point offset into `text` as JavaScript counts it, in UTF-16 code units."""
+    return len(text[:offset].encode("utf-16-le")) // 2
+
+
+def server_events(server: Server, question: str) -> list[str]:
+    """The server-sent events of the server's streamed answer to `question`, `data: ...` each."""
+    body = json.dumps({"messages": [{"role": "user", "content": question}], "stream": True}).encode()
+    post = urllib.request.Request(server.base_url + "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(post, timeout=60) as response:
+        return [event for event in response.read().decode("utf-8").split("\n\n") if event]
+
+
+def serve_events(page: Page, events: list[str]) -> None:
+    """Answer the page's next chat requests with these events instead of the server's."""
+    stream = "".join(event + "\n\n" for event in events)
+    page.route("**/v1/chat/completions", lambda route: route.fulfill(
+        status=200, headers={"Content-Type": "text/event-stream"}, body=stream))
+
+
 def assert_contrast_aa(page: Page) -> None:
     assert page.evaluate(CONTRAST_FAILURES, page.locator("body").element_handle()) == []
 
@@ -232,17 +252,8 @@ def test_a_declined_question_looks_declined(page: Page, server: Server, screensh
 def test_a_cut_stream_says_so_and_its_retry_answers(page: Page, server: Server, screenshots: Path) -> None:
     """A stream that ends before `data: [DONE]`: the server's own stream, cut before its final chunk
     (a real server cannot be made to cut one on cue)."""
-    body = json.dumps({"messages": [{"role": "user", "content": FENTANYL_QUESTION}], "stream": True}).encode()
-    post = urllib.request.Request(server.base_url + "/v1/chat/completions", body,
-                                  {"Content-Type": "application/json"})
-    with urllib.request.urlopen(post, timeout=60) as response:
-        events = response.read().decode("utf-8").split("\n\n")
-    cut = "\n\n".join(events[:-4]) + "\n\n"  # without the citations, [DONE] and the last two words
-
-    def serve_cut(route: Any) -> None:
-        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=cut)
-
-    page.route("**/v1/chat/completions", serve_cut)
+    events = server_events(server, FENTANYL_QUESTION)
+    serve_events(page, events[:-4])  # without the last two words, the citations and [DONE]
     page.goto(server.base_url + "/")
     ask(page, FENTANYL_QUESTION)
     error = last_turn(page).get_by_test_id("error")
@@ -254,6 +265,27 @@ def test_a_cut_stream_says_so_and_its_retry_answers(page: Page, server: Server, 
     page.get_by_test_id("retry").click()
     expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
     expect(page.get_by_test_id("question")).to_be_focused()
+
+
+def test_a_short_answer_is_shown_first_and_opens_its_span(page: Page, server: Server, screenshots: Path) -> None:
+    """The service gives no short answers yet: the server's own stream, with one added to its final
+    chunk in the documented shape (offsets in code points and in UTF-16 units)."""
+    events = server_events(server, FENTANYL_QUESTION)
+    final = json.loads(events[-2].removeprefix("data: "))
+    start = SEED_TEXT.index("the fentanyl crisis")
+    end = start + len("the fentanyl crisis")
+    short = {"text": "the fentanyl crisis", "doc_id": SEED_ID, "start": start, "end": end,
+             "start_utf16": utf16_offset(SEED_TEXT, start), "end_utf16": utf16_offset(SEED_TEXT, end)}
+    final["choices"][0]["delta"]["short_answer"] = short
+    serve_events(page, [*events[:-2], "data: " + json.dumps(final), events[-1]])
+    page.goto(server.base_url + "/")
+    ask(page, FENTANYL_QUESTION)
+    turn = last_turn(page)
+    expect(turn.locator(":scope > *").first).to_have_attribute("data-testid", "short-answer")
+    expect(turn.get_by_test_id("short-answer")).to_contain_text("the fentanyl crisis")
+    turn.get_by_role("button", name="Show in the article").click()
+    expect(page.get_by_test_id("highlight")).to_have_text("the fentanyl crisis", use_inner_text=False)
+    shoot(page, screenshots, "short-answer")
 
 
 def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(

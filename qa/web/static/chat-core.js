@@ -129,9 +129,11 @@ const QaChat = (() => {
     return paragraphs;
   }
 
-  /** Offsets of a citation (or short answer) in a JavaScript string of the article. */
+  /** Where a citation (or short answer) lies in the article as a JavaScript string: the API's
+   * UTF-16 offsets, not its code-point ones (each emoji before a span would shift it by one). */
   function utf16Span(item) {
-    return { start: item.start_utf16, end: item.end_utf16 };
+    const valid = Number.isInteger(item.start_utf16) && Number.isInteger(item.end_utf16);
+    return valid ? { start: item.start_utf16, end: item.end_utf16, id: item.id } : null;
   }
 
   class ArticleViewer {
@@ -149,6 +151,13 @@ const QaChat = (() => {
         this.articles.set(docId, loading);
       }
       return this.articles.get(docId);
+    }
+
+    /** Open the cited article at `citation`; the answer's other citations in it are marked faintly. */
+    showCitation(citation, citations) {
+      const others = citations.filter((c) => c.doc_id === citation.doc_id && c.id !== citation.id);
+      const spans = [citation, ...others].map(utf16Span).filter(Boolean);
+      return this.show(citation.doc_id, spans, citation.id);
     }
 
     /** Show the article; `cited` is [{start, end, id}] in UTF-16 units, `focusId` the one to
@@ -357,5 +366,5 @@ const QaChat = (() => {
     }
   }
 
-  return { ArticleViewer, ChatBox, getJson, utf16Span, el };
+  return { ArticleViewer, ChatBox, getJson, el };
 })();

@@ -1,7 +1,7 @@
 /* The chat page (GET /): the article picker, the conversation and the article viewer side by side. */
 (() => {
   "use strict";
-  const { ArticleViewer, ChatBox, getJson, utf16Span, el } = QaChat;
+  const { ArticleViewer, ChatBox, getJson, el } = QaChat;
   const api = new URL(".", document.baseURI).href.replace(/\/$/, "");
   const picker = document.getElementById("article-picker");
   const pickerStatus = document.getElementById("picker-status");
@@ -14,16 +14,9 @@
     return picker.value ? [picker.value] : [];
   }
 
-  /** Open the cited article at the citation; the answer's other citations in it are marked faintly. */
-  function followCitation(citation, citations) {
-    const others = citations.filter((c) => c.doc_id === citation.doc_id && c.id !== citation.id);
-    const spans = [citation, ...others].map((c) => ({ ...utf16Span(c), id: c.id }));
-    viewer.show(citation.doc_id, spans, citation.id);
-  }
-
   const chat = new ChatBox(document.getElementById("chat"), api, {
     scope,
-    onCitation: followCitation,
+    onCitation: (citation, citations) => viewer.showCitation(citation, citations),
     titleOf: (docId) => titles.get(docId),
     label: "Your question",
     inputId: "question",

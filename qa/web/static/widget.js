@@ -6,7 +6,7 @@
  *
  * data-api defaults to the script's own origin; without data-doc-id it asks about all articles.
  */
-const { ArticleViewer, ChatBox, utf16Span, el } = QaChat;
+const { ArticleViewer, ChatBox, el } = QaChat;
 const script = document.currentScript;
 const api = (script.dataset.api || new URL(script.src).origin).replace(/\/$/, "");
 const docId = script.dataset.docId || "";
@@ -50,7 +50,6 @@ const chat = new ChatBox(chatRoot, api, {
   onCitation: (citation, citations) => {
     lastCitation = citation.id;
     source.hidden = false;
-    const spans = [citation, ...citations.filter((c) => c.doc_id === citation.doc_id && c.id !== citation.id)];
-    viewer.show(citation.doc_id, spans.map((c) => ({ ...utf16Span(c), id: c.id })), citation.id);
+    viewer.showCitation(citation, citations);
   },
 });
