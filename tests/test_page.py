@@ -150,6 +150,13 @@ def chat_requests(page: Page) -> list[Request]:
     return requests
 
 
+def sent(request: Request) -> Any:
+    """The JSON body of a request the page made."""
+    body = request.post_data_json
+    assert body is not None, request.url
+    return body
+
+
 def ask(page: Page | Locator, question: str) -> None:
     page.get_by_test_id("question").fill(question)
     page.get_by_test_id("ask").click()
@@ -199,7 +206,7 @@ def test_an_answer_streams_in_and_its_citation_opens_the_article_at_the_span(
     expect(page.get_by_role("heading", name="Ask the articles")).to_be_visible()
     with page.expect_response("**/v1/chat/completions") as reply:
         ask(page, FENTANYL_QUESTION)
-    assert reply.value.request.post_data_json["stream"] is True
+    assert sent(reply.value.request)["stream"] is True
     assert reply.value.headers["content-type"].startswith("text/event-stream")
     turn = last_turn(page)
     log = page.get_by_role("log")
@@ -230,7 +237,7 @@ def test_a_follow_up_sends_the_whole_conversation(page: Page, server: Server, sc
     ask(page, FOLLOW_UP_QUESTION)
     turn = last_turn(page)
     expect(turn.get_by_test_id("source").first).to_contain_text("delisted")
-    assert [r.post_data_json["messages"] for r in requests] == [
+    assert [sent(r)["messages"] for r in requests] == [
         [{"role": "user", "content": ROBINSON_QUESTION}],
         [{"role": "user", "content": ROBINSON_QUESTION}, {"role": "assistant", "content": first},
          {"role": "user", "content": FOLLOW_UP_QUESTION}],
@@ -311,6 +318,9 @@ def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(
     expect(last_turn(page).get_by_test_id("error")).to_have_attribute("data-error-kind", "network")
     expect(page.get_by_test_id("error")).to_contain_text("couldn't reach the service")
     shoot(page, screenshots, "network-error")
+    ask(page, ROBINSON_QUESTION)  # instead of retrying: the earlier turn can no longer be retried
+    expect(page.get_by_test_id("error")).to_have_count(2)
+    expect(page.get_by_test_id("retry")).to_have_count(1)
 
 
 def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, server: Server,
@@ -324,7 +334,7 @@ def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, serv
     expect(page.get_by_test_id("highlight")).to_have_count(0)
     ask(page, EMOJI_QUESTION)
     turn = last_turn(page)
-    assert requests[0].post_data_json["doc_ids"] == [EMOJI_ID]
+    assert sent(requests[0])["doc_ids"] == [EMOJI_ID]
     turn.locator('[data-testid="citation"][data-citation-id="1"]').click()
     start = EMOJI_TEXT.index(EMOJI_SENTENCE)
     highlight = page.get_by_test_id("highlight")
@@ -341,7 +351,7 @@ def test_the_widget_on_the_demo_page_answers_from_its_article(page: Page, server
     assert widget.evaluate("host => host.shadowRoot !== null")
     ask(widget, EMOJI_QUESTION)
     turn = last_turn(widget)
-    assert requests[0].post_data_json["doc_ids"] == [EMOJI_ID]
+    assert sent(requests[0])["doc_ids"] == [EMOJI_ID]
     turn.get_by_test_id("citation").first.click()
     expect(widget.get_by_test_id("highlight")).to_have_text(EMOJI_SENTENCE, use_inner_text=False)
     assert_contrast_aa(page)

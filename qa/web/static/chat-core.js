@@ -24,6 +24,7 @@ const QaChat = (() => {
     not_ready: "The service is still starting up. Try again in a moment.",
     network: "We couldn't reach the service. Check your connection and try again.",
     cut: "The answer was cut off before it finished. Try again.",
+    broken: "Something went wrong while showing the answer. Try again.",
   };
 
   /** A tiny DOM builder: el("p", {class: "x", "data-testid": "y"}, "text", child). */
@@ -245,8 +246,8 @@ const QaChat = (() => {
 
     /** Post the question with the conversation so far; the turn is kept only once answered. */
     async ask(question) {
-      const empty = this.log.querySelector(".qa-empty");
-      if (empty) empty.remove();
+      // An earlier failed turn is left behind: retrying it now would answer out of order.
+      this.log.querySelectorAll(".qa-empty, .qa-retry").forEach((node) => node.remove());
       this.log.append(el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question" }, question)));
       await this.answer(question, el("div", { class: "qa-turn qa-assistant" }));
     }
@@ -269,8 +270,9 @@ const QaChat = (() => {
         this.renderAnswer(turn, answer, extras);
         this.conversation = [...messages, { role: "assistant", content: answer }];
       } catch (error) {
-        if (!(error instanceof ChatError)) throw error;
-        this.renderError(turn, error, () => this.answer(question, turn));
+        if (!(error instanceof ChatError)) console.error(error); // a malformed event, or a bug of ours
+        const failure = error instanceof ChatError ? error : new ChatError("broken", MESSAGES.broken, true);
+        this.renderError(turn, failure, () => this.answer(question, turn));
       } finally {
         this.setBusy(false);
         this.scrollToEnd();
