@@ -75,8 +75,9 @@ class Server:
 
 
 def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[str, str] | None = None,
-                 timeout: float = 300.0) -> Server:
-    """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of /readyz."""
+                 timeout: float = 300.0, ready_path: str = "/readyz") -> Server:
+    """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of
+    `ready_path` (`/healthz` for a server that is meant never to be ready)."""
     port = free_port()
     environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
     started = time.perf_counter()
@@ -90,7 +91,7 @@ def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[s
         if process.poll() is not None:
             raise RuntimeError(f"qa serve exited with {process.returncode} before it was ready")
         try:
-            if client.request("GET", "/readyz")[0] == 200:
+            if client.request("GET", ready_path)[0] == 200:
                 client.close()
                 return Server(process, base_url, round(time.perf_counter() - started, 3))
         except (OSError, http.client.HTTPException):

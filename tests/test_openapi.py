@@ -21,8 +21,9 @@ from tests.contracts import ndjson_lines, sse_data
 
 NDJSON = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"
-# Routes that serve the description itself rather than the API.
-UNDESCRIBED = {"/openapi.json", "/docs", "/static/<path:filename>"}
+# Routes that serve the description itself, or the pages for readers (qa.web), rather than the API.
+UNDESCRIBED = {"/openapi.json", "/docs", "/static/<path:filename>",
+               "/", "/widget.js", "/demo/<string:doc_id>", "/assets/<path:filename>"}
 
 
 @pytest.fixture()

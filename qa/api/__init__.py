@@ -12,6 +12,7 @@ from qa.api import batch, chat, docs, errors, routes
 from qa.schemas import ErrorSchema
 from qa.config import Settings
 from qa.service import Service
+from qa.web import web
 
 
 class QaApi(Api):
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():
         api.spec.components.schema(name, schema=schema)
     docs.register(app, api)
+    app.register_blueprint(web)  # GET /, /widget.js, /demo/<doc_id>
     if settings.cors_origins:
         CORS(app, origins=list(settings.cors_origins))
     return app

@@ -1,0 +1,57 @@
+"""What readers see: `GET /` (a chat page over the articles), `GET /widget.js` (a chat box any
+newsroom page can embed) and `GET /demo/<doc_id>` (an article page with the widget on it).
+
+Static HTML, CSS and plain JavaScript shipped inside the package: no CDN and no build step, so the
+pages work with no network. The page and the widget share one script (`chat-core.js`) and one
+stylesheet (`chat.css`); `/widget.js` joins them into a single file, because an embed is one
+`<script>` tag on someone else's page.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+
+STATIC = files(__name__) / "static"
+
+web = Blueprint("web", __name__, static_folder="static", static_url_path="/assets", template_folder="templates")
+
+
+def _static_text(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+@cache
+def widget_script() -> str:
+    """chat-core.js and widget.js in one closure (nothing leaks into the host page's globals),
+    with the widget's stylesheet inlined so the shadow root is styled before its first paint."""
+    css = _static_text("chat.css") + _static_text("widget.css")
+    return (
+        "/* article-qa chat widget; embedding it: README, 'The chat page and the widget'. */\n"
+        f'(() => {{\n"use strict";\nconst WIDGET_CSS = {json.dumps(css)};\n'
+        f"{_static_text('chat-core.js')}\n{_static_text('widget.js')}\n}})();\n"
+    )
+
+
+@web.get("/")
+def chat_page() -> Response:
+    """The chat page: ask, follow a citation into its article, ask a follow-up."""
+    return send_from_directory(str(STATIC), "index.html", max_age=0)
+
+
+@web.get("/widget.js")
+def widget() -> Response:
+    """The embeddable chat box; see README for the `<script>` tag and `QA_CORS_ORIGINS`."""
+    return Response(widget_script(), mimetype="text/javascript", headers={"Cache-Control": "public, max-age=300"})
+
+
+@web.get("/demo/<string:doc_id>")
+def demo(doc_id: str) -> str:
+    """An article page as a newsroom would publish it, with the widget embedded and scoped to it."""
+    document = current_app.extensions["qa.service"].document(doc_id)  # 404 / 503 JSON, as the API
+    paragraphs = [line for line in document.text.splitlines() if line.strip()]
+    return render_template("demo.html", document=document, paragraphs=paragraphs,
+                           api=request.host_url.rstrip("/"))

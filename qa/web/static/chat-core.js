@@ -1,0 +1,372 @@
+/* article-qa chat: what the page (GET /) and the widget (GET /widget.js) share.
+ *
+ * streamAnswer()  POST /v1/chat/completions with "stream": true, read as server-sent events.
+ * ArticleViewer   an article with cited spans highlighted (UTF-16 offsets: JavaScript strings).
+ * ChatBox         the conversation, the question box and every state an answer can end in.
+ *
+ * Integrators and tests script against the data-testid attributes: keep them stable.
+ */
+const QaChat = (() => {
+  "use strict";
+
+  const DECLINED_TEXT = "The articles do not cover this";
+
+  /** A failure the reader can act on; `kind` picks the message, `retryable` the button. */
+  class ChatError extends Error {
+    constructor(kind, message, retryable) {
+      super(message);
+      this.kind = kind;
+      this.retryable = retryable;
+    }
+  }
+
+  const MESSAGES = {
+    not_ready: "The service is still starting up. Try again in a moment.",
+    network: "We couldn't reach the service. Check your connection and try again.",
+    cut: "The answer was cut off before it finished. Try again.",
+    broken: "Something went wrong while showing the answer. Try again.",
+  };
+
+  /** A tiny DOM builder: el("p", {class: "x", "data-testid": "y"}, "text", child). */
+  function el(tag, attributes = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) {
+      if (value === null || value === undefined || value === false) continue;
+      node.setAttribute(name, value === true ? "" : value);
+    }
+    node.append(...children.filter((child) => child !== null && child !== undefined));
+    return node;
+  }
+
+  async function errorOf(response) {
+    if (response.status === 503) return new ChatError("not_ready", MESSAGES.not_ready, true);
+    let message = `The service answered with an error (${response.status}).`;
+    try {
+      message = (await response.json()).error.message || message;
+    } catch (_) {
+      /* not our JSON error shape: keep the status line */
+    }
+    return new ChatError("http", message, response.status >= 500);
+  }
+
+  async function request(url, options) {
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch (_) {
+      throw new ChatError("network", MESSAGES.network, true);
+    }
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+
+  async function getJson(api, path) {
+    return (await request(api + path, { headers: { Accept: "application/json" } })).json();
+  }
+
+  /** Ask with the whole conversation; `onText` gets each piece of the answer as it arrives.
+   * Resolves to the final chunk's extras: {citations, short_answer, answerable}. A stream that
+   * ends (or breaks) before `data: [DONE]` is a cut stream. */
+  async function streamAnswer(api, messages, docIds, onText) {
+    const body = { model: "article-qa", messages, stream: true };
+    if (docIds && docIds.length) body.doc_ids = docIds;
+    const response = await request(api + "/v1/chat/completions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify(body),
+    });
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    const extras = { citations: [], short_answer: null, answerable: undefined };
+    let buffer = "";
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (_) {
+        throw new ChatError("cut", MESSAGES.cut, true);
+      }
+      if (chunk.done) throw new ChatError("cut", MESSAGES.cut, true);
+      buffer += decoder.decode(chunk.value, { stream: true });
+      const events = buffer.split("\n\n");
+      buffer = events.pop();
+      for (const event of events) {
+        const data = event.split("\n").filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).trim()).join("");
+        if (data === "[DONE]") return extras;
+        if (!data) continue;
+        const delta = (JSON.parse(data).choices || [{}])[0].delta || {};
+        if (delta.content) onText(delta.content);
+        if (delta.citations) extras.citations = delta.citations;
+        if (delta.short_answer) extras.short_answer = delta.short_answer;
+        if (typeof delta.answerable === "boolean") extras.answerable = delta.answerable;
+      }
+    }
+  }
+
+  /** Declined: the service says so (`answerable: false`), or, from a server that does not say,
+   * an answer with no citations or in the not-covered wording. */
+  function isDeclined(text, extras) {
+    if (typeof extras.answerable === "boolean") return !extras.answerable;
+    return extras.citations.length === 0 || text.trim().startsWith(DECLINED_TEXT);
+  }
+
+  /** Split `text` at paragraph ends and span edges: [{paragraph: [{text, span}]}], `span` the
+   * strongest span covering the piece ("strong" beats "faint"), offsets in UTF-16 code units. */
+  function segments(text, spans) {
+    const cuts = new Set([0, text.length]);
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) cuts.add(i + 1);
+    const clamp = (offset) => Math.max(0, Math.min(text.length, offset));
+    for (const span of spans) cuts.add(clamp(span.start)).add(clamp(span.end));
+    const points = [...cuts].sort((a, b) => a - b);
+    const paragraphs = [[]];
+    for (let i = 0; i + 1 < points.length; i++) {
+      const [start, end] = [points[i], points[i + 1]];
+      const covering = spans.filter((span) => span.start <= start && end <= span.end);
+      const span = covering.find((s) => s.strong) || covering[0] || null;
+      paragraphs[paragraphs.length - 1].push({ text: text.slice(start, end), span });
+      if (text[end - 1] === "\n" && end < text.length) paragraphs.push([]);
+    }
+    return paragraphs;
+  }
+
+  /** Where a citation (or short answer) lies in the article as a JavaScript string: the API's
+   * UTF-16 offsets, not its code-point ones (each emoji before a span would shift it by one). */
+  function utf16Span(item) {
+    const valid = Number.isInteger(item.start_utf16) && Number.isInteger(item.end_utf16);
+    return valid ? { start: item.start_utf16, end: item.end_utf16, id: item.id } : null;
+  }
+
+  class ArticleViewer {
+    constructor(container, api, headingLevel = "h2") {
+      this.container = container;
+      this.api = api;
+      this.headingLevel = headingLevel;
+      this.articles = new Map();
+    }
+
+    article(docId) {
+      if (!this.articles.has(docId)) {
+        const loading = getJson(this.api, "/v1/documents/" + encodeURIComponent(docId));
+        loading.catch(() => this.articles.delete(docId));
+        this.articles.set(docId, loading);
+      }
+      return this.articles.get(docId);
+    }
+
+    /** Open the cited article at `citation`; the answer's other citations in it are marked faintly. */
+    showCitation(citation, citations) {
+      const others = citations.filter((c) => c.doc_id === citation.doc_id && c.id !== citation.id);
+      const spans = [citation, ...others].map(utf16Span).filter(Boolean);
+      return this.show(citation.doc_id, spans, citation.id);
+    }
+
+    /** Show the article; `cited` is [{start, end, id}] in UTF-16 units, `focusId` the one to
+     * highlight strongly, scroll to and focus; the others are marked faintly. */
+    async show(docId, cited = [], focusId = null) {
+      let article;
+      try {
+        article = await this.article(docId);
+      } catch (error) {
+        const message = el("p", { class: "qa-error", role: "alert", "data-testid": "error" }, error.message);
+        this.container.replaceChildren(message);
+        return;
+      }
+      const spans = cited.map((span) => ({ ...span, strong: span.id === focusId }));
+      const body = el("div", { class: "qa-article-text" });
+      for (const paragraph of segments(article.text, spans)) {
+        body.append(el("p", {}, ...paragraph.map((piece) => this.piece(piece))));
+      }
+      const meta = article.metadata || {};
+      const byline = [meta.author && "By " + meta.author, meta.source, meta.published || meta.date]
+        .filter(Boolean).join(" · ");
+      const link = typeof meta.url === "string" && /^https?:\/\//.test(meta.url)
+        ? el("a", { href: meta.url, class: "qa-original", rel: "noopener" }, "Read the original article")
+        : null;
+      this.container.replaceChildren(
+        el("article", { class: "qa-article", "data-testid": "article", "data-doc-id": docId },
+          el(this.headingLevel, { class: "qa-article-title" }, article.title || docId),
+          byline ? el("p", { class: "qa-byline" }, byline) : null,
+          link,
+          body),
+      );
+      const first = this.container.querySelector('[data-testid="highlight"]');
+      if (first) {
+        first.scrollIntoView({ block: "center", behavior: "smooth" });
+        first.focus({ preventScroll: true });
+      }
+    }
+
+    piece({ text, span }) {
+      if (!span) return text;
+      if (!span.strong) return el("mark", { class: "qa-faint", "data-citation-id": span.id }, text);
+      const attributes = {
+        class: "qa-highlight", "data-testid": "highlight", "data-citation-id": span.id, tabindex: "-1",
+      };
+      return el("mark", attributes, text);
+    }
+  }
+
+  /** The conversation: turns in an ARIA live log, the question box, and the states an answer
+   * ends in (answered, declined, or an error with a retry). `options.scope()` gives the doc ids
+   * to ask about (empty: all); `options.onCitation(citation, citations)` follows a citation. */
+  class ChatBox {
+    constructor(root, api, options) {
+      this.api = api;
+      this.options = options;
+      this.conversation = []; // completed turns, sent back whole with every question
+      this.busy = false;
+      const id = options.inputId || "qa-question";
+      this.log = el("div", { class: "qa-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+      this.input = el("input", {
+        id, type: "text", class: "qa-input", "data-testid": "question", maxlength: "1000", autocomplete: "off",
+        required: true, placeholder: options.placeholder || "Ask a question about the news",
+      });
+      this.button = el("button", { type: "submit", class: "qa-ask", "data-testid": "ask" }, "Ask");
+      this.form = el("form", { class: "qa-form" },
+        el("label", { for: id, class: "qa-label" }, options.label || "Your question"),
+        el("div", { class: "qa-row" }, this.input, this.button));
+      this.form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const question = this.input.value.trim();
+        if (!question || this.busy) return;
+        this.input.value = "";
+        this.input.focus();
+        this.ask(question);
+      });
+      root.append(this.log, this.form);
+      this.reset();
+    }
+
+    reset() {
+      this.conversation = [];
+      this.log.replaceChildren();
+      if (this.options.emptyText) this.log.append(el("p", { class: "qa-empty" }, this.options.emptyText));
+    }
+
+    /** Post the question with the conversation so far; the turn is kept only once answered. */
+    async ask(question) {
+      // An earlier failed turn is left behind: retrying it now would answer out of order.
+      this.log.querySelectorAll(".qa-empty, .qa-retry").forEach((node) => node.remove());
+      this.log.append(el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question" }, question)));
+      await this.answer(question, el("div", { class: "qa-turn qa-assistant" }));
+    }
+
+    async answer(question, turn) {
+      const messages = [...this.conversation, { role: "user", content: question }];
+      const text = el("p", { class: "qa-answer qa-streaming", "data-testid": "answer" });
+      const status = el("p", { class: "qa-status" }, "Searching the articles…");
+      turn.replaceChildren(status, text);
+      if (!turn.isConnected) this.log.append(turn);
+      this.setBusy(true);
+      let answer = "";
+      try {
+        const extras = await streamAnswer(this.api, messages, this.options.scope(), (piece) => {
+          answer += piece;
+          status.remove();
+          text.textContent = answer;
+          this.scrollToEnd();
+        });
+        this.renderAnswer(turn, answer, extras);
+        this.conversation = [...messages, { role: "assistant", content: answer }];
+      } catch (error) {
+        if (!(error instanceof ChatError)) console.error(error); // a malformed event, or a bug of ours
+        const failure = error instanceof ChatError ? error : new ChatError("broken", MESSAGES.broken, true);
+        this.renderError(turn, failure, () => this.answer(question, turn));
+      } finally {
+        this.setBusy(false);
+        this.scrollToEnd();
+      }
+    }
+
+    setBusy(busy) {
+      this.busy = busy;
+      // Readers hear the finished answer once, not each word as it streams in.
+      this.log.setAttribute("aria-busy", String(busy));
+      this.button.setAttribute("aria-disabled", String(busy));
+    }
+
+    scrollToEnd() {
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+
+    renderAnswer(turn, answer, extras) {
+      if (isDeclined(answer, extras)) {
+        turn.replaceChildren(el("div", { class: "qa-declined", "data-testid": "declined" },
+          el("p", { class: "qa-declined-title" }, "The articles don't cover this"),
+          el("p", {}, "No passage in the articles answers that question, so there is no answer to show. " +
+            "Try asking it another way, or about something the articles report.")));
+        return;
+      }
+      const citations = extras.citations;
+      const byId = new Map(citations.map((citation) => [String(citation.id), citation]));
+      const text = el("p", { class: "qa-answer", "data-testid": "answer" });
+      for (const part of answer.split(/(\[\d+\])/)) {
+        const citation = byId.get((part.match(/^\[(\d+)\]$/) || [])[1]);
+        text.append(citation ? this.marker(citation, citations) : part);
+      }
+      const parts = [text, this.sources(citations)];
+      const short = extras.short_answer;
+      if (short && short.text) parts.unshift(this.shortAnswer(short, citations));
+      turn.replaceChildren(...parts);
+    }
+
+    marker(citation, citations) {
+      const button = el("button", {
+        type: "button", class: "qa-cite", "data-testid": "citation", "data-citation-id": citation.id,
+        "aria-label": `Source ${citation.id}: ${this.title(citation)}`,
+      }, `[${citation.id}]`);
+      button.addEventListener("click", () => this.options.onCitation(citation, citations));
+      return button;
+    }
+
+    shortAnswer(short, citations) {
+      const button = el("button", { type: "button", class: "qa-short-link" }, "Show in the article");
+      button.addEventListener("click", () => this.options.onCitation({ ...short, id: "short" }, citations));
+      return el("div", { class: "qa-short", "data-testid": "short-answer" },
+        el("p", { class: "qa-short-label" }, "Short answer"),
+        el("p", { class: "qa-short-text" }, short.text), button);
+    }
+
+    /** The citations as a list of quotes; with one article, its title once above them. */
+    sources(citations) {
+      const articles = new Set(citations.map((citation) => citation.doc_id));
+      const heading = articles.size === 1 ? "Sources in “" + this.title(citations[0]) + "”" : "Sources";
+      const list = el("ol", { class: "qa-sources", "aria-label": heading });
+      for (const citation of citations) {
+        const attributes = {
+          type: "button", class: "qa-source", "data-testid": "source", "data-citation-id": citation.id,
+        };
+        const button = el("button", attributes,
+          el("span", { class: "qa-source-id" }, `[${citation.id}]`),
+          el("span", { class: "qa-source-body" },
+            articles.size > 1 ? el("span", { class: "qa-source-title" }, this.title(citation)) : null,
+            el("span", { class: "qa-source-quote" }, "“" + citation.quote.trim() + "”")));
+        button.addEventListener("click", () => this.options.onCitation(citation, citations));
+        list.append(el("li", {}, button));
+      }
+      return el("div", { class: "qa-sources-box" }, el("p", { class: "qa-sources-heading" }, heading), list);
+    }
+
+    title(citation) {
+      return citation.title || this.options.titleOf(citation.doc_id) || citation.doc_id;
+    }
+
+    renderError(turn, error, retry) {
+      const box = el("div", { class: "qa-error", role: "alert", "data-testid": "error", "data-error-kind": error.kind },
+        el("p", {}, error.message));
+      if (error.retryable) {
+        const button = el("button", { type: "button", class: "qa-retry", "data-testid": "retry" }, "Try again");
+        button.addEventListener("click", () => {
+          if (this.busy) return;
+          this.input.focus(); // the button is about to be replaced
+          retry();
+        });
+        box.append(button);
+      }
+      turn.replaceChildren(box);
+    }
+  }
+
+  return { ArticleViewer, ChatBox, getJson, el };
+})();

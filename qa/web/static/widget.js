@@ -1,0 +1,55 @@
+/* The embeddable chat box. /widget.js runs this after chat-core.js, inside one closure, with the
+ * stylesheets in WIDGET_CSS. It renders where its <script> tag is, in a shadow root so that the
+ * host page's CSS and ours never meet:
+ *
+ *   <script src="https://HOST/widget.js" data-api="https://HOST" data-doc-id="ARTICLE"></script>
+ *
+ * data-api defaults to the script's own origin; without data-doc-id it asks about all articles.
+ */
+const { ArticleViewer, ChatBox, el } = QaChat;
+const script = document.currentScript;
+const api = (script.dataset.api || new URL(script.src).origin).replace(/\/$/, "");
+const docId = script.dataset.docId || "";
+
+const host = el("div", { class: "article-qa-widget", "data-testid": "widget" });
+script.parentNode.insertBefore(host, script);
+const shadow = host.attachShadow({ mode: "open" }); // open: integrators and tests reach the data-testid hooks
+
+const chatRoot = el("div", { class: "qa-chat" });
+const sourceText = el("div", { class: "qa-widget-source-text" });
+const close = el("button", { type: "button", class: "qa-close", "aria-label": "Close the source" }, "×");
+const source = el("div", { class: "qa-widget-source", hidden: true },
+  el("div", { class: "qa-widget-source-bar" }, el("p", {}, "In the article"), close),
+  sourceText);
+const subtitle = el("p", { class: "qa-widget-subtitle" },
+  docId ? "Answers from this article, with sources" : "Answers from our articles, with sources");
+shadow.append(
+  el("style", {}, WIDGET_CSS),
+  el("section", { class: "qa qa-widget", "aria-label": "Ask about this article" },
+    el("header", { class: "qa-widget-header" },
+      el("p", { class: "qa-widget-title" }, "Ask about this story"), subtitle),
+    chatRoot, source));
+
+const viewer = new ArticleViewer(sourceText, api, "h3");
+let title = null;
+if (docId) viewer.article(docId).then((article) => { title = article.title; }, () => {});
+
+let lastCitation = null;
+close.addEventListener("click", () => {
+  source.hidden = true;
+  const marker = lastCitation && shadow.querySelector(`.qa-answer [data-citation-id="${lastCitation}"]`);
+  (marker || chat.input).focus();
+});
+
+const chat = new ChatBox(chatRoot, api, {
+  scope: () => (docId ? [docId] : []),
+  titleOf: (id) => (id === docId ? title : null),
+  label: "Your question",
+  inputId: "qa-widget-question",
+  placeholder: "What would you like to know?",
+  onCitation: (citation, citations) => {
+    lastCitation = citation.id;
+    source.hidden = false;
+    viewer.showCitation(citation, citations);
+  },
+});

@@ -1,0 +1,435 @@
+"""The chat page (`GET /`) and the embeddable widget in a real browser: Playwright driving
+Debian's chromium against real gunicorn servers.
+
+One server holds the seed article and an article with emoji and other astral characters (so
+that JavaScript's UTF-16 offsets differ from the API's code points); another never loads its
+index (503) and is then stopped (network error). A screenshot of each state is saved under the
+run's temporary folder (`pytest --basetemp=DIR` puts them in DIR/screenshots); the README's come
+from there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.request
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
+
+from tests.conftest import FENTANYL_QUESTION, FOLLOW_UP_QUESTION, ROBINSON_QUESTION, SEED_ID, SEED_TEXT, SEEDS
+from tests.servers import Server, free_port, start_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+DECLINED_QUESTION = "What is the recipe for sourdough bread?"
+FENTANYL_SPAN = (921, 1115)
+
+EMOJI_ID = "harbour-bakery"
+EMOJI_TITLE = "Harbour Street bakery 🥐 turns ten and plans a second shop"
+EMOJI_QUESTION = "Where will the bakery open its second shop?"
+EMOJI_SENTENCE = (  # the answer, with an astral character inside it
+    "The bakery will open a second shop 🏪 at the old ferry terminal in March, owner Marta Lindqvist said."
+)
+# Astral characters (one code point, two UTF-16 units each) before the cited sentence too.
+EMOJI_TEXT = (
+    "Crumb & Co. 😀 celebrated its tenth year on Saturday with a street party 🎉🎂 that drew hundreds of "
+    "neighbours, and the owner signed the guest book with a flourish: 𝕏𝕐 𝔘.\n"
+    f"{EMOJI_SENTENCE}\n"
+    "Lindqvist said the new shop will bake rye bread and cinnamon buns every morning from six o'clock.\n"
+)
+
+# WCAG 2.x contrast of every visible piece of text against the background it is painted on.
+CONTRAST_FAILURES = """(root) => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const parse = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (node) => {
+    for (; node && node.nodeType === 1; node = node.parentElement || (node.getRootNode() || {}).host) {
+      const [r, g, b, a] = parse(getComputedStyle(node).backgroundColor);
+      if (a === undefined || a > 0.5) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  const walk = (scope) => {
+    const walker = document.createTreeWalker(scope, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      const element = text.parentElement;
+      if (!text.textContent.trim() || !element || !element.getClientRects().length) continue;
+      const style = getComputedStyle(element);
+      if (style.visibility === "hidden" || parseFloat(style.opacity) < 0.5) continue;
+      const [fg, bg] = [luminance(parse(style.color)), luminance(background(element))];
+      const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+      const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+      const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+      if (ratio < needed) failures.push(`${ratio.toFixed(2)} < ${needed}: ${text.textContent.trim().slice(0, 40)}`);
+    }
+    scope.querySelectorAll("*").forEach((node) => node.shadowRoot && walk(node.shadowRoot));
+  };
+  walk(root);
+  return failures;
+}"""
+
+
+def write_article(folder: Path, doc_id: str, text: str, title: str) -> None:
+    (folder / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+    (folder / f"{doc_id}.json").write_text(json.dumps({"id": doc_id, "title": title, "author": "Ada Reporter",
+                                                       "source": "The Daily Example"}), encoding="utf-8")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def newsroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A newsroom's own web server, another origin than the API's: its URL and its folder."""
+    folder = tmp_path_factory.mktemp("newsroom")
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(QuietHandler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", folder
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, newsroom: tuple[str, Path]) -> Iterator[Server]:
+    """A real server on the seed article plus the emoji article; the newsroom's origin may call it."""
+    seeds = tmp_path_factory.mktemp("page-seeds")
+    for source in SEEDS.glob(f"{SEED_ID}.*"):
+        shutil.copy(source, seeds / source.name)
+    write_article(seeds, EMOJI_ID, EMOJI_TEXT, EMOJI_TITLE)
+    server = start_server(seeds, tmp_path_factory.mktemp("page-index"), env={"QA_CORS_ORIGINS": newsroom[0]})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("the browser tests need Debian's chromium: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots", numbered=False)
+
+
+def shoot(what: Page | Locator, folder: Path, name: str) -> None:
+    what.screenshot(path=folder / f"{name}.png", animations="disabled")
+
+
+def chat_requests(page: Page) -> list[Request]:
+    """Every POST to the chat route the page makes from now on."""
+    requests: list[Request] = []
+    page.on("request", lambda r: requests.append(r) if r.url.endswith("/v1/chat/completions") and r.method == "POST"
+            else None)
+    return requests
+
+
+def sent(request: Request) -> Any:
+    """The JSON body of a request the page made."""
+    body = request.post_data_json
+    assert body is not None, request.url
+    return body
+
+
+def ask(page: Page | Locator, question: str) -> None:
+    page.get_by_test_id("question").fill(question)
+    page.get_by_test_id("ask").click()
+
+
+def last_turn(page: Page | Locator) -> Locator:
+    """The newest assistant turn, once it has finished (answered, declined or failed)."""
+    turn = page.locator(".qa-assistant").last
+    expect(turn.locator(".qa-streaming, .qa-status")).to_have_count(0)
+    return turn
+
+
+def citations_of(response_text: str) -> list[dict[str, Any]]:
+    """The citations of a chat completion stream, from its final chunk."""
+    chunks = [json.loads(line[6:]) for line in response_text.splitlines()
+              if line.startswith("data: {")]
+    return chunks[-1]["choices"][0]["delta"]["citations"]
+
+
+def utf16_offset(text: str, offset: int) -> int:
+    """A code-point offset into `text` as JavaScript counts it, in UTF-16 code units."""
+    return len(text[:offset].encode("utf-16-le")) // 2
+
+
+def server_events(server: Server, question: str) -> list[str]:
+    """The server-sent events of the server's streamed answer to `question`, `data: ...` each."""
+    body = json.dumps({"messages": [{"role": "user", "content": question}], "stream": True}).encode()
+    post = urllib.request.Request(server.base_url + "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(post, timeout=60) as response:
+        return [event for event in response.read().decode("utf-8").split("\n\n") if event]
+
+
+def serve_events(page: Page, events: list[str]) -> None:
+    """Answer the page's next chat requests with these events instead of the server's."""
+    stream = "".join(event + "\n\n" for event in events)
+    page.route("**/v1/chat/completions", lambda route: route.fulfill(
+        status=200, headers={"Content-Type": "text/event-stream"}, body=stream))
+
+
+def assert_contrast_aa(page: Page) -> None:
+    assert page.evaluate(CONTRAST_FAILURES, page.locator("body").element_handle()) == []
+
+
+def test_an_answer_streams_in_and_its_citation_opens_the_article_at_the_span(
+        page: Page, server: Server, screenshots: Path) -> None:
+    page.goto(server.base_url + "/")
+    expect(page.get_by_role("heading", name="Ask the articles")).to_be_visible()
+    with page.expect_response("**/v1/chat/completions") as reply:
+        ask(page, FENTANYL_QUESTION)
+    assert sent(reply.value.request)["stream"] is True
+    assert reply.value.headers["content-type"].startswith("text/event-stream")
+    turn = last_turn(page)
+    log = page.get_by_role("log")
+    expect(log).to_have_attribute("aria-live", "polite")
+    expect(log).to_have_attribute("aria-busy", "false")
+    expect(turn.get_by_test_id("answer")).to_contain_text("particularly those contributing to the fentanyl crisis")
+    citations = citations_of(reply.value.text())
+    assert turn.get_by_test_id("source").count() == len(citations) >= 2  # the answer quotes the best of them
+    expect(turn.get_by_test_id("citation")).not_to_have_count(0)
+
+    turn.locator('[data-testid="citation"][data-citation-id="1"]').click()
+    highlight = page.get_by_test_id("highlight")
+    expect(highlight).to_have_text(SEED_TEXT[slice(*FENTANYL_SPAN)], use_inner_text=False)
+    assert (citations[0]["start"], citations[0]["end"]) == FENTANYL_SPAN
+    expect(highlight.first).to_be_in_viewport()
+    expect(highlight.first).to_be_focused()
+    others = {str(c["id"]) for c in citations[1:] if c["doc_id"] == SEED_ID}
+    assert {m.get_attribute("data-citation-id") for m in page.locator("mark.qa-faint").all()} == others
+    assert_contrast_aa(page)
+    shoot(page, screenshots, "answer-and-article")
+
+
+def test_a_follow_up_sends_the_whole_conversation(page: Page, server: Server, screenshots: Path) -> None:
+    requests = chat_requests(page)
+    page.goto(server.base_url + "/")
+    ask(page, ROBINSON_QUESTION)
+    first = last_turn(page).get_by_test_id("answer").text_content()
+    ask(page, FOLLOW_UP_QUESTION)
+    turn = last_turn(page)
+    expect(turn.get_by_test_id("source").first).to_contain_text("delisted")
+    assert [sent(r)["messages"] for r in requests] == [
+        [{"role": "user", "content": ROBINSON_QUESTION}],
+        [{"role": "user", "content": ROBINSON_QUESTION}, {"role": "assistant", "content": first},
+         {"role": "user", "content": FOLLOW_UP_QUESTION}],
+    ]
+    shoot(page, screenshots, "follow-up")
+
+
+def test_a_declined_question_looks_declined(page: Page, server: Server, screenshots: Path) -> None:
+    page.goto(server.base_url + "/")
+    ask(page, DECLINED_QUESTION)
+    turn = last_turn(page)
+    expect(turn.get_by_test_id("declined")).to_contain_text("The articles don't cover this")
+    expect(turn.get_by_test_id("answer")).to_have_count(0)
+    expect(turn.get_by_test_id("citation")).to_have_count(0)
+    assert_contrast_aa(page)
+    shoot(page, screenshots, "declined")
+
+
+def test_a_cut_stream_says_so_and_its_retry_answers(page: Page, server: Server, screenshots: Path) -> None:
+    """A stream that ends before `data: [DONE]`: the server's own stream, cut before its final chunk
+    (a real server cannot be made to cut one on cue)."""
+    events = server_events(server, FENTANYL_QUESTION)
+    serve_events(page, events[:-4])  # without the last two words, the citations and [DONE]
+    page.goto(server.base_url + "/")
+    ask(page, FENTANYL_QUESTION)
+    error = last_turn(page).get_by_test_id("error")
+    expect(error).to_have_attribute("data-error-kind", "cut")
+    expect(error).to_contain_text("cut off")
+    assert_contrast_aa(page)
+    shoot(page, screenshots, "cut-stream")
+    page.unroute("**/v1/chat/completions")
+    page.get_by_test_id("retry").click()
+    expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
+    expect(page.get_by_test_id("question")).to_be_focused()
+
+
+def test_a_short_answer_is_shown_first_and_opens_its_span(page: Page, server: Server, screenshots: Path) -> None:
+    """The service gives no short answers yet: the server's own stream, with one added to its final
+    chunk in the documented shape (offsets in code points and in UTF-16 units)."""
+    events = server_events(server, FENTANYL_QUESTION)
+    final = json.loads(events[-2].removeprefix("data: "))
+    start = SEED_TEXT.index("the fentanyl crisis")
+    end = start + len("the fentanyl crisis")
+    short = {"text": "the fentanyl crisis", "doc_id": SEED_ID, "start": start, "end": end,
+             "start_utf16": utf16_offset(SEED_TEXT, start), "end_utf16": utf16_offset(SEED_TEXT, end)}
+    final["choices"][0]["delta"]["short_answer"] = short
+    serve_events(page, [*events[:-2], "data: " + json.dumps(final), events[-1]])
+    page.goto(server.base_url + "/")
+    ask(page, FENTANYL_QUESTION)
+    turn = last_turn(page)
+    expect(turn.locator(":scope > *").first).to_have_attribute("data-testid", "short-answer")
+    expect(turn.get_by_test_id("short-answer")).to_contain_text("the fentanyl crisis")
+    turn.get_by_role("button", name="Show in the article").click()
+    expect(page.get_by_test_id("highlight")).to_have_text("the fentanyl crisis", use_inner_text=False)
+    shoot(page, screenshots, "short-answer")
+
+
+def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(
+        page: Page, tmp_path: Path, screenshots: Path) -> None:
+    """A server whose index never loads answers 503; once it is stopped, the network fails."""
+    loading = start_server(tmp_path / "no-seeds", tmp_path / "index", ready_path="/healthz")
+    try:
+        requests = chat_requests(page)
+        page.goto(loading.base_url + "/")
+        ask(page, FENTANYL_QUESTION)
+        error = last_turn(page).get_by_test_id("error")
+        expect(error).to_have_attribute("data-error-kind", "not_ready")
+        expect(error).to_contain_text("still starting up")
+        expect(page.locator("#picker-status")).to_contain_text("isn't available yet")
+        assert_contrast_aa(page)
+        shoot(page, screenshots, "not-ready")
+        page.get_by_test_id("retry").click()
+        expect(last_turn(page).get_by_test_id("error")).to_have_attribute("data-error-kind", "not_ready")
+        assert len(requests) == 2 and requests[0].post_data_json == requests[1].post_data_json
+    finally:
+        loading.stop()
+    page.get_by_test_id("retry").click()
+    expect(last_turn(page).get_by_test_id("error")).to_have_attribute("data-error-kind", "network")
+    expect(page.get_by_test_id("error")).to_contain_text("couldn't reach the service")
+    shoot(page, screenshots, "network-error")
+    ask(page, ROBINSON_QUESTION)  # instead of retrying: the earlier turn can no longer be retried
+    expect(page.get_by_test_id("error")).to_have_count(2)
+    expect(page.get_by_test_id("retry")).to_have_count(1)
+
+
+def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, server: Server,
+                                                                 screenshots: Path) -> None:
+    """The emoji article: highlights use the UTF-16 offsets, so astral characters before and inside
+    the cited sentence leave the highlight exactly on the quote."""
+    requests = chat_requests(page)
+    page.goto(server.base_url + "/")
+    page.get_by_test_id("article-picker").select_option(EMOJI_ID)
+    expect(page.get_by_test_id("article")).to_contain_text("ferry terminal")
+    expect(page.get_by_test_id("highlight")).to_have_count(0)
+    ask(page, EMOJI_QUESTION)
+    turn = last_turn(page)
+    assert sent(requests[0])["doc_ids"] == [EMOJI_ID]
+    turn.locator('[data-testid="citation"][data-citation-id="1"]').click()
+    start = EMOJI_TEXT.index(EMOJI_SENTENCE)
+    highlight = page.get_by_test_id("highlight")
+    expect(highlight).to_have_text(EMOJI_TEXT[start:start + len(EMOJI_SENTENCE)], use_inner_text=False)
+    shoot(page, screenshots, "emoji-article")
+
+
+def test_the_widget_on_the_demo_page_answers_from_its_article(page: Page, server: Server,
+                                                               screenshots: Path) -> None:
+    requests = chat_requests(page)
+    page.goto(f"{server.base_url}/demo/{EMOJI_ID}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(EMOJI_TITLE)
+    widget = page.get_by_test_id("widget")
+    assert widget.evaluate("host => host.shadowRoot !== null")
+    ask(widget, EMOJI_QUESTION)
+    turn = last_turn(widget)
+    assert sent(requests[0])["doc_ids"] == [EMOJI_ID]
+    turn.get_by_test_id("citation").first.click()
+    expect(widget.get_by_test_id("highlight")).to_have_text(EMOJI_SENTENCE, use_inner_text=False)
+    assert_contrast_aa(page)
+    shoot(widget, screenshots, "widget-demo")
+
+
+def test_the_widget_answers_only_from_its_article(page: Page, server: Server) -> None:
+    """Asked about another article's subject, the widget's answer cites its own article or declines."""
+    page.goto(f"{server.base_url}/demo/{EMOJI_ID}")
+    widget = page.get_by_test_id("widget")
+    with page.expect_response("**/v1/chat/completions") as reply:
+        ask(widget, FENTANYL_QUESTION)
+    last_turn(widget)
+    assert {c["doc_id"] for c in citations_of(reply.value.text())} <= {EMOJI_ID}
+
+
+def test_the_widget_on_another_origin_works_and_keeps_its_styles_apart(
+        page: Page, server: Server, newsroom: tuple[str, Path]) -> None:
+    """The host page's loud CSS does not reach the widget, and the widget's does not leak out;
+    the API answers the other origin because the server lists it in QA_CORS_ORIGINS."""
+    host_page = f"""<!doctype html><html><head><style>
+      body {{ color: rgb(200, 0, 0); font-family: serif; }}
+      button {{ background: rgb(255, 0, 0); color: rgb(200, 0, 0); }}
+    </style></head><body><h1>Our story</h1><button class="qa-ask" id="host-button">Subscribe</button>
+    <script src="{server.base_url}/widget.js" data-api="{server.base_url}" data-doc-id="{SEED_ID}"></script>
+    </body></html>"""
+    origin, folder = newsroom
+    (folder / "story.html").write_text(host_page, encoding="utf-8")
+    page.goto(origin + "/story.html")
+    widget = page.get_by_test_id("widget")
+    ask(widget, FENTANYL_QUESTION)
+    expect(last_turn(widget).get_by_test_id("citation").first).to_be_visible()
+    style = "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
+    assert widget.get_by_test_id("ask").evaluate(style) == ["rgb(255, 255, 255)", "rgb(11, 79, 138)"]
+    assert widget.get_by_test_id("answer").evaluate(style)[0] == "rgb(27, 31, 36)"
+    assert page.locator("#host-button").evaluate(style) == ["rgb(200, 0, 0)", "rgb(255, 0, 0)"]
+
+
+def test_keyboard_only_use_with_visible_focus(page: Page, server: Server) -> None:
+    page.goto(server.base_url + "/")
+    focused_testid = "() => document.activeElement && document.activeElement.dataset.testid"
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if page.evaluate(focused_testid) == "question":
+            break
+    question = page.get_by_test_id("question")
+    expect(question).to_be_focused()
+    page.keyboard.type(FENTANYL_QUESTION)
+    page.keyboard.press("Enter")
+    last_turn(page)
+    expect(question).to_be_focused()
+    for _ in range(12):
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate(focused_testid) == "citation":
+            break
+    citation = page.locator(":focus")
+    expect(citation).to_have_attribute("data-testid", "citation")
+    assert citation.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    assert citation.evaluate("e => parseFloat(getComputedStyle(e).outlineWidth)") >= 2
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("highlight").first).to_be_focused()
+
+
+def test_readable_at_360_pixels(browser: Browser, server: Server, screenshots: Path) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 780}, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(server.base_url + "/")
+        ask(page, FENTANYL_QUESTION)
+        last_turn(page)
+        ask(page, DECLINED_QUESTION)
+        last_turn(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert_contrast_aa(page)
+        shoot(page, screenshots, "mobile-360")
+        page.locator('[data-testid="citation"][data-citation-id="1"]').first.click()
+        expect(page.get_by_test_id("highlight").first).to_be_in_viewport()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        shoot(page, screenshots, "mobile-360-article")
+    finally:
+        context.close()

@@ -1,0 +1,77 @@
+"""The reader pages (qa.web) with Flask's client: what is served, where, and that the package ships
+it; their behaviour in a browser is tests/test_page.py."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from flask import Flask
+
+from qa.api import create_app
+from qa.config import Settings
+from qa.service import Service
+from tests.conftest import ROOT, SEED_ID
+from tests.test_api import error_body, json_of
+
+WEB = ROOT / "qa" / "web"
+
+
+def test_the_page_and_every_asset_it_names_are_served(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="(assets/[^"]+)"', html)
+    assert sorted(assets) == ["assets/chat-core.js", "assets/chat.css", "assets/page.css", "assets/page.js"]
+    types = {".js": "text/javascript", ".css": "text/css"}
+    for asset in assets:
+        response = client.get("/" + asset)
+        assert response.status_code == 200, asset
+        assert response.mimetype == types[Path(asset).suffix]
+        assert response.data == (WEB / "static" / Path(asset).name).read_bytes()
+
+
+def test_widget_js_is_one_closure_with_the_shared_script_and_the_inlined_styles(client) -> None:  # type: ignore
+    response = client.get("/widget.js")
+    assert response.status_code == 200 and response.mimetype == "text/javascript"
+    script = response.get_data(as_text=True)
+    core = (WEB / "static" / "chat-core.js").read_text(encoding="utf-8")
+    widget = (WEB / "static" / "widget.js").read_text(encoding="utf-8")
+    assert core in script and widget in script and script.index(core) < script.index(widget)
+    assert script.split("\n", 1)[1].startswith('(() => {\n"use strict";\nconst WIDGET_CSS = "')
+    assert script.rstrip().endswith("})();")
+    assert ":host { all: initial;" in script  # widget.css, inlined as a JSON string
+
+
+def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(f"/demo/{SEED_ID}")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert f'<script src="/widget.js" data-api="http://localhost" data-doc-id="{SEED_ID}"></script>' in html
+    assert "<h1>Blinken and Wang Yi hold seven hours of talks on the U.S.-China relationship</h1>" in html
+    assert "particularly those contributing to the fentanyl crisis." in html
+
+
+def test_the_demo_page_of_an_unknown_article_is_the_api_404(client) -> None:  # type: ignore[no-untyped-def]
+    assert json_of(client.get("/demo/no-such-article"), 404) == error_body(
+        "document_not_found", "No document has the id 'no-such-article'.")
+
+
+def test_while_loading_the_page_is_served_and_the_demo_says_not_ready(settings: Settings) -> None:
+    app: Flask = create_app(settings, Service(settings))
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/widget.js").status_code == 200
+    assert json_of(client.get(f"/demo/{SEED_ID}"), 503) == error_body(
+        "not_ready", "the index is still loading; retry shortly")
+
+
+def test_the_package_data_globs_ship_every_web_file() -> None:
+    """An installed (non-editable) package serves the page only if setuptools copies its files."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    files = {path for path in WEB.rglob("*")
+             if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts}
+    matched = {path for glob in globs["qa.web"] for path in WEB.glob(glob)}  # setuptools' own reading of them
+    assert {WEB / "static" / "index.html", WEB / "templates" / "demo.html"} <= files
+    assert sorted(files - matched) == []
