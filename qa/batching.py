@@ -15,7 +15,7 @@ import marshmallow as ma
 
 from qa.retrieval import Query
 from qa.schemas import BatchQuestionSchema, answer_to_dict
-from qa.service import Service
+from qa.service import Service, UnknownDocuments
 
 _ITEM_SCHEMA = BatchQuestionSchema()
 # Questions answered together when the caller names no group size: large enough that the model
@@ -48,12 +48,30 @@ def answer_items(
     """Results in the order of `items`; the questions of each group are embedded in one call.
     A group of invalid items only never reaches the service (it has nothing to answer)."""
     for start in range(0, len(items), group_size):
-        group = items[start : start + group_size]
+        group = [_scope_checked(service, item) for item in items[start : start + group_size]]
         queries = [item for item in group if isinstance(item, Query)]
         answers = iter(service.ask_many(queries) if queries else ())
         for item in group:
             yield {"id": item.id, **answer_to_dict(next(answers))} if isinstance(item, Query) else item
     release_free_memory()
+
+
+def _scope_checked(service: Service, item: Query | dict[str, Any]) -> Query | dict[str, Any]:
+    """The item, or the error object of a question scoped to articles the archive does not hold."""
+    if not isinstance(item, Query) or not item.doc_ids:
+        return item
+    unknown = service.unknown_documents(item.doc_ids)
+    if not unknown:
+        return item
+    return {"id": item.id, "error": unknown_documents_error(UnknownDocuments(unknown))}
+
+
+def unknown_documents_error(error: UnknownDocuments) -> dict[str, Any]:
+    """The error body of a question scoped to unknown articles, naming each."""
+    names = ", ".join(map(repr, error.doc_ids))
+    message = f"The archive holds no document with the id{'s' if len(error.doc_ids) > 1 else ''} {names}."
+    return {"code": "unknown_documents", "message": message,
+            "fields": {"doc_ids": [f"No document has the id {doc_id!r}." for doc_id in error.doc_ids]}}
 
 
 @cache

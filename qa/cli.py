@@ -267,8 +267,8 @@ def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
       qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
       qa ask "What did Blinken say about fentanyl?" --json | jq '.citations[0]'
     """
-    from qa.schemas import answer_to_dict
     from qa.retrieval import Query
+    from qa.schemas import answer_to_dict
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 log = logging.getLogger(__name__)
 
 # At most this many warnings are kept for `/readyz`; the log has them all.

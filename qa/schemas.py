@@ -79,6 +79,18 @@ def question_field(**kwargs: Any) -> Text:
     )
 
 
+MAX_DOC_IDS = 100
+
+
+def doc_ids_field(description: str) -> fields.List:
+    return fields.List(
+        Text(validate=validate.Length(1, 128)),
+        load_default=list,
+        validate=validate.Length(max=MAX_DOC_IDS),
+        metadata={"description": description},
+    )
+
+
 class AskRequestSchema(ma.Schema):
     question = question_field(required=True)
     top_k = StrictInteger(
@@ -92,10 +104,15 @@ class AskRequestSchema(ma.Schema):
         validate=validate.Length(max=MAX_HISTORY_TURNS),
         metadata={"description": "Earlier questions of the conversation, oldest first."},
     )
+    doc_ids = doc_ids_field(
+        f"Answer from these articles only (at most {MAX_DOC_IDS} `doc_id`s); default: all. An id the archive "
+        "does not hold is a 400 `unknown_documents` naming it."
+    )
 
     @ma.post_load
     def to_query(self, data: dict[str, Any], **_: Any) -> Query:
-        return Query(question=data["question"], history=tuple(data["history"]), top_k=data["top_k"])
+        return Query(question=data["question"], history=tuple(data["history"]), top_k=data["top_k"],
+                     doc_ids=tuple(dict.fromkeys(data["doc_ids"])))
 
 
 class CitationSchema(ma.Schema):
@@ -105,6 +122,14 @@ class CitationSchema(ma.Schema):
     end = fields.Integer(required=True, metadata={"description": "Code-point offset, exclusive."})
     quote = fields.String(required=True, metadata={"description": "Exactly document_text[start:end]."})
     score = fields.Float(required=True)
+    title = fields.String(required=True, metadata={"description": "The cited article's title."})
+    url = fields.String(required=True, allow_none=True,
+                        metadata={"description": "The article's `url` metadata, null when it has none."})
+    start_utf16 = fields.Integer(
+        required=True,
+        metadata={"description": "`start` in UTF-16 code units, as JavaScript strings count (an emoji is two)."},
+    )
+    end_utf16 = fields.Integer(required=True, metadata={"description": "`end` in UTF-16 code units."})
 
 
 class AnswerSchema(ma.Schema):

@@ -39,6 +39,14 @@ class DocumentNotFound(KeyError):
     pass
 
 
+class UnknownDocuments(ValueError):
+    """A question is scoped to articles the archive does not hold."""
+
+    def __init__(self, doc_ids: Sequence[str]):
+        super().__init__(f"no document has the id{'s' if len(doc_ids) > 1 else ''} {', '.join(map(repr, doc_ids))}")
+        self.doc_ids = list(doc_ids)
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """Everything that answers from one generation of the index."""
@@ -155,6 +163,9 @@ class Service:
         pipeline = self.pipeline  # raises NotReady before any work is done
         if not queries:
             return []
+        unknown = unknown_documents(pipeline.index, [doc_id for query in queries for doc_id in query.doc_ids])
+        if unknown:
+            raise UnknownDocuments(unknown)
         started = time.perf_counter()
         answers = [pipeline.answerer.answer(r) for r in pipeline.retriever.retrieve(queries)]
         took_ms = round((time.perf_counter() - started) * 1000 / len(queries), 2)
@@ -170,3 +181,11 @@ class Service:
             return self.index.documents[doc_id]
         except KeyError:
             raise DocumentNotFound(doc_id) from None
+
+    def unknown_documents(self, doc_ids: Sequence[str]) -> list[str]:
+        """The ids among `doc_ids` that the archive does not hold, in order, once each."""
+        return unknown_documents(self.index, doc_ids)
+
+
+def unknown_documents(index: CorpusIndex, doc_ids: Sequence[str]) -> list[str]:
+    return [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id not in index.documents]

@@ -3,6 +3,7 @@ Flask app around it, a click runner, and a real gunicorn server started by `qa s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,8 @@ ROBINSON_QUESTION = "Who is Roger Robinson?"
 # A follow-up to ROBINSON_QUESTION that names nothing itself: only the history says who "he" is.
 FOLLOW_UP_QUESTION = "What did he say should happen to companies that fail the criteria?"
 ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
-CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score"}
+CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score", "title", "url", "start_utf16", "end_utf16"}
+SEED_TITLE = json.loads((SEEDS / f"{SEED_ID}.json").read_text(encoding="utf-8"))["title"]
 
 
 def assert_valid_answer(body: dict[str, Any], question: str, top_k: int = 3) -> list[dict[str, Any]]:
@@ -48,6 +50,9 @@ def assert_valid_answer(body: dict[str, Any], question: str, top_k: int = 3) -> 
         assert citation["doc_id"] == SEED_ID
         assert 0 <= citation["start"] < citation["end"] <= len(SEED_TEXT)
         assert SEED_TEXT[citation["start"] : citation["end"]] == citation["quote"]
+        # The seed article has no astral characters and no link: UTF-16 offsets equal code points.
+        assert (citation["start_utf16"], citation["end_utf16"]) == (citation["start"], citation["end"])
+        assert (citation["title"], citation["url"]) == (SEED_TITLE, None)
     spans = sorted((c["start"], c["end"]) for c in citations)
     assert all(left[1] <= right[0] for left, right in zip(spans, spans[1:])), "citations do not overlap"
     if body["answerable"]:

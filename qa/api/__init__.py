@@ -9,8 +9,8 @@ from flask_cors import CORS
 from flask_smorest import Api
 
 from qa.api import batch, chat, docs, errors, routes
-from qa.schemas import ErrorSchema
 from qa.config import Settings
+from qa.schemas import ErrorSchema
 from qa.service import Service
 from qa.web import web
 

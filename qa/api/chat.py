@@ -39,6 +39,7 @@ from qa.schemas import (
     StrictInteger,
     Text,
     answer_to_dict,
+    doc_ids_field,
     unicode_text,
 )
 
@@ -121,20 +122,21 @@ class ChatRequestSchema(ma.Schema):
         validate=validate.Range(1, MAX_TOP_K),
         metadata={"description": "Extension: how many citations at most."},
     )
+    doc_ids = doc_ids_field("Extension: answer from these articles only (their `doc_id`s); default: all.")
 
     @ma.post_load
     def to_chat_request(self, data: dict[str, Any], **_: Any) -> ChatRequest:
-        return ChatRequest(chat_query(data["messages"], data["top_k"]), data["stream"])
+        return ChatRequest(chat_query(data["messages"], data["top_k"], data["doc_ids"]), data["stream"])
 
 
-def chat_query(messages: list[dict[str, str]], top_k: int) -> Query:
+def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | None = None) -> Query:
     """The last user message asks; up to MAX_HISTORY_TURNS earlier user messages are its history."""
     users = [position for position, message in enumerate(messages) if message["role"] == "user"]
     if not users:
         raise ma.ValidationError({"messages": ["Must contain a message with the role 'user'."]})
     history = users[:-1][-MAX_HISTORY_TURNS:]
     ask = {"question": messages[users[-1]]["content"], "history": [messages[i]["content"] for i in history],
-           "top_k": top_k}
+           "top_k": top_k, "doc_ids": doc_ids or []}
     try:
         return AskRequestSchema().load(ask)
     except ma.ValidationError as exc:

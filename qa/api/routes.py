@@ -10,6 +10,8 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from qa.api.errors import ApiError
+from qa.documents import Document
+from qa.retrieval import Query
 from qa.schemas import (
     AnswerSchema,
     AskRequestSchema,
@@ -19,8 +21,6 @@ from qa.schemas import (
     HealthSchema,
     ReadinessSchema,
 )
-from qa.documents import Document
-from qa.retrieval import Query
 from qa.service import Service
 
 ask = Blueprint("ask", __name__, url_prefix="/v1", description="Questions answered with cited spans.")
