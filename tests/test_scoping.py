@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from qa.api import create_app
 from qa.retrieval import Query
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEEDS
@@ -67,3 +68,40 @@ def test_an_article_without_astral_characters_has_equal_offsets_and_no_link(arch
     assert (citation.start_utf16, citation.end_utf16) == (citation.start, citation.end)
     assert citation.url is None and citation.title
 
+
+
+@pytest.fixture()
+def archive_client(archive: Service):  # type: ignore[no-untyped-def]
+    return create_app(archive.settings, archive).test_client()
+
+
+UNKNOWN = {"code": "unknown_documents", "message": "The archive holds no document with the ids 'nope', 'gone'.",
+           "fields": {"doc_ids": ["No document has the id 'nope'.", "No document has the id 'gone'."]}}
+
+
+def test_ask_scoped_to_unknown_articles_is_a_400_naming_them(archive_client) -> None:  # type: ignore[no-untyped-def]
+    response = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION,
+                                                     "doc_ids": ["nope", HARBOUR_ID, "gone", "nope"]})
+    assert response.status_code == 400 and response.get_json() == {"error": UNKNOWN}
+    too_many = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": ["x"] * 101})
+    assert too_many.status_code == 400 and "doc_ids" in too_many.get_json()["error"]["fields"]
+
+
+def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:  # type: ignore[no-untyped-def]
+    asked = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": [HARBOUR_ID], "top_k": 1})
+    (citation,) = asked.get_json()["citations"]
+    assert citation["doc_id"] == HARBOUR_ID and citation["url"] == "https://news.example/b"
+    batch = archive_client.post("/v1/ask/batch", json={"questions": [
+        {"id": "in", "question": FENTANYL_QUESTION, "doc_ids": [SEED_ID]},
+        {"id": "out", "question": FENTANYL_QUESTION, "doc_ids": ["nope", "gone"]},
+        {"id": "harbour", "question": FENTANYL_QUESTION, "doc_ids": [HARBOUR_ID]},
+    ]}).get_json()["results"]
+    assert batch[0]["citations"][0]["doc_id"] == SEED_ID
+    assert batch[1] == {"id": "out", "error": UNKNOWN}
+    assert batch[2]["answerable"] is False and all(c["doc_id"] == HARBOUR_ID for c in batch[2]["citations"])
+    chat = archive_client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": [HARBOUR_ID], "top_k": 1})
+    assert chat.get_json()["choices"][0]["message"]["citations"][0]["doc_id"] == HARBOUR_ID
+    unknown = archive_client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": ["nope", "gone"]})
+    assert unknown.status_code == 400 and unknown.get_json() == {"error": UNKNOWN}

@@ -13,7 +13,8 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from qa.service import DocumentNotFound, NotReady
+from qa.batching import unknown_documents_error
+from qa.service import DocumentNotFound, NotReady, UnknownDocuments
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(503, "not_ready", str(error))
         response.headers["Retry-After"] = "1"
         return response
+
+    @app.errorhandler(UnknownDocuments)
+    def _unknown_documents(error: UnknownDocuments) -> Response:
+        return error_response(400, **unknown_documents_error(error))
 
     @app.errorhandler(DocumentNotFound)
     def _document_not_found(error: DocumentNotFound) -> Response:
