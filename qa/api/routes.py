@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
@@ -33,14 +33,15 @@ def service() -> Service:
 
 
 def require_json_body() -> None:
-    """POST bodies must be JSON: 415 for another media type, 400 for malformed JSON."""
+    """POST bodies must be JSON: 415 for another media type, 400 for malformed JSON, including
+    JSON nested too deeply for the parser (`[` x 100,000 raises RecursionError, not ValueError)."""
     if request.method != "POST":
         return
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
     try:
         request.get_json()
-    except BadRequest:
+    except (BadRequest, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
@@ -59,6 +60,19 @@ class Ask(MethodView):
         cover the question, `answerable` is false and `citations` is empty.
         """
         return service().ask(query)
+
+
+def register_root(app: Flask) -> None:
+    """`GET /` until a chat page lives there: a temporary (302, not cached like a 301) redirect to
+    the human-readable `/docs`, whose JSON body names the docs and the OpenAPI document for a
+    client that does not follow redirects. Not an API operation, so not in `/openapi.json`."""
+
+    @app.get("/")
+    def root() -> Response:
+        response = jsonify({"docs": "/docs", "openapi": "/openapi.json"})
+        response.status_code = 302
+        response.headers["Location"] = "/docs"
+        return response
 
 
 def _summary(document: Document) -> dict[str, Any]:
