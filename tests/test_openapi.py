@@ -22,7 +22,7 @@ from tests.contracts import ndjson_lines, sse_data
 NDJSON = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"
 # Routes that serve the description itself rather than the API.
-UNDESCRIBED = {"/openapi.json", "/docs", "/static/<path:filename>"}
+UNDESCRIBED = {"/", "/openapi.json", "/docs", "/static/<path:filename>"}
 
 
 @pytest.fixture()
