@@ -7,6 +7,7 @@ worker then tried to join at exit."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,25 @@ from tests.conftest import FENTANYL_QUESTION, ROBINSON_QUESTION
 from tests.servers import Client, start_server
 
 
+def wait_until_every_worker_is_ready(base_url: str, timeout: float = 120.0) -> None:
+    """`start_server` returns at the first ready worker; a new connection may reach another, so
+    wait for 20 ready answers in a row, each on a new connection."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 20:
+        assert time.monotonic() < deadline, "the workers did not all get ready"
+        client = Client(base_url)
+        in_a_row = in_a_row + 1 if client.request("GET", "/readyz")[0] == 200 else 0
+        client.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_stops_every_worker_cleanly(settings: Settings, service: Service, tmp_path: Path,
                                              workers: int) -> None:
     server = start_server(settings.seeds_dir, settings.index_dir, workers=workers, log_path=tmp_path / "serve.log")
     try:
+        wait_until_every_worker_is_ready(server.base_url)
         client = Client(server.base_url)
         for question in (ROBINSON_QUESTION, FENTANYL_QUESTION) * 3:
             assert client.request("POST", "/v1/ask", {"question": question})[0] == 200
