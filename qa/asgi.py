@@ -4,7 +4,7 @@ gunicorn's gthread worker gives a connection a thread as soon as its first byte 
 client that trickles its headers or body holds that thread: four slow clients held all four and
 `/healthz` timed out for minutes. Under the asyncio worker gunicorn's parser reads headers on the
 event loop, and `BufferedWsgi` reads the body there too; only a complete request reaches Flask,
-on one of `threads` threads (a2wsgi's pool). A slow client costs a socket and a buffer, never a
+on one of `threads` threads (`qa.wsgi_thread`). A slow client costs a socket and a buffer, never a
 thread. Reading the body here is also where its size limit holds for every framing: a chunked
 body has no Content-Length for Flask to check, so it is counted as it arrives and refused with
 413 once it passes `QA_MAX_BODY_BYTES`.
@@ -13,19 +13,20 @@ body has no Content-Length for Flask to check, so it is counted as it arrives an
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
+from a2wsgi.wsgi import build_environ
 
 from qa.api.errors import body_too_large_message, error_document
 from qa.api.request_id import HEADER as REQUEST_ID_HEADER, request_id
+from qa.wsgi_thread import Message, Send, call_wsgi
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
@@ -43,7 +44,8 @@ class BufferedWsgi:
     `threads` threads, and `on_shutdown` called when the worker stops (ASGI lifespan)."""
 
     def __init__(self, wsgi_app: Any, threads: int, max_body_bytes: int, on_shutdown: Callable[[], None]):
-        self._wsgi = WSGIMiddleware(wsgi_app, workers=threads)
+        self._wsgi = wsgi_app
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="qa-http")
         self._max_body_bytes = max_body_bytes
         self._on_shutdown = on_shutdown
 
@@ -52,8 +54,8 @@ class BufferedWsgi:
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             await self._http(scope, receive, send)
-        else:  # websocket: a2wsgi closes it
-            await self._wsgi(scope, receive, send)
+        else:  # websocket: not served
+            await send({"type": "websocket.close", "code": 1000})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -63,17 +65,8 @@ class BufferedWsgi:
         except _BodyTooLarge:
             await self._refuse_too_large(scope, send)
             return
-        delivered = False
-
-        async def replay() -> Message:
-            """The buffered body as one message; afterwards, the connection's own events (disconnect)."""
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self._wsgi(_with_length(scope, len(body)), replay, send)
+        environ = build_environ(_with_length(scope, len(body)), io.BytesIO(body))  # type: ignore[arg-type]
+        await call_wsgi(self._wsgi, environ, send, self._threads)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         declared = _header(scope, b"content-length")
@@ -118,7 +111,7 @@ class BufferedWsgi:
                 return
 
     def _close(self) -> None:
-        self._wsgi.executor.shutdown(wait=True)
+        self._threads.shutdown(wait=True)
         self._on_shutdown()
 
 
