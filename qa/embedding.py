@@ -163,6 +163,14 @@ class Embedder:
                 bar.update(len(batch_vectors))
         return vectors
 
+    def close(self) -> None:
+        """Wait for running passes, then stop the pool's threads and drop the ONNX session.
+
+        A server worker calls this as it stops: left to the interpreter's teardown, those native
+        threads outlived the objects they use and the worker died of SIGSEGV (or SIGABRT)."""
+        self._pool.shutdown(wait=True)
+        self._onnx = None
+
     def _encode_one(self, text: str) -> np.ndarray:
         features = self.model.preprocess([text])
         if self._onnx is None:

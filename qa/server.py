@@ -1,18 +1,27 @@
 """`qa serve`: the API under gunicorn, never Flask's development server.
 
-Worker model (measured by benchmarks/, README "Performance"): gthread workers, so one process
-serves several connections while a question is embedded. Every forward pass of the model runs on
+Worker model (measured by benchmarks/, README "Performance"): gunicorn's asyncio worker
+(`qa.worker`), which reads each request whole on its event loop and only then runs Flask on one
+of `QA_THREADS_PER_WORKER` threads (`qa.asgi`), so slow clients never hold a thread and one
+process serves several requests while a question is embedded. Every forward pass of the model runs on
 one thread and a worker runs at most `QA_EMBED_THREADS` of them at once (cores / workers by
 default), so inference never asks for more cores than there are. The master imports torch and
 loads the model once before forking, so the workers share its weights and imports copy-on-write
-and start faster; it also makes the ONNX export the workers load. Forking after torch is safe
-here because torch is held to one thread in the master, so no OpenMP thread pool exists to be
-lost in the fork.
+and start faster. Forking after torch is safe here because torch is held to one thread in the
+master, so no OpenMP thread pool exists to be lost in the fork.
+
+The master must never import ONNX Runtime: its import starts a native thread, and a worker
+forked after it tries to join that thread (which does not exist in the worker) as it exits,
+so every worker died of SIGSEGV, SIGABRT ("terminate called after throwing std::system_error")
+or hung at each stop. The ONNX export the workers load is therefore made in a short-lived
+forked child of the master, which ends with `os._exit` (no native teardown).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -21,6 +30,9 @@ from qa.config import Settings
 
 log = logging.getLogger(__name__)
 
+# gunicorn's access log, plus how long the request took (seconds) and its X-Request-Id.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss id=%({x-request-id}o)s'
+
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: dict[str, Any] | None = None):
@@ -28,11 +40,13 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         self.options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": "gthread",
-            "threads": settings.threads_per_worker,
+            "worker_class": "qa.worker.QaWorker",
+            # The lifespan's shutdown is where the inference threads stop (see `load`).
+            "asgi_lifespan": "on",
             "timeout": 120,
             "graceful_timeout": 10,
             "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
             "errorlog": "-",
             "loglevel": "info",
             # Several servers may run on one machine (tests, benchmarks): no shared control socket.
@@ -48,23 +62,48 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def _preload_model(self, _arbiter: Any) -> None:
         """In the master, before it listens or forks a worker: load the weights the workers will
-        share, and make the ONNX export they will load if it is not cached yet."""
+        share, and have the ONNX export they will load made if it is not cached yet."""
         from qa.embedding import bundled_model_path, load_model, set_thread_budget
-        from qa.onnx_encoder import exported
 
         set_thread_budget()
+        quiet_libraries()
         model_path = self.settings.model_path or bundled_model_path()
         model = load_model(model_path)
         if self.settings.cache_dir is not None:
-            try:
-                exported(model, model_path, self.settings.cache_dir)
-            except Exception:  # the worker's Embedder tries again, then warns and uses torch
-                log.debug("no ONNX export in the master", exc_info=True)
+            # A forked child (multiprocessing ends it with os._exit), so ONNX Runtime is never imported here.
+            child = multiprocessing.get_context("fork").Process(
+                target=_export_quietly, args=(model, model_path, self.settings.cache_dir), name="qa-onnx-export")
+            child.start()
+            child.join()
 
     def load(self) -> Any:
+        """The ASGI app a worker serves. At the worker's stop, once its requests are done, its
+        request and embedding threads are stopped and the ONNX session released, so that
+        nothing native still runs while the interpreter tears down."""
         from qa.api import create_app
+        from qa.asgi import BufferedWsgi
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        service = app.extensions["qa.service"]
+        return BufferedWsgi(app, threads=self.settings.threads_per_worker,
+                            max_body_bytes=self.settings.max_body_bytes, on_shutdown=service.embedder.close)
+
+
+def _export_quietly(model: Any, model_path: str, cache_dir: Path) -> None:
+    from qa.onnx_encoder import exported
+
+    try:
+        exported(model, model_path, cache_dir)
+    except Exception:  # the worker's Embedder tries again, then warns and uses torch
+        log.debug("no ONNX export made before the workers start", exc_info=True)
+
+
+def quiet_libraries() -> None:
+    """bm25s sets its own logger to DEBUG when imported, so its per-query debug lines reached the
+    server's log whatever the log level; it logs like every other library now (warnings)."""
+    import bm25s  # noqa: F401  (imported first: its import sets the level)
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings) -> None:

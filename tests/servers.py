@@ -64,27 +64,45 @@ class Server:
     process: subprocess.Popen
     base_url: str
     cold_start_s: float
+    log_path: Path | None = None
 
-    def stop(self) -> None:
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def stop(self) -> int:
+        """SIGTERM, as a process manager stops it; its exit code (killed after 20 s: negative)."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=20)
+            return self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            return self.process.returncode
+
+    def log(self) -> str:
+        """Everything the server wrote (access and error log), when started with a `log_path`."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
 
 
 def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[str, str] | None = None,
-                 timeout: float = 300.0, ready_path: str = "/readyz") -> Server:
+                 timeout: float = 300.0, ready_path: str = "/readyz", log_path: Path | None = None) -> Server:
     """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of
-    `ready_path` (`/healthz` for a server that is meant never to be ready)."""
+    `ready_path` (`/healthz` for a server that is meant never to be ready). With `log_path`, the
+    server's output (its access and error log) goes to that file."""
     port = free_port()
     environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    output = log_path.open("wb") if log_path else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
+            env=environment, stdout=output, stderr=subprocess.STDOUT,
+        )
+    finally:
+        if log_path:
+            output.close()  # the child has its own copy
     base_url = f"http://127.0.0.1:{port}"
     client = Client(base_url, timeout=5)
     while time.perf_counter() - started < timeout:
@@ -93,7 +111,7 @@ def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[s
         try:
             if client.request("GET", ready_path)[0] == 200:
                 client.close()
-                return Server(process, base_url, round(time.perf_counter() - started, 3))
+                return Server(process, base_url, round(time.perf_counter() - started, 3), log_path)
         except (OSError, http.client.HTTPException):
             time.sleep(0.05)
             continue

@@ -8,7 +8,7 @@ from flask import Flask
 from flask_cors import CORS
 from flask_smorest import Api
 
-from qa.api import batch, chat, docs, errors, routes
+from qa.api import batch, chat, docs, errors, request_id, routes
 from qa.config import Settings
 from qa.schemas import ErrorSchema
 from qa.service import Service
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         QA_SETTINGS=settings,
     )
     app.json.sort_keys = False
+    # `//` in a path is a 404 like any unknown path, not werkzeug's HTML redirect to a merged path.
+    app.url_map.merge_slashes = False
     if service is None:
         service = Service(settings)
         service.load_in_background()
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.extensions["qa.service"] = service
     api = QaApi(app)
     errors.register_error_handlers(app)
+    request_id.register(app)
     for blueprint in (routes.ask, batch.batch, chat.chat, routes.documents, routes.health):
         api.register_blueprint(blueprint)
     for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():

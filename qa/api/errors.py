@@ -23,9 +23,12 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "invalid_request",
+    431: "headers_too_large",
     500: "internal_error",
+    501: "not_implemented",
     503: "not_ready",
 }
 
@@ -40,11 +43,20 @@ class ApiError(HTTPException):
         self.fields = fields
 
 
-def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None) -> Response:
+def error_document(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body of every error response, also those written before Flask sees the request."""
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
-    response = jsonify({"error": body})
+    return {"error": body}
+
+
+def body_too_large_message(limit: int) -> str:
+    return f"The request body is larger than the limit of {limit} bytes."
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None) -> Response:
+    response = jsonify(error_document(code, message, fields))
     response.status_code = status
     return response
 
@@ -69,7 +81,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         fields = _validation_fields(error)
         message = "The request is not valid; see fields." if fields else (error.description or error.name)
         if status == 413:
-            message = f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes."
+            message = body_too_large_message(current_app.config["MAX_CONTENT_LENGTH"])
         response = error_response(status, CODES.get(status, "http_error"), message, fields)
     if status == 405 and error.get_response().headers.get("Allow"):
         response.headers["Allow"] = error.get_response().headers["Allow"]

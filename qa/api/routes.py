@@ -33,14 +33,15 @@ def service() -> Service:
 
 
 def require_json_body() -> None:
-    """POST bodies must be JSON: 415 for another media type, 400 for malformed JSON."""
+    """POST bodies must be JSON: 415 for another media type, 400 for malformed JSON, including
+    JSON nested too deeply for the parser (`[` x 100,000 raises RecursionError, not ValueError)."""
     if request.method != "POST":
         return
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
     try:
         request.get_json()
-    except BadRequest:
+    except (BadRequest, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 

@@ -1,0 +1,264 @@
+"""The edges of the HTTP API: what arrives before Flask or around it. Malformed and oversized
+requests get the README's JSON error shape (also those gunicorn refuses itself, checked with raw
+sockets on a real server), every response carries an `X-Request-Id`, slow clients do not starve
+the others, and the access log says how long each request took and under which id."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from qa.config import Settings
+from qa.service import Service
+from tests.conftest import ROBINSON_QUESTION
+from tests.servers import Client, Server, start_server
+
+NOT_FOUND = ("The requested URL was not found on the server. If you entered the URL manually please check "
+             "your spelling and try again.")
+INVALID_JSON = {"error": {"code": "invalid_json", "message": "The request body is not valid JSON."}}
+GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+POST_ROUTES = ["/v1/ask", "/v1/ask/batch", "/v1/chat/completions"]
+
+
+# --- in the app (Flask's test client) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_json_nested_too_deeply_is_invalid_json_not_a_server_error(client: Any, path: str) -> None:
+    response = client.post(path, data="[" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == INVALID_JSON
+
+
+def test_a_double_slash_inside_a_path_is_a_json_404_not_a_redirect(client: Any) -> None:
+    response = client.get("/v1//documents")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": {"code": "not_found", "message": NOT_FOUND}}
+
+
+def test_a_sane_request_id_is_echoed(client: Any) -> None:
+    for supplied in ("abc-123", "0f8fad5b-d9cb-469f-a165-70867728950e", "x" * 128):
+        assert client.get("/healthz", headers={"X-Request-Id": supplied}).headers["X-Request-Id"] == supplied
+
+
+def test_a_request_id_is_made_when_none_is_sent(client: Any) -> None:
+    first, second = (client.get("/healthz").headers["X-Request-Id"] for _ in range(2))
+    assert GENERATED_ID.fullmatch(first) and GENERATED_ID.fullmatch(second) and first != second
+
+
+@pytest.mark.parametrize("insane", ["x" * 129, "has space", "quote\"d", "semi;colon", "caf\u00e9", ""])
+def test_an_insane_request_id_is_replaced(client: Any, insane: str) -> None:
+    response = client.get("/healthz", headers={"X-Request-Id": insane})
+    assert GENERATED_ID.fullmatch(response.headers["X-Request-Id"])
+
+
+def test_error_responses_carry_a_request_id_too(client: Any) -> None:
+    response = client.post("/v1/ask", data="{", content_type="application/json", headers={"X-Request-Id": "e-1"})
+    assert response.status_code == 400 and response.headers["X-Request-Id"] == "e-1"
+
+
+# --- on a real gunicorn server ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings, service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own, so its log holds only this module's requests."""
+    log_path = tmp_path_factory.mktemp("log") / "serve.log"
+    running = start_server(settings.seeds_dir, settings.index_dir, log_path=log_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def exchange(port: int, raw: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send `raw` bytes on a new connection; the status, headers (lower-case) and body of the answer,
+    read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(raw)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return parse_response(received)
+
+
+def parse_response(received: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def assert_json_error(answer: tuple[int, dict[str, str], bytes], status: int, code: str, message: str) -> None:
+    got_status, headers, body = answer
+    assert got_status == status, body
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    assert GENERATED_ID.fullmatch(headers["x-request-id"])
+    assert json.loads(body) == {"error": {"code": code, "message": message}}
+
+
+@pytest.mark.slow
+def test_a_url_over_the_limit_is_a_json_414(server: Server) -> None:
+    answer = exchange(server.port, b"GET /v1/documents/" + b"a" * 4100 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert_json_error(answer, 414, "uri_too_long", "The URL is too long (Request line is too large).")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("headers, detail", [
+    (b"X-Big: " + b"a" * 9000 + b"\r\n", "Request header field is too large"),
+    (b"".join(b"X-Many-%d: v\r\n" % i for i in range(120)), "Too many headers"),
+])
+def test_headers_over_the_limits_are_a_json_431(server: Server, headers: bytes, detail: str) -> None:
+    answer = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n")
+    assert_json_error(answer, 431, "headers_too_large", f"The request headers are too many or too large ({detail}).")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("request_line, detail", [
+    (b"GARBAGE", "Invalid request line"),
+    (b"GET / HTTP/9.9", "HTTP/9.9"),
+    (b"G@T / HTTP/1.1", "G@T"),
+])
+def test_a_malformed_request_line_is_a_json_400(server: Server, request_line: bytes, detail: str) -> None:
+    answer = exchange(server.port, request_line + b"\r\nHost: t\r\n\r\n")
+    assert_json_error(answer, 400, "invalid_request", f"The request is not valid HTTP ({detail}).")
+
+
+@pytest.mark.slow
+def test_a_double_slash_inside_a_path_is_a_json_404_on_the_server(server: Server) -> None:
+    request = b"GET /v1//documents HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    status, headers, body = exchange(server.port, request)
+    assert status == 404 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"error": {"code": "not_found", "message": NOT_FOUND}}
+
+
+def post_ask(body_framing: bytes, body: bytes) -> bytes:
+    return (b"POST /v1/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + body_framing + b"\r\n" + body)
+
+
+def chunked(body: bytes, size: int = 65536) -> bytes:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.slow
+def test_a_chunked_body_over_the_limit_is_413_payload_too_large(server: Server) -> None:
+    body = json.dumps({"question": ROBINSON_QUESTION, "padding": " " * 2_000_000}).encode()
+    status, headers, payload = exchange(server.port, post_ask(b"Transfer-Encoding: chunked\r\n", chunked(body)))
+    assert status == 413 and headers["content-type"] == "application/json"
+    assert json.loads(payload) == {"error": {"code": "payload_too_large",
+                                             "message": "The request body is larger than the limit of 2000000 bytes."}}
+
+
+@pytest.mark.slow
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(server: Server) -> None:
+    status, _, payload = exchange(server.port, post_ask(b"Content-Length: 2000001\r\n", b"{"))
+    assert status == 413 and json.loads(payload)["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.slow
+def test_a_chunked_body_within_the_limit_is_answered(server: Server) -> None:
+    body = json.dumps({"question": ROBINSON_QUESTION}).encode()
+    status, _, payload = exchange(server.port, post_ask(b"Transfer-Encoding: chunked\r\n", chunked(body, size=7)))
+    assert status == 200 and json.loads(payload)["question"] == ROBINSON_QUESTION
+
+
+class SlowClient:
+    """A connection that sends its request a byte at a time; `finish` sends the rest and reads the answer."""
+
+    def __init__(self, port: int, head: bytes, trickle: bytes, rest: bytes):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(head)
+        self.trickle, self.rest = trickle, rest
+
+    def send_a_byte(self) -> None:
+        if self.trickle:
+            self.sock.sendall(self.trickle[:1])
+            self.trickle = self.trickle[1:]
+
+    def finish(self) -> int:
+        self.sock.sendall(self.trickle + self.rest)
+        received = b""
+        while chunk := self.sock.recv(65536):
+            received += chunk
+        self.sock.close()
+        return parse_response(received)[0]
+
+
+def slow_clients(port: int, count: int) -> list[SlowClient]:
+    """Half trickle their headers, half their JSON body: each has bytes for well over a minute."""
+    body = b"{" + b" " * 400 + json.dumps({"question": ROBINSON_QUESTION}).encode()[1:]  # whitespace is valid JSON
+    clients = []
+    for i in range(count):
+        if i % 2:
+            clients.append(SlowClient(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ", b"a" * 400,
+                                      b"\r\nConnection: close\r\n\r\n"))
+        else:
+            head = post_ask(b"Content-Length: %d\r\n" % len(body), b"")
+            clients.append(SlowClient(port, head, body[:-1], body[-1:]))
+    return clients
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_hold_back_the_others(server: Server) -> None:
+    """50 clients trickle their requests while /healthz and /v1/ask keep answering; then the slow
+    ones complete their requests and are answered too. (gthread workers gave each slow client a
+    thread: four of them held /healthz for minutes.)"""
+    clients = slow_clients(server.port, 50)
+    probing = threading.Event()
+    probing.set()
+
+    def trickle() -> None:
+        held_since = time.monotonic()
+        while probing.is_set() or time.monotonic() - held_since < 5:  # held for 5 s at least
+            for client in clients:
+                client.send_a_byte()
+            time.sleep(0.2)
+
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    try:
+        probe = Client(server.base_url, timeout=10)
+        for _ in range(5):
+            assert probe.request("GET", "/healthz")[0] == 200
+            status, body = probe.request("POST", "/v1/ask", {"question": ROBINSON_QUESTION})
+            assert status == 200 and json.loads(body)["answerable"] is True
+        probe.close()
+    finally:
+        probing.clear()
+        trickler.join()
+    assert [client.finish() for client in clients] == [200] * 50
+
+
+def wait_for_log(server: Server, text: str) -> str:
+    """The server's log once it holds `text` (the worker writes its access line after answering)."""
+    deadline = time.monotonic() + 10
+    while text not in (log := server.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return log
+
+
+@pytest.mark.slow
+def test_the_access_log_names_the_request_id_and_the_duration(server: Server) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/v1/documents", headers={"X-Request-Id": "trace-42"})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.status == 200 and response.headers["X-Request-Id"] == "trace-42"
+    generated = Client(server.base_url)
+    assert generated.request("POST", "/v1/ask", {"question": ROBINSON_QUESTION})[0] == 200
+    generated.close()
+    log = wait_for_log(server, "id=trace-42")
+    assert re.search(r'"GET /v1/documents HTTP/1.1" 200 .* \d+\.\d{6}s id=trace-42$', log, re.MULTILINE), log
+    assert re.search(r'"POST /v1/ask HTTP/1.1" 200 .* \d+\.\d{6}s id=[0-9a-f]{32}$', log, re.MULTILINE), log

@@ -1,0 +1,65 @@
+"""`qa serve` as a process: it stops cleanly when a process manager sends SIGTERM, and its log
+holds the server's lines, not libraries' debug output.
+
+Its workers used to die at every stop (SIGSEGV, once SIGABRT with "terminate called after
+throwing std::system_error"): the master had imported ONNX Runtime, whose native thread a forked
+worker then tried to join at exit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.service import Service
+from tests.conftest import FENTANYL_QUESTION, ROBINSON_QUESTION
+from tests.servers import Client, start_server
+
+
+def wait_until_every_worker_is_ready(base_url: str, timeout: float = 120.0) -> None:
+    """`start_server` returns at the first ready worker; a new connection may reach another, so
+    wait for 20 ready answers in a row, each on a new connection."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 20:
+        assert time.monotonic() < deadline, "the workers did not all get ready"
+        client = Client(base_url)
+        in_a_row = in_a_row + 1 if client.request("GET", "/readyz")[0] == 200 else 0
+        client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_every_worker_cleanly(settings: Settings, service: Service, tmp_path: Path,
+                                             workers: int) -> None:
+    server = start_server(settings.seeds_dir, settings.index_dir, workers=workers, log_path=tmp_path / "serve.log")
+    try:
+        wait_until_every_worker_is_ready(server.base_url)
+        client = Client(server.base_url)
+        for question in (ROBINSON_QUESTION, FENTANYL_QUESTION) * 3:
+            assert client.request("POST", "/v1/ask", {"question": question})[0] == 200
+        assert client.request("POST", "/v1/ask/batch", {"questions": [{"question": ROBINSON_QUESTION}] * 4})[0] == 200
+        client.close()
+    finally:
+        exit_code = server.stop()
+    log = server.log()
+    assert exit_code == 0, log
+    assert log.count("Worker exiting") == workers, log  # every worker got to its shutdown
+    for crash in ("SIGSEGV", "SIGABRT", "terminate called", "Traceback", "was sent"):
+        assert crash not in log, log
+
+
+@pytest.mark.slow
+def test_building_the_index_at_start_logs_no_library_debug_lines(settings: Settings, tmp_path: Path) -> None:
+    """bm25s sets its logger to DEBUG and logged "Building index from tokens" at every build."""
+    server = start_server(settings.seeds_dir, tmp_path / "fresh-index", log_path=tmp_path / "serve.log")
+    try:
+        assert Client(server.base_url).request("POST", "/v1/ask", {"question": ROBINSON_QUESTION})[0] == 200
+    finally:
+        server.stop()
+    assert (tmp_path / "fresh-index").exists()  # the server built the index itself
+    log = server.log()
+    assert "POST /v1/ask" in log
+    assert not [line for line in log.splitlines() if "DEBUG" in line or "bm25s" in line.lower()], log
