@@ -66,8 +66,13 @@ NOT_COVERED = "The articles do not cover this: no passage in them answers the qu
 
 
 class Answerer:
-    def __init__(self, index: CorpusIndex, min_confidence: float = 0.5, calibration: Calibration | None = None,
-                 widening: Widening | None = None):
+    def __init__(
+        self,
+        index: CorpusIndex,
+        min_confidence: float = 0.5,
+        calibration: Calibration | None = None,
+        widening: Widening | None = None,
+    ):
         self.index = index
         self.min_confidence = min_confidence
         self.calibration = calibration or Calibration()
@@ -108,8 +113,10 @@ class Answerer:
         (or nearly as well, when the later of the two opens with a pronoun)."""
         sentence = candidate.sentence_id
         neighbours = [
-            n for n in (sentence - 1, sentence + 1)
-            if n in score_of and n not in used
+            n
+            for n in (sentence - 1, sentence + 1)
+            if n in score_of
+            and n not in used
             and self._same_paragraph(sentence, n)
             and score_of[n] >= candidate.score - self._margin(max(sentence, n))
         ]
@@ -125,7 +132,9 @@ class Answerer:
         if not 0 <= neighbour < index.sentence_count or index.sentence_doc[neighbour] != index.sentence_doc[sentence]:
             return False
         first, second = sorted((sentence, neighbour))
-        gap = index.documents[index.sentence_doc[first]].text[int(index.sentence_end[first]) : int(index.sentence_start[second])]
+        gap = index.documents[index.sentence_doc[first]].text[
+            int(index.sentence_end[first]) : int(index.sentence_start[second])
+        ]
         return "\n" not in gap and "\r" not in gap
 
     def _citation(self, marker: int, first: int, last: int, score: float) -> Citation:
@@ -134,6 +143,15 @@ class Answerer:
         start, end = int(index.sentence_start[first]), int(index.sentence_end[last])
         document = index.documents[doc_id]
         url = document.metadata.get("url")
-        return Citation(marker, doc_id, start, end, document.text[start:end], round(score, 4), title=document.title,
-                        url=url if isinstance(url, str) and url else None,
-                        start_utf16=index.utf16_offset(doc_id, start), end_utf16=index.utf16_offset(doc_id, end))
+        return Citation(
+            marker,
+            doc_id,
+            start,
+            end,
+            document.text[start:end],
+            round(score, 4),
+            title=document.title,
+            url=url if isinstance(url, str) and url else None,
+            start_utf16=index.utf16_offset(doc_id, start),
+            end_utf16=index.utf16_offset(doc_id, end),
+        )

@@ -22,7 +22,8 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 
 from qa.api.errors import body_too_large_message, error_document
-from qa.api.request_id import HEADER as REQUEST_ID_HEADER, request_id
+from qa.api.request_id import HEADER as REQUEST_ID_HEADER
+from qa.api.request_id import request_id
 from qa.wsgi_thread import Message, Send, call_wsgi
 
 Scope = MutableMapping[str, Any]
@@ -66,7 +67,7 @@ class BufferedWsgi:
             await self._refuse_too_large(scope, send)
             return
         environ = build_environ(_with_length(scope, len(body)), io.BytesIO(body))  # type: ignore[arg-type]
-        await call_wsgi(self._wsgi, environ, send, self._threads)
+        await call_wsgi(self._wsgi, dict(environ), send, self._threads)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         declared = _header(scope, b"content-length")
@@ -90,13 +91,19 @@ class BufferedWsgi:
         supplied = _header(scope, REQUEST_ID_HEADER.lower().encode())
         body = json.dumps(error_document("payload_too_large", body_too_large_message(self._max_body_bytes)))
         payload = body.encode("utf-8")
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (REQUEST_ID_HEADER.lower().encode(), request_id(supplied).encode()),
-            # The rest of the body is never read, so the connection cannot carry another request.
-            (b"connection", b"close"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (REQUEST_ID_HEADER.lower().encode(), request_id(supplied).encode()),
+                    # The rest of the body is never read, so the connection cannot carry another request.
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

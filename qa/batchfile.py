@@ -102,8 +102,10 @@ def read_lines(path: Path) -> Iterator[Line]:
 
 def _problem_text(error: dict[str, Any]) -> str:
     fields = error.get("fields") or {}
-    details = "; ".join(f"{name}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-                        for name, messages in fields.items())
+    details = "; ".join(
+        f"{name}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+        for name, messages in fields.items()
+    )
     return details or error["message"]
 
 
@@ -111,10 +113,11 @@ def plan(path: Path, done: Collection[str] = ()) -> Plan:
     """Validate every line of `path`; questions whose id is in `done` are counted, not kept."""
     result = Plan()
     for line in read_lines(path):
-        parsed = parse_item(line.item, line.number) if line.problem is None else None
         if line.problem is not None:
             result.problems.append((line.number, line.problem))
-        elif isinstance(parsed, Query):
+            continue
+        parsed = parse_item(line.item, line.number)
+        if isinstance(parsed, Query):
             if str(parsed.id) in done:
                 result.already_done += 1
             else:
@@ -167,8 +170,13 @@ class AnswerWriter:
 
     def write(self, result: dict[str, Any]) -> None:
         if self._csv is not None:
-            self._csv.writerow({**result, "answerable": json.dumps(result["answerable"]),
-                                "citations": json.dumps(result["citations"], ensure_ascii=False)})
+            self._csv.writerow(
+                {
+                    **result,
+                    "answerable": json.dumps(result["answerable"]),
+                    "citations": json.dumps(result["citations"], ensure_ascii=False),
+                }
+            )
         else:
             self.handle.write(json.dumps(result, ensure_ascii=False) + "\n")
         self.handle.flush()

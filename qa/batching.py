@@ -31,9 +31,14 @@ def parse_item(raw: Any, default_id: str | int) -> Query | dict[str, Any]:
     except ma.ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         given = raw.get("id") if isinstance(raw, dict) and "id" not in messages else None
-        return {"id": default_id if given is None else given,
-                "error": {"code": "invalid_request", "message": "The question is not valid; see fields.",
-                          "fields": messages}}
+        return {
+            "id": default_id if given is None else given,
+            "error": {
+                "code": "invalid_request",
+                "message": "The question is not valid; see fields.",
+                "fields": messages,
+            },
+        }
     return query if query.id is not None else replace(query, id=default_id)
 
 
@@ -70,8 +75,11 @@ def unknown_documents_error(error: UnknownDocuments) -> dict[str, Any]:
     """The error body of a question scoped to unknown articles, naming each."""
     names = ", ".join(map(repr, error.doc_ids))
     message = f"The archive holds no document with the id{'s' if len(error.doc_ids) > 1 else ''} {names}."
-    return {"code": "unknown_documents", "message": message,
-            "fields": {"doc_ids": [f"No document has the id {doc_id!r}." for doc_id in error.doc_ids]}}
+    return {
+        "code": "unknown_documents",
+        "message": message,
+        "fields": {"doc_ids": [f"No document has the id {doc_id!r}." for doc_id in error.doc_ids]},
+    }
 
 
 @cache

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,8 @@ def sentence_spans(text: str, max_chars: int = 600) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for match in _PARAGRAPH.finditer(text):
         paragraph = match.group()
-        cuts = sorted(set(_sentence_starts(paragraph))) + [len(paragraph)]
-        for left, right in zip(cuts, cuts[1:]):
+        cuts = [*sorted(set(_sentence_starts(paragraph))), len(paragraph)]
+        for left, right in pairwise(cuts):
             start, end = _trimmed(text, match.start() + left, match.start() + right)
             spans.extend(_cut_long(text, start, end, max_chars))
     return spans
@@ -135,9 +136,7 @@ def split_sentences(doc_id: str, text: str, max_chars: int = 600) -> list[Senten
     ]
 
 
-def group_into_chunks(
-    text: str, sentences: Sequence[Sentence], size: int = 3, overlap: int = 1
-) -> list[Chunk]:
+def group_into_chunks(text: str, sentences: Sequence[Sentence], size: int = 3, overlap: int = 1) -> list[Chunk]:
     """Windows of `size` sentences; consecutive windows share `overlap` sentences."""
     if size < 1 or not 0 <= overlap < size:
         raise ValueError("chunks need size >= 1 and 0 <= overlap < size")
@@ -147,9 +146,7 @@ def group_into_chunks(
     while first < len(sentences):
         last = min(first + size, len(sentences)) - 1
         head, tail = sentences[first], sentences[last]
-        chunks.append(
-            Chunk(head.doc_id, len(chunks), head.start, tail.end, first, last, text[head.start : tail.end])
-        )
+        chunks.append(Chunk(head.doc_id, len(chunks), head.start, tail.end, first, last, text[head.start : tail.end]))
         if last == len(sentences) - 1:
             break
         first += step

@@ -27,15 +27,21 @@ if TYPE_CHECKING:
     from qa.service import Service
 
 INDEX_DIR = click.option(
-    "--index-dir", type=click.Path(file_okay=False, path_type=Path), envvar="QA_INDEX_DIR",
+    "--index-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="QA_INDEX_DIR",
     help="Where the built index lives (default: ./index).",
 )
 SEEDS_DIR = click.option(
-    "--seeds-dir", type=click.Path(file_okay=False, path_type=Path), envvar="QA_SEEDS_DIR",
+    "--seeds-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="QA_SEEDS_DIR",
     help="Folder of *.txt articles with optional *.json metadata (default: ./seeds).",
 )
-SEEDS_HINT = ("point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
-              "(and --index-dir or QA_INDEX_DIR at where the index goes)")
+SEEDS_HINT = (
+    "point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
+    "(and --index-dir or QA_INDEX_DIR at where the index goes)"
+)
 # What the index builder (a `qa.*` logger) logs at WARNING before it builds an index that is missing,
 # stale or damaged.
 STORE_BUILD_PREFIX = "building the index: "
@@ -83,8 +89,9 @@ class _RebuildNotice(logging.Handler):
         work = _plural(self.articles, "article")
         if self.existed:
             reason = message.removeprefix(STORE_BUILD_PREFIX)
-            click.echo(f"the index in {self.index_dir} cannot be used ({reason}): rebuilding it from {work}...",
-                       err=True)
+            click.echo(
+                f"the index in {self.index_dir} cannot be used ({reason}): rebuilding it from {work}...", err=True
+            )
         else:
             click.echo(f"building the index in {self.index_dir} from {work}...", err=True)
 
@@ -196,8 +203,11 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @SEEDS_DIR
 @INDEX_DIR
 @click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
-@click.option("--verify", is_flag=True,
-              help="Check every file of the current index against its manifest's SHA-256 (reads it all).")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check every file of the current index against its manifest's SHA-256 (reads it all).",
+)
 def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: bool) -> None:
     """Build the index of every article in the seeds folder (skipped when already fresh).
 
@@ -243,8 +253,10 @@ def print_answer(answer: Any) -> None:
     """Human-readable answer with its citations underneath."""
     click.echo(answer.answer)
     for citation in answer.citations:
-        click.echo(f"  [{citation.id}] {citation.doc_id} {citation.start}-{citation.end} "
-                   f"(score {citation.score:.3f}): {citation.quote}")
+        click.echo(
+            f"  [{citation.id}] {citation.doc_id} {citation.start}-{citation.end} "
+            f"(score {citation.score:.3f}): {citation.quote}"
+        )
 
 
 @cli.command()
@@ -254,8 +266,9 @@ def print_answer(answer: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as POST /v1/ask.")
 @SEEDS_DIR
 @INDEX_DIR
-def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
-        seeds_dir: Path | None, index_dir: Path | None) -> None:
+def ask(
+    question: str, history: tuple[str, ...], top_k: int, as_json: bool, seeds_dir: Path | None, index_dir: Path | None
+) -> None:
     """Answer QUESTION from the indexed articles, citing the sentences that say so.
 
     Each citation is DOC_ID START-END: character offsets into the article's text (see the README,
@@ -273,7 +286,8 @@ def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     answer = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir)).ask(
-        Query(question, tuple(history), top_k))
+        Query(question, tuple(history), top_k)
+    )
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False))
     else:
@@ -282,17 +296,38 @@ def ask(question: str, history: tuple[str, ...], top_k: int, as_json: bool,
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the answers to this file (default: stdout).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
-              help="Output format (default: csv when OUT ends in .csv, else jsonl).")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the answers to this file (default: stdout).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    help="Output format (default: csv when OUT ends in .csv, else jsonl).",
+)
 @click.option("--resume", is_flag=True, help="Skip the ids already answered in OUT and append the rest.")
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
-              help="Questions answered together, then written (an interrupted run loses at most these).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=1000,
+    show_default=True,
+    help="Questions answered together, then written (an interrupted run loses at most these).",
+)
 @SEEDS_DIR
 @INDEX_DIR
-def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_size: int,
-          seeds_dir: Path | None, index_dir: Path | None) -> None:
+def batch(
+    file: Path,
+    out: Path | None,
+    fmt: str | None,
+    resume: bool,
+    batch_size: int,
+    seeds_dir: Path | None,
+    index_dir: Path | None,
+) -> None:
     """Answer every question in FILE, writing each answer with its citations.
 
     FILE is .txt (one question a line), .jsonl (objects with "question" and optional "id",
@@ -317,14 +352,18 @@ def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_siz
     for number, problem in plan.problems:
         click.echo(f"{file}:{number}: skipped: {problem}", err=True)
     service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir))
-    with batchfile.open_writer(out, fmt, append=resume) as writer, click.progressbar(
-        length=len(plan.queries), label="answering", file=sys.stderr
-    ) as bar:
+    with (
+        batchfile.open_writer(out, fmt, append=resume) as writer,
+        click.progressbar(length=len(plan.queries), label="answering", file=sys.stderr) as bar,
+    ):
         for result in answer_items(service, plan.queries, batch_size):
             writer.write(result)
             bar.update(1)
-    click.echo(f"answered {len(plan.queries)}, skipped {len(plan.problems)} bad lines"
-               + (f", {plan.already_done} already in {out}" if resume else ""), err=True)
+    click.echo(
+        f"answered {len(plan.queries)}, skipped {len(plan.problems)} bad lines"
+        + (f", {plan.already_done} already in {out}" if resume else ""),
+        err=True,
+    )
 
 
 @cli.command()
@@ -333,8 +372,9 @@ def batch(file: Path, out: Path | None, fmt: str | None, resume: bool, batch_siz
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn worker processes (default 1; QA_WORKERS).")
 @SEEDS_DIR
 @INDEX_DIR
-def serve(host: str | None, port: int | None, workers: int | None,
-          seeds_dir: Path | None, index_dir: Path | None) -> None:
+def serve(
+    host: str | None, port: int | None, workers: int | None, seeds_dir: Path | None, index_dir: Path | None
+) -> None:
     """Serve the HTTP API with gunicorn; the index is built on start if missing or stale.
 
     \b
@@ -353,18 +393,36 @@ def serve(host: str | None, port: int | None, workers: int | None,
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Index for the evaluated articles (default: INDEX_DIR/eval/<file name> for SQuAD, "
-                   "INDEX_DIR/eval/<folder name>-<hash> for --seeds-dir other than the service's, "
-                   "else the service's own index).")
-@click.option("--off-corpus", is_flag=True,
-              help="Also ask each article's questions against an index without that article (SQuAD).")
-@click.option("--folds", type=click.IntRange(2, 1000), default=4, show_default=True,
-              help="With --off-corpus: articles are held out in this many groups.")
+@click.option(
+    "--index-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index for the evaluated articles (default: INDEX_DIR/eval/<file name> for SQuAD, "
+    "INDEX_DIR/eval/<folder name>-<hash> for --seeds-dir other than the service's, "
+    "else the service's own index).",
+)
+@click.option(
+    "--off-corpus",
+    is_flag=True,
+    help="Also ask each article's questions against an index without that article (SQuAD).",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 1000),
+    default=4,
+    show_default=True,
+    help="With --off-corpus: articles are held out in this many groups.",
+)
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
 @SEEDS_DIR
-def evaluate(file: Path, as_json: bool, index_dir: Path | None, off_corpus: bool, folds: int,
-             limit: int | None, seeds_dir: Path | None) -> None:
+def evaluate(
+    file: Path,
+    as_json: bool,
+    index_dir: Path | None,
+    off_corpus: bool,
+    folds: int,
+    limit: int | None,
+    seeds_dir: Path | None,
+) -> None:
     """Measure answer quality on FILE: seed-question JSONL or SQuAD JSON (v1.1/v2.0).
 
     Reports hit@1, hit@3 and MRR@10 of citations covering the gold span, cited characters,

@@ -7,7 +7,7 @@ only code that reads the environment, so the app, the CLI and the tests agree on
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read `QA_*` variables (see README), then apply keyword overrides."""
         env = os.environ if environ is None else environ
-        converters = {
+        converters: dict[str, Callable[[str], Any]] = {
             "seeds_dir": Path,
             "index_dir": Path,
             "model_path": str,

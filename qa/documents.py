@@ -124,16 +124,20 @@ def load_seeds(directory: Path) -> Seeds:
             continue
         warnings.extend(f"{path.with_suffix('.json').name}: {problem}" for problem in problems)
         if document.doc_id in owners:
-            warnings.append(f"{path.name}: the id {_short_json(document.doc_id)} is already used by "
-                            f"{owners[document.doc_id]}; skipped")
+            warnings.append(
+                f"{path.name}: the id {_short_json(document.doc_id)} is already used by "
+                f"{owners[document.doc_id]}; skipped"
+            )
             continue
         owners[document.doc_id] = path.name
         documents.append(document)
     for warning in warnings:
         log.warning("%s", warning)
     if len(warnings) > MAX_WARNINGS:
-        warnings = [*warnings[:MAX_WARNINGS], f"and {len(warnings) - MAX_WARNINGS} more problems with seed files "
-                    "(see the log)"]
+        warnings = [
+            *warnings[:MAX_WARNINGS],
+            f"and {len(warnings) - MAX_WARNINGS} more problems with seed files (see the log)",
+        ]
     return Seeds(documents, warnings)
 
 

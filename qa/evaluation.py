@@ -101,9 +101,15 @@ def _squad_evalset(data: Any) -> EvalSet:
             context = paragraph["context"]
             for qa in paragraph["qas"]:
                 impossible = bool(qa.get("is_impossible", False))
-                gold = () if impossible else tuple(
-                    GoldSpan(offset + a["answer_start"], offset + a["answer_start"] + len(a["text"]), a["text"], doc_id)
-                    for a in qa["answers"]
+                gold = (
+                    ()
+                    if impossible
+                    else tuple(
+                        GoldSpan(
+                            offset + a["answer_start"], offset + a["answer_start"] + len(a["text"]), a["text"], doc_id
+                        )
+                        for a in qa["answers"]
+                    )
                 )
                 questions.append(EvalQuestion(qa["id"], qa["question"], (), not impossible, gold, doc_id))
             parts.append(context)
@@ -126,11 +132,7 @@ def covers(citation: Any, gold: GoldSpan, documents: dict[str, Document]) -> boo
     if gold.doc_id is not None and citation.doc_id != gold.doc_id:
         return False
     text = documents[citation.doc_id].text
-    return (
-        text[gold.start : gold.end] == gold.text
-        and citation.start <= gold.start
-        and gold.end <= citation.end
-    )
+    return text[gold.start : gold.end] == gold.text and citation.start <= gold.start and gold.end <= citation.end
 
 
 def answer_rank(answer: Answer, question: EvalQuestion, documents: dict[str, Document]) -> int | None:
@@ -165,10 +167,11 @@ class Report:
         return asdict(self)
 
 
-def score(questions: Sequence[EvalQuestion], answers: Sequence[Answer], documents: dict[str, Document],
-          seconds: float) -> Report:
+def score(
+    questions: Sequence[EvalQuestion], answers: Sequence[Answer], documents: dict[str, Document], seconds: float
+) -> Report:
     """Retrieval metrics over answerable questions; abstention counts over all of them."""
-    answerable = [(q, a) for q, a in zip(questions, answers) if q.answerable]
+    answerable = [(q, a) for q, a in zip(questions, answers, strict=True) if q.answerable]
     ranks = [answer_rank(a, q, documents) for q, a in answerable]
     cited = [c.end - c.start for a in answers for c in a.citations]
     count = max(1, len(answerable))
@@ -181,7 +184,9 @@ def score(questions: Sequence[EvalQuestion], answers: Sequence[Answer], document
         p90_citation_chars=_percentile(cited, 0.9),
         abstention={
             "unanswerable": sum(not q.answerable for q in questions),
-            "abstained_correctly": sum(not q.answerable and not a.answerable for q, a in zip(questions, answers)),
+            "abstained_correctly": sum(
+                not q.answerable and not a.answerable for q, a in zip(questions, answers, strict=True)
+            ),
             "answerable": len(answerable),
             "abstained_wrongly": sum(not a.answerable for _, a in answerable),
         },
@@ -192,8 +197,14 @@ def score(questions: Sequence[EvalQuestion], answers: Sequence[Answer], document
 AskMany = Callable[[Sequence[Query]], list[Answer]]
 
 
-def run(questions: Sequence[EvalQuestion], ask_many: AskMany, documents: dict[str, Document], top_k: int = 10,
-        batch_size: int = 64, progress: Callable[[int], None] | None = None) -> Report:
+def run(
+    questions: Sequence[EvalQuestion],
+    ask_many: AskMany,
+    documents: dict[str, Document],
+    top_k: int = 10,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
     """Ask every question through `ask_many` (the service's own path) and score the answers."""
     answers: list[Answer] = []
     started = time.perf_counter()
@@ -233,8 +244,14 @@ def default_index_dir(path: Path, settings: Any, service_seeds_dir: Path) -> Pat
     return settings.index_dir / "eval" / f"{seeds.name}-{digest}"
 
 
-def evaluate(evalset: EvalSet, service: Any, off_corpus: bool = False, fold_count: int = 4,
-             limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    evalset: EvalSet,
+    service: Any,
+    off_corpus: bool = False,
+    fold_count: int = 4,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Ask `evalset` through `service.ask_many` (a service loaded over the set's articles) and score
     the answers; `off_corpus` (SQuAD only: it needs `evalset.documents`) also asks each article's
     questions of indexes without it, kept beside the service's."""
@@ -245,13 +262,20 @@ def evaluate(evalset: EvalSet, service: Any, off_corpus: bool = False, fold_coun
     with tqdm(total=len(questions), desc="questions", unit="q", disable=not progress) as bar:
         result = run(questions, service.ask_many, corpus, progress=bar.update).to_dict()
     if off_corpus:
-        result["off_corpus"] = _off_corpus(questions, evalset.documents, service, service.settings.index_dir,
-                                           fold_count, progress)
+        result["off_corpus"] = _off_corpus(
+            questions, evalset.documents, service, service.settings.index_dir, fold_count, progress
+        )
     return result
 
 
-def _off_corpus(questions: Sequence[EvalQuestion], documents: Sequence[Document], service: Any,
-                index_dir: Path, fold_count: int, progress: bool) -> dict[str, Any]:
+def _off_corpus(
+    questions: Sequence[EvalQuestion],
+    documents: Sequence[Document],
+    service: Any,
+    index_dir: Path,
+    fold_count: int,
+    progress: bool,
+) -> dict[str, Any]:
     """Ask each article's questions against an index built without it (articles held out in folds)."""
     from tqdm import tqdm
 
@@ -262,12 +286,17 @@ def _off_corpus(questions: Sequence[EvalQuestion], documents: Sequence[Document]
             report = run(fold_questions, fold_service.ask_many, fold_service.index.documents, progress=bar.update)
             abstained += report.abstention["abstained_correctly"]
             asked += report.questions
-    return {"questions": asked, "abstained": abstained, "folds": len(folds(documents, fold_count)),
-            "abstention_rate": round(abstained / asked, 4) if asked else 0.0}
+    return {
+        "questions": asked,
+        "abstained": abstained,
+        "folds": len(folds(documents, fold_count)),
+        "abstention_rate": round(abstained / asked, 4) if asked else 0.0,
+    }
 
 
-def fold_services(service: Any, documents: Sequence[Document], index_dir: Path,
-                  fold_count: int) -> Iterator[tuple[list[Document], Any]]:
+def fold_services(
+    service: Any, documents: Sequence[Document], index_dir: Path, fold_count: int
+) -> Iterator[tuple[list[Document], Any]]:
     """For each fold: the articles it holds out, and a service (sharing `service`'s model) over an
     index of the others, kept in `index_dir/fold-N` so a later run reuses it."""
     from qa.service import Service

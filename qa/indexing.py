@@ -78,8 +78,9 @@ def pooled_chunk_vectors(sentence_vectors: np.ndarray, chunks: Sequence[Chunk]) 
     return np.ascontiguousarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
 
 
-def build_content(documents: Sequence[Document], embedder: Embedder, settings: BuildSettings,
-                  progress: bool = False) -> tuple[GenerationContent, dict[str, Any]]:
+def build_content(
+    documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool = False
+) -> tuple[GenerationContent, dict[str, Any]]:
     """What a generation of `documents` holds, and the description its manifest records."""
     sentences, chunks = segment(documents, settings)
     if not sentences:
@@ -87,8 +88,9 @@ def build_content(documents: Sequence[Document], embedder: Embedder, settings: B
     texts = [s.text for s in sentences]
     sentence_vectors = embedder.encode(texts, progress=progress)
     index_type = index_type_for(len(chunks))
-    chunk_vectors = build_vector_index(pooled_chunk_vectors(sentence_vectors, chunks), np.arange(len(chunks)),
-                                       index_type)
+    chunk_vectors = build_vector_index(
+        pooled_chunk_vectors(sentence_vectors, chunks), np.arange(len(chunks)), index_type
+    )
     content = GenerationContent(
         documents=documents,
         sentences=sentences,
@@ -109,8 +111,9 @@ def build_content(documents: Sequence[Document], embedder: Embedder, settings: B
     return content, description
 
 
-def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings,
-           progress: bool) -> Path:
+def _build(
+    index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool
+) -> Path:
     started = time.perf_counter()
     content, description = build_content(documents, embedder, settings, progress=progress)
     description["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -119,8 +122,9 @@ def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, s
     return folder
 
 
-def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings,
-                progress: bool = False) -> Path:
+def build_index(
+    index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool = False
+) -> Path:
     """Build a new generation from `documents` and make it current; returns its folder."""
     with writer_lock(index_dir):
         return _build(index_dir, documents, embedder, settings, progress)
@@ -134,8 +138,14 @@ def check_fresh(manifest: dict[str, Any], documents: Sequence[Document], setting
         raise IndexUnavailable("the seed articles changed since the index was built")
 
 
-def ensure_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings,
-                 progress: bool = False, force: bool = False) -> CorpusIndex:
+def ensure_index(
+    index_dir: Path,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: BuildSettings,
+    progress: bool = False,
+    force: bool = False,
+) -> CorpusIndex:
     """Open the current index, building it first when it is missing, stale or unreadable (or
     always, with `force`). The reason for a build is logged at WARNING before it starts."""
     with writer_lock(index_dir):

@@ -108,7 +108,7 @@ class RankedCandidates(Sequence[Candidate]):
         return Candidate(self.sentence_ids[position], self.scores[position], self.conversation_similarity[position])
 
     def score_by_sentence(self) -> dict[int, float]:
-        return dict(zip(self.sentence_ids, self.scores))
+        return dict(zip(self.sentence_ids, self.scores, strict=True))
 
 
 @dataclass(frozen=True)
@@ -173,14 +173,22 @@ class QueryForm:
 
 
 class Retriever:
-    def __init__(self, index: CorpusIndex, embedder: Embedder, weights: Weights | None = None,
-                 candidate_chunks: int = CANDIDATE_CHUNKS, history_turns: int = HISTORY_TURNS):
+    def __init__(
+        self,
+        index: CorpusIndex,
+        embedder: Embedder,
+        weights: Weights | None = None,
+        candidate_chunks: int = CANDIDATE_CHUNKS,
+        history_turns: int = HISTORY_TURNS,
+    ):
         self.index = index
         self.embedder = embedder
         self.weights = weights or Weights()
         self.candidate_chunks = candidate_chunks
         self.history_turns = history_turns
-        self._authors = sorted({str(d.metadata["author"]) for d in index.documents.values() if d.metadata.get("author")})
+        self._authors = sorted(
+            {str(d.metadata["author"]) for d in index.documents.values() if d.metadata.get("author")}
+        )
 
     def retrieve(self, queries: Sequence[Query]) -> list[Retrieval]:
         if not queries:
@@ -188,11 +196,14 @@ class Retriever:
         weights = self.weights.vector()
         results = []
         forms = self._forms(queries)
-        for query, form, features in zip(queries, forms, self._features_of(queries, forms)):
+        for query, form, features in zip(queries, forms, self._features_of(queries, forms), strict=True):
             total = features.matrix @ weights
             order = np.argsort(-total, kind="stable")
-            candidates = RankedCandidates(features.sentence_ids[order].tolist(), total[order].tolist(),
-                                          features.conversation_similarity[order].tolist())
+            candidates = RankedCandidates(
+                features.sentence_ids[order].tolist(),
+                total[order].tolist(),
+                features.conversation_similarity[order].tolist(),
+            )
             coverage = float(features.matrix[order[0], _COVERAGE]) if len(order) else 0.0
             aliased = frozenset(t for mention_tokens, _ in form.mentions for t in mention_tokens)
             results.append(Retrieval(query, candidates, aliased, coverage))
@@ -214,7 +225,7 @@ class Retriever:
             dense[row] = (scores[0], ids[0])
         return [
             self._features(query, form, *dense[row], allowed.get(row))
-            for row, (query, form) in enumerate(zip(queries, forms))
+            for row, (query, form) in enumerate(zip(queries, forms, strict=True))
         ]
 
     def _forms(self, queries: Sequence[Query]) -> list[QueryForm]:
@@ -224,10 +235,10 @@ class Retriever:
         found = [mentions(q.question, self._authors) for q in queries]
         own_texts = [
             f"{q.question} ({'; '.join(a for m in ms for a in m.alternatives)})" if ms else q.question
-            for q, ms in zip(queries, found)
+            for q, ms in zip(queries, found, strict=True)
         ]
         vectors = self.embedder.encode(own_texts + list(histories.values()))
-        history_vectors = dict(zip(histories, vectors[len(queries) :]))
+        history_vectors = dict(zip(histories, vectors[len(queries) :], strict=True))
         forms = []
         for row, query in enumerate(queries):
             own_vector, own_tokens = vectors[row], tokenize_question(query.question)
@@ -236,12 +247,15 @@ class Retriever:
                 mixed = own_vector + self.weights.history_weight * history_vectors[row]
                 context_vector = mixed / np.linalg.norm(mixed)
                 context_tokens = own_tokens + tokenize_question(histories[row])
-            token_mentions = [(tokenize_question(m.text), [tokenize_question(a) for a in m.alternatives]) for m in found[row]]
+            token_mentions = [
+                (tokenize_question(m.text), [tokenize_question(a) for a in m.alternatives]) for m in found[row]
+            ]
             forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens, token_mentions))
         return forms
 
-    def _features(self, query: Query, form: QueryForm, dense_scores: np.ndarray, dense_ids: np.ndarray,
-                  allowed: np.ndarray | None) -> SentenceFeatures:
+    def _features(
+        self, query: Query, form: QueryForm, dense_scores: np.ndarray, dense_ids: np.ndarray, allowed: np.ndarray | None
+    ) -> SentenceFeatures:
         index = self.index
         found = dense_ids >= 0
         dense_scores, dense_ids = dense_scores[found], dense_ids[found]
@@ -257,7 +271,7 @@ class Retriever:
         chunk_ids = np.unique(np.concatenate([dense_ids, lexical_top]))
 
         # Dense scores of chunks FAISS did not return are at most its lowest returned score.
-        dense_by_chunk = dict(zip(dense_ids.tolist(), dense_scores.tolist()))
+        dense_by_chunk = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
         floor = float(dense_scores.min(initial=0.0))
         chunk_dense = np.array([dense_by_chunk.get(c, floor) for c in chunk_ids.tolist()])
         chunk_lexical = _scaled(chunk_lexical_all[chunk_ids])
@@ -274,26 +288,35 @@ class Retriever:
         context_dense, context_lexical = context_dense[unique_rows], context_lexical[unique_rows]
 
         sentence_dense = index.sentence_vectors[sentence_ids] @ form.own_vector
-        sentence_lexical = _scaled(index.sentence_lexical.scores(form.own_tokens + form.alternative_tokens)[sentence_ids])
+        sentence_lexical = _scaled(
+            index.sentence_lexical.scores(form.own_tokens + form.alternative_tokens)[sentence_ids]
+        )
         documents = index.sentence_doc_number[sentence_ids]
         coverage_sentence = self._coverage(form.own_tokens, form.mentions, sentence_ids, neighbours=False)
         coverage_context = self._coverage(form.context_tokens, form.mentions, sentence_ids, neighbours=True)
-        matrix = np.column_stack([
-            sentence_dense,
-            context_dense,
-            sentence_lexical,
-            context_lexical,
-            _best_by_group(documents, context_dense),
-            _best_by_group(documents, context_lexical),
-            coverage_sentence,
-            coverage_context,
-            answer_types.matching(query.question, index.answer_types, sentence_ids),
-        ])
+        matrix = np.column_stack(
+            [
+                sentence_dense,
+                context_dense,
+                sentence_lexical,
+                context_lexical,
+                _best_by_group(documents, context_dense),
+                _best_by_group(documents, context_lexical),
+                coverage_sentence,
+                coverage_context,
+                answer_types.matching(query.question, index.answer_types, sentence_ids),
+            ]
+        )
         conversation_similarity = index.sentence_vectors[sentence_ids] @ form.context_vector
         return SentenceFeatures(sentence_ids, matrix, conversation_similarity)
 
-    def _coverage(self, tokens: list[str], mentioned: list[tuple[list[str], list[list[str]]]],
-                  sentence_ids: np.ndarray, neighbours: bool) -> np.ndarray:
+    def _coverage(
+        self,
+        tokens: list[str],
+        mentioned: list[tuple[list[str], list[list[str]]]],
+        sentence_ids: np.ndarray,
+        neighbours: bool,
+    ) -> np.ndarray:
         """Share of the question's IDF weight present in each sentence (with `neighbours`: in it or
         an adjacent sentence of the same document). A mention's words also count as present where
         all the words of one of its alternatives are ("North Korean" in a sentence about the DPRK).
@@ -317,7 +340,7 @@ class Retriever:
             for token in mention_tokens:
                 if token in present:
                     present[token] = present[token] | via_alternative
-        found = sum(weight * present[token] for token, weight in zip(unique, weights.tolist()))
+        found = sum(weight * present[token] for token, weight in zip(unique, weights.tolist(), strict=True))
         return found / float(weights.sum())
 
     def _neighbourhood(self, sentence_ids: np.ndarray, neighbours: bool) -> list[np.ndarray]:

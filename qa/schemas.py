@@ -111,8 +111,12 @@ class AskRequestSchema(ma.Schema):
 
     @ma.post_load
     def to_query(self, data: dict[str, Any], **_: Any) -> Query:
-        return Query(question=data["question"], history=tuple(data["history"]), top_k=data["top_k"],
-                     doc_ids=tuple(dict.fromkeys(data["doc_ids"])))
+        return Query(
+            question=data["question"],
+            history=tuple(data["history"]),
+            top_k=data["top_k"],
+            doc_ids=tuple(dict.fromkeys(data["doc_ids"])),
+        )
 
 
 class CitationSchema(ma.Schema):
@@ -123,8 +127,9 @@ class CitationSchema(ma.Schema):
     quote = fields.String(required=True, metadata={"description": "Exactly document_text[start:end]."})
     score = fields.Float(required=True)
     title = fields.String(required=True, metadata={"description": "The cited article's title."})
-    url = fields.String(required=True, allow_none=True,
-                        metadata={"description": "The article's `url` metadata, null when it has none."})
+    url = fields.String(
+        required=True, allow_none=True, metadata={"description": "The article's `url` metadata, null when it has none."}
+    )
     start_utf16 = fields.Integer(
         required=True,
         metadata={"description": "`start` in UTF-16 code units, as JavaScript strings count (an emoji is two)."},
@@ -187,8 +192,9 @@ class ReadinessSchema(ma.Schema):
     sentences = fields.Integer()
     chunks = fields.Integer()
     question_embedding = fields.String(
-        metadata={"description": "What embeds one question: onnxruntime, or torch (about 2x slower) "
-                                 "without the export."}
+        metadata={
+            "description": "What embeds one question: onnxruntime, or torch (about 2x slower) without the export."
+        }
     )
     warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})
 
@@ -196,8 +202,10 @@ class ReadinessSchema(ma.Schema):
 class ItemId(fields.Field):
     """A caller's id for an item, a string or an integer, echoed back unchanged."""
 
-    default_error_messages = {"invalid": "Must be a string (at most 200 characters) or an integer.",
-                              "not_text": NOT_TEXT}
+    default_error_messages = {  # noqa: RUF012 (marshmallow reads the class attribute)
+        "invalid": "Must be a string (at most 200 characters) or an integer.",
+        "not_text": NOT_TEXT,
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         too_long = isinstance(value, str) and len(value) > 200
@@ -209,8 +217,10 @@ class ItemId(fields.Field):
 
 
 def id_field(description: str, **kwargs: Any) -> ItemId:
-    return ItemId(metadata={"oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}],
-                            "description": description}, **kwargs)
+    return ItemId(
+        metadata={"oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}], "description": description},
+        **kwargs,
+    )
 
 
 class BatchQuestionSchema(AskRequestSchema):

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss id=%({x-request-id}o)s'
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any] | None = None):
         self.settings = settings
         self.options = {
@@ -72,7 +72,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         if self.settings.cache_dir is not None:
             # A forked child (multiprocessing ends it with os._exit), so ONNX Runtime is never imported here.
             child = multiprocessing.get_context("fork").Process(
-                target=_export_quietly, args=(model, model_path, self.settings.cache_dir), name="qa-onnx-export")
+                target=_export_quietly, args=(model, model_path, self.settings.cache_dir), name="qa-onnx-export"
+            )
             child.start()
             child.join()
 
@@ -85,8 +86,12 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
         app = create_app(self.settings)
         service = app.extensions["qa.service"]
-        return BufferedWsgi(app, threads=self.settings.threads_per_worker,
-                            max_body_bytes=self.settings.max_body_bytes, on_shutdown=service.embedder.close)
+        return BufferedWsgi(
+            app,
+            threads=self.settings.threads_per_worker,
+            max_body_bytes=self.settings.max_body_bytes,
+            on_shutdown=service.embedder.close,
+        )
 
 
 def _export_quietly(model: Any, model_path: str, cache_dir: Path) -> None:

@@ -11,6 +11,7 @@ and uses only it, so it never sees half of one generation and half of another.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -124,18 +125,24 @@ class Service:
         return thread
 
     def _load_quietly(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # logged by load() and reported by readiness
             self.load()
-        except Exception:  # logged by load() and reported by readiness
-            pass
 
     def status(self) -> dict[str, object]:
         pipeline = self._pipeline
         if pipeline is not None:
-            return {"ready": True, "index": pipeline.index.generation, **pipeline.index.manifest["counts"],
-                    "question_embedding": self.embedder.one_text_backend, "warnings": self._seed_warnings}
-        return {"ready": False, "reason": LOAD_FAILED if self._load_failed else "the index is loading",
-                "warnings": self._seed_warnings}
+            return {
+                "ready": True,
+                "index": pipeline.index.generation,
+                **pipeline.index.manifest["counts"],
+                "question_embedding": self.embedder.one_text_backend,
+                "warnings": self._seed_warnings,
+            }
+        return {
+            "ready": False,
+            "reason": LOAD_FAILED if self._load_failed else "the index is loading",
+            "warnings": self._seed_warnings,
+        }
 
     @property
     def pipeline(self) -> Pipeline:

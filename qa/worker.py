@@ -8,24 +8,30 @@ writes them as `{"error": {"code", "message"}}` with an `X-Request-Id`, like eve
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
 from qa.api.errors import CODES, error_document
-from qa.api.request_id import HEADER as REQUEST_ID_HEADER, request_id
+from qa.api.request_id import HEADER as REQUEST_ID_HEADER
+from qa.api.request_id import request_id
 
 
-class JsonErrorProtocol(ASGIProtocol):  # type: ignore[misc]
+class JsonErrorProtocol(ASGIProtocol):
     def _send_error_response(self, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()) -> None:
         """gunicorn's own error answer, in JSON. The parser failed, so the client's request id is unknown."""
         document = error_document(CODES.get(status, "invalid_request"), _explained(status, message))
         body = json.dumps(document).encode("utf-8")
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                   (REQUEST_ID_HEADER, request_id(None)), *extra_headers, ("Connection", "close")]
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            (REQUEST_ID_HEADER, request_id(None)),
+            *extra_headers,
+            ("Connection", "close"),
+        ]
         head = "".join(f"{name}: {value}\r\n" for name, value in headers)
         self._safe_write(f"HTTP/1.1 {status} {_reason(status)}\r\n{head}\r\n".encode("latin-1"))
         self._safe_write(body)
@@ -55,7 +61,7 @@ def _explained(status: int, detail: str) -> str:
     return f"{meaning} ({detail})." if detail else f"{meaning}."
 
 
-class QaWorker(gasgi.ASGIWorker):  # type: ignore[misc]
+class QaWorker(gasgi.ASGIWorker):
     """The asyncio worker with JSON error answers (see `qa.asgi` for why this worker)."""
 
     def init_process(self) -> Any:

@@ -36,8 +36,9 @@ class _Response:
 
     # --- in the app's thread ---
 
-    def start_response(self, status: str, headers: list[tuple[str, str]],
-                       exc_info: Any = None) -> Callable[[bytes], None]:
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         if exc_info is not None and self._started:
             raise exc_info[1].with_traceback(exc_info[2])
         encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
@@ -88,8 +89,9 @@ class _Response:
             self._unsent.release()  # a thread waiting for room sees `_gone` and stops
 
 
-async def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], send: Send,
-                    executor: Executor) -> None:
+async def call_wsgi(
+    app: Callable[..., Iterable[bytes]], environ: dict[str, Any], send: Send, executor: Executor
+) -> None:
     """Run `app` on `executor` and send its response with `send`."""
     loop = asyncio.get_running_loop()
     response = _Response(loop)

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def assert_valid_answer(body: dict[str, Any], question: str, top_k: int = 3) -> 
         assert (citation["start_utf16"], citation["end_utf16"]) == (citation["start"], citation["end"])
         assert (citation["title"], citation["url"]) == (SEED_TITLE, None)
     spans = sorted((c["start"], c["end"]) for c in citations)
-    assert all(left[1] <= right[0] for left, right in zip(spans, spans[1:])), "citations do not overlap"
+    assert all(left[1] <= right[0] for left, right in pairwise(spans)), "citations do not overlap"
     if body["answerable"]:
         assert citations and "[1]" in body["answer"]
     else:

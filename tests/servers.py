@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 
@@ -85,23 +85,42 @@ class Server:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
 
 
-def start_server(seeds_dir: Path, index_dir: Path, workers: int = 1, env: dict[str, str] | None = None,
-                 timeout: float = 300.0, ready_path: str = "/readyz", log_path: Path | None = None) -> Server:
+def start_server(
+    seeds_dir: Path,
+    index_dir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
+    ready_path: str = "/readyz",
+    log_path: Path | None = None,
+) -> Server:
     """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of
     `ready_path` (`/healthz` for a server that is meant never to be ready). With `log_path`, the
     server's output (its access and error log) goes to that file."""
     port = free_port()
     environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
     started = time.perf_counter()
-    output = log_path.open("wb") if log_path else subprocess.DEVNULL
+    output: IO[bytes] | int = log_path.open("wb") if log_path else subprocess.DEVNULL
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            env=environment, stdout=output, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "qa",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     finally:
-        if log_path:
+        if not isinstance(output, int):
             output.close()  # the child has its own copy
     base_url = f"http://127.0.0.1:{port}"
     client = Client(base_url, timeout=5)

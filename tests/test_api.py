@@ -23,8 +23,10 @@ INVALID = "The request is not valid; see fields."
 LENGTH = "Length must be between 1 and 1000."
 BLANK = "Must contain more than whitespace."
 TOP_K = "Must be greater than or equal to 1 and less than or equal to 20."
-NOT_FOUND = ("The requested URL was not found on the server. If you entered the URL manually please check "
-             "your spelling and try again.")
+NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually please check "
+    "your spelling and try again."
+)
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -95,48 +97,137 @@ def test_follow_up_is_answered_from_its_history(client: Any) -> None:
 # --- request errors -------------------------------------------------------------------------
 
 ERRORS = {
-    "missing-question": ({"json": {}}, 400, "invalid_request", INVALID,
-                         {"question": ["Missing data for required field."]}),
-    "empty-question": ({"json": {"question": ""}}, 400, "invalid_request", INVALID,
-                       {"question": [LENGTH, BLANK]}),
+    "missing-question": (
+        {"json": {}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"question": ["Missing data for required field."]},
+    ),
+    "empty-question": ({"json": {"question": ""}}, 400, "invalid_request", INVALID, {"question": [LENGTH, BLANK]}),
     "blank-question": ({"json": {"question": " \t\n "}}, 400, "invalid_request", INVALID, {"question": [BLANK]}),
     "long-question": ({"json": {"question": "x" * 1001}}, 400, "invalid_request", INVALID, {"question": [LENGTH]}),
-    "question-not-string": ({"json": {"question": 5}}, 400, "invalid_request", INVALID,
-                            {"question": ["Not a valid string."]}),
+    "question-not-string": (
+        {"json": {"question": 5}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"question": ["Not a valid string."]},
+    ),
     "top-k-0": ({"json": {"question": "Why?", "top_k": 0}}, 400, "invalid_request", INVALID, {"top_k": [TOP_K]}),
     "top-k-21": ({"json": {"question": "Why?", "top_k": 21}}, 400, "invalid_request", INVALID, {"top_k": [TOP_K]}),
-    "top-k-text": ({"json": {"question": "Why?", "top_k": "many"}}, 400, "invalid_request", INVALID,
-                   {"top_k": ["Not a valid integer."]}),
-    "top-k-fraction": ({"json": {"question": "Why?", "top_k": 3.5}}, 400, "invalid_request", INVALID,
-                       {"top_k": ["Not a valid integer."]}),
-    "top-k-float": ({"json": {"question": "Why?", "top_k": 3.0}}, 400, "invalid_request", INVALID,
-                    {"top_k": ["Not a valid integer."]}),
-    "top-k-boolean": ({"json": {"question": "Why?", "top_k": True}}, 400, "invalid_request", INVALID,
-                      {"top_k": ["Not a valid integer."]}),
-    "top-k-numeric-string": ({"json": {"question": "Why?", "top_k": "3"}}, 400, "invalid_request", INVALID,
-                             {"top_k": ["Not a valid integer."]}),
-    "unknown-field": ({"json": {"question": "Why?", "colour": "red"}}, 400, "invalid_request", INVALID,
-                      {"colour": ["Unknown field."]}),
-    "history-not-list": ({"json": {"question": "Why?", "history": "earlier"}}, 400, "invalid_request", INVALID,
-                         {"history": ["Not a valid list."]}),
-    "history-blank-item": ({"json": {"question": "Why?", "history": ["ok", " "]}}, 400, "invalid_request", INVALID,
-                           {"history": {"1": [BLANK]}}),
-    "history-too-long": ({"json": {"question": "Why?", "history": ["q"] * 21}}, 400, "invalid_request", INVALID,
-                         {"history": ["Longer than maximum length 20."]}),
-    "several-fields": ({"json": {"question": "", "top_k": 50}}, 400, "invalid_request", INVALID,
-                       {"question": [LENGTH, BLANK], "top_k": [TOP_K]}),
-    "body-is-list": ({"json": [{"question": "Why?"}]}, 400, "invalid_request", INVALID,
-                     {"_schema": ["Invalid input type."]}),
-    "malformed-json": ({"data": '{"question": "Why?",', "content_type": "application/json"}, 400, "invalid_json",
-                       "The request body is not valid JSON.", None),
-    "empty-body": ({"data": "", "content_type": "application/json"}, 400, "invalid_json",
-                   "The request body is not valid JSON.", None),
-    "null-body": ({"data": "null", "content_type": "application/json"}, 400, "invalid_request",
-                  "The request is not valid; see fields.", {"_schema": ["Invalid input type."]}),
-    "text-plain": ({"data": '{"question": "Why?"}', "content_type": "text/plain"}, 415, "unsupported_media_type",
-                   "Send a JSON body with Content-Type: application/json.", None),
-    "form-body": ({"data": {"question": "Why?"}}, 415, "unsupported_media_type",
-                  "Send a JSON body with Content-Type: application/json.", None),
+    "top-k-text": (
+        {"json": {"question": "Why?", "top_k": "many"}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"top_k": ["Not a valid integer."]},
+    ),
+    "top-k-fraction": (
+        {"json": {"question": "Why?", "top_k": 3.5}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"top_k": ["Not a valid integer."]},
+    ),
+    "top-k-float": (
+        {"json": {"question": "Why?", "top_k": 3.0}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"top_k": ["Not a valid integer."]},
+    ),
+    "top-k-boolean": (
+        {"json": {"question": "Why?", "top_k": True}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"top_k": ["Not a valid integer."]},
+    ),
+    "top-k-numeric-string": (
+        {"json": {"question": "Why?", "top_k": "3"}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"top_k": ["Not a valid integer."]},
+    ),
+    "unknown-field": (
+        {"json": {"question": "Why?", "colour": "red"}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"colour": ["Unknown field."]},
+    ),
+    "history-not-list": (
+        {"json": {"question": "Why?", "history": "earlier"}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"history": ["Not a valid list."]},
+    ),
+    "history-blank-item": (
+        {"json": {"question": "Why?", "history": ["ok", " "]}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"history": {"1": [BLANK]}},
+    ),
+    "history-too-long": (
+        {"json": {"question": "Why?", "history": ["q"] * 21}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"history": ["Longer than maximum length 20."]},
+    ),
+    "several-fields": (
+        {"json": {"question": "", "top_k": 50}},
+        400,
+        "invalid_request",
+        INVALID,
+        {"question": [LENGTH, BLANK], "top_k": [TOP_K]},
+    ),
+    "body-is-list": (
+        {"json": [{"question": "Why?"}]},
+        400,
+        "invalid_request",
+        INVALID,
+        {"_schema": ["Invalid input type."]},
+    ),
+    "malformed-json": (
+        {"data": '{"question": "Why?",', "content_type": "application/json"},
+        400,
+        "invalid_json",
+        "The request body is not valid JSON.",
+        None,
+    ),
+    "empty-body": (
+        {"data": "", "content_type": "application/json"},
+        400,
+        "invalid_json",
+        "The request body is not valid JSON.",
+        None,
+    ),
+    "null-body": (
+        {"data": "null", "content_type": "application/json"},
+        400,
+        "invalid_request",
+        "The request is not valid; see fields.",
+        {"_schema": ["Invalid input type."]},
+    ),
+    "text-plain": (
+        {"data": '{"question": "Why?"}', "content_type": "text/plain"},
+        415,
+        "unsupported_media_type",
+        "Send a JSON body with Content-Type: application/json.",
+        None,
+    ),
+    "form-body": (
+        {"data": {"question": "Why?"}},
+        415,
+        "unsupported_media_type",
+        "Send a JSON body with Content-Type: application/json.",
+        None,
+    ),
 }
 
 
@@ -159,13 +250,18 @@ def test_unknown_document_is_document_not_found(client: Any) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
-    [("get", "/v1/ask", {"POST", "OPTIONS"}), ("put", "/v1/ask", {"POST", "OPTIONS"}),
-     ("delete", "/v1/documents", {"GET", "HEAD", "OPTIONS"}), ("post", "/healthz", {"GET", "HEAD", "OPTIONS"})],
+    [
+        ("get", "/v1/ask", {"POST", "OPTIONS"}),
+        ("put", "/v1/ask", {"POST", "OPTIONS"}),
+        ("delete", "/v1/documents", {"GET", "HEAD", "OPTIONS"}),
+        ("post", "/healthz", {"GET", "HEAD", "OPTIONS"}),
+    ],
 )
 def test_wrong_method_is_405_with_allow_header(client: Any, method: str, path: str, allow: set[str]) -> None:
     response = getattr(client, method)(path)
-    assert json_of(response, 405) == error_body("method_not_allowed",
-                                                "The method is not allowed for the requested URL.")
+    assert json_of(response, 405) == error_body(
+        "method_not_allowed", "The method is not allowed for the requested URL."
+    )
     assert set(response.headers["Allow"].split(", ")) == allow
 
 
@@ -196,22 +292,34 @@ SEED_METADATA = {"author": "Se Hoon Kim", "source": "Global Strat View"}
 
 
 def test_documents_are_listed_with_metadata(client: Any) -> None:
-    assert json_of(client.get("/v1/documents"), 200) == {"documents": [
-        {"doc_id": SEED_ID, "title": TITLE, "metadata": SEED_METADATA, "length": len(SEED_TEXT)},
-    ]}
+    assert json_of(client.get("/v1/documents"), 200) == {
+        "documents": [
+            {"doc_id": SEED_ID, "title": TITLE, "metadata": SEED_METADATA, "length": len(SEED_TEXT)},
+        ]
+    }
 
 
 def test_document_has_its_verbatim_text(client: Any) -> None:
     body = json_of(client.get(f"/v1/documents/{SEED_ID}"), 200)
-    assert body == {"doc_id": SEED_ID, "title": TITLE, "metadata": SEED_METADATA, "length": len(SEED_TEXT),
-                    "text": SEED_TEXT}
+    assert body == {
+        "doc_id": SEED_ID,
+        "title": TITLE,
+        "metadata": SEED_METADATA,
+        "length": len(SEED_TEXT),
+        "text": SEED_TEXT,
+    }
 
 
 def test_health_and_readiness_of_a_loaded_service(client: Any, service: Service) -> None:
     assert json_of(client.get("/healthz"), 200) == {"status": "ok"}
     assert json_of(client.get("/readyz"), 200) == {
-        "ready": True, "index": service.index.path.name, "documents": 1, "sentences": 30, "chunks": 15,
-        "question_embedding": "onnxruntime", "warnings": [],
+        "ready": True,
+        "index": service.index.path.name,
+        "documents": 1,
+        "sentences": 30,
+        "chunks": 15,
+        "question_embedding": "onnxruntime",
+        "warnings": [],
     }
 
 
@@ -225,8 +333,11 @@ def test_before_loading_readiness_is_503_and_requests_say_not_ready(unloaded_app
     client = unloaded_app.test_client()
     assert json_of(client.get("/healthz"), 200) == {"status": "ok"}
     assert json_of(client.get("/readyz"), 503) == {"ready": False, "reason": "the index is loading", "warnings": []}
-    for response in (client.post("/v1/ask", json={"question": FENTANYL}), client.get("/v1/documents"),
-                     client.get(f"/v1/documents/{SEED_ID}")):
+    for response in (
+        client.post("/v1/ask", json={"question": FENTANYL}),
+        client.get("/v1/documents"),
+        client.get(f"/v1/documents/{SEED_ID}"),
+    ):
         assert json_of(response, 503) == error_body("not_ready", "the index is still loading; retry shortly")
         assert response.headers["Retry-After"] == "1"
 

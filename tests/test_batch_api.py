@@ -31,20 +31,24 @@ def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
         assert batched[key] == single[key]
     assert batched["confidence"] == pytest.approx(single["confidence"], abs=0.002)
     assert len(batched["citations"]) == len(single["citations"])
-    for ours, theirs in zip(batched["citations"], single["citations"]):
-        assert ({k: v for k, v in ours.items() if k not in numbers}
-                == {k: v for k, v in theirs.items() if k not in numbers})
+    for ours, theirs in zip(batched["citations"], single["citations"], strict=True):
+        assert {k: v for k, v in ours.items() if k not in numbers} == {
+            k: v for k, v in theirs.items() if k not in numbers
+        }
         assert ours["score"] == pytest.approx(theirs["score"], abs=0.002)
 
 
 def test_results_are_full_answers_in_order_with_their_ids(client) -> None:  # type: ignore[no-untyped-def]
-    questions = [{"id": "fentanyl", "question": FENTANYL}, {"question": ROBINSON, "top_k": 1},
-                 {"id": 42, "question": "What is the capital of Australia?"}]
+    questions = [
+        {"id": "fentanyl", "question": FENTANYL},
+        {"question": ROBINSON, "top_k": 1},
+        {"id": 42, "question": "What is the capital of Australia?"},
+    ]
     response = client.post("/v1/ask/batch", json={"questions": questions})
     assert response.status_code == 200
     results = response.get_json()["results"]
     assert [r["id"] for r in results] == ["fentanyl", 1, 42]  # an item without an id takes its position
-    for item, result in zip(questions, results):
+    for item, result in zip(questions, results, strict=True):
         single = client.post("/v1/ask", json={k: v for k, v in item.items() if k != "id"}).get_json()
         same_answer(result, single)
         answer = {key: value for key, value in result.items() if key != "id"}
@@ -64,8 +68,14 @@ def test_a_bad_item_gets_an_error_object_and_the_rest_are_answered(client) -> No
     response = client.post("/v1/ask/batch", json={"questions": questions})
     assert response.status_code == 200
     blank, ok, not_object, bad_fields, bad_id = response.get_json()["results"]
-    assert blank == {"id": "blank", "error": {"code": "invalid_request", "message": blank["error"]["message"],
-                                              "fields": {"question": ["Must contain more than whitespace."]}}}
+    assert blank == {
+        "id": "blank",
+        "error": {
+            "code": "invalid_request",
+            "message": blank["error"]["message"],
+            "fields": {"question": ["Must contain more than whitespace."]},
+        },
+    }
     assert ok["id"] == "ok" and ok["answerable"] is True
     assert not_object["id"] == 2 and not_object["error"]["code"] == "invalid_request"
     assert set(bad_fields["error"]["fields"]) == {"top_k", "colour"}
@@ -80,10 +90,22 @@ def test_a_batch_of_only_invalid_items_answers_an_error_each(client, headers: di
     text = response.get_data(as_text=True)
     results = ndjson_lines(text) if headers else json.loads(text)["results"]
     assert results == [
-        {"id": "blank", "error": {"code": "invalid_request", "message": ITEM_INVALID,
-                                  "fields": {"question": ["Must contain more than whitespace."]}}},
-        {"id": 1, "error": {"code": "invalid_request", "message": ITEM_INVALID,
-                            "fields": {"question": ["Not a valid string."]}}},
+        {
+            "id": "blank",
+            "error": {
+                "code": "invalid_request",
+                "message": ITEM_INVALID,
+                "fields": {"question": ["Must contain more than whitespace."]},
+            },
+        },
+        {
+            "id": 1,
+            "error": {
+                "code": "invalid_request",
+                "message": ITEM_INVALID,
+                "fields": {"question": ["Not a valid string."]},
+            },
+        },
     ]
 
 
@@ -98,13 +120,16 @@ def test_a_stream_group_of_only_invalid_items_does_not_cut_the_stream(client) ->
     assert [("error" in r) for r in results] == [False] * group + [True] * group + [False] * group
 
 
-@pytest.mark.parametrize("item, fields", [
-    (None, {"_schema": ["Invalid input type."]}),
-    (1, {"_schema": ["Invalid input type."]}),
-    ({"question": FENTANYL, "top_k": 3.5}, {"top_k": ["Not a valid integer."]}),
-    ({"question": FENTANYL, "top_k": True}, {"top_k": ["Not a valid integer."]}),
-    ({"question": FENTANYL, "top_k": "3"}, {"top_k": ["Not a valid integer."]}),
-])
+@pytest.mark.parametrize(
+    "item, fields",
+    [
+        (None, {"_schema": ["Invalid input type."]}),
+        (1, {"_schema": ["Invalid input type."]}),
+        ({"question": FENTANYL, "top_k": 3.5}, {"top_k": ["Not a valid integer."]}),
+        ({"question": FENTANYL, "top_k": True}, {"top_k": ["Not a valid integer."]}),
+        ({"question": FENTANYL, "top_k": "3"}, {"top_k": ["Not a valid integer."]}),
+    ],
+)
 def test_an_item_of_the_wrong_type_gets_its_own_error_slot(client, item: Any, fields: Any) -> None:  # type: ignore
     response = client.post("/v1/ask/batch", json={"questions": [item, {"question": FENTANYL}]})
     assert response.status_code == 200
@@ -113,9 +138,15 @@ def test_an_item_of_the_wrong_type_gets_its_own_error_slot(client, item: Any, fi
     assert answered["id"] == 1 and answered["answerable"] is True
 
 
-@pytest.mark.parametrize("body, field", [({}, "questions"), ({"questions": []}, "questions"),
-                                         ({"questions": "What?"}, "questions"),
-                                         ({"questions": [{"question": "q"}], "extra": 1}, "extra")])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "questions"),
+        ({"questions": []}, "questions"),
+        ({"questions": "What?"}, "questions"),
+        ({"questions": [{"question": "q"}], "extra": 1}, "extra"),
+    ],
+)
 def test_a_malformed_batch_is_rejected_as_a_whole(client, body: dict[str, Any], field: str) -> None:  # type: ignore
     response = client.post("/v1/ask/batch", json=body)
     assert response.status_code == 400
@@ -132,8 +163,9 @@ def test_more_questions_than_the_limit_is_413(settings: Settings, service: Servi
 
 
 @pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
-def test_a_batch_over_its_character_budget_is_413(settings: Settings, service: Service,
-                                                  headers: dict[str, str]) -> None:
+def test_a_batch_over_its_character_budget_is_413(
+    settings: Settings, service: Service, headers: dict[str, str]
+) -> None:
     """Questions and history count; invalid items do not (they cost no work)."""
     budget = 2 * len(FENTANYL) + len(ROBINSON)
     client = create_app(settings.with_overrides(max_batch_chars=budget), service).test_client()
@@ -143,10 +175,14 @@ def test_a_batch_over_its_character_budget_is_413(settings: Settings, service: S
     assert len(answered.get_data(as_text=True).strip().splitlines()) == (3 if headers else 1)
     over = client.post("/v1/ask/batch", json={"questions": [*at_budget, {"question": "?"}]}, headers=headers)
     assert over.status_code == 413
-    assert over.get_json() == {"error": {
-        "code": "batch_too_large",
-        "message": f"A batch holds at most {budget} characters of questions and history; this one has {budget + 1}. "
-                   "Split it into smaller batches."}}
+    assert over.get_json() == {
+        "error": {
+            "code": "batch_too_large",
+            "message": f"A batch holds at most {budget} characters of questions and history; "
+            f"this one has {budget + 1}. "
+            "Split it into smaller batches.",
+        }
+    }
 
 
 @pytest.mark.slow
@@ -203,8 +239,7 @@ def test_ndjson_lines_are_sent_as_each_group_is_answered(app, service: Service, 
     monkeypatch.setattr(service, "ask_many", counting_ask_many)
     count = batch_module.STREAM_CHUNK * 2 + 3
     questions = [{"id": n, "question": f"{ROBINSON} ({n})"} for n in range(count)]
-    response = app.test_client().post("/v1/ask/batch", json={"questions": questions}, headers=NDJSON,
-                                      buffered=False)
+    response = app.test_client().post("/v1/ask/batch", json={"questions": questions}, headers=NDJSON, buffered=False)
     lines = iter(response.response)
     assert next(lines).startswith(b'{"id": 0,')
     assert calls == [batch_module.STREAM_CHUNK]  # only the first group was answered so far
@@ -230,8 +265,9 @@ def test_a_batch_body_must_be_json(client) -> None:  # type: ignore[no-untyped-d
 @pytest.mark.slow
 def test_ndjson_batch_through_gunicorn(live_server: str) -> None:
     questions = [{"id": n, "question": q} for n, q in enumerate([FENTANYL, "", ROBINSON] * 30)]
-    with requests.post(f"{live_server}/v1/ask/batch", json={"questions": questions}, headers=NDJSON,
-                       stream=True, timeout=120) as response:
+    with requests.post(
+        f"{live_server}/v1/ask/batch", json={"questions": questions}, headers=NDJSON, stream=True, timeout=120
+    ) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("application/x-ndjson")
         assert response.headers.get("Transfer-Encoding") == "chunked"

@@ -41,8 +41,9 @@ def test_txt_one_question_a_line_ids_are_line_numbers(tmp_path: Path, cli_env: d
     assert "answering" in result.stderr and "answered 2, skipped 0 bad lines" in result.stderr
 
 
-def test_jsonl_with_ids_and_history_bad_lines_skipped(tmp_path: Path, cli_env: dict[str, str],
-                                                      service: Service) -> None:
+def test_jsonl_with_ids_and_history_bad_lines_skipped(
+    tmp_path: Path, cli_env: dict[str, str], service: Service
+) -> None:
     questions = tmp_path / "questions.jsonl"
     lines = [
         json.dumps({"id": "r", "question": ROBINSON}),
@@ -114,8 +115,12 @@ def test_a_line_that_is_not_utf8_is_skipped(tmp_path: Path, cli_env: dict[str, s
 
 def test_a_line_whose_json_spells_a_lone_surrogate_is_skipped(tmp_path: Path, cli_env: dict[str, str]) -> None:
     questions = tmp_path / "q.jsonl"
-    questions.write_text('{"question": "fentanyl \\ud800"}\n{"id": "\\udc00", "question": "Why?"}\n'
-                         + json.dumps({"question": FENTANYL}) + "\n", encoding="utf-8")
+    questions.write_text(
+        '{"question": "fentanyl \\ud800"}\n{"id": "\\udc00", "question": "Why?"}\n'
+        + json.dumps({"question": FENTANYL})
+        + "\n",
+        encoding="utf-8",
+    )
     result = run(cli_env, str(questions))
     assert result.exit_code == 0, result.output
     assert "q.jsonl:1: skipped: question: Must be valid Unicode text (no lone surrogate code points)." in result.stderr
@@ -123,12 +128,16 @@ def test_a_line_whose_json_spells_a_lone_surrogate_is_skipped(tmp_path: Path, cl
     assert [a["id"] for a in ndjson_lines(result.stdout)] == [3]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("q.md", "What?\n", "unknown input format"),
-    ("q.csv", "query\nWhat?\n", "'question'"),
-])
-def test_an_unusable_file_is_a_clean_error(tmp_path: Path, cli_env: dict[str, str], name: str, content: str,
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("q.md", "What?\n", "unknown input format"),
+        ("q.csv", "query\nWhat?\n", "'question'"),
+    ],
+)
+def test_an_unusable_file_is_a_clean_error(
+    tmp_path: Path, cli_env: dict[str, str], name: str, content: str, message: str
+) -> None:
     questions = tmp_path / name
     questions.write_text(content, encoding="utf-8")
     result = run(cli_env, str(questions))

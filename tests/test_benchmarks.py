@@ -25,8 +25,9 @@ def test_latency_summary_and_medians_of_runs() -> None:
     summary = latency_summary([float(x) for x in range(1, 101)])
     assert summary["n"] == 100 and summary["p50_ms"] == pytest.approx(50.5)
     assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"] <= summary["max_ms"]
-    merged = median_of_runs([{"a": 1.0, "nested": {"b": 10}}, {"a": 3.0, "nested": {"b": 30}},
-                             {"a": 2.0, "nested": {"b": 20}}])
+    merged = median_of_runs(
+        [{"a": 1.0, "nested": {"b": 10}}, {"a": 3.0, "nested": {"b": 30}}, {"a": 2.0, "nested": {"b": 20}}]
+    )
     assert merged["a"] == 2.0 and merged["nested"]["b"] == 20 and len(merged["runs"]) == 3
 
 
@@ -45,15 +46,31 @@ def test_targets_are_reported_as_not_run_when_a_section_is_missing() -> None:
     rows = check_targets({"machine": {"nproc": 2}, "http": {"one_client": {"p50_ms": 11.0}}})
     by_what = {row["what"]: row for row in rows}
     assert by_what["HTTP /v1/ask, 1 client, p50 ms"]["met"] is True
-    assert by_what["index build, sentences/s"] == {"what": "index build, sentences/s", "target": ">= 200",
-                                                    "measured": None, "met": None}
+    assert by_what["index build, sentences/s"] == {
+        "what": "index build, sentences/s",
+        "target": ">= 200",
+        "measured": None,
+        "met": None,
+    }
 
 
 @pytest.mark.slow
 def test_qa_bench_quick_runs_every_section_and_writes_json_and_markdown(tmp_path: Path) -> None:
     out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
-    result = CliRunner().invoke(bench, ["--quick", "--json", str(out_json), "--markdown", str(out_md),
-                                      "--workdir", str(tmp_path / "work"), "--scale-sizes", "500"])
+    result = CliRunner().invoke(
+        bench,
+        [
+            "--quick",
+            "--json",
+            str(out_json),
+            "--markdown",
+            str(out_md),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--scale-sizes",
+            "500",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads(out_json.read_text(encoding="utf-8"))
     assert set(SECTIONS) <= results.keys()
@@ -84,9 +101,22 @@ def test_qa_bench_quick_runs_every_section_and_writes_json_and_markdown(tmp_path
 
 def test_bench_only_runs_the_sections_asked_for(tmp_path: Path) -> None:
     out_json = tmp_path / "scale.json"
-    result = CliRunner().invoke(bench, ["--quick", "--only", "scale", "--scale-sizes", "300",
-                                      "--json", str(out_json), "--markdown", str(tmp_path / "scale.md"),
-                                      "--workdir", str(tmp_path / "work")])
+    result = CliRunner().invoke(
+        bench,
+        [
+            "--quick",
+            "--only",
+            "scale",
+            "--scale-sizes",
+            "300",
+            "--json",
+            str(out_json),
+            "--markdown",
+            str(tmp_path / "scale.md"),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads(out_json.read_text(encoding="utf-8"))
     assert "scale" in results and not set(SECTIONS[:4]) & results.keys()

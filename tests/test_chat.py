@@ -86,26 +86,36 @@ def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:  # type:
     assert deltas[-1] == {"citations": whole["citations"]}
 
 
-@pytest.mark.parametrize("messages, fields", [
-    ([{"role": "system", "content": "Be brief."}], {"messages": ["Must contain a message with the role 'user'."]}),
-    ([{"role": "user", "content": FENTANYL}, {"role": "user", "content": "  "}],
-     {"messages": {"1": {"content": ["Must contain more than whitespace."]}}}),
-    ([{"role": "robot", "content": FENTANYL}], {"messages": {"0": {"role": ["Must be one of: system, developer, "
-                                                                           "user, assistant, tool, function."]}}}),
-    ([], {"messages": ["Shorter than minimum length 1."]}),
-])
+@pytest.mark.parametrize(
+    "messages, fields",
+    [
+        ([{"role": "system", "content": "Be brief."}], {"messages": ["Must contain a message with the role 'user'."]}),
+        (
+            [{"role": "user", "content": FENTANYL}, {"role": "user", "content": "  "}],
+            {"messages": {"1": {"content": ["Must contain more than whitespace."]}}},
+        ),
+        (
+            [{"role": "robot", "content": FENTANYL}],
+            {"messages": {"0": {"role": ["Must be one of: system, developer, user, assistant, tool, function."]}}},
+        ),
+        ([], {"messages": ["Shorter than minimum length 1."]}),
+    ],
+)
 def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], fields: Any) -> None:  # type: ignore
     response = chat(client, messages=messages)
     assert response.status_code == 400
     assert response.get_json()["error"]["fields"] == fields
 
 
-@pytest.mark.parametrize("extra, fields", [
-    ({"top_k": 3.5}, {"top_k": ["Not a valid integer."]}),
-    ({"top_k": "2"}, {"top_k": ["Not a valid integer."]}),
-    ({"stream": "yes"}, {"stream": ["Not a valid boolean."]}),
-    ({"stream": 1}, {"stream": ["Not a valid boolean."]}),
-])
+@pytest.mark.parametrize(
+    "extra, fields",
+    [
+        ({"top_k": 3.5}, {"top_k": ["Not a valid integer."]}),
+        ({"top_k": "2"}, {"top_k": ["Not a valid integer."]}),
+        ({"stream": "yes"}, {"stream": ["Not a valid boolean."]}),
+        ({"stream": 1}, {"stream": ["Not a valid boolean."]}),
+    ],
+)
 def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any], fields: Any) -> None:  # type: ignore
     response = chat(client, messages=[{"role": "user", "content": FENTANYL}], **extra)
     assert response.status_code == 400
@@ -113,16 +123,21 @@ def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any]
 
 
 def test_cors_allows_only_configured_origins(settings: Settings, service: Service, client) -> None:  # type: ignore
-    preflight = {"Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type"}
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     allowed = create_app(settings.with_overrides(cors_origins=("https://chat.example",)), service).test_client()
     ok = allowed.options("/v1/chat/completions", headers={"Origin": "https://chat.example", **preflight})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://chat.example"
     assert "authorization" in ok.headers["Access-Control-Allow-Headers"].lower()
     other = allowed.options("/v1/chat/completions", headers={"Origin": "https://evil.example", **preflight})
     assert "Access-Control-Allow-Origin" not in other.headers
-    answered = allowed.post("/v1/chat/completions", headers={"Origin": "https://chat.example"},
-                            json={"messages": [{"role": "user", "content": FENTANYL}]})
+    answered = allowed.post(
+        "/v1/chat/completions",
+        headers={"Origin": "https://chat.example"},
+        json={"messages": [{"role": "user", "content": FENTANYL}]},
+    )
     assert answered.headers["Access-Control-Allow-Origin"] == "https://chat.example"
     # No origins configured (the default): no cross-origin access at all.
     default = client.options("/v1/chat/completions", headers={"Origin": "https://chat.example", **preflight})
@@ -137,7 +152,8 @@ def openai_client(live_server: str) -> openai.OpenAI:
 @pytest.mark.slow
 def test_openai_client_gets_answer_and_citations(openai_client: openai.OpenAI) -> None:
     completion = openai_client.chat.completions.create(
-        model="any-model", messages=[{"role": "user", "content": FENTANYL}])
+        model="any-model", messages=[{"role": "user", "content": FENTANYL}]
+    )
     assert completion.model == "article-qa"
     message = completion.choices[0].message
     assert message.role == "assistant" and "[1]" in (message.content or "")
@@ -149,7 +165,8 @@ def test_openai_client_gets_answer_and_citations(openai_client: openai.OpenAI) -
 @pytest.mark.slow
 def test_openai_client_streams_and_gets_citations_last(openai_client: openai.OpenAI) -> None:
     stream = openai_client.chat.completions.create(
-        model="any-model", messages=[{"role": "user", "content": FENTANYL}], stream=True)
+        model="any-model", messages=[{"role": "user", "content": FENTANYL}], stream=True
+    )
     chunks = list(stream)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     whole = openai_client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": FENTANYL}])

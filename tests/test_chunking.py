@@ -7,6 +7,8 @@ relies on; the example tests pin offsets that a reader can check by hand.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,16 +18,37 @@ from tests.conftest import SEED_ID, SEED_TEXT
 
 WHITESPACE = " \t\r\n\u00a0\u2028\u3000\x0b\x0c"
 FRAGMENTS = [
-    "The talks lasted seven hours.", "Blinken met Wang Yi in Washington.", "Dr. Smith arrived at 3 p.m.",
-    "U.S. officials said so!", "Why?", "...", "“Quoted,” he said.", "😀", "👩‍👩‍👧", "e\u0301", "\u0308",
-    "Ça va? Très bien.", "東京で会談した。", "مرحبا.", " ", "  ", "\t", "\n", "\r\n", "\r\n\r\n", "\r",
-    "\u00a0", "\u2028", "\ufeff",
+    "The talks lasted seven hours.",
+    "Blinken met Wang Yi in Washington.",
+    "Dr. Smith arrived at 3 p.m.",
+    "U.S. officials said so!",
+    "Why?",
+    "...",
+    "“Quoted,” he said.",
+    "😀",
+    "👩‍👩‍👧",
+    "e\u0301",
+    "\u0308",
+    "Ça va? Très bien.",
+    "東京で会談した。",
+    "مرحبا.",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\r\n\r\n",
+    "\r",
+    "\u00a0",
+    "\u2028",
+    "\ufeff",
 ]
 REPEATED = st.sampled_from(["The talks went well. ", "Yes. ", "No!\r\n"]).flatmap(
     lambda sentence: st.integers(2, 30).map(lambda count: sentence * count)
 )
-RUN_ON = st.lists(st.sampled_from(["talks", "Wang", "Yi", "😀", "naïve", "e\u0301t\u00e9", "a" * 40]),
-                  min_size=100, max_size=700).map(" ".join)
+RUN_ON = st.lists(
+    st.sampled_from(["talks", "Wang", "Yi", "😀", "naïve", "e\u0301t\u00e9", "a" * 40]), min_size=100, max_size=700
+).map(" ".join)
 TEXTS = st.one_of(
     st.text(max_size=300),
     st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=60).map("".join),
@@ -46,7 +69,7 @@ def assert_exact_sentences(text: str, sentences: list[Sentence], max_chars: int)
         assert len(sentence.text) <= max_chars
     bounds = [0] + [offset for s in sentences for offset in (s.start, s.end)] + [len(text)]
     assert bounds == sorted(bounds), "sentences are in order and do not overlap"
-    gaps = "".join(text[left:right] for left, right in zip(bounds[::2], bounds[1::2]))
+    gaps = "".join(text[left:right] for left, right in zip(bounds[::2], bounds[1::2], strict=True))
     assert gaps.strip() == "", f"only whitespace may fall between sentences, lost {gaps!r}"
     assert len(gaps) + sum(len(s.text) for s in sentences) == len(text)
 
@@ -74,7 +97,7 @@ def test_chunks_are_windows_of_size_sharing_overlap(text: str, size: int, data: 
         assert chunk.start == sentences[chunk.first_sentence].start
         assert chunk.end == sentences[chunk.last_sentence].end
         assert text[chunk.start : chunk.end] == chunk.text
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in pairwise(chunks):
         assert before.last_sentence - after.first_sentence + 1 == overlap
     assert chunks[-1].last_sentence == len(sentences) - 1, "every sentence is in a chunk"
     if len(chunks) > 1:
@@ -91,7 +114,8 @@ def test_repeated_identical_sentences_keep_their_own_offsets() -> None:
 def test_crlf_line_endings_stay_outside_sentences() -> None:
     text = "First line.\r\nSecond line.\r\n"
     assert [(s.start, s.end, s.text) for s in split_sentences("doc", text)] == [
-        (0, 11, "First line."), (13, 25, "Second line."),
+        (0, 11, "First line."),
+        (13, 25, "Second line."),
     ]
 
 
@@ -111,18 +135,32 @@ def test_a_word_longer_than_max_chars_is_cut_inside_the_word() -> None:
     assert [(s.start, s.end) for s in split_sentences("doc", "x" * 25, max_chars=10)] == [(0, 10), (10, 20), (20, 25)]
 
 
-@pytest.mark.parametrize(("text", "pieces"), [
-    ("The envoy spoke for hours; the minister answered briefly, then the talks ended at dusk",
-     ["The envoy spoke for hours;", "the minister answered briefly, then the talks ended at dusk"]),
-    ("He named three aims: trade, security and the climate, and one more thing to come",
-     ["He named three aims:", "trade, security and the climate, and one more thing to come"]),
-    ("The envoy spoke for many hours, and the minister answered him briefly at dusk",
-     ["The envoy spoke for many hours,", "and the minister answered him briefly at dusk"]),
-    ("The envoy spoke for many hours — the minister answered him briefly at dusk",
-     ["The envoy spoke for many hours —", "the minister answered him briefly at dusk"]),
-    ("The envoy spoke for many hours—the minister answered him briefly at dusk",
-     ["The envoy spoke for many hours—", "the minister answered him briefly at dusk"]),
-], ids=["semicolon", "colon", "comma", "spaced-dash", "dash"])
+@pytest.mark.parametrize(
+    ("text", "pieces"),
+    [
+        (
+            "The envoy spoke for hours; the minister answered briefly, then the talks ended at dusk",
+            ["The envoy spoke for hours;", "the minister answered briefly, then the talks ended at dusk"],
+        ),
+        (
+            "He named three aims: trade, security and the climate, and one more thing to come",
+            ["He named three aims:", "trade, security and the climate, and one more thing to come"],
+        ),
+        (
+            "The envoy spoke for many hours, and the minister answered him briefly at dusk",
+            ["The envoy spoke for many hours,", "and the minister answered him briefly at dusk"],
+        ),
+        (
+            "The envoy spoke for many hours — the minister answered him briefly at dusk",
+            ["The envoy spoke for many hours —", "the minister answered him briefly at dusk"],
+        ),
+        (
+            "The envoy spoke for many hours—the minister answered him briefly at dusk",
+            ["The envoy spoke for many hours—", "the minister answered him briefly at dusk"],
+        ),
+    ],
+    ids=["semicolon", "colon", "comma", "spaced-dash", "dash"],
+)
 def test_a_long_sentence_is_cut_at_a_clause_boundary(text: str, pieces: list[str]) -> None:
     sentences = split_sentences("doc", text, max_chars=60)
     assert [s.text for s in sentences] == pieces
@@ -132,26 +170,35 @@ def test_a_long_sentence_is_cut_at_a_clause_boundary(text: str, pieces: list[str
 def test_a_semicolon_wins_over_a_later_comma_and_an_early_boundary_over_none() -> None:
     text = "Talks went on, and on; the minister, tired, left early, and the envoy stayed on"
     assert [s.text for s in split_sentences("doc", text, max_chars=60)] == [
-        "Talks went on, and on;", "the minister, tired, left early, and the envoy stayed on"]
+        "Talks went on, and on;",
+        "the minister, tired, left early, and the envoy stayed on",
+    ]
 
 
 def test_a_clause_boundary_near_the_start_is_not_used_for_a_tiny_piece() -> None:
     text = "Yes, the envoy spoke for many hours and the minister answered him briefly at dusk"
     assert [s.text for s in split_sentences("doc", text, max_chars=60)] == [
-        "Yes, the envoy spoke for many hours and the minister", "answered him briefly at dusk"]
+        "Yes, the envoy spoke for many hours and the minister",
+        "answered him briefly at dusk",
+    ]
 
 
 def test_a_closing_quote_after_an_ellipsis_ends_the_sentence_before_a_capital() -> None:
     text = "He said, “…Americans should be barred from holding them…” According to Reuters, 42 were listed."
     assert [s.text for s in split_sentences("doc", text)] == [
-        "He said, “…Americans should be barred from holding them…”", "According to Reuters, 42 were listed."]
+        "He said, “…Americans should be barred from holding them…”",
+        "According to Reuters, 42 were listed.",
+    ]
 
 
-@pytest.mark.parametrize("text", [
-    "“Wait,” Blinken said.",  # a comma inside the quote: the sentence goes on
-    "He called it “a first step” At the end.",  # no full stop before the quote
-    "“Stop.” he said.",  # no capital after the quote
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "“Wait,” Blinken said.",  # a comma inside the quote: the sentence goes on
+        "He called it “a first step” At the end.",  # no full stop before the quote
+        "“Stop.” he said.",  # no capital after the quote
+    ],
+)
 def test_a_closing_quote_without_a_sentence_end_and_a_capital_does_not_cut(text: str) -> None:
     assert [s.text for s in split_sentences("doc", text)] == [text]
 
@@ -162,8 +209,10 @@ def test_seed_article_robinson_quote_is_whole_and_the_reuters_sentence_starts_at
     assert quote.text.startswith("In a recent Congressional hearing")
     assert quote.text.endswith("via ETFs, mutual funds, and other passive investment products…”")
     reuters = sentences[quote.position + 1]
-    assert reuters.text == ("According to a Reuters report, 42 Chinese companies were added on the governmental "
-                            "export control list for their support for the Russian military.")
+    assert reuters.text == (
+        "According to a Reuters report, 42 Chinese companies were added on the governmental "
+        "export control list for their support for the Russian military."
+    )
     assert (quote.start, quote.end, reuters.start) == (2086, 2671, 2672)
 
 

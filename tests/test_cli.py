@@ -64,8 +64,9 @@ print(json.dumps({"codes": codes, "heavy": heavy}))
 
 
 def test_help_does_not_import_the_heavy_libraries() -> None:
-    completed = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, timeout=60,
-                               check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, timeout=60, check=True
+    )
     report = json.loads(completed.stdout)
     assert set(report["codes"]) == {0} and len(report["codes"]) == len(cli.commands) + 1
     assert report["heavy"] == []
@@ -87,8 +88,9 @@ def test_ask_json_prints_the_api_response(cli_env: dict[str, str], client: Any) 
 
 def test_ask_json_with_history_and_top_k(cli_env: dict[str, str]) -> None:
     question = "And what about Tibet?"
-    result = run(cli_env, "ask", question, "--history", "What human rights concerns did Blinken raise?",
-                 "--top-k", "1", "--json")
+    result = run(
+        cli_env, "ask", question, "--history", "What human rights concerns did Blinken raise?", "--top-k", "1", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert_valid_answer(json.loads(result.stdout), question, top_k=1)
 
@@ -162,15 +164,19 @@ def test_index_with_a_bad_metadata_record_builds_and_says_so(index_copy: dict[st
     (seeds / "a.json").write_text("{not json", encoding="utf-8")
     result = run({**index_copy, "QA_SEEDS_DIR": str(seeds)}, "index")
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("warning: a.json: not valid JSON (Expecting property name enclosed in double "
-                                    "quotes: line 1 column 2 (char 1)); using the file name as id and title\n")
+    assert result.stderr.startswith(
+        "warning: a.json: not valid JSON (Expecting property name enclosed in double "
+        "quotes: line 1 column 2 (char 1)); using the file name as id and title\n"
+    )
     assert "1 documents, 1 sentences, 1 chunks" in result.stderr
 
 
 # --- outside the repository: where are the articles? ----------------------------------------
 
-SEEDS_HINT = ("point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
-              "(and --index-dir or QA_INDEX_DIR at where the index goes)")
+SEEDS_HINT = (
+    "point --seeds-dir or QA_SEEDS_DIR at the folder of *.txt articles "
+    "(and --index-dir or QA_INDEX_DIR at where the index goes)"
+)
 
 
 @pytest.fixture()
@@ -180,8 +186,9 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "questions.txt").write_text(FENTANYL_QUESTION + "\n", encoding="utf-8")
-    (tmp_path / "questions.jsonl").write_text(json.dumps({"id": "q", "question": FENTANYL_QUESTION}) + "\n",
-                                              encoding="utf-8")
+    (tmp_path / "questions.jsonl").write_text(
+        json.dumps({"id": "q", "question": FENTANYL_QUESTION}) + "\n", encoding="utf-8"
+    )
     return tmp_path
 
 
@@ -189,10 +196,18 @@ def missing_seeds_error(folder: Path) -> str:
     return f"Error: no seeds folder at {folder}: {SEEDS_HINT}\n"
 
 
-@pytest.mark.parametrize("args", [["index"], ["ask", FENTANYL_QUESTION], ["batch", "questions.txt"],
-                                  ["eval", "questions.jsonl"], ["serve", "--port", "1"]], ids=lambda a: a[0])
-def test_every_command_outside_the_repository_says_how_to_find_the_articles(elsewhere: Path,
-                                                                            args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["index"],
+        ["ask", FENTANYL_QUESTION],
+        ["batch", "questions.txt"],
+        ["eval", "questions.jsonl"],
+        ["serve", "--port", "1"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_every_command_outside_the_repository_says_how_to_find_the_articles(elsewhere: Path, args: list[str]) -> None:
     result = run({}, *args)
     assert result.exit_code == 1
     assert result.stderr == missing_seeds_error(Path.cwd() / "seeds")
@@ -239,8 +254,9 @@ def python_m_qa(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m qa ARGS` as a user runs it from `folder`, with no QA_* folders set."""
     env = {k: v for k, v in os.environ.items() if k not in ("QA_SEEDS_DIR", "QA_INDEX_DIR")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "qa", *args], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_python_m_qa_from_another_folder(tmp_path: Path) -> None:
@@ -257,8 +273,9 @@ def test_python_m_qa_from_another_folder(tmp_path: Path) -> None:
     assert (tmp_path / "blank-index").is_dir()
 
 
-def test_an_unexpected_failure_is_one_line_and_its_traceback_needs_verbose(cli_env: dict[str, str],
-                                                                           tmp_path: Path) -> None:
+def test_an_unexpected_failure_is_one_line_and_its_traceback_needs_verbose(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     questions = tmp_path / "questions.txt"
     questions.write_text(FENTANYL_QUESTION + "\n", encoding="utf-8")
     out = tmp_path / "no-such-folder" / "answers.jsonl"
@@ -283,16 +300,21 @@ def test_ask_on_a_damaged_index_says_why_it_rebuilds_before_the_progress_bar(ind
     assert result.exit_code == 0, result.output
     assert_valid_answer(json.loads(result.stdout), FENTANYL_QUESTION)
     notice, progress = result.stderr.split("\n", 1)
-    assert re.fullmatch(rf"the index in {re.escape(str(index_dir))} cannot be used \(.*{damaged}.*\): "
-                        r"rebuilding it from 1 article\.\.\.", notice), notice
+    assert re.fullmatch(
+        rf"the index in {re.escape(str(index_dir))} cannot be used \(.*{damaged}.*\): "
+        r"rebuilding it from 1 article\.\.\.",
+        notice,
+    ), notice
     assert "embedding" in progress and "30/30" in progress
 
 
 def test_ask_on_a_stale_index_says_why_it_rebuilds(index_copy: dict[str, str]) -> None:
     result = run({**index_copy, "QA_MAX_SENTENCE_CHARS": "500"}, "ask", FENTANYL_QUESTION)
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith(f"the index in {index_copy['QA_INDEX_DIR']} cannot be used (the index was built "
-                                    "with other settings or another model): rebuilding it from 1 article...\n")
+    assert result.stderr.startswith(
+        f"the index in {index_copy['QA_INDEX_DIR']} cannot be used (the index was built "
+        "with other settings or another model): rebuilding it from 1 article...\n"
+    )
 
 
 def test_ask_on_a_fresh_index_prints_nothing_on_stderr(index_copy: dict[str, str]) -> None:
@@ -310,8 +332,9 @@ def test_eval_of_other_seeds_leaves_the_service_index_untouched(index_copy: dict
     (seeds / "harbour.txt").write_text("The Kelmouth lighthouse was lit by Agnes Whitlow in 1874.", encoding="utf-8")
     questions = tmp_path / "questions.jsonl"
     gold = {"text": SEED_TEXT[921:1115], "start": 921, "end": 1115}
-    questions.write_text(json.dumps({"id": "f", "question": FENTANYL_QUESTION, "gold": [gold]}) + "\n",
-                         encoding="utf-8")
+    questions.write_text(
+        json.dumps({"id": "f", "question": FENTANYL_QUESTION, "gold": [gold]}) + "\n", encoding="utf-8"
+    )
     index_dir = Path(index_copy["QA_INDEX_DIR"])
     before = (current(index_copy), sorted(p.name for p in (index_dir / "generations").iterdir()))
 
@@ -329,12 +352,20 @@ def test_eval_of_other_seeds_leaves_the_service_index_untouched(index_copy: dict
 @pytest.mark.slow
 def test_serve_logs_why_its_background_load_failed_with_the_traceback(tmp_path: Path) -> None:
     """`qa serve` loads after it starts listening: its log, not an Error line, is where a failure shows."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "QA_SEEDS_DIR": str(blank_seeds(tmp_path / "seeds")),
-           "QA_INDEX_DIR": str(tmp_path / "index")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "QA_SEEDS_DIR": str(blank_seeds(tmp_path / "seeds")),
+        "QA_INDEX_DIR": str(tmp_path / "index"),
+    }
     port = free_port()
     with (tmp_path / "stderr.txt").open("w") as stderr:
-        server = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--port", str(port)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=stderr)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
         try:
             client, deadline = Client(f"http://127.0.0.1:{port}", timeout=5), time.monotonic() + 120
             status, body = 0, b""

@@ -9,12 +9,22 @@ import pytest
 from qa.config import Settings
 
 ALL_VARIABLES = {
-    "QA_SEEDS_DIR": "/data/seeds", "QA_INDEX_DIR": "/data/index", "QA_MODEL_PATH": "/models/minilm",
-    "QA_SENTENCES_PER_CHUNK": "4", "QA_CHUNK_OVERLAP": "2", "QA_MAX_SENTENCE_CHARS": "300",
-    "QA_MIN_CONFIDENCE": "0.25", "QA_MAX_BODY_BYTES": "1024", "QA_MAX_BATCH_QUESTIONS": "10",
-    "QA_CORS_ORIGINS": " https://a.example, https://b.example ,,", "QA_EMBED_THREADS": "3",
+    "QA_SEEDS_DIR": "/data/seeds",
+    "QA_INDEX_DIR": "/data/index",
+    "QA_MODEL_PATH": "/models/minilm",
+    "QA_SENTENCES_PER_CHUNK": "4",
+    "QA_CHUNK_OVERLAP": "2",
+    "QA_MAX_SENTENCE_CHARS": "300",
+    "QA_MIN_CONFIDENCE": "0.25",
+    "QA_MAX_BODY_BYTES": "1024",
+    "QA_MAX_BATCH_QUESTIONS": "10",
+    "QA_CORS_ORIGINS": " https://a.example, https://b.example ,,",
+    "QA_EMBED_THREADS": "3",
     "QA_CACHE_DIR": "/data/cache",
-    "QA_HOST": "0.0.0.0", "QA_PORT": "9000", "QA_WORKERS": "2", "QA_THREADS_PER_WORKER": "8",
+    "QA_HOST": "0.0.0.0",
+    "QA_PORT": "9000",
+    "QA_WORKERS": "2",
+    "QA_THREADS_PER_WORKER": "8",
 }
 
 
@@ -23,15 +33,32 @@ def test_defaults_without_variables() -> None:
     assert settings == Settings()
     assert (settings.seeds_dir, settings.index_dir, settings.model_path) == (Path("seeds"), Path("index"), None)
     assert (settings.sentences_per_chunk, settings.chunk_overlap, settings.max_sentence_chars) == (3, 1, 600)
-    assert (settings.min_confidence, settings.max_body_bytes, settings.port, settings.workers) == (0.5, 2_000_000, 8000, 1)
+    assert (settings.min_confidence, settings.max_body_bytes, settings.port, settings.workers) == (
+        0.5,
+        2_000_000,
+        8000,
+        1,
+    )
 
 
 def test_every_variable_is_read_with_its_type() -> None:
     assert Settings.from_env(ALL_VARIABLES) == Settings(
-        seeds_dir=Path("/data/seeds"), index_dir=Path("/data/index"), model_path="/models/minilm",
-        sentences_per_chunk=4, chunk_overlap=2, max_sentence_chars=300, min_confidence=0.25,
-        max_body_bytes=1024, max_batch_questions=10, cors_origins=("https://a.example", "https://b.example"),
-        embed_threads=3, cache_dir=Path("/data/cache"), host="0.0.0.0", port=9000, workers=2, threads_per_worker=8,
+        seeds_dir=Path("/data/seeds"),
+        index_dir=Path("/data/index"),
+        model_path="/models/minilm",
+        sentences_per_chunk=4,
+        chunk_overlap=2,
+        max_sentence_chars=300,
+        min_confidence=0.25,
+        max_body_bytes=1024,
+        max_batch_questions=10,
+        cors_origins=("https://a.example", "https://b.example"),
+        embed_threads=3,
+        cache_dir=Path("/data/cache"),
+        host="0.0.0.0",
+        port=9000,
+        workers=2,
+        threads_per_worker=8,
     )
 
 

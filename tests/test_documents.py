@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import split_sentences
-from qa.documents import (MAX_WARNINGS, Document, DocumentError, corpus_fingerprint, load_directory,
-                          load_document, load_seeds)
+from qa.documents import (
+    MAX_WARNINGS,
+    Document,
+    DocumentError,
+    corpus_fingerprint,
+    load_directory,
+    load_document,
+    load_seeds,
+)
 from tests.conftest import SEED_ID, SEED_TEXT, SEEDS
 
 
@@ -18,8 +25,9 @@ def write_article(folder: Path, name: str, text: str | bytes, metadata: object =
     path = folder / f"{name}.txt"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     if metadata is not None:
-        (folder / f"{name}.json").write_text(metadata if isinstance(metadata, str) else json.dumps(metadata),
-                                             encoding="utf-8")
+        (folder / f"{name}.json").write_text(
+            metadata if isinstance(metadata, str) else json.dumps(metadata), encoding="utf-8"
+        )
     return path
 
 
@@ -34,8 +42,12 @@ def test_crlf_and_bom_are_kept_verbatim_so_offsets_match_the_file(tmp_path: Path
 
 
 def test_metadata_record_gives_id_title_and_the_rest_as_metadata(tmp_path: Path) -> None:
-    path = write_article(tmp_path, "file-name", "Text.",
-                         {"id": "article-1", "title": "A title", "author": "Ann Author", "source": "Wire"})
+    path = write_article(
+        tmp_path,
+        "file-name",
+        "Text.",
+        {"id": "article-1", "title": "A title", "author": "Ann Author", "source": "Wire"},
+    )
     expected = Document("article-1", "Text.", "A title", {"author": "Ann Author", "source": "Wire"})
     assert load_document(path) == (expected, [])
 
@@ -65,14 +77,22 @@ DEFAULTED = "using the file name as id and title"
 
 @pytest.mark.parametrize(
     ("metadata", "problem"),
-    [('{"id": "x",', "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 12 (char 11))"),
-     ('["a", "list"]', "not a JSON object"),
-     (b'{"author": "Jos\xe9"}', "not valid JSON ('utf-8' codec can't decode byte 0xe9 in position 15: "
-                                 "invalid continuation byte)")],
+    [
+        (
+            '{"id": "x",',
+            "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 12 (char 11))",
+        ),
+        ('["a", "list"]', "not a JSON object"),
+        (
+            b'{"author": "Jos\xe9"}',
+            "not valid JSON ('utf-8' codec can't decode byte 0xe9 in position 15: invalid continuation byte)",
+        ),
+    ],
     ids=["malformed", "not-an-object", "not-utf8"],
 )
-def test_unusable_metadata_keeps_the_article_under_its_file_name(tmp_path: Path, metadata: str | bytes,
-                                                                 problem: str) -> None:
+def test_unusable_metadata_keeps_the_article_under_its_file_name(
+    tmp_path: Path, metadata: str | bytes, problem: str
+) -> None:
     path = write_article(tmp_path, "bad", "Text.")
     path.with_suffix(".json").write_bytes(metadata if isinstance(metadata, bytes) else metadata.encode())
     assert load_document(path) == (Document("bad", "Text.", "bad", {}), [f"{problem}; {DEFAULTED}"])
@@ -80,16 +100,28 @@ def test_unusable_metadata_keeps_the_article_under_its_file_name(tmp_path: Path,
 
 @pytest.mark.parametrize(
     ("record", "expected", "problem"),
-    [({"id": 7, "title": "T", "author": "A"}, Document("bad", "Text.", "T", {"author": "A"}),
-      '"id" must be a non-empty string without "/", not 7; using "bad"'),
-     ({"id": "a/b"}, Document("bad", "Text.", "bad", {}), '"id" must be a non-empty string without "/", not "a/b"; '
-                                                          'using "bad"'),
-     ({"id": "x", "title": ["T"]}, Document("x", "Text.", "bad", {}),
-      '"title" must be a string, not ["T"]; using "bad"')],
+    [
+        (
+            {"id": 7, "title": "T", "author": "A"},
+            Document("bad", "Text.", "T", {"author": "A"}),
+            '"id" must be a non-empty string without "/", not 7; using "bad"',
+        ),
+        (
+            {"id": "a/b"},
+            Document("bad", "Text.", "bad", {}),
+            '"id" must be a non-empty string without "/", not "a/b"; using "bad"',
+        ),
+        (
+            {"id": "x", "title": ["T"]},
+            Document("x", "Text.", "bad", {}),
+            '"title" must be a string, not ["T"]; using "bad"',
+        ),
+    ],
     ids=["id-number", "id-slash", "title-list"],
 )
-def test_a_field_of_the_wrong_type_falls_back_to_the_file_name(tmp_path: Path, record: dict[str, object],
-                                                               expected: Document, problem: str) -> None:
+def test_a_field_of_the_wrong_type_falls_back_to_the_file_name(
+    tmp_path: Path, record: dict[str, object], expected: Document, problem: str
+) -> None:
     assert load_document(write_article(tmp_path, "bad", "Text.", record)) == (expected, [problem])
 
 
@@ -104,7 +136,8 @@ def test_missing_seed_directory_gives_document_error(tmp_path: Path) -> None:
 
 
 def test_bad_seed_files_are_skipped_or_defaulted_with_one_warning_each(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """One good article and one of each kind of bad record: the load goes on, and every warning names
     the file relative to the seeds folder (never a server path)."""
     write_seed_folder_with_every_problem(tmp_path)
@@ -151,6 +184,10 @@ def test_warnings_are_capped_so_readiness_stays_small(tmp_path: Path) -> None:
 def test_fingerprint_changes_with_text_or_metadata_only() -> None:
     base = Document("a", "Text.", "Title", {"author": "X"})
     assert corpus_fingerprint([base]) == corpus_fingerprint([Document("a", "Text.", "Title", {"author": "X"})])
-    changed = [Document("a", "Text!", "Title", {"author": "X"}), Document("a", "Text.", "Title", {"author": "Y"}),
-               Document("b", "Text.", "Title", {"author": "X"}), Document("a", "Text.", "Other", {"author": "X"})]
+    changed = [
+        Document("a", "Text!", "Title", {"author": "X"}),
+        Document("a", "Text.", "Title", {"author": "Y"}),
+        Document("b", "Text.", "Title", {"author": "X"}),
+        Document("a", "Text.", "Other", {"author": "X"}),
+    ]
     assert len({corpus_fingerprint([base]), *(corpus_fingerprint([d]) for d in changed)}) == 5

@@ -33,8 +33,11 @@ def snapshot(base_url: str) -> dict[str, Any]:
         assert_valid_answer(answer, body["question"], body.get("top_k", 3))
         answers.append(without_timing(answer))
     document = requests.get(f"{base_url}/v1/documents/{SEED_ID}", timeout=30).json()
-    return {"readiness": requests.get(f"{base_url}/readyz", timeout=30).json(), "answers": answers,
-            "document": document}
+    return {
+        "readiness": requests.get(f"{base_url}/readyz", timeout=30).json(),
+        "answers": answers,
+        "document": document,
+    }
 
 
 @pytest.mark.slow

@@ -71,8 +71,9 @@ def test_the_export_is_cached_and_reused(exported: Embedder, cache: Path) -> Non
     assert path.stat().st_mtime_ns == written
 
 
-def test_an_unwritable_cache_falls_back_to_torch(tmp_path: Path, torch_only: Embedder,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unwritable_cache_falls_back_to_torch(
+    tmp_path: Path, torch_only: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     with caplog.at_level(logging.WARNING, logger="qa.onnx_encoder"):

@@ -112,8 +112,7 @@ def test_the_rank_is_that_of_the_first_covering_citation() -> None:
     tall = gold(LIGHTHOUSE, "31 metres")
     assert answer_rank(answer(BAKERY_SENTENCE, HEIGHT_SENTENCE, WHITLOW_SENTENCE), question(tall), CORPUS) == 2
     # Several gold spans: whichever is covered first decides.
-    assert answer_rank(answer(BAKERY_SENTENCE, WHITLOW_SENTENCE, HEIGHT_SENTENCE),
-                       question(tall, WHITLOW), CORPUS) == 2
+    assert answer_rank(answer(BAKERY_SENTENCE, WHITLOW_SENTENCE, HEIGHT_SENTENCE), question(tall, WHITLOW), CORPUS) == 2
     assert answer_rank(answer(HEIGHT_SENTENCE, WHITLOW_SENTENCE), question(WHITLOW, tall), CORPUS) == 1
     assert answer_rank(answer(BAKERY_SENTENCE), question(tall), CORPUS) is None
     assert answer_rank(answer(), question(tall), CORPUS) is None
@@ -213,20 +212,31 @@ def squad_qa(qid: str, text: str, context: str, *answers: str) -> dict[str, Any]
 
 
 def impossible_qa(qid: str, text: str, context: str, plausible: str) -> dict[str, Any]:
-    return {"id": qid, "question": text, "answers": [], "is_impossible": True,
-            "plausible_answers": [{"text": plausible, "answer_start": context.index(plausible)}]}
+    return {
+        "id": qid,
+        "question": text,
+        "answers": [],
+        "is_impossible": True,
+        "plausible_answers": [{"text": plausible, "answer_start": context.index(plausible)}],
+    }
 
 
-LIGHT_1 = ("The Gannet Point Lighthouse stands on a granite cliff above the northern harbour. "
-           "It was built in 1874 by the engineer Agnes Whitlow. Its white tower is 31 metres tall.")
-LIGHT_2 = ("The lamp was converted to electricity in 1932. "
-           "Since 1998 the lighthouse has been a museum run by volunteers.")
-BAKE_1 = ("The Morrow Street Bakery was opened in 1921 by the baker Tomas Reyes. "
-          "It is famous for its rye sourdough, which is proofed for two days.")
-BAKE_2 = ("Every morning the ovens are lit at four o'clock. "
-          "The bakery sells about six hundred loaves on a Saturday.")
-CHESS_1 = ("The Harwick Chess Club meets every Tuesday evening in the town library. "
-           "It was founded in 1957 by Irene Castell, a former schoolteacher.")
+LIGHT_1 = (
+    "The Gannet Point Lighthouse stands on a granite cliff above the northern harbour. "
+    "It was built in 1874 by the engineer Agnes Whitlow. Its white tower is 31 metres tall."
+)
+LIGHT_2 = (
+    "The lamp was converted to electricity in 1932. Since 1998 the lighthouse has been a museum run by volunteers."
+)
+BAKE_1 = (
+    "The Morrow Street Bakery was opened in 1921 by the baker Tomas Reyes. "
+    "It is famous for its rye sourdough, which is proofed for two days."
+)
+BAKE_2 = "Every morning the ovens are lit at four o'clock. The bakery sells about six hundred loaves on a Saturday."
+CHESS_1 = (
+    "The Harwick Chess Club meets every Tuesday evening in the town library. "
+    "It was founded in 1957 by Irene Castell, a former schoolteacher."
+)
 CHESS_2 = "The club's junior team won the county championship in 2019."
 
 SQUAD = {
@@ -235,23 +245,49 @@ SQUAD = {
         {
             "title": "Gannet Point Lighthouse",
             "paragraphs": [
-                {"context": LIGHT_1, "qas": [
-                    squad_qa("l1", "Who built the Gannet Point Lighthouse?", LIGHT_1, "Agnes Whitlow", "the engineer Agnes Whitlow"),
-                    {**squad_qa("l2", "How tall is the lighthouse tower?", LIGHT_1, "31 metres"), "is_impossible": False},
-                ]},
-                {"context": LIGHT_2, "qas": [
-                    squad_qa("l3", "When was the lamp converted to electricity?", LIGHT_2, "1932"),
-                    impossible_qa("l4", "Who painted the lighthouse tower red?", LIGHT_2, "volunteers"),
-                ]},
+                {
+                    "context": LIGHT_1,
+                    "qas": [
+                        squad_qa(
+                            "l1",
+                            "Who built the Gannet Point Lighthouse?",
+                            LIGHT_1,
+                            "Agnes Whitlow",
+                            "the engineer Agnes Whitlow",
+                        ),
+                        {
+                            **squad_qa("l2", "How tall is the lighthouse tower?", LIGHT_1, "31 metres"),
+                            "is_impossible": False,
+                        },
+                    ],
+                },
+                {
+                    "context": LIGHT_2,
+                    "qas": [
+                        squad_qa("l3", "When was the lamp converted to electricity?", LIGHT_2, "1932"),
+                        impossible_qa("l4", "Who painted the lighthouse tower red?", LIGHT_2, "volunteers"),
+                    ],
+                },
             ],
         },
         {
             "title": "Morrow Street Bakery (Kelmouth)",  # v1.1 style: no is_impossible
             "paragraphs": [
-                {"context": BAKE_1, "qas": [squad_qa("b1", "Who opened the Morrow Street Bakery?", BAKE_1, "Tomas Reyes")]},
-                {"context": BAKE_2, "qas": [
-                    squad_qa("b2", "How many loaves does the bakery sell on a Saturday?", BAKE_2, "about six hundred loaves"),
-                ]},
+                {
+                    "context": BAKE_1,
+                    "qas": [squad_qa("b1", "Who opened the Morrow Street Bakery?", BAKE_1, "Tomas Reyes")],
+                },
+                {
+                    "context": BAKE_2,
+                    "qas": [
+                        squad_qa(
+                            "b2",
+                            "How many loaves does the bakery sell on a Saturday?",
+                            BAKE_2,
+                            "about six hundred loaves",
+                        ),
+                    ],
+                },
             ],
         },
     ],
@@ -259,8 +295,14 @@ SQUAD = {
 CHESS_ARTICLE = {
     "title": "Harwick Chess Club",
     "paragraphs": [
-        {"context": CHESS_1, "qas": [squad_qa("c1", "When does the Harwick Chess Club meet?", CHESS_1, "every Tuesday evening")]},
-        {"context": CHESS_2, "qas": [squad_qa("c2", "When did the junior team win the county championship?", CHESS_2, "2019")]},
+        {
+            "context": CHESS_1,
+            "qas": [squad_qa("c1", "When does the Harwick Chess Club meet?", CHESS_1, "every Tuesday evening")],
+        },
+        {
+            "context": CHESS_2,
+            "qas": [squad_qa("c2", "When did the junior team win the county championship?", CHESS_2, "2019")],
+        },
     ],
 }
 
@@ -292,7 +334,11 @@ def test_read_squad_one_document_per_article_with_gold_offsets_shifted(tmp_path:
     assert [g.text for g in questions["l1"].gold] == ["Agnes Whitlow", "the engineer Agnes Whitlow"]
     assert questions["l1"].gold[0].start == LIGHT_1.index("Agnes Whitlow")  # first paragraph: no shift
     # SQuAD 2.0 unanswerable: no gold even though it has plausible answers.
-    assert (questions["l4"].answerable, questions["l4"].gold, questions["l4"].doc_id) == (False, (), "gannet-point-lighthouse")
+    assert (questions["l4"].answerable, questions["l4"].gold, questions["l4"].doc_id) == (
+        False,
+        (),
+        "gannet-point-lighthouse",
+    )
     assert all(questions[i].answerable for i in ("l1", "l2", "l3", "b1", "b2"))
 
 
@@ -304,8 +350,16 @@ def test_read_eval_file_picks_the_format_by_suffix(tmp_path: Path) -> None:
     assert evalset.documents == [] and [q.id for q in evalset.questions] == ["s1"]
 
 
-@pytest.mark.parametrize("content", ['{"data": [', '{"questions": []}', '[1, 2]', '{"data": [{"title": "T"}]}',
-                                     '{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "1"}]}]}]}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"data": [',
+        '{"questions": []}',
+        "[1, 2]",
+        '{"data": [{"title": "T"}]}',
+        '{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "1"}]}]}]}',
+    ],
+)
 def test_read_squad_names_a_file_that_is_not_squad(tmp_path: Path, content: str) -> None:
     path = tmp_path / "odd.json"
     path.write_text(content, encoding="utf-8")
@@ -322,8 +376,13 @@ CAPITAL_QUESTION = "What is the capital of Australia?"
 
 def seed_lines() -> list[dict[str, Any]]:
     return [
-        {"id": "f1", "question": FENTANYL_QUESTION, "history": [], "answerable": True,
-         "gold": [{"text": FENTANYL_GOLD, "start": FENTANYL_START, "end": FENTANYL_START + len(FENTANYL_GOLD)}]},
+        {
+            "id": "f1",
+            "question": FENTANYL_QUESTION,
+            "history": [],
+            "answerable": True,
+            "gold": [{"text": FENTANYL_GOLD, "start": FENTANYL_START, "end": FENTANYL_START + len(FENTANYL_GOLD)}],
+        },
         {"id": "c1", "question": CAPITAL_QUESTION, "history": [], "answerable": False, "gold": []},
     ]
 
@@ -343,8 +402,13 @@ def test_read_seed_questions_reads_every_field(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "seed.jsonl", lines)
     path.write_text(path.read_text(encoding="utf-8") + "\n   \n", encoding="utf-8")  # blank lines are skipped
     fentanyl, capital, follow_up = read_seed_questions(path).questions
-    assert fentanyl == EvalQuestion("f1", FENTANYL_QUESTION, (), True,
-                                    (GoldSpan(FENTANYL_START, FENTANYL_START + len(FENTANYL_GOLD), FENTANYL_GOLD, None),))
+    assert fentanyl == EvalQuestion(
+        "f1",
+        FENTANYL_QUESTION,
+        (),
+        True,
+        (GoldSpan(FENTANYL_START, FENTANYL_START + len(FENTANYL_GOLD), FENTANYL_GOLD, None),),
+    )
     assert (capital.answerable, capital.gold) == (False, ())
     assert (follow_up.id, follow_up.history, follow_up.answerable) == ("7", ("Who met?", "Where?"), True)
 
@@ -358,16 +422,20 @@ def test_the_shared_dev_questions_read_with_gold_at_their_offsets() -> None:
             assert g.doc_id is None and SEED_TEXT[g.start : g.end] == g.text
 
 
-@pytest.mark.parametrize("bad_line", [
-    "{not json",
-    json.dumps({"id": "x"}),  # no question
-    json.dumps({"id": "x", "question": "Who?", "gold": [{"text": "Wang Yi"}]}),  # gold without offsets
-    json.dumps(["x", "Who?"]),
-])
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "{not json",
+        json.dumps({"id": "x"}),  # no question
+        json.dumps({"id": "x", "question": "Who?", "gold": [{"text": "Wang Yi"}]}),  # gold without offsets
+        json.dumps(["x", "Who?"]),
+    ],
+)
 def test_read_seed_questions_names_the_bad_line(tmp_path: Path, bad_line: str) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text("\n".join([json.dumps(seed_lines()[0]), "", bad_line, json.dumps(seed_lines()[1])]) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join([json.dumps(seed_lines()[0]), "", bad_line, json.dumps(seed_lines()[1])]) + "\n", encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=f"^{path}:3: "):
         read_seed_questions(path)
 
@@ -402,8 +470,16 @@ def test_off_corpus_questions_are_the_held_out_articles_questions_made_unanswera
 
 # --- `qa eval` end to end, real model ---------------------------------------------------------
 
-REPORT_KEYS = {"hit_at_1", "hit_at_3", "mrr_at_10", "median_citation_chars", "p90_citation_chars", "questions",
-               "abstention", "questions_per_second"}
+REPORT_KEYS = {
+    "hit_at_1",
+    "hit_at_3",
+    "mrr_at_10",
+    "median_citation_chars",
+    "p90_citation_chars",
+    "questions",
+    "abstention",
+    "questions_per_second",
+}
 ABSTENTION_KEYS = {"unanswerable", "abstained_correctly", "answerable", "abstained_wrongly"}
 
 
@@ -428,15 +504,21 @@ def json_report(result: Result) -> dict[str, Any]:
     return report
 
 
-def test_eval_seed_questions_json(tmp_path: Path, cli_env: dict[str, str], settings: Settings,
-                                  service: Service) -> None:
+def test_eval_seed_questions_json(
+    tmp_path: Path, cli_env: dict[str, str], settings: Settings, service: Service
+) -> None:
     path = write_jsonl(tmp_path / "seed.jsonl", seed_lines())
     result = qa_eval(cli_env, str(path), "--json", "--index-dir", str(settings.index_dir))
     report = json_report(result)
     assert "off_corpus" not in report
     assert report["questions"] == 2
     assert report["hit_at_1"] == 1.0 and report["hit_at_3"] == 1.0 and report["mrr_at_10"] == 1.0
-    assert report["abstention"] == {"unanswerable": 1, "abstained_correctly": 1, "answerable": 1, "abstained_wrongly": 0}
+    assert report["abstention"] == {
+        "unanswerable": 1,
+        "abstained_correctly": 1,
+        "answerable": 1,
+        "abstained_wrongly": 0,
+    }
     # Only the fentanyl answer cites; its first citation holds the gold, so it is at least that long.
     assert report["median_citation_chars"] >= len(FENTANYL_GOLD)
     assert "questions" in result.stderr  # the progress bar goes to stderr
@@ -450,7 +532,8 @@ def test_eval_seed_questions_as_text_with_a_limit(tmp_path: Path, cli_env: dict[
     assert set(lines) == REPORT_KEYS
     assert lines["questions"] == "1"
     assert lines["abstention"] == str(
-        {"unanswerable": 1, "abstained_correctly": 1, "answerable": 0, "abstained_wrongly": 0})
+        {"unanswerable": 1, "abstained_correctly": 1, "answerable": 0, "abstained_wrongly": 0}
+    )
 
 
 def test_eval_squad_with_off_corpus_folds(tmp_path: Path, cli_env: dict[str, str]) -> None:
@@ -481,16 +564,23 @@ def test_eval_of_a_missing_file_is_a_usage_error(tmp_path: Path, cli_env: dict[s
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("bad.jsonl", b'{"id": "x", "question": "Who?"}\n{broken\n', "bad.jsonl:2: not a question record"),
-    ("latin1.jsonl", "caf\u00e9?\n".encode("latin-1"), "can't decode"),
-    ("broken.json", b'{"data": [', "Expecting value"),
-    ("not-squad.json", b'{"questions": []}', "not a SQuAD file"),
-    ("bad-article.json", json.dumps({"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}).encode(),
-     "not a SQuAD file"),
-])
-def test_eval_of_an_unreadable_file_is_a_clean_error(tmp_path: Path, cli_env: dict[str, str], name: str,
-                                                     content: bytes, message: str) -> None:
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.jsonl", b'{"id": "x", "question": "Who?"}\n{broken\n', "bad.jsonl:2: not a question record"),
+        ("latin1.jsonl", "caf\u00e9?\n".encode("latin-1"), "can't decode"),
+        ("broken.json", b'{"data": [', "Expecting value"),
+        ("not-squad.json", b'{"questions": []}', "not a SQuAD file"),
+        (
+            "bad-article.json",
+            json.dumps({"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}).encode(),
+            "not a SQuAD file",
+        ),
+    ],
+)
+def test_eval_of_an_unreadable_file_is_a_clean_error(
+    tmp_path: Path, cli_env: dict[str, str], name: str, content: bytes, message: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     result = qa_eval(cli_env, str(path), "--json")

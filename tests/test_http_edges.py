@@ -21,8 +21,10 @@ from qa.service import Service
 from tests.conftest import ROBINSON_QUESTION
 from tests.servers import Client, Server, start_server
 
-NOT_FOUND = ("The requested URL was not found on the server. If you entered the URL manually please check "
-             "your spelling and try again.")
+NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually please check "
+    "your spelling and try again."
+)
 INVALID_JSON = {"error": {"code": "invalid_json", "message": "The request body is not valid JSON."}}
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 POST_ROUTES = ["/v1/ask", "/v1/ask/batch", "/v1/chat/completions"]
@@ -54,7 +56,7 @@ def test_a_request_id_is_made_when_none_is_sent(client: Any) -> None:
     assert GENERATED_ID.fullmatch(first) and GENERATED_ID.fullmatch(second) and first != second
 
 
-@pytest.mark.parametrize("insane", ["x" * 129, "has space", "quote\"d", "semi;colon", "caf\u00e9", ""])
+@pytest.mark.parametrize("insane", ["x" * 129, "has space", 'quote"d', "semi;colon", "caf\u00e9", ""])
 def test_an_insane_request_id_is_replaced(client: Any, insane: str) -> None:
     response = client.get("/healthz", headers={"X-Request-Id": insane})
     assert GENERATED_ID.fullmatch(response.headers["X-Request-Id"])
@@ -113,21 +115,27 @@ def test_a_url_over_the_limit_is_a_json_414(server: Server) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("headers, detail", [
-    (b"X-Big: " + b"a" * 9000 + b"\r\n", "Request header field is too large"),
-    (b"".join(b"X-Many-%d: v\r\n" % i for i in range(120)), "Too many headers"),
-])
+@pytest.mark.parametrize(
+    "headers, detail",
+    [
+        (b"X-Big: " + b"a" * 9000 + b"\r\n", "Request header field is too large"),
+        (b"".join(b"X-Many-%d: v\r\n" % i for i in range(120)), "Too many headers"),
+    ],
+)
 def test_headers_over_the_limits_are_a_json_431(server: Server, headers: bytes, detail: str) -> None:
     answer = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n")
     assert_json_error(answer, 431, "headers_too_large", f"The request headers are too many or too large ({detail}).")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("request_line, detail", [
-    (b"GARBAGE", "Invalid request line"),
-    (b"GET / HTTP/9.9", "HTTP/9.9"),
-    (b"G@T / HTTP/1.1", "G@T"),
-])
+@pytest.mark.parametrize(
+    "request_line, detail",
+    [
+        (b"GARBAGE", "Invalid request line"),
+        (b"GET / HTTP/9.9", "HTTP/9.9"),
+        (b"G@T / HTTP/1.1", "G@T"),
+    ],
+)
 def test_a_malformed_request_line_is_a_json_400(server: Server, request_line: bytes, detail: str) -> None:
     answer = exchange(server.port, request_line + b"\r\nHost: t\r\n\r\n")
     assert_json_error(answer, 400, "invalid_request", f"The request is not valid HTTP ({detail}).")
@@ -142,8 +150,12 @@ def test_a_double_slash_inside_a_path_is_a_json_404_on_the_server(server: Server
 
 
 def post_ask(body_framing: bytes, body: bytes) -> bytes:
-    return (b"POST /v1/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            + body_framing + b"\r\n" + body)
+    return (
+        b"POST /v1/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + body_framing
+        + b"\r\n"
+        + body
+    )
 
 
 def chunked(body: bytes, size: int = 65536) -> bytes:
@@ -156,8 +168,9 @@ def test_a_chunked_body_over_the_limit_is_413_payload_too_large(server: Server) 
     body = json.dumps({"question": ROBINSON_QUESTION, "padding": " " * 2_000_000}).encode()
     status, headers, payload = exchange(server.port, post_ask(b"Transfer-Encoding: chunked\r\n", chunked(body)))
     assert status == 413 and headers["content-type"] == "application/json"
-    assert json.loads(payload) == {"error": {"code": "payload_too_large",
-                                             "message": "The request body is larger than the limit of 2000000 bytes."}}
+    assert json.loads(payload) == {
+        "error": {"code": "payload_too_large", "message": "The request body is larger than the limit of 2000000 bytes."}
+    }
 
 
 @pytest.mark.slow
@@ -201,8 +214,11 @@ def slow_clients(port: int, count: int) -> list[SlowClient]:
     clients = []
     for i in range(count):
         if i % 2:
-            clients.append(SlowClient(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ", b"a" * 400,
-                                      b"\r\nConnection: close\r\n\r\n"))
+            clients.append(
+                SlowClient(
+                    port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ", b"a" * 400, b"\r\nConnection: close\r\n\r\n"
+                )
+            )
         else:
             head = post_ask(b"Content-Length: %d\r\n" % len(body), b"")
             clients.append(SlowClient(port, head, body[:-1], body[-1:]))

@@ -49,19 +49,24 @@ BATCH = [
 def assert_batch_results(results: list[dict[str, Any]]) -> None:
     bad_question, ok, bad_history, bad_id = results
     item_error = "The question is not valid; see fields."
-    assert bad_question == {"id": "bad-question", "error": {"code": "invalid_request", "message": item_error,
-                                                            "fields": {"question": [NOT_TEXT]}}}
+    assert bad_question == {
+        "id": "bad-question",
+        "error": {"code": "invalid_request", "message": item_error, "fields": {"question": [NOT_TEXT]}},
+    }
     assert ok["id"] == "ok" and ok["answerable"] is True
     assert bad_history["error"]["fields"] == {"history": {"0": [NOT_TEXT]}}
     # An id that is not text is never echoed: the item takes its position as id.
-    assert bad_id == {"id": 3, "error": {"code": "invalid_request", "message": item_error,
-                                         "fields": {"id": [NOT_TEXT]}}}
+    assert bad_id == {
+        "id": 3,
+        "error": {"code": "invalid_request", "message": item_error, "fields": {"id": [NOT_TEXT]}},
+    }
 
 
 @pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
 def test_a_batch_item_with_a_lone_surrogate_gets_its_own_error(client, headers: dict[str, str]) -> None:  # type: ignore
-    response = client.post("/v1/ask/batch", data=raw_json({"questions": BATCH}), content_type="application/json",
-                           headers=headers)
+    response = client.post(
+        "/v1/ask/batch", data=raw_json({"questions": BATCH}), content_type="application/json", headers=headers
+    )
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert_batch_results(ndjson_lines(text) if headers else json.loads(text)["results"])
@@ -78,19 +83,29 @@ def test_unknown_field_names_that_are_not_text_are_still_sent_as_valid_json(clie
 
 CHAT_CASES = {
     "question": ([{"role": "user", "content": SURROGATE}], {"messages": {"0": {"content": [NOT_TEXT]}}}),
-    "history": ([{"role": "user", "content": SURROGATE}, {"role": "user", "content": FENTANYL}],
-                {"messages": {"0": {"content": [NOT_TEXT]}}}),
-    "system": ([{"role": "system", "content": SURROGATE}, {"role": "user", "content": FENTANYL}],
-               {"messages": {"0": {"content": [NOT_TEXT]}}}),
-    "content-part": ([{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}],
-                     {"messages": {"0": {"content": [NOT_TEXT]}}}),
+    "history": (
+        [{"role": "user", "content": SURROGATE}, {"role": "user", "content": FENTANYL}],
+        {"messages": {"0": {"content": [NOT_TEXT]}}},
+    ),
+    "system": (
+        [{"role": "system", "content": SURROGATE}, {"role": "user", "content": FENTANYL}],
+        {"messages": {"0": {"content": [NOT_TEXT]}}},
+    ),
+    "content-part": (
+        [{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}],
+        {"messages": {"0": {"content": [NOT_TEXT]}}},
+    ),
 }
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 @pytest.mark.parametrize("messages, fields", CHAT_CASES.values(), ids=CHAT_CASES.keys())
-def test_chat_rejects_a_lone_surrogate_with_fields(client, messages: list[Any], fields: Any,  # type: ignore
-                                                   stream: bool) -> None:
+def test_chat_rejects_a_lone_surrogate_with_fields(
+    client,
+    messages: list[Any],
+    fields: Any,  # type: ignore
+    stream: bool,
+) -> None:
     body = {"model": "m", "messages": messages, "stream": stream}
     response = client.post("/v1/chat/completions", data=raw_json(body), content_type="application/json")
     assert response.status_code == 400
@@ -107,9 +122,14 @@ def test_chat_rejects_a_model_name_that_is_not_text(client) -> None:  # type: ig
 @pytest.mark.slow
 def test_gunicorn_answers_lone_surrogates_with_json_errors(live_server: str) -> None:
     """Through the real server: JSON 400s, and a complete NDJSON stream, never an HTML 500."""
+
     def post(path: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
-        return requests.post(f"{live_server}{path}", data=raw_json(body), timeout=60,
-                             headers={"Content-Type": "application/json", **(headers or {})})
+        return requests.post(
+            f"{live_server}{path}",
+            data=raw_json(body),
+            timeout=60,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
 
     ask = post("/v1/ask", {"question": SURROGATE})
     assert (ask.status_code, ask.json()["error"]["fields"]) == (400, {"question": [NOT_TEXT]})

@@ -28,8 +28,14 @@ from tests.servers import Server, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DECLINED_QUESTION = "What is the recipe for sourdough bread?"
 FENTANYL_SPAN = (921, 1115)
 
@@ -82,8 +88,10 @@ CONTRAST_FAILURES = """(root) => {
 
 def write_article(folder: Path, doc_id: str, text: str, title: str) -> None:
     (folder / f"{doc_id}.txt").write_text(text, encoding="utf-8")
-    (folder / f"{doc_id}.json").write_text(json.dumps({"id": doc_id, "title": title, "author": "Ada Reporter",
-                                                       "source": "The Daily Example"}), encoding="utf-8")
+    (folder / f"{doc_id}.json").write_text(
+        json.dumps({"id": doc_id, "title": title, "author": "Ada Reporter", "source": "The Daily Example"}),
+        encoding="utf-8",
+    )
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -145,8 +153,10 @@ def shoot(what: Page | Locator, folder: Path, name: str) -> None:
 def chat_requests(page: Page) -> list[Request]:
     """Every POST to the chat route the page makes from now on."""
     requests: list[Request] = []
-    page.on("request", lambda r: requests.append(r) if r.url.endswith("/v1/chat/completions") and r.method == "POST"
-            else None)
+    page.on(
+        "request",
+        lambda r: requests.append(r) if r.url.endswith("/v1/chat/completions") and r.method == "POST" else None,
+    )
     return requests
 
 
@@ -171,8 +181,7 @@ def last_turn(page: Page | Locator) -> Locator:
 
 def citations_of(response_text: str) -> list[dict[str, Any]]:
     """The citations of a chat completion stream, from its final chunk."""
-    chunks = [json.loads(line[6:]) for line in response_text.splitlines()
-              if line.startswith("data: {")]
+    chunks = [json.loads(line[6:]) for line in response_text.splitlines() if line.startswith("data: {")]
     return chunks[-1]["choices"][0]["delta"]["citations"]
 
 
@@ -192,8 +201,10 @@ def server_events(server: Server, question: str) -> list[str]:
 def serve_events(page: Page, events: list[str]) -> None:
     """Answer the page's next chat requests with these events instead of the server's."""
     stream = "".join(event + "\n\n" for event in events)
-    page.route("**/v1/chat/completions", lambda route: route.fulfill(
-        status=200, headers={"Content-Type": "text/event-stream"}, body=stream))
+    page.route(
+        "**/v1/chat/completions",
+        lambda route: route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=stream),
+    )
 
 
 def assert_contrast_aa(page: Page) -> None:
@@ -201,7 +212,8 @@ def assert_contrast_aa(page: Page) -> None:
 
 
 def test_an_answer_streams_in_and_its_citation_opens_the_article_at_the_span(
-        page: Page, server: Server, screenshots: Path) -> None:
+    page: Page, server: Server, screenshots: Path
+) -> None:
     page.goto(server.base_url + "/")
     expect(page.get_by_role("heading", name="Ask the articles")).to_be_visible()
     with page.expect_response("**/v1/chat/completions") as reply:
@@ -239,8 +251,11 @@ def test_a_follow_up_sends_the_whole_conversation(page: Page, server: Server, sc
     expect(turn.get_by_test_id("source").first).to_contain_text("delisted")
     assert [sent(r)["messages"] for r in requests] == [
         [{"role": "user", "content": ROBINSON_QUESTION}],
-        [{"role": "user", "content": ROBINSON_QUESTION}, {"role": "assistant", "content": first},
-         {"role": "user", "content": FOLLOW_UP_QUESTION}],
+        [
+            {"role": "user", "content": ROBINSON_QUESTION},
+            {"role": "assistant", "content": first},
+            {"role": "user", "content": FOLLOW_UP_QUESTION},
+        ],
     ]
     shoot(page, screenshots, "follow-up")
 
@@ -281,8 +296,14 @@ def test_a_short_answer_is_shown_first_and_opens_its_span(page: Page, server: Se
     final = json.loads(events[-2].removeprefix("data: "))
     start = SEED_TEXT.index("the fentanyl crisis")
     end = start + len("the fentanyl crisis")
-    short = {"text": "the fentanyl crisis", "doc_id": SEED_ID, "start": start, "end": end,
-             "start_utf16": utf16_offset(SEED_TEXT, start), "end_utf16": utf16_offset(SEED_TEXT, end)}
+    short = {
+        "text": "the fentanyl crisis",
+        "doc_id": SEED_ID,
+        "start": start,
+        "end": end,
+        "start_utf16": utf16_offset(SEED_TEXT, start),
+        "end_utf16": utf16_offset(SEED_TEXT, end),
+    }
     final["choices"][0]["delta"]["short_answer"] = short
     serve_events(page, [*events[:-2], "data: " + json.dumps(final), events[-1]])
     page.goto(server.base_url + "/")
@@ -296,7 +317,8 @@ def test_a_short_answer_is_shown_first_and_opens_its_span(page: Page, server: Se
 
 
 def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(
-        page: Page, tmp_path: Path, screenshots: Path) -> None:
+    page: Page, tmp_path: Path, screenshots: Path
+) -> None:
     """A server whose index never loads answers 503; once it is stopped, the network fails."""
     loading = start_server(tmp_path / "no-seeds", tmp_path / "index", ready_path="/healthz")
     try:
@@ -323,8 +345,7 @@ def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(
     expect(page.get_by_test_id("retry")).to_have_count(1)
 
 
-def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, server: Server,
-                                                                 screenshots: Path) -> None:
+def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, server: Server, screenshots: Path) -> None:
     """The emoji article: highlights use the UTF-16 offsets, so astral characters before and inside
     the cited sentence leave the highlight exactly on the quote."""
     requests = chat_requests(page)
@@ -338,12 +359,11 @@ def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, serv
     turn.locator('[data-testid="citation"][data-citation-id="1"]').click()
     start = EMOJI_TEXT.index(EMOJI_SENTENCE)
     highlight = page.get_by_test_id("highlight")
-    expect(highlight).to_have_text(EMOJI_TEXT[start:start + len(EMOJI_SENTENCE)], use_inner_text=False)
+    expect(highlight).to_have_text(EMOJI_TEXT[start : start + len(EMOJI_SENTENCE)], use_inner_text=False)
     shoot(page, screenshots, "emoji-article")
 
 
-def test_the_widget_on_the_demo_page_answers_from_its_article(page: Page, server: Server,
-                                                               screenshots: Path) -> None:
+def test_the_widget_on_the_demo_page_answers_from_its_article(page: Page, server: Server, screenshots: Path) -> None:
     requests = chat_requests(page)
     page.goto(f"{server.base_url}/demo/{EMOJI_ID}")
     expect(page.get_by_role("heading", level=1)).to_have_text(EMOJI_TITLE)
@@ -369,7 +389,8 @@ def test_the_widget_answers_only_from_its_article(page: Page, server: Server) ->
 
 
 def test_the_widget_on_another_origin_works_and_keeps_its_styles_apart(
-        page: Page, server: Server, newsroom: tuple[str, Path]) -> None:
+    page: Page, server: Server, newsroom: tuple[str, Path]
+) -> None:
     """The host page's loud CSS does not reach the widget, and the widget's does not leak out;
     the API answers the other origin because the server lists it in QA_CORS_ORIGINS."""
     host_page = f"""<!doctype html><html><head><style>

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from qa.aliases import mentions
 from qa import answer_types
+from qa.aliases import mentions
 from qa.answering import NOT_COVERED, Answerer, Widening
 from qa.retrieval import Query, needs_history
 from qa.service import Service
@@ -96,13 +96,13 @@ class TestMentions:
 
 
 class TestAnswerTypes:
-    SENTENCES = [
+    SENTENCES = (
         "The talks lasted for more than seven hours.",
         "They met on October 26 in Washington.",
         "Forty-two companies, 42 in all, were listed.",
         "The meeting was led by Antony Blinken.",
         "nothing here at all.",
-    ]
+    )
 
     @pytest.mark.parametrize(
         ("question", "expected"),
@@ -119,16 +119,18 @@ class TestAnswerTypes:
         assert answer_types.matching(question, flags, np.arange(len(self.SENTENCES))).tolist() == expected
 
 
-
 def test_a_sentence_opening_with_a_pronoun_is_cited_with_the_one_it_refers_to(
-    tmp_path, service: Service  # type: ignore[no-untyped-def]
+    tmp_path,
+    service: Service,  # type: ignore[no-untyped-def]
 ) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    text = ("The harbour festival opened on Monday after two years of planning by the council.\n\n"
-            "Organisers expected forty thousand visitors over the weekend. "
-            "It was held at the old pier in Portside, next to the ferry terminal. "
-            "Tickets sold out within an hour.\n")
+    text = (
+        "The harbour festival opened on Monday after two years of planning by the council.\n\n"
+        "Organisers expected forty thousand visitors over the weekend. "
+        "It was held at the old pier in Portside, next to the ferry terminal. "
+        "Tickets sold out within an hour.\n"
+    )
     (seeds / "festival.txt").write_text(text, encoding="utf-8")
     settings = service.settings.with_overrides(seeds_dir=seeds, index_dir=tmp_path / "index", min_confidence=0.0)
     tiny = Service(settings, embedder=service.embedder).load()

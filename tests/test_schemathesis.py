@@ -21,9 +21,24 @@ CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_undocumented_response(live_server: str, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "schemathesis.cli", "run", f"{live_server}/openapi.json",
-               "--max-examples", "200", "--checks", CHECKS, "--seed", "20261201",
-               "--generation-database", "none", "--request-timeout", "60", "--no-color"]
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{live_server}/openapi.json",
+        "--max-examples",
+        "200",
+        "--checks",
+        CHECKS,
+        "--seed",
+        "20261201",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "60",
+        "--no-color",
+    ]
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report

@@ -15,8 +15,9 @@ from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEEDS
 
 HARBOUR_ID = "harbour"
 # Astral characters (two UTF-16 code units each) before the sentence that answers.
-HARBOUR = ("Harbour news 😀🚢 from 𝕏-town.\n\n"
-           "The new harbour bridge opened on Monday. It cost 40 million dollars to build.\n")
+HARBOUR = (
+    "Harbour news 😀🚢 from 𝕏-town.\n\nThe new harbour bridge opened on Monday. It cost 40 million dollars to build.\n"
+)
 BRIDGE_QUESTION = "How much did the new harbour bridge cost to build?"
 
 
@@ -27,8 +28,9 @@ def archive(tmp_path_factory: pytest.TempPathFactory, service: Service) -> Servi
     seeds = root / "seeds"
     shutil.copytree(SEEDS, seeds)
     (seeds / f"{HARBOUR_ID}.txt").write_text(HARBOUR, encoding="utf-8")
-    (seeds / f"{HARBOUR_ID}.json").write_text(json.dumps({"title": "Bridge opens", "url": "https://news.example/b"}),
-                                              encoding="utf-8")
+    (seeds / f"{HARBOUR_ID}.json").write_text(
+        json.dumps({"title": "Bridge opens", "url": "https://news.example/b"}), encoding="utf-8"
+    )
     settings = service.settings.with_overrides(seeds_dir=seeds, index_dir=root / "index")
     return Service(settings, embedder=service.embedder).load()
 
@@ -47,8 +49,13 @@ def test_a_question_is_answered_from_the_articles_it_is_scoped_to(archive: Servi
 
 
 def test_scoped_and_unscoped_questions_in_one_batch_keep_their_own_scope(archive: Service) -> None:
-    answers = archive.ask_many([Query(BRIDGE_QUESTION, doc_ids=(SEED_ID,), top_k=5), Query(BRIDGE_QUESTION),
-                                Query(FENTANYL_QUESTION, doc_ids=(SEED_ID, HARBOUR_ID))])
+    answers = archive.ask_many(
+        [
+            Query(BRIDGE_QUESTION, doc_ids=(SEED_ID,), top_k=5),
+            Query(BRIDGE_QUESTION),
+            Query(FENTANYL_QUESTION, doc_ids=(SEED_ID, HARBOUR_ID)),
+        ]
+    )
     assert {c.doc_id for c in answers[0].citations} <= {SEED_ID}
     assert answers[1].citations[0].doc_id == HARBOUR_ID
     assert answers[2].citations[0].doc_id == SEED_ID
@@ -69,19 +76,22 @@ def test_an_article_without_astral_characters_has_equal_offsets_and_no_link(arch
     assert citation.url is None and citation.title
 
 
-
 @pytest.fixture()
 def archive_client(archive: Service):  # type: ignore[no-untyped-def]
     return create_app(archive.settings, archive).test_client()
 
 
-UNKNOWN = {"code": "unknown_documents", "message": "The archive holds no document with the ids 'nope', 'gone'.",
-           "fields": {"doc_ids": ["No document has the id 'nope'.", "No document has the id 'gone'."]}}
+UNKNOWN = {
+    "code": "unknown_documents",
+    "message": "The archive holds no document with the ids 'nope', 'gone'.",
+    "fields": {"doc_ids": ["No document has the id 'nope'.", "No document has the id 'gone'."]},
+}
 
 
 def test_ask_scoped_to_unknown_articles_is_a_400_naming_them(archive_client) -> None:  # type: ignore[no-untyped-def]
-    response = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION,
-                                                     "doc_ids": ["nope", HARBOUR_ID, "gone", "nope"]})
+    response = archive_client.post(
+        "/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": ["nope", HARBOUR_ID, "gone", "nope"]}
+    )
     assert response.status_code == 400 and response.get_json() == {"error": UNKNOWN}
     too_many = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": ["x"] * 101})
     assert too_many.status_code == 400 and "doc_ids" in too_many.get_json()["error"]["fields"]
@@ -91,17 +101,26 @@ def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:  
     asked = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": [HARBOUR_ID], "top_k": 1})
     (citation,) = asked.get_json()["citations"]
     assert citation["doc_id"] == HARBOUR_ID and citation["url"] == "https://news.example/b"
-    batch = archive_client.post("/v1/ask/batch", json={"questions": [
-        {"id": "in", "question": FENTANYL_QUESTION, "doc_ids": [SEED_ID]},
-        {"id": "out", "question": FENTANYL_QUESTION, "doc_ids": ["nope", "gone"]},
-        {"id": "harbour", "question": FENTANYL_QUESTION, "doc_ids": [HARBOUR_ID]},
-    ]}).get_json()["results"]
+    batch = archive_client.post(
+        "/v1/ask/batch",
+        json={
+            "questions": [
+                {"id": "in", "question": FENTANYL_QUESTION, "doc_ids": [SEED_ID]},
+                {"id": "out", "question": FENTANYL_QUESTION, "doc_ids": ["nope", "gone"]},
+                {"id": "harbour", "question": FENTANYL_QUESTION, "doc_ids": [HARBOUR_ID]},
+            ]
+        },
+    ).get_json()["results"]
     assert batch[0]["citations"][0]["doc_id"] == SEED_ID
     assert batch[1] == {"id": "out", "error": UNKNOWN}
     assert batch[2]["answerable"] is False and all(c["doc_id"] == HARBOUR_ID for c in batch[2]["citations"])
-    chat = archive_client.post("/v1/chat/completions", json={
-        "messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": [HARBOUR_ID], "top_k": 1})
+    chat = archive_client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": [HARBOUR_ID], "top_k": 1},
+    )
     assert chat.get_json()["choices"][0]["message"]["citations"][0]["doc_id"] == HARBOUR_ID
-    unknown = archive_client.post("/v1/chat/completions", json={
-        "messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": ["nope", "gone"]})
+    unknown = archive_client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": ["nope", "gone"]},
+    )
     assert unknown.status_code == 400 and unknown.get_json() == {"error": UNKNOWN}

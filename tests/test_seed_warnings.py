@@ -11,8 +11,9 @@ from qa.service import Service
 from tests.test_documents import EVERY_PROBLEM, GOOD_TEXT, write_seed_folder_with_every_problem
 
 
-def test_bad_seed_records_do_not_stop_the_service_and_readiness_lists_them(settings: Settings, service: Service,
-                                                                          tmp_path: Path) -> None:
+def test_bad_seed_records_do_not_stop_the_service_and_readiness_lists_them(
+    settings: Settings, service: Service, tmp_path: Path
+) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     write_seed_folder_with_every_problem(seeds)

@@ -32,8 +32,7 @@ def wait_until_every_worker_is_ready(base_url: str, timeout: float = 120.0) -> N
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_stops_every_worker_cleanly(settings: Settings, service: Service, tmp_path: Path,
-                                             workers: int) -> None:
+def test_sigterm_stops_every_worker_cleanly(settings: Settings, service: Service, tmp_path: Path, workers: int) -> None:
     server = start_server(settings.seeds_dir, settings.index_dir, workers=workers, log_path=tmp_path / "serve.log")
     try:
         wait_until_every_worker_is_ready(server.base_url)

@@ -39,8 +39,9 @@ def republish(service: Service, new_text: str) -> str:
     """Commit a generation with the article's new text, as another process would; its name."""
     (service.settings.seeds_dir / "harbour.txt").write_text(new_text, encoding="utf-8")
     build = BuildSettings.from_settings(service.settings, service.embedder)
-    return build_index(service.settings.index_dir, load_directory(service.settings.seeds_dir), service.embedder,
-                       build).name
+    return build_index(
+        service.settings.index_dir, load_directory(service.settings.seeds_dir), service.embedder, build
+    ).name
 
 
 def cited(service: Service) -> str:
@@ -89,6 +90,7 @@ def test_a_server_follows_qa_index_and_never_names_a_deleted_generation(tmp_path
     shutil.copytree(settings.seeds_dir, seeds)
     server = start_server(seeds, index_dir)
     try:
+
         def served() -> str:
             status, body = Client(server.base_url, timeout=30).request("GET", "/readyz")
             assert status == 200
@@ -96,13 +98,20 @@ def test_a_server_follows_qa_index_and_never_names_a_deleted_generation(tmp_path
 
         first = served()
         for _ in range(2):  # two rebuilds: the first generation is deleted by the second
-            subprocess.run([sys.executable, "-m", "qa", "index", "--force"], env=qa_environment(seeds, index_dir),
-                           check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [sys.executable, "-m", "qa", "index", "--force"],
+                env=qa_environment(seeds, index_dir),
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
             newest = current_generation(index_dir).name
-            assert wait_for(lambda: served() == newest), "the server switches to what qa index committed"
+            assert wait_for(lambda newest=newest: served() == newest), "the server switches to what qa index committed"
         assert newest != first and not (index_dir / "generations" / first).exists()
         assert (index_dir / "generations" / served()).is_dir()
-        status, body = Client(server.base_url, timeout=30).request("POST", "/v1/ask", {"question": "What did Blinken say about fentanyl?"})
+        status, body = Client(server.base_url, timeout=30).request(
+            "POST", "/v1/ask", {"question": "What did Blinken say about fentanyl?"}
+        )
         assert status == 200 and json.loads(body)["answerable"] is True
     finally:
         server.stop()

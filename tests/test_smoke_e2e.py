@@ -10,8 +10,7 @@ from tests.conftest import FENTANYL_GOLD, FENTANYL_QUESTION, SEED_ID, SEED_TEXT
 
 @pytest.mark.slow
 def test_fentanyl_question_cites_the_fentanyl_sentence(live_server: str) -> None:
-    response = requests.post(f"{live_server}/v1/ask", json={"question": FENTANYL_QUESTION},
-                             timeout=30)
+    response = requests.post(f"{live_server}/v1/ask", json={"question": FENTANYL_QUESTION}, timeout=30)
     assert response.status_code == 200
     body = response.json()
     assert body["answerable"] is True

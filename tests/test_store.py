@@ -20,22 +20,26 @@ from typing import Any
 import pytest
 
 from qa import store
-from qa.schemas import answer_to_dict
 from qa.chunking import SPLITTER_VERSION
 from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
-from qa.retrieval import Query
-from qa.service import Service
-from tests.conftest import run_qa
 from qa.indexing import BuildSettings, build_index, check_fresh, ensure_index
+from qa.retrieval import Query
+from qa.schemas import answer_to_dict
+from qa.service import Service
 from qa.store import KEEP_GENERATIONS, IndexUnavailable, open_index, verify_generation
+from tests.conftest import run_qa
 
 ARTICLES = {
-    "harbour": ("The new harbour bridge opened on Monday. It cost 40 million dollars to build.\r\n"
-                "The mayor cut the ribbon at noon. Traffic was heavy all week."),
-    "orchard": ("Apple growers expect a record harvest this autumn. Rain in the spring helped the trees.\n"
-                "Prices may fall as a result. Exporters are looking for new markets."),
+    "harbour": (
+        "The new harbour bridge opened on Monday. It cost 40 million dollars to build.\r\n"
+        "The mayor cut the ribbon at noon. Traffic was heavy all week."
+    ),
+    "orchard": (
+        "Apple growers expect a record harvest this autumn. Rain in the spring helped the trees.\n"
+        "Prices may fall as a result. Exporters are looking for new markets."
+    ),
 }
 QUESTIONS = ["How much did the bridge cost?", "What helped the apple trees?", "Who cut the ribbon?"]
 
@@ -84,10 +88,15 @@ def answers_without_timing(service: Service) -> list[dict[str, Any]]:
     return [{key: value for key, value in answer.items() if key != "took_ms"} for answer in answers]
 
 
-def ensure(settings: Settings, embedder: Embedder, documents: list[Document] | None = None,
-           build: BuildSettings | None = None) -> store.CorpusIndex:
-    return ensure_index(settings.index_dir, documents or load_directory(settings.seeds_dir), embedder,
-                        build or build_settings(settings, embedder))
+def ensure(
+    settings: Settings, embedder: Embedder, documents: list[Document] | None = None, build: BuildSettings | None = None
+) -> store.CorpusIndex:
+    return ensure_index(
+        settings.index_dir,
+        documents or load_directory(settings.seeds_dir),
+        embedder,
+        build or build_settings(settings, embedder),
+    )
 
 
 # --- persisted state ------------------------------------------------------------------------
@@ -113,7 +122,10 @@ def test_reopened_in_a_new_process_the_index_gives_identical_answers(tiny: Setti
     files_before = open_index(tiny.index_dir).manifest["files"]
     completed = subprocess.run(
         [sys.executable, "-c", REOPEN, str(tiny.seeds_dir), str(tiny.index_dir), json.dumps(QUESTIONS)],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     reopened = json.loads(completed.stdout)
     assert reopened["index"] == current_name(tiny), "the new process must load the index, not rebuild it"
@@ -138,8 +150,13 @@ def test_an_up_to_date_index_is_opened_not_rebuilt(tiny: Settings, embedder: Emb
 
 def test_manifest_records_build_settings_and_a_hash_of_every_file(tiny: Settings, embedder: Embedder) -> None:
     manifest = open_index(tiny.index_dir).manifest
-    assert manifest["build"] == {"model": "all-MiniLM-L6-v2", "sentences_per_chunk": 3, "chunk_overlap": 1,
-                                 "max_sentence_chars": 600, "splitter": SPLITTER_VERSION}
+    assert manifest["build"] == {
+        "model": "all-MiniLM-L6-v2",
+        "sentences_per_chunk": 3,
+        "chunk_overlap": 1,
+        "max_sentence_chars": 600,
+        "splitter": SPLITTER_VERSION,
+    }
     assert manifest["dimension"] == 384 and manifest["index_type"] == "flat"
     folder = tiny.index_dir / "generations" / current_name(tiny)
     on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"manifest.json"}
@@ -168,20 +185,25 @@ def edit_metadata(settings: Settings, build: BuildSettings) -> BuildSettings:
 
 @pytest.mark.parametrize(
     "change",
-    [edit_seed_text, add_seed_article, edit_metadata,
-     lambda settings, build: replace(build, sentences_per_chunk=2),
-     lambda settings, build: replace(build, chunk_overlap=0),
-     lambda settings, build: replace(build, max_sentence_chars=30),
-     lambda settings, build: replace(build, model="another-model"),
-     lambda settings, build: replace(build, splitter=SPLITTER_VERSION - 1)],
+    [
+        edit_seed_text,
+        add_seed_article,
+        edit_metadata,
+        lambda settings, build: replace(build, sentences_per_chunk=2),
+        lambda settings, build: replace(build, chunk_overlap=0),
+        lambda settings, build: replace(build, max_sentence_chars=30),
+        lambda settings, build: replace(build, model="another-model"),
+        lambda settings, build: replace(build, splitter=SPLITTER_VERSION - 1),
+    ],
     ids=["seed-text", "new-article", "metadata", "chunk-size", "overlap", "max-chars", "model", "splitter"],
 )
-def test_a_stale_index_is_rebuilt(tiny: Settings, embedder: Embedder,
-                                  change: Callable[[Settings, BuildSettings], BuildSettings]) -> None:
+def test_a_stale_index_is_rebuilt(
+    tiny: Settings, embedder: Embedder, change: Callable[[Settings, BuildSettings], BuildSettings]
+) -> None:
     before = current_name(tiny)
     build = change(tiny, build_settings(tiny, embedder))
     documents = load_directory(tiny.seeds_dir)
-    with pytest.raises(IndexUnavailable, match="other settings or another model|seed articles changed"):
+    with pytest.raises(IndexUnavailable, match=r"other settings or another model|seed articles changed"):
         check_fresh(open_index(tiny.index_dir).manifest, documents, build)
     index = ensure(tiny, embedder, documents, build)
     assert index.path.name == current_name(tiny) != before
@@ -202,6 +224,7 @@ def truncate(name: str) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
         path = current_folder(settings) / name
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
     return damage
 
 
@@ -209,18 +232,21 @@ def overwrite(name: str) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
         path = current_folder(settings) / name
         path.write_bytes(b"\0garbage" * (path.stat().st_size // 8 + 1))
+
     return damage
 
 
 def write_current(content: str) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
         (settings.index_dir / "CURRENT").write_text(content, encoding="utf-8")
+
     return damage
 
 
 def remove(name: str) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
         (current_folder(settings) / name).unlink()
+
     return damage
 
 
@@ -315,8 +341,12 @@ def interrupt(*args: Any, **kwargs: Any) -> None:
 
 @pytest.mark.parametrize(
     ("target", "failure"),
-    [("qa.indexing.LexicalIndex.build", crash), ("qa.store.write_vector_index", crash),
-     ("qa.store._fsync_tree", crash), ("qa.indexing.LexicalIndex.build", interrupt)],
+    [
+        ("qa.indexing.LexicalIndex.build", crash),
+        ("qa.store.write_vector_index", crash),
+        ("qa.store._fsync_tree", crash),
+        ("qa.indexing.LexicalIndex.build", interrupt),
+    ],
     ids=["bm25", "faiss", "fsync", "interrupt"],
 )
 def test_a_crash_mid_build_leaves_the_previous_generation_current(
@@ -366,8 +396,12 @@ build_index(Path(sys.argv[2]), load_directory(Path(sys.argv[1])), Embedder(),
 def test_a_killed_build_leaves_only_an_ignored_building_folder(tiny: Settings, embedder: Embedder) -> None:
     before = current_name(tiny)
     edit_seed_text(tiny, build_settings(tiny, embedder))
-    killed = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(tiny.seeds_dir), str(tiny.index_dir)],
-                            capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BUILD, str(tiny.seeds_dir), str(tiny.index_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == 3, killed.stderr
     leftovers = [name for name in generation_folders(tiny) if name.startswith(".building-")]
     assert len(leftovers) == 1 and (tiny.index_dir / "generations" / leftovers[0] / "corpus.sqlite").exists()
@@ -399,9 +433,7 @@ def test_current_is_replaced_only_after_the_generation_is_complete(
     assert generation_folders(tiny) == sorted([before, built.name])
 
 
-def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(
-    tiny: Settings, embedder: Embedder
-) -> None:
+def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(tiny: Settings, embedder: Embedder) -> None:
     first = current_name(tiny)
     (tiny.index_dir / ".CURRENT.0123abcd.tmp").write_text(first, encoding="utf-8")  # a crashed switch
     (tiny.index_dir / "generations" / ".building-0123abcd").mkdir()  # a crashed build

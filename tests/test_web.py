@@ -55,7 +55,8 @@ def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None: 
 
 def test_the_demo_page_of_an_unknown_article_is_the_api_404(client) -> None:  # type: ignore[no-untyped-def]
     assert json_of(client.get("/demo/no-such-article"), 404) == error_body(
-        "document_not_found", "No document has the id 'no-such-article'.")
+        "document_not_found", "No document has the id 'no-such-article'."
+    )
 
 
 def test_while_loading_the_page_is_served_and_the_demo_says_not_ready(settings: Settings) -> None:
@@ -64,14 +65,16 @@ def test_while_loading_the_page_is_served_and_the_demo_says_not_ready(settings: 
     assert client.get("/").status_code == 200
     assert client.get("/widget.js").status_code == 200
     assert json_of(client.get(f"/demo/{SEED_ID}"), 503) == error_body(
-        "not_ready", "the index is still loading; retry shortly")
+        "not_ready", "the index is still loading; retry shortly"
+    )
 
 
 def test_the_package_data_globs_ship_every_web_file() -> None:
     """An installed (non-editable) package serves the page only if setuptools copies its files."""
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
-    files = {path for path in WEB.rglob("*")
-             if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts}
+    files = {
+        path for path in WEB.rglob("*") if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts
+    }
     matched = {path for glob in globs["qa.web"] for path in WEB.glob(glob)}  # setuptools' own reading of them
     assert {WEB / "static" / "index.html", WEB / "templates" / "demo.html"} <= files
     assert sorted(files - matched) == []

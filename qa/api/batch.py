@@ -32,15 +32,22 @@ class BatchRequestSchema(ma.Schema):
     # Items are only checked to be a list here; each is validated on its own by `parse_item`, so
     # any JSON value (null included) is accepted as an item and an invalid one gets an error slot.
     questions = fields.List(
-        fields.Raw(allow_none=True, metadata={"anyOf": [
-            ref("BatchQuestion"),
-            {"description": "Any other JSON value is accepted too, and answered with a BatchError in its slot."},
-        ]}),
+        fields.Raw(
+            allow_none=True,
+            metadata={
+                "anyOf": [
+                    ref("BatchQuestion"),
+                    {"description": "Any other JSON value is accepted too, answered with a BatchError in its slot."},
+                ]
+            },
+        ),
         required=True,
         validate=validate.Length(min=1),
-        metadata={"description": "At most QA_MAX_BATCH_QUESTIONS (default 1000) items, and at most "
-                                 "QA_MAX_BATCH_CHARS (default 100000) characters of questions and history "
-                                 "in the valid ones; 413 beyond."},
+        metadata={
+            "description": "At most QA_MAX_BATCH_QUESTIONS (default 1000) items, and at most "
+            "QA_MAX_BATCH_CHARS (default 100000) characters of questions and history "
+            "in the valid ones; 413 beyond."
+        },
     )
 
 
@@ -77,12 +84,22 @@ batch.before_request(require_json_body)
 
 @batch.route("/ask/batch")
 class AskBatch(MethodView):
-    @json_or_stream(batch, BatchRequestSchema, BatchResponseSchema, NDJSON, ndjson_media(RESULT),
-                    "The body is not a list of questions (`invalid_request`) or not JSON (`invalid_json`); "
-                    "an invalid item does not fail the batch but gets an error object in its slot.")
-    @batch.alt_response(413, schema=ErrorSchema, description="A body over QA_MAX_BODY_BYTES (`payload_too_large`), "
-                        "more questions than QA_MAX_BATCH_QUESTIONS (`too_many_questions`) or more characters "
-                        "than QA_MAX_BATCH_CHARS (`batch_too_large`).")
+    @json_or_stream(
+        batch,
+        BatchRequestSchema,
+        BatchResponseSchema,
+        NDJSON,
+        ndjson_media(RESULT),
+        "The body is not a list of questions (`invalid_request`) or not JSON (`invalid_json`); "
+        "an invalid item does not fail the batch but gets an error object in its slot.",
+    )
+    @batch.alt_response(
+        413,
+        schema=ErrorSchema,
+        description="A body over QA_MAX_BODY_BYTES (`payload_too_large`), "
+        "more questions than QA_MAX_BATCH_QUESTIONS (`too_many_questions`) or more characters "
+        "than QA_MAX_BATCH_CHARS (`batch_too_large`).",
+    )
     def post(self, body: dict[str, Any]) -> Any:
         """Answer many questions at once, in order.
 
@@ -93,16 +110,22 @@ class AskBatch(MethodView):
         raw_items = body["questions"]
         settings = current_app.config["QA_SETTINGS"]
         if len(raw_items) > settings.max_batch_questions:
-            raise ApiError(413, "too_many_questions", f"A batch holds at most {settings.max_batch_questions} "
-                                                      f"questions; this one has {len(raw_items)}.")
+            raise ApiError(
+                413,
+                "too_many_questions",
+                f"A batch holds at most {settings.max_batch_questions} questions; this one has {len(raw_items)}.",
+            )
         items = [parse_item(raw, position) for position, raw in enumerate(raw_items)]
         size = text_size(items)
         if size > settings.max_batch_chars:
-            raise ApiError(413, "batch_too_large",
-                           f"A batch holds at most {settings.max_batch_chars} characters of questions and history; "
-                           f"this one has {size}. Split it into smaller batches.")
+            raise ApiError(
+                413,
+                "batch_too_large",
+                f"A batch holds at most {settings.max_batch_chars} characters of questions and history; "
+                f"this one has {size}. Split it into smaller batches.",
+            )
         answering = service()
-        answering.index  # raises NotReady (503) before a streamed response has begun
+        answering.pipeline  # noqa: B018 (raises NotReady, a 503, before a streamed response has begun)
         if request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON:
             lines = ndjson(answer_items(answering, items, STREAM_CHUNK))
             return streamed(lines, NDJSON)

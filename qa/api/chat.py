@@ -51,14 +51,15 @@ ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 class MessageContent(fields.Field):
     """A message's text: a string, or a list of content parts whose text parts are joined."""
 
-    default_error_messages = {"invalid": "Must be a string or a list of content parts."}
+    default_error_messages = {"invalid": "Must be a string or a list of content parts."}  # noqa: RUF012 (marshmallow's)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if value is None:
             return ""
         if isinstance(value, list) and all(isinstance(part, dict) for part in value):
-            value = "\n".join(part["text"] for part in value
-                              if part.get("type") == "text" and isinstance(part.get("text"), str))
+            value = "\n".join(
+                part["text"] for part in value if part.get("type") == "text" and isinstance(part.get("text"), str)
+            )
         if not isinstance(value, str):
             raise self.make_error("invalid")
         unicode_text(value)
@@ -74,26 +75,51 @@ class ChatMessageSchema(ma.Schema):
         allow_none=True,
         load_default="",
         # null is spelled inside the oneOf: OpenAPI 3.0's `nullable` only applies next to a `type`.
-        metadata={"oneOf": [{"type": "string", "nullable": True}, {"type": "array", "items": {"type": "object"}}],
-                  "description": "Text, or content parts whose `text` parts are read."},
+        metadata={
+            "oneOf": [{"type": "string", "nullable": True}, {"type": "array", "items": {"type": "object"}}],
+            "description": "Text, or content parts whose `text` parts are read.",
+        },
     )
 
 
 # What the request schema cannot say but the OpenAPI document should: a user message is a
 # question (or history), so its text is limited like one; other roles' content is read past.
 _PARTS = {"type": "array", "items": {"type": "object"}}
-_TEXT_PART = {"type": "object", "required": ["type", "text"], "properties": {
-    "type": {"enum": ["text"]}, "text": {"type": "string", "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK}}}
-MESSAGE_BY_ROLE = {"oneOf": [
-    {"type": "object", "required": ["role", "content"], "properties": {
-        "role": {"type": "string", "enum": ["user"]},
-        "content": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
-                              {**_PARTS, "not": {"items": {"not": _TEXT_PART}},
-                               "description": "Content parts, at least one of type `text`; their `text`, joined "
-                                              "by newlines, is limited like a question."}]}}},
-    {"type": "object", "required": ["role"], "properties": {
-        "role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}}},
-]}
+_TEXT_PART = {
+    "type": "object",
+    "required": ["type", "text"],
+    "properties": {
+        "type": {"enum": ["text"]},
+        "text": {"type": "string", "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
+    },
+}
+MESSAGE_BY_ROLE = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["role", "content"],
+            "properties": {
+                "role": {"type": "string", "enum": ["user"]},
+                "content": {
+                    "oneOf": [
+                        {"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
+                        {
+                            **_PARTS,
+                            "not": {"items": {"not": _TEXT_PART}},
+                            "description": "Content parts, at least one of type `text`; their `text`, joined "
+                            "by newlines, is limited like a question.",
+                        },
+                    ]
+                },
+            },
+        },
+        {
+            "type": "object",
+            "required": ["role"],
+            "properties": {"role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}},
+        },
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -112,9 +138,12 @@ class ChatRequestSchema(ma.Schema):
         required=True,
         validate=validate.Length(min=1),
         # "Holds a user message", as OpenAPI 3.0 (which lacks `contains`) can say it: not all items are not one.
-        metadata={"description": "The last user message is the question, earlier user messages its history.",
-                  "not": {"items": {"not": {"type": "object", "required": ["role"],
-                                            "properties": {"role": {"enum": ["user"]}}}}}},
+        metadata={
+            "description": "The last user message is the question, earlier user messages its history.",
+            "not": {
+                "items": {"not": {"type": "object", "required": ["role"], "properties": {"role": {"enum": ["user"]}}}}
+            },
+        },
     )
     stream = StrictBoolean(load_default=False, metadata={"description": "Answer as server-sent events."})
     top_k = StrictInteger(
@@ -135,15 +164,20 @@ def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | 
     if not users:
         raise ma.ValidationError({"messages": ["Must contain a message with the role 'user'."]})
     history = users[:-1][-MAX_HISTORY_TURNS:]
-    ask = {"question": messages[users[-1]]["content"], "history": [messages[i]["content"] for i in history],
-           "top_k": top_k, "doc_ids": doc_ids or []}
+    ask = {
+        "question": messages[users[-1]]["content"],
+        "history": [messages[i]["content"] for i in history],
+        "top_k": top_k,
+        "doc_ids": doc_ids or [],
+    }
     try:
         return AskRequestSchema().load(ask)
     except ma.ValidationError as exc:
         # Point at the message at fault, as a client sent it: messages.<position>.content
         errors = exc.messages if isinstance(exc.messages, dict) else {}
-        by_message: dict[int, Any] = {history[int(turn)]: {"content": problem}
-                                      for turn, problem in errors.get("history", {}).items()}
+        by_message: dict[int, Any] = {
+            history[int(turn)]: {"content": problem} for turn, problem in errors.get("history", {}).items()
+        }
         if "question" in errors:
             by_message[users[-1]] = {"content": errors["question"]}
         raise ma.ValidationError({"messages": by_message}) from exc
@@ -152,8 +186,11 @@ def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | 
 class ChatReplySchema(ma.Schema):
     role = fields.String(required=True, metadata={"example": "assistant"})
     content = fields.String(required=True, metadata={"description": "The answer with [n] citation markers."})
-    citations = fields.List(fields.Nested(CitationSchema), required=True,
-                            metadata={"description": "Extension: the same citations as /v1/ask."})
+    citations = fields.List(
+        fields.Nested(CitationSchema),
+        required=True,
+        metadata={"description": "Extension: the same citations as /v1/ask."},
+    )
 
 
 class ChatChoiceSchema(ma.Schema):
@@ -222,11 +259,16 @@ chat.before_request(require_json_body)
 
 @chat.route("/chat/completions")
 class ChatCompletions(MethodView):
-    @json_or_stream(chat, ChatRequestSchema, ChatCompletionSchema, EVENT_STREAM,
-                    event_stream_media(ref("ChatCompletionChunk")),
-                    "Not valid (`invalid_request`, with `fields`): no message with the role 'user'; the last "
-                    "user message (the question) or one of the 20 before it (its history) blank, over 1000 "
-                    "characters or not valid Unicode; a field of the wrong type. Or not JSON (`invalid_json`).")
+    @json_or_stream(
+        chat,
+        ChatRequestSchema,
+        ChatCompletionSchema,
+        EVENT_STREAM,
+        event_stream_media(ref("ChatCompletionChunk")),
+        "Not valid (`invalid_request`, with `fields`): no message with the role 'user'; the last "
+        "user message (the question) or one of the 20 before it (its history) blank, over 1000 "
+        "characters or not valid Unicode; a field of the wrong type. Or not JSON (`invalid_json`).",
+    )
     def post(self, chat_request: ChatRequest) -> Any:
         """Answer the last user message of a conversation, in the chat-completions protocol.
 

@@ -121,23 +121,36 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
             if method not in item:
                 continue
             op = item[method]
-            responses = [(status, response.get("description", ""), _content(response.get("content", {})))
-                         for status, response in ((s, _resolve(spec, r)) for s, r in
-                                                  sorted(op.get("responses", {}).items(), key=_status_order))]
-            found.append({
-                "anchor": f"{method}-{path}".replace("/", "-").strip("-"),
-                "method": method, "path": path,
-                "summary": op.get("summary", ""), "description": op.get("description", ""),
-                "body": _content(op.get("requestBody", {}).get("content", {})),
-                "responses": responses,
-            })
+            responses = [
+                (status, response.get("description", ""), _content(response.get("content", {})))
+                for status, response in (
+                    (s, _resolve(spec, r)) for s, r in sorted(op.get("responses", {}).items(), key=_status_order)
+                )
+            ]
+            found.append(
+                {
+                    "anchor": f"{method}-{path}".replace("/", "-").strip("-"),
+                    "method": method,
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "body": _content(op.get("requestBody", {}).get("content", {})),
+                    "responses": responses,
+                }
+            )
     return found
 
 
 def render(spec: dict[str, Any], spec_url: str) -> str:
     schemas = [(name, field_rows(schema)) for name, schema in spec.get("components", {}).get("schemas", {}).items()]
-    return render_template_string(PAGE, info=spec["info"], openapi=spec["openapi"], spec_url=spec_url,
-                                  operations=operations(spec), schemas=schemas)
+    return render_template_string(
+        PAGE,
+        info=spec["info"],
+        openapi=spec["openapi"],
+        spec_url=spec_url,
+        operations=operations(spec),
+        schemas=schemas,
+    )
 
 
 # Errors every POST operation can answer before its view runs, listed on each operation rather

@@ -63,8 +63,12 @@ class Ask(MethodView):
 
 
 def _summary(document: Document) -> dict[str, Any]:
-    return {"doc_id": document.doc_id, "title": document.title, "metadata": document.metadata,
-            "length": len(document.text)}
+    return {
+        "doc_id": document.doc_id,
+        "title": document.title,
+        "metadata": document.metadata,
+        "length": len(document.text),
+    }
 
 
 @documents.route("/documents")

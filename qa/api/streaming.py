@@ -20,8 +20,10 @@ def ref(name: str) -> dict[str, str]:
 def ndjson_media(line_schema: dict[str, Any]) -> dict[str, Any]:
     """An NDJSON body as OpenAPI 3.0 can say it: text, whose lines `x-item-schema` describes (the
     `itemSchema` of OpenAPI 3.2, which 3.0 lacks)."""
-    return {"schema": {"type": "string", "description": "One JSON object a line, each as `x-item-schema` says."},
-            "x-item-schema": line_schema}
+    return {
+        "schema": {"type": "string", "description": "One JSON object a line, each as `x-item-schema` says."},
+        "x-item-schema": line_schema,
+    }
 
 
 def event_stream_media(data_schema: dict[str, Any]) -> dict[str, Any]:
@@ -31,15 +33,26 @@ def event_stream_media(data_schema: dict[str, Any]) -> dict[str, Any]:
     event = {
         "type": "object",
         "required": ["data"],
-        "properties": {"data": {"type": "string", "pattern": r"^(\{.*\}|\[DONE\])$",
-                                "description": "One JSON object as `x-data-schema` says; `[DONE]` in the last event."}},
+        "properties": {
+            "data": {
+                "type": "string",
+                "pattern": r"^(\{.*\}|\[DONE\])$",
+                "description": "One JSON object as `x-data-schema` says; `[DONE]` in the last event.",
+            }
+        },
         "description": "One event, `data: <payload>` and a blank line.",
     }
     return {"schema": event, "x-data-schema": data_schema}
 
 
-def json_or_stream(blueprint: Blueprint, body: type[ma.Schema], response: type[ma.Schema], stream_type: str,
-                   stream_media: dict[str, Any], invalid: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def json_or_stream(
+    blueprint: Blueprint,
+    body: type[ma.Schema],
+    response: type[ma.Schema],
+    stream_type: str,
+    stream_media: dict[str, Any],
+    invalid: str,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Validate the JSON body with `body` (400, described as `invalid`, on failure); document 200
     as `response` in JSON or `stream_media` in `stream_type`, and 503 while the index loads."""
     decorators = [
@@ -60,5 +73,6 @@ def json_or_stream(blueprint: Blueprint, body: type[ma.Schema], response: type[m
 
 def streamed(chunks: Iterator[str], mimetype: str) -> Response:
     """Send each chunk as soon as it is made (no proxy buffering), in the request's context."""
-    return Response(stream_with_context(chunks), mimetype=mimetype,
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(chunks), mimetype=mimetype, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
