@@ -320,7 +320,10 @@ def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(
     page: Page, tmp_path: Path, screenshots: Path
 ) -> None:
     """A server whose index never loads answers 503; once it is stopped, the network fails."""
-    loading = start_server(tmp_path / "no-seeds", tmp_path / "index", ready_path="/healthz")
+    seeds = tmp_path / "blank-seeds"
+    seeds.mkdir()
+    (seeds / "blank.txt").write_text(" \n", encoding="utf-8")  # nothing to index: the load fails, 503 stays
+    loading = start_server(seeds, tmp_path / "index", ready_path="/healthz")
     try:
         requests = chat_requests(page)
         page.goto(loading.base_url + "/")
