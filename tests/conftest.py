@@ -87,14 +87,14 @@ def service(settings: Settings) -> Service:
 
 
 @pytest.fixture()
-def app(settings: Settings, service: Service):  # type: ignore[no-untyped-def]
+def app(settings: Settings, service: Service):
     app = create_app(settings, service)
     app.config["TESTING"] = True
     return app
 
 
 @pytest.fixture()
-def client(app):  # type: ignore[no-untyped-def]
+def client(app):
     return app.test_client()
 
 

@@ -38,7 +38,7 @@ def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
         assert ours["score"] == pytest.approx(theirs["score"], abs=0.002)
 
 
-def test_results_are_full_answers_in_order_with_their_ids(client) -> None:  # type: ignore[no-untyped-def]
+def test_results_are_full_answers_in_order_with_their_ids(client) -> None:
     questions = [
         {"id": "fentanyl", "question": FENTANYL},
         {"question": ROBINSON, "top_k": 1},
@@ -57,7 +57,7 @@ def test_results_are_full_answers_in_order_with_their_ids(client) -> None:  # ty
     assert results[0]["answerable"] is True and results[2]["answerable"] is False
 
 
-def test_a_bad_item_gets_an_error_object_and_the_rest_are_answered(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_item_gets_an_error_object_and_the_rest_are_answered(client) -> None:
     questions: list[Any] = [
         {"id": "blank", "question": "   "},
         {"id": "ok", "question": FENTANYL},
@@ -83,7 +83,7 @@ def test_a_bad_item_gets_an_error_object_and_the_rest_are_answered(client) -> No
 
 
 @pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
-def test_a_batch_of_only_invalid_items_answers_an_error_each(client, headers: dict[str, str]) -> None:  # type: ignore
+def test_a_batch_of_only_invalid_items_answers_an_error_each(client, headers: dict[str, str]) -> None:
     questions = [{"id": "blank", "question": " "}, {"question": 7}]
     response = client.post("/v1/ask/batch", json={"questions": questions}, headers=headers)
     assert response.status_code == 200
@@ -109,7 +109,7 @@ def test_a_batch_of_only_invalid_items_answers_an_error_each(client, headers: di
     ]
 
 
-def test_a_stream_group_of_only_invalid_items_does_not_cut_the_stream(client) -> None:  # type: ignore
+def test_a_stream_group_of_only_invalid_items_does_not_cut_the_stream(client) -> None:
     group = batch_module.STREAM_CHUNK
     valid = [{"question": f"{ROBINSON} ({n})"} for n in range(group)]
     questions = valid + [{"question": ""}] * group + valid
@@ -130,7 +130,7 @@ def test_a_stream_group_of_only_invalid_items_does_not_cut_the_stream(client) ->
         ({"question": FENTANYL, "top_k": "3"}, {"top_k": ["Not a valid integer."]}),
     ],
 )
-def test_an_item_of_the_wrong_type_gets_its_own_error_slot(client, item: Any, fields: Any) -> None:  # type: ignore
+def test_an_item_of_the_wrong_type_gets_its_own_error_slot(client, item: Any, fields: Any) -> None:
     response = client.post("/v1/ask/batch", json={"questions": [item, {"question": FENTANYL}]})
     assert response.status_code == 200
     failed, answered = response.get_json()["results"]
@@ -147,7 +147,7 @@ def test_an_item_of_the_wrong_type_gets_its_own_error_slot(client, item: Any, fi
         ({"questions": [{"question": "q"}], "extra": 1}, "extra"),
     ],
 )
-def test_a_malformed_batch_is_rejected_as_a_whole(client, body: dict[str, Any], field: str) -> None:  # type: ignore
+def test_a_malformed_batch_is_rejected_as_a_whole(client, body: dict[str, Any], field: str) -> None:
     response = client.post("/v1/ask/batch", json=body)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_request"
@@ -186,7 +186,7 @@ def test_a_batch_over_its_character_budget_is_413(
 
 
 @pytest.mark.slow
-def test_the_default_budget_answers_1000_questions_of_100_characters(client) -> None:  # type: ignore
+def test_the_default_budget_answers_1000_questions_of_100_characters(client) -> None:
     questions = [{"id": n, "question": f"{FENTANYL} {n:04d} " + "x" * (100 - len(FENTANYL) - 6)} for n in range(1000)]
     assert {len(q["question"]) for q in questions} == {100}
     response = client.post("/v1/ask/batch", json={"questions": questions})
@@ -197,17 +197,17 @@ def test_the_default_budget_answers_1000_questions_of_100_characters(client) -> 
     assert over.status_code == 413 and over.get_json()["error"]["code"] == "batch_too_large"
 
 
-def test_the_default_limit_is_1000_questions(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_default_limit_is_1000_questions(client) -> None:
     response = client.post("/v1/ask/batch", json={"questions": [{"question": "q"}] * 1001})
     assert response.status_code == 413
     assert "1000" in response.get_json()["error"]["message"]
 
 
-def test_a_batch_is_embedded_in_one_call_not_one_by_one(client, service: Service, monkeypatch) -> None:  # type: ignore
+def test_a_batch_is_embedded_in_one_call_not_one_by_one(client, service: Service, monkeypatch) -> None:
     sizes: list[int] = []
     encode = service.embedder.encode
 
-    def counting_encode(texts, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_encode(texts, *args, **kwargs):
         sizes.append(len(texts))
         return encode(texts, *args, **kwargs)
 
@@ -217,7 +217,7 @@ def test_a_batch_is_embedded_in_one_call_not_one_by_one(client, service: Service
     assert sizes == [40]
 
 
-def test_ndjson_streams_the_same_results_one_line_each(client) -> None:  # type: ignore[no-untyped-def]
+def test_ndjson_streams_the_same_results_one_line_each(client) -> None:
     body = {"questions": [{"id": "a", "question": FENTANYL}, {"id": "b", "question": ""}, {"question": ROBINSON}]}
     streamed = client.post("/v1/ask/batch", json=body, headers=NDJSON)
     assert streamed.status_code == 200
@@ -228,11 +228,11 @@ def test_ndjson_streams_the_same_results_one_line_each(client) -> None:  # type:
     assert lines[1]["error"]["code"] == "invalid_request"
 
 
-def test_ndjson_lines_are_sent_as_each_group_is_answered(app, service: Service, monkeypatch) -> None:  # type: ignore
+def test_ndjson_lines_are_sent_as_each_group_is_answered(app, service: Service, monkeypatch) -> None:
     calls: list[int] = []
     ask_many = service.ask_many
 
-    def counting_ask_many(queries):  # type: ignore[no-untyped-def]
+    def counting_ask_many(queries):
         calls.append(len(queries))
         return ask_many(queries)
 
@@ -257,7 +257,7 @@ def test_a_batch_before_the_index_is_loaded_is_503(settings: Settings, headers: 
     assert response.get_json()["error"]["code"] == "not_ready"
 
 
-def test_a_batch_body_must_be_json(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_body_must_be_json(client) -> None:
     response = client.post("/v1/ask/batch", data="questions=1", content_type="text/plain")
     assert response.status_code == 415
 

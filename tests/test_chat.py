@@ -26,11 +26,11 @@ CONVERSATION = [
 ]
 
 
-def chat(client, **body: Any):  # type: ignore[no-untyped-def]
+def chat(client, **body: Any):
     return client.post("/v1/chat/completions", json={"model": "gpt-4o", **body})
 
 
-def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> None:  # type: ignore[no-untyped-def]
+def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> None:
     response = chat(client, messages=[{"role": "user", "content": FENTANYL}], temperature=0.2, max_tokens=50)
     assert response.status_code == 200
     body = response.get_json()
@@ -45,11 +45,11 @@ def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> No
     assert_exact_citations(message["citations"])
 
 
-def test_earlier_user_messages_are_the_history(client, service: Service, monkeypatch) -> None:  # type: ignore
+def test_earlier_user_messages_are_the_history(client, service: Service, monkeypatch) -> None:
     asked: list[Any] = []
     ask_many = service.ask_many
 
-    def recording_ask_many(queries):  # type: ignore[no-untyped-def]
+    def recording_ask_many(queries):
         asked.extend(queries)
         return ask_many(queries)
 
@@ -61,14 +61,14 @@ def test_earlier_user_messages_are_the_history(client, service: Service, monkeyp
     assert "[1]" in message["content"]
 
 
-def test_content_parts_are_read_as_text(client) -> None:  # type: ignore[no-untyped-def]
+def test_content_parts_are_read_as_text(client) -> None:
     parts = [{"type": "text", "text": FENTANYL}, {"type": "image_url", "image_url": {"url": "data:,"}}]
     plain = chat(client, messages=[{"role": "user", "content": FENTANYL}]).get_json()
     with_parts = chat(client, messages=[{"role": "user", "content": parts}]).get_json()
     assert with_parts["choices"][0]["message"] == plain["choices"][0]["message"]
 
 
-def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:  # type: ignore[no-untyped-def]
+def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:
     messages = [{"role": "user", "content": FENTANYL}]
     response = chat(client, messages=messages, stream=True, stream_options={"include_usage": True})
     assert response.status_code == 200
@@ -101,7 +101,7 @@ def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:  # type:
         ([], {"messages": ["Shorter than minimum length 1."]}),
     ],
 )
-def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], fields: Any) -> None:  # type: ignore
+def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], fields: Any) -> None:
     response = chat(client, messages=messages)
     assert response.status_code == 400
     assert response.get_json()["error"]["fields"] == fields
@@ -116,13 +116,13 @@ def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], 
         ({"stream": 1}, {"stream": ["Not a valid boolean."]}),
     ],
 )
-def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any], fields: Any) -> None:  # type: ignore
+def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any], fields: Any) -> None:
     response = chat(client, messages=[{"role": "user", "content": FENTANYL}], **extra)
     assert response.status_code == 400
     assert response.get_json()["error"]["fields"] == fields
 
 
-def test_cors_allows_only_configured_origins(settings: Settings, service: Service, client) -> None:  # type: ignore
+def test_cors_allows_only_configured_origins(settings: Settings, service: Service, client) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type",
@@ -179,7 +179,7 @@ def test_openai_client_streams_and_gets_citations_last(openai_client: openai.Ope
 
 @pytest.mark.slow
 def test_openai_client_follow_up_is_answered_from_the_right_sentence(openai_client: openai.OpenAI) -> None:
-    completion = openai_client.chat.completions.create(model="any-model", messages=CONVERSATION)  # type: ignore
+    completion = openai_client.chat.completions.create(model="any-model", messages=CONVERSATION)
     citations = completion.choices[0].message.model_extra["citations"]
     assert DELISTED in citations[0]["quote"]
     assert_exact_citations(citations)

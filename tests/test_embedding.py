@@ -100,7 +100,7 @@ def test_at_most_threads_forward_passes_run_at_once(exported: Embedder, monkeypa
     assert onnx is not None
     encode = onnx.encode
 
-    def counted(features):  # type: ignore[no-untyped-def]
+    def counted(features):
         nonlocal running, peak
         with lock:
             running += 1

@@ -32,7 +32,7 @@ ASK_CASES = {
 
 
 @pytest.mark.parametrize("body, fields", ASK_CASES.values(), ids=ASK_CASES.keys())
-def test_ask_rejects_a_lone_surrogate_with_fields(client, body: dict[str, Any], fields: Any) -> None:  # type: ignore
+def test_ask_rejects_a_lone_surrogate_with_fields(client, body: dict[str, Any], fields: Any) -> None:
     response = client.post("/v1/ask", data=raw_json(body), content_type="application/json")
     assert response.status_code == 400
     assert response.get_json() == {"error": {"code": "invalid_request", "message": INVALID, "fields": fields}}
@@ -63,7 +63,7 @@ def assert_batch_results(results: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, NDJSON], ids=["json", "ndjson"])
-def test_a_batch_item_with_a_lone_surrogate_gets_its_own_error(client, headers: dict[str, str]) -> None:  # type: ignore
+def test_a_batch_item_with_a_lone_surrogate_gets_its_own_error(client, headers: dict[str, str]) -> None:
     response = client.post(
         "/v1/ask/batch", data=raw_json({"questions": BATCH}), content_type="application/json", headers=headers
     )
@@ -72,7 +72,7 @@ def test_a_batch_item_with_a_lone_surrogate_gets_its_own_error(client, headers: 
     assert_batch_results(ndjson_lines(text) if headers else json.loads(text)["results"])
 
 
-def test_unknown_field_names_that_are_not_text_are_still_sent_as_valid_json(client) -> None:  # type: ignore
+def test_unknown_field_names_that_are_not_text_are_still_sent_as_valid_json(client) -> None:
     """A field name is echoed in `fields`; the stream must stay valid UTF-8 even then."""
     body = {"questions": [{"question": FENTANYL, SURROGATE: 1}, {"question": FENTANYL}]}
     response = client.post("/v1/ask/batch", data=raw_json(body), content_type="application/json", headers=NDJSON)
@@ -103,7 +103,7 @@ CHAT_CASES = {
 def test_chat_rejects_a_lone_surrogate_with_fields(
     client,
     messages: list[Any],
-    fields: Any,  # type: ignore
+    fields: Any,
     stream: bool,
 ) -> None:
     body = {"model": "m", "messages": messages, "stream": stream}
@@ -112,7 +112,7 @@ def test_chat_rejects_a_lone_surrogate_with_fields(
     assert response.get_json() == {"error": {"code": "invalid_request", "message": INVALID, "fields": fields}}
 
 
-def test_chat_rejects_a_model_name_that_is_not_text(client) -> None:  # type: ignore[no-untyped-def]
+def test_chat_rejects_a_model_name_that_is_not_text(client) -> None:
     body = {"model": SURROGATE, "messages": [{"role": "user", "content": FENTANYL}]}
     response = client.post("/v1/chat/completions", data=raw_json(body), content_type="application/json")
     assert response.status_code == 400

@@ -35,7 +35,7 @@ UNDESCRIBED = {
 
 
 @pytest.fixture()
-def spec(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def spec(client) -> dict[str, Any]:
     return client.get("/openapi.json").get_json()
 
 
@@ -87,7 +87,7 @@ def test_the_document_is_valid_openapi_3(spec: dict[str, Any]) -> None:
     assert spec["openapi"].startswith("3.")
 
 
-def test_every_route_is_described_and_nothing_else(app, spec: dict[str, Any]) -> None:  # type: ignore
+def test_every_route_is_described_and_nothing_else(app, spec: dict[str, Any]) -> None:
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
         if rule.rule not in UNDESCRIBED:
@@ -168,7 +168,7 @@ def test_schemas_catch_what_the_server_would_reject(spec: dict[str, Any]) -> Non
 )
 def test_ask_requests_the_server_rejects_are_invalid_in_the_description(
     client,
-    spec: dict[str, Any],  # type: ignore
+    spec: dict[str, Any],
     body: dict[str, Any],
 ) -> None:
     assert errors_against(spec, request_schema(spec, "/v1/ask", "post"), body)
@@ -190,7 +190,7 @@ def test_ask_requests_the_server_rejects_are_invalid_in_the_description(
 )
 def test_chats_the_server_rejects_are_invalid_in_the_description(
     client,
-    spec: dict[str, Any],  # type: ignore
+    spec: dict[str, Any],
     messages: list[Any],
 ) -> None:
     assert errors_against(spec, request_schema(spec, "/v1/chat/completions", "post"), {"messages": messages})
@@ -264,7 +264,7 @@ def test_real_responses_match_the_description(
     client,
     spec: dict[str, Any],
     method: str,
-    path: str,  # type: ignore
+    path: str,
     body: dict[str, Any] | None,
     headers: dict[str, str],
     status: int,
@@ -329,7 +329,7 @@ def test_the_readme_has_an_example_of_each_route_it_introduces() -> None:
 def test_readme_examples_match_the_description(
     client,
     spec: dict[str, Any],
-    command: str,  # type: ignore
+    command: str,
     shown: str,
 ) -> None:
     path, headers, body = curl_request(command)
@@ -397,7 +397,7 @@ def test_the_readme_python_client_example_runs(live_server: str) -> None:
 # --- the docs page ---------------------------------------------------------------------------
 
 
-def test_docs_page_shows_every_operation_and_schema_offline(client, spec: dict[str, Any]) -> None:  # type: ignore
+def test_docs_page_shows_every_operation_and_schema_offline(client, spec: dict[str, Any]) -> None:
     response = client.get("/docs")
     assert response.status_code == 200 and response.mimetype == "text/html"
     page = response.get_data(as_text=True)
@@ -411,7 +411,7 @@ def test_docs_page_shows_every_operation_and_schema_offline(client, spec: dict[s
     assert 'href="/openapi.json"' in page
 
 
-def test_docs_page_links_types_to_their_schemas(client) -> None:  # type: ignore[no-untyped-def]
+def test_docs_page_links_types_to_their_schemas(client) -> None:
     page = client.get("/docs").get_data(as_text=True)
     assert '<a href="#schema-BatchRequest">BatchRequest</a>' in page
     assert (

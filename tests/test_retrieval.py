@@ -22,7 +22,7 @@ from tests.conftest import DEV_QUESTIONS, SEED_ID, SEED_TEXT
 DEV_RECORDS = [json.loads(line) for line in DEV_QUESTIONS.read_text("utf-8").splitlines()]
 
 
-def covers(citation, gold: dict) -> bool:  # type: ignore[no-untyped-def]
+def covers(citation, gold: dict) -> bool:
     return citation.doc_id == SEED_ID and citation.start <= gold["start"] and gold["end"] <= citation.end
 
 
@@ -55,7 +55,7 @@ def test_history_steers_retrieval_of_a_bare_follow_up(service: Service) -> None:
     )
     index = service.index
 
-    def top_covers(retrieval) -> bool:  # type: ignore[no-untyped-def]
+    def top_covers(retrieval) -> bool:
         best = retrieval.candidates[0].sentence_id
         return bool(index.sentence_start[best] <= delisted < index.sentence_end[best])
 
@@ -121,7 +121,7 @@ class TestAnswerTypes:
 
 def test_a_sentence_opening_with_a_pronoun_is_cited_with_the_one_it_refers_to(
     tmp_path,
-    service: Service,  # type: ignore[no-untyped-def]
+    service: Service,
 ) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()

@@ -77,7 +77,7 @@ def test_an_article_without_astral_characters_has_equal_offsets_and_no_link(arch
 
 
 @pytest.fixture()
-def archive_client(archive: Service):  # type: ignore[no-untyped-def]
+def archive_client(archive: Service):
     return create_app(archive.settings, archive).test_client()
 
 
@@ -88,7 +88,7 @@ UNKNOWN = {
 }
 
 
-def test_ask_scoped_to_unknown_articles_is_a_400_naming_them(archive_client) -> None:  # type: ignore[no-untyped-def]
+def test_ask_scoped_to_unknown_articles_is_a_400_naming_them(archive_client) -> None:
     response = archive_client.post(
         "/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": ["nope", HARBOUR_ID, "gone", "nope"]}
     )
@@ -97,7 +97,7 @@ def test_ask_scoped_to_unknown_articles_is_a_400_naming_them(archive_client) -> 
     assert too_many.status_code == 400 and "doc_ids" in too_many.get_json()["error"]["fields"]
 
 
-def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:  # type: ignore[no-untyped-def]
+def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:
     asked = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": [HARBOUR_ID], "top_k": 1})
     (citation,) = asked.get_json()["citations"]
     assert citation["doc_id"] == HARBOUR_ID and citation["url"] == "https://news.example/b"

@@ -18,7 +18,7 @@ from tests.test_api import error_body, json_of
 WEB = ROOT / "qa" / "web"
 
 
-def test_the_page_and_every_asset_it_names_are_served(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_and_every_asset_it_names_are_served(client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
@@ -32,7 +32,7 @@ def test_the_page_and_every_asset_it_names_are_served(client) -> None:  # type: 
         assert response.data == (WEB / "static" / Path(asset).name).read_bytes()
 
 
-def test_widget_js_is_one_closure_with_the_shared_script_and_the_inlined_styles(client) -> None:  # type: ignore
+def test_widget_js_is_one_closure_with_the_shared_script_and_the_inlined_styles(client) -> None:
     response = client.get("/widget.js")
     assert response.status_code == 200 and response.mimetype == "text/javascript"
     script = response.get_data(as_text=True)
@@ -44,7 +44,7 @@ def test_widget_js_is_one_closure_with_the_shared_script_and_the_inlined_styles(
     assert ":host { all: initial;" in script  # widget.css, inlined as a JSON string
 
 
-def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None:
     response = client.get(f"/demo/{SEED_ID}")
     assert response.status_code == 200 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
@@ -53,7 +53,7 @@ def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None: 
     assert "particularly those contributing to the fentanyl crisis." in html
 
 
-def test_the_demo_page_of_an_unknown_article_is_the_api_404(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_page_of_an_unknown_article_is_the_api_404(client) -> None:
     assert json_of(client.get("/demo/no-such-article"), 404) == error_body(
         "document_not_found", "No document has the id 'no-such-article'."
     )
