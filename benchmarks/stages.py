@@ -66,9 +66,7 @@ def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
         (index.chunk_lexical, "scores", "bm25"),
         (index.sentence_lexical, "scores", "bm25"),
     ]
-    answerer = getattr(service, "_answerer", None)
-    if answerer is not None:
-        targets.append((answerer, "answer", "answer"))
+    targets.append((service.pipeline.answerer, "answer", "answer"))
     with patched(clock, targets):
         yield
 

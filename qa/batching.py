@@ -18,9 +18,11 @@ from qa.schemas import BatchQuestionSchema, answer_to_dict
 from qa.service import Service, UnknownDocuments
 
 _ITEM_SCHEMA = BatchQuestionSchema()
-# Questions answered together when the caller names no group size: large enough that the model
-# sees full batches, small enough that one request's working set stays bounded.
-GROUP_SIZE = 128
+# Questions answered together when the caller names no group size: a whole batch request (at most
+# QA_MAX_BATCH_QUESTIONS), so the model sees long length-sorted batches. Groups of 128 answered
+# 341 questions/s against 384/s for one group of 1,000 (same process, 3 runs each); a request's
+# working set is bounded by QA_MAX_BATCH_CHARS instead.
+GROUP_SIZE = 1000
 
 
 def parse_item(raw: Any, default_id: str | int) -> Query | dict[str, Any]:
