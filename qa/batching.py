@@ -15,7 +15,8 @@ import marshmallow as ma
 
 from qa.retrieval import Query
 from qa.schemas import BatchQuestionSchema, answer_to_dict
-from qa.service import Service, UnknownDocuments
+from qa.service import Service, UnknownDocuments, unknown_documents
+from qa.store import CorpusIndex
 
 _ITEM_SCHEMA = BatchQuestionSchema()
 # Questions answered together when the caller names no group size: a whole batch request (at most
@@ -53,21 +54,23 @@ def answer_items(
     service: Service, items: Sequence[Query | dict[str, Any]], group_size: int = GROUP_SIZE
 ) -> Iterator[dict[str, Any]]:
     """Results in the order of `items`; the questions of each group are embedded in one call.
-    A group of invalid items only never reaches the service (it has nothing to answer)."""
+    A group of invalid items only never reaches the service (it has nothing to answer). Every
+    group is answered from the pipeline the first one took, so a batch never spans two generations."""
+    pipeline = service.pipeline
     for start in range(0, len(items), group_size):
-        group = [_scope_checked(service, item) for item in items[start : start + group_size]]
+        group = [_scope_checked(pipeline.index, item) for item in items[start : start + group_size]]
         queries = [item for item in group if isinstance(item, Query)]
-        answers = iter(service.ask_many(queries) if queries else ())
+        answers = iter(service.ask_many(queries, pipeline) if queries else ())
         for item in group:
             yield {"id": item.id, **answer_to_dict(next(answers))} if isinstance(item, Query) else item
     release_free_memory()
 
 
-def _scope_checked(service: Service, item: Query | dict[str, Any]) -> Query | dict[str, Any]:
+def _scope_checked(index: CorpusIndex, item: Query | dict[str, Any]) -> Query | dict[str, Any]:
     """The item, or the error object of a question scoped to articles the archive does not hold."""
     if not isinstance(item, Query) or not item.doc_ids:
         return item
-    unknown = service.unknown_documents(item.doc_ids)
+    unknown = unknown_documents(index, item.doc_ids)
     if not unknown:
         return item
     return {"id": item.id, "error": unknown_documents_error(UnknownDocuments(unknown))}

@@ -356,11 +356,16 @@ def batch(
         batchfile.open_writer(out, fmt, append=resume) as writer,
         click.progressbar(length=len(plan.queries), label="answering", file=sys.stderr) as bar,
     ):
+        refused = 0
         for result in answer_items(service, plan.queries, batch_size):
-            writer.write(result)
             bar.update(1)
+            if "error" in result:  # valid as a line, but not for this archive (unknown doc_ids)
+                refused += 1
+                click.echo(f"\n{file}: question {result['id']}: skipped: {result['error']['message']}", err=True)
+                continue
+            writer.write(result)
     click.echo(
-        f"answered {len(plan.queries)}, skipped {len(plan.problems)} bad lines"
+        f"answered {len(plan.queries) - refused}, skipped {len(plan.problems) + refused} bad lines"
         + (f", {plan.already_done} already in {out}" if resume else ""),
         err=True,
     )

@@ -49,7 +49,8 @@ class Settings:
     # Retrieval chunks: windows of this many sentences, neighbours sharing `chunk_overlap` of them.
     sentences_per_chunk: int = 3
     chunk_overlap: int = 1
-    # Sentences longer than this are cut at whitespace so a citation stays checkable at a glance.
+    # Sentences longer than this are cut, at a clause boundary where there is one (else at whitespace),
+    # so a citation stays checkable at a glance.
     max_sentence_chars: int = 600
     # Below this confidence the service says the articles do not cover the question.
     min_confidence: float = 0.5

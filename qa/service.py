@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from qa.answering import Answer, Answerer
 from qa.config import Settings
@@ -24,7 +24,7 @@ from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
 from qa.indexing import BuildSettings, ensure_index
 from qa.retrieval import Query, Retriever
-from qa.store import CorpusIndex, IndexUnavailable, current_generation, open_generation
+from qa.store import CorpusIndex, IndexUnavailable, current_generation, open_generation, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,18 @@ class Service:
 
     def reload(self) -> bool:
         """Serve the generation `CURRENT` names now, if it is not the one served; True if it
-        switched. The old pipeline keeps answering the requests that already took it."""
+        switched. The old pipeline keeps answering the requests that already took it.
+
+        A generation built with other settings or another model (`qa index` run with another
+        configuration on the same folder) is refused with `IndexUnavailable`: its vectors or
+        sentences would not match what this process embeds and expects."""
         folder = current_generation(self.settings.index_dir)
         served = self._pipeline
         if served is not None and served.index.generation == folder.name:
             return False
+        expected = asdict(BuildSettings.from_settings(self.settings, self.embedder))
+        if read_manifest(folder).get("build") != expected:
+            raise IndexUnavailable(f"generation {folder.name} was built with other settings or another model")
         self._pipeline = self._pipeline_for(open_generation(folder))
         log.info("serving index generation %s", folder.name)
         return True
@@ -105,14 +112,17 @@ class Service:
         checking every `interval` seconds, for as long as the process lives."""
 
         def watch() -> None:
+            refused = ""  # the last reason logged, so a refused generation is logged once
             while True:
                 time.sleep(interval)
                 if self._pipeline is None:
                     continue
                 try:
                     self.reload()
-                except IndexUnavailable as exc:  # a half-switched or damaged folder: keep serving
-                    log.warning("not switching index generation: %s", exc)
+                except Exception as exc:  # damaged, half-switched or foreign: keep serving, keep following
+                    if str(exc) != refused:
+                        log.warning("not switching index generation: %s", exc)
+                        refused = str(exc)
 
         thread = threading.Thread(target=watch, name="qa-index-follower", daemon=True)
         thread.start()
@@ -165,9 +175,10 @@ class Service:
     def ask(self, query: Query) -> Answer:
         return self.ask_many([query])[0]
 
-    def ask_many(self, queries: Sequence[Query]) -> list[Answer]:
-        """Answer every query; the time of the whole batch is shared out evenly in `took_ms`."""
-        pipeline = self.pipeline  # raises NotReady before any work is done
+    def ask_many(self, queries: Sequence[Query], pipeline: Pipeline | None = None) -> list[Answer]:
+        """Answer every query from `pipeline` (default: the one served now; a request answering in
+        several calls passes the one it took first); `took_ms` shares the batch's time out evenly."""
+        pipeline = pipeline or self.pipeline  # raises NotReady before any work is done
         if not queries:
             return []
         unknown = unknown_documents(pipeline.index, [doc_id for query in queries for doc_id in query.doc_ids])
@@ -189,10 +200,7 @@ class Service:
         except KeyError:
             raise DocumentNotFound(doc_id) from None
 
-    def unknown_documents(self, doc_ids: Sequence[str]) -> list[str]:
-        """The ids among `doc_ids` that the archive does not hold, in order, once each."""
-        return unknown_documents(self.index, doc_ids)
-
 
 def unknown_documents(index: CorpusIndex, doc_ids: Sequence[str]) -> list[str]:
+    """The ids among `doc_ids` that `index` does not hold, in order, once each."""
     return [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id not in index.documents]

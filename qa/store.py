@@ -199,7 +199,11 @@ def _write_atomically(path: Path, content: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -216,6 +220,7 @@ def commit_generation(index_dir: Path, content: GenerationContent, description: 
     generations.mkdir(parents=True, exist_ok=True)
     workdir = generations / f".building-{uuid.uuid4().hex}"
     workdir.mkdir()
+    final: Path | None = None
     try:
         _write_files(workdir, content)
         manifest = {
@@ -227,12 +232,18 @@ def commit_generation(index_dir: Path, content: GenerationContent, description: 
         (workdir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _fsync_tree(workdir)
         fingerprint = str(description.get("corpus_hash", ""))[:12] or "index"
-        final = generations / f"{time.strftime('%Y%m%dT%H%M%S')}-{fingerprint}-{uuid.uuid4().hex[:6]}"
+        # UTC and microseconds: names sort in commit order, which garbage collection relies on.
+        now = time.time_ns()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000)) + f"{now // 1000 % 1_000_000:06d}"
+        final = generations / f"{stamp}-{fingerprint}-{uuid.uuid4().hex[:6]}"
         os.rename(workdir, final)
+        _fsync_directory(generations)  # the rename itself survives a power loss
+        verify_generation(final)  # what was written reads back as written, before anything serves it
     except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
+        for folder in (workdir, final):  # nothing half-made or unverified stays behind
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         raise
-    verify_generation(final)  # what was written reads back as written, before anything serves it
     _write_atomically(index_dir / CURRENT, final.name + "\n")
     collect_garbage(index_dir)
     return final
@@ -279,6 +290,8 @@ def current_generation(index_dir: Path) -> Path:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise IndexUnavailable(f"no index has been built in {index_dir}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexUnavailable(f"{index_dir / CURRENT} cannot be read: {exc}") from exc
     folder = index_dir / GENERATIONS / name
     if not name or "/" in name or not folder.is_dir():
         raise IndexUnavailable(f"{index_dir / CURRENT} names a missing generation {name!r}")
@@ -287,9 +300,11 @@ def current_generation(index_dir: Path) -> Path:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # missing, unreadable, not UTF-8 or not JSON
         raise IndexUnavailable(f"{folder} has no readable manifest: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise IndexUnavailable(f"{folder} has no readable manifest: not a JSON object")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise IndexUnavailable(f"{folder} was built by another version of the store")
     return manifest

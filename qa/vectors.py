@@ -72,18 +72,23 @@ def search(
     index: faiss.IndexIDMap2, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and chunk ids, `(len(queries), k)`; missing slots have id -1. With `allowed`, only
-    those ids are searched (a FAISS id selector: the graph is walked as usual, others skipped)."""
+    those ids are candidates, and they are scored exactly: an HNSW walk filtered by an id selector
+    visits its usual efSearch nodes and finds almost none of a few articles' chunks among many."""
     import faiss
 
     k = max(1, min(k, index.ntotal))
     vectors = np.ascontiguousarray(queries, dtype=np.float32)
     if allowed is None:
         return index.search(vectors, k)
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-    if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
-        # The library has SearchParametersHNSW; the type hints it ships leave it out.
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)  # type: ignore[attr-defined]
-    else:
-        params = faiss.SearchParameters()
-        params.sel = selector
-    return index.search(vectors, k, params=params)
+    if not isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
+        params = faiss.SearchParameters()  # a flat index scans every allowed vector: already exact
+        params.sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        return index.search(vectors, k, params=params)
+    ids = np.ascontiguousarray(allowed, dtype=np.int64)
+    scores = vectors @ index.reconstruct_batch(ids).T if len(ids) else np.zeros((len(vectors), 0), np.float32)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    found_scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
+    found_ids = np.full((len(vectors), k), -1, dtype=np.int64)
+    found_scores[:, : top.shape[1]] = np.take_along_axis(scores, top, axis=1)
+    found_ids[:, : top.shape[1]] = ids[top]
+    return found_scores, found_ids

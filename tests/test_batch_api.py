@@ -232,9 +232,9 @@ def test_ndjson_lines_are_sent_as_each_group_is_answered(app, service: Service, 
     calls: list[int] = []
     ask_many = service.ask_many
 
-    def counting_ask_many(queries):
+    def counting_ask_many(queries, pipeline=None):
         calls.append(len(queries))
-        return ask_many(queries)
+        return ask_many(queries, pipeline)
 
     monkeypatch.setattr(service, "ask_many", counting_ask_many)
     count = batch_module.STREAM_CHUNK * 2 + 3

@@ -187,3 +187,27 @@ def test_resume_csv_appends_rows_under_one_header(tmp_path: Path, cli_env: dict[
     with out.open(encoding="utf-8", newline="") as handle:
         assert [row["id"] for row in csv.DictReader(handle)] == ["a", "b"]
     assert out.read_text(encoding="utf-8").count("id,question,") == 1
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_question_scoped_to_an_unknown_article_is_skipped_not_written(
+    tmp_path: Path, cli_env: dict[str, str], suffix: str
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps({"id": "in", "question": FENTANYL, "doc_ids": ["blinken-wang-yi-talks"]})
+        + "\n"
+        + json.dumps({"id": "gone", "question": FENTANYL, "doc_ids": ["no-such-article"]})
+        + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / f"answers{suffix}"
+    result = run(cli_env, str(questions), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "question gone: skipped: The archive holds no document with the id 'no-such-article'." in result.stderr
+    assert "answered 1, skipped 1 bad lines" in result.stderr
+    if suffix == ".csv":
+        with out.open(encoding="utf-8", newline="") as handle:
+            assert [row["id"] for row in csv.DictReader(handle)] == ["in"]
+    else:
+        assert [row["id"] for row in read_jsonl(out)] == ["in"], "a refused question is retried by --resume"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from qa.documents import load_directory
 from qa.indexing import BuildSettings, build_index
 from qa.retrieval import Query
 from qa.service import Service
-from qa.store import current_generation
+from qa.store import IndexUnavailable, current_generation
 from tests.servers import Client, qa_environment, start_server
 
 HARBOUR = "The new harbour bridge opened on Monday. It cost 40 million dollars to build."
@@ -115,3 +116,24 @@ def test_a_server_follows_qa_index_and_never_names_a_deleted_generation(tmp_path
         assert status == 200 and json.loads(body)["answerable"] is True
     finally:
         server.stop()
+
+
+def test_reload_refuses_a_generation_built_with_other_settings(harbour: Service) -> None:
+    served = harbour.status()["index"]
+    other = replace(BuildSettings.from_settings(harbour.settings, harbour.embedder), max_sentence_chars=30)
+    foreign = build_index(
+        harbour.settings.index_dir, load_directory(harbour.settings.seeds_dir), harbour.embedder, other
+    ).name
+    with pytest.raises(IndexUnavailable, match="built with other settings or another model"):
+        harbour.reload()
+    assert harbour.status()["index"] == served != foreign
+    assert "40 million" in cited(harbour)
+
+
+def test_the_follower_survives_an_unreadable_current_and_follows_on(harbour: Service) -> None:
+    harbour.follow(interval=0.05)
+    (harbour.settings.index_dir / "CURRENT").write_bytes(b"\xff\xfe not a name")  # not even UTF-8
+    time.sleep(0.3)
+    new_name = republish(harbour, HARBOUR.replace("40 million", "45 million"))
+    assert wait_for(lambda: harbour.status()["index"] == new_name)
+    assert "45 million" in cited(harbour)
