@@ -40,7 +40,7 @@ def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> No
     assert choice["index"] == 0 and choice["finish_reason"] == "stop"
     message = choice["message"]
     ask = client.post("/v1/ask", json={"question": FENTANYL}).get_json()
-    assert message == {"role": "assistant", "content": ask["answer"], "citations": ask["citations"]}
+    assert message == {"role": "assistant", "content": ask["answer"], "citations": ask["citations"], "answerable": True}
     assert "[1]" in message["content"]
     assert_exact_citations(message["citations"])
 
@@ -83,7 +83,7 @@ def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None] * (len(chunks) - 1) + ["stop"]
     whole = chat(client, messages=messages).get_json()["choices"][0]["message"]
     assert "".join(d.get("content", "") for d in deltas) == whole["content"]
-    assert deltas[-1] == {"citations": whole["citations"]}
+    assert deltas[-1] == {"citations": whole["citations"], "answerable": True}
 
 
 @pytest.mark.parametrize(
@@ -191,3 +191,12 @@ def test_openai_client_sees_a_bad_request_as_its_error(openai_client: openai.Ope
         openai_client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": " "}])
     assert raised.value.status_code == 400
     assert "not valid" in raised.value.message
+
+
+def test_a_declined_question_says_so_in_the_message_and_in_the_final_chunk(client) -> None:
+    messages = [{"role": "user", "content": "What is the capital of Australia?"}]
+    message = chat(client, messages=messages).get_json()["choices"][0]["message"]
+    assert (message["answerable"], message["citations"]) == (False, [])
+    data = sse_data(chat(client, messages=messages, stream=True).get_data(as_text=True))
+    final = json.loads(data[-2])["choices"][0]
+    assert final["finish_reason"] == "stop" and final["delta"] == {"citations": [], "answerable": False}

@@ -191,6 +191,9 @@ class ChatReplySchema(ma.Schema):
         required=True,
         metadata={"description": "Extension: the same citations as /v1/ask."},
     )
+    answerable = fields.Boolean(
+        required=True, metadata={"description": "Extension: false when the articles do not cover the question."}
+    )
 
 
 class ChatChoiceSchema(ma.Schema):
@@ -211,6 +214,7 @@ class ChatDeltaSchema(ma.Schema):
     role = fields.String()
     content = fields.String()
     citations = fields.List(fields.Nested(CitationSchema), metadata={"description": "In the final chunk only."})
+    answerable = fields.Boolean(metadata={"description": "In the final chunk only: false for a declined question."})
 
 
 class ChatChunkChoiceSchema(ma.Schema):
@@ -232,18 +236,24 @@ def _envelope(kind: str) -> dict[str, Any]:
 
 
 def completion(answer: Answer) -> dict[str, Any]:
-    reply = {"role": "assistant", "content": answer.answer, "citations": answer_to_dict(answer)["citations"]}
+    reply = {
+        "role": "assistant",
+        "content": answer.answer,
+        "citations": answer_to_dict(answer)["citations"],
+        "answerable": answer.answerable,
+    }
     return {**_envelope("chat.completion"), "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}]}
 
 
 def completion_chunks(answer: Answer) -> Iterator[dict[str, Any]]:
-    """The role, then the answer a word at a time, then the citations with finish_reason 'stop'."""
+    """The role, then the answer a word at a time, then the citations and whether the question was
+    answered (so a client never has to recognise a declined answer by its words), finish_reason 'stop'."""
     envelope = _envelope("chat.completion.chunk")
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     deltas += [{"content": word} for word in re.findall(r"\s*\S+", answer.answer)]
     for delta in deltas:
         yield {**envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-    final = {"citations": answer_to_dict(answer)["citations"]}
+    final = {"citations": answer_to_dict(answer)["citations"], "answerable": answer.answerable}
     yield {**envelope, "choices": [{"index": 0, "delta": final, "finish_reason": "stop"}]}
 
 
