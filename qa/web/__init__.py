@@ -13,7 +13,9 @@ import json
 from functools import cache
 from importlib.resources import files
 
-from flask import Blueprint, Response, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, render_template, send_from_directory
+
+from qa.api.routes import service
 
 STATIC = files(__name__) / "static"
 
@@ -51,6 +53,6 @@ def widget() -> Response:
 @web.get("/demo/<string:doc_id>")
 def demo(doc_id: str) -> str:
     """An article page as a newsroom would publish it, with the widget embedded and scoped to it."""
-    document = current_app.extensions["qa.service"].document(doc_id)  # 404 / 503 JSON, as the API
+    document = service().document(doc_id)  # 404 / 503 JSON, as the API
     paragraphs = [line for line in document.text.splitlines() if line.strip()]
     return render_template("demo.html", document=document, paragraphs=paragraphs)
