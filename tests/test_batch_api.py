@@ -23,19 +23,19 @@ ITEM_INVALID = "The question is not valid; see fields."
 
 
 def same_answer(batched: dict[str, Any], single: dict[str, Any]) -> None:
-    """The same answer and citations, spans and quotes exactly; scores to 0.002, since a batch is
-    embedded by torch (in bfloat16 where the CPU has it) and a lone question by ONNX Runtime in float32
-    (cosine 0.99998)."""
+    """The same answer and citations, spans and quotes exactly; confidence to 0.04 and scores to 0.02,
+    since a batch is embedded by torch (in bfloat16 where the CPU has it) and a lone question by the
+    int8 ONNX encoder (cosine >= 0.99; on SQuAD the p99 differences, README "The int8 query encoder")."""
     numbers = ("confidence", "score")
     for key in ("question", "answer", "answerable"):
         assert batched[key] == single[key]
-    assert batched["confidence"] == pytest.approx(single["confidence"], abs=0.002)
+    assert batched["confidence"] == pytest.approx(single["confidence"], abs=0.04)
     assert len(batched["citations"]) == len(single["citations"])
     for ours, theirs in zip(batched["citations"], single["citations"], strict=True):
         assert {k: v for k, v in ours.items() if k not in numbers} == {
             k: v for k, v in theirs.items() if k not in numbers
         }
-        assert ours["score"] == pytest.approx(theirs["score"], abs=0.002)
+        assert ours["score"] == pytest.approx(theirs["score"], abs=0.02)
 
 
 def test_results_are_full_answers_in_order_with_their_ids(client) -> None:
