@@ -92,21 +92,28 @@ def _matmul_precision() -> AbstractContextManager[object]:
 class Embedder:
     """Turns texts into unit-length float32 vectors.
 
-    One text (a question) goes through the ONNX export when there is one (`qa.onnx_encoder`);
-    several go through torch in length-sorted batches spread over `threads` threads. Every
-    forward pass runs on one thread (torch's own pool is set to one), and at most `threads` run at
-    once in a process, however many requests arrive together, so `threads` x workers bounds the
-    cores inference takes. Two single-threaded passes side by side beat one pass on two threads
-    here: 550 questions/s against 360, 250 sentences/s against 200 (2 cores).
+    One text (a question) goes through the ONNX export when there is one (`qa.onnx_encoder`), by
+    default its checked int8 version (`query_encoder`: "int8" or "fp32"); several go through torch
+    in length-sorted batches spread over `threads` threads. Every forward pass runs on one thread
+    (torch's own pool is set to one), and at most `threads` run at once in a process, however many
+    requests arrive together, so `threads` x workers bounds the cores inference takes. Two
+    single-threaded passes side by side beat one pass on two threads here: 550 questions/s against
+    360, 250 sentences/s against 200 (2 cores).
     """
 
     def __init__(
-        self, model_path: str | None = None, batch_size: int = 32, threads: int = 1, cache_dir: Path | None = None
+        self,
+        model_path: str | None = None,
+        batch_size: int = 32,
+        threads: int = 1,
+        cache_dir: Path | None = None,
+        query_encoder: str = "int8",
     ):
         self.model_path = model_path or bundled_model_path()
         self.batch_size = batch_size
         self.threads = max(1, threads)
         self.cache_dir = cache_dir
+        self.query_encoder = query_encoder
         self._slots = threading.BoundedSemaphore(self.threads)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="qa-embed")
         self._lock = threading.Lock()
@@ -115,7 +122,12 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        return cls(settings.model_path, threads=settings.effective_embed_threads(), cache_dir=settings.cache_dir)
+        return cls(
+            settings.model_path,
+            threads=settings.effective_embed_threads(),
+            cache_dir=settings.cache_dir,
+            query_encoder=settings.query_encoder,
+        )
 
     @property
     def model(self) -> SentenceTransformer:
@@ -125,15 +137,17 @@ class Embedder:
                     set_thread_budget()
                     model = load_model(self.model_path)
                     if self.cache_dir is not None:
-                        self._onnx = load_or_export(model, self.model_path, self.cache_dir)
+                        int8 = self.query_encoder == "int8"
+                        self._onnx = load_or_export(model, self.model_path, self.cache_dir, int8=int8)
                     self._model = model
         return self._model
 
     @property
     def one_text_backend(self) -> str:
-        """What embeds a lone question: "onnxruntime", or "torch" when there is no usable export."""
+        """What embeds a lone question: "onnxruntime-int8", "onnxruntime" (float32), or "torch" when
+        there is no usable export."""
         self.model  # noqa: B018  (loading the model is what decides)
-        return "onnxruntime" if self._onnx is not None else "torch"
+        return self._onnx.backend if self._onnx is not None else "torch"
 
     @property
     def name(self) -> str:

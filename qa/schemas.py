@@ -193,7 +193,8 @@ class ReadinessSchema(ma.Schema):
     chunks = fields.Integer()
     question_embedding = fields.String(
         metadata={
-            "description": "What embeds one question: onnxruntime, or torch (about 2x slower) without the export."
+            "description": "What embeds one question: onnxruntime-int8 (the checked int8 export), onnxruntime "
+            "(float32: QA_QUERY_ENCODER=fp32, or int8 failed its check), or torch (about 2x slower) without the export."
         }
     )
     warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})

@@ -72,7 +72,9 @@ class GunicornServer(BaseApplication):
         if self.settings.cache_dir is not None:
             # A forked child (multiprocessing ends it with os._exit), so ONNX Runtime is never imported here.
             child = multiprocessing.get_context("fork").Process(
-                target=_export_quietly, args=(model, model_path, self.settings.cache_dir), name="qa-onnx-export"
+                target=_export_quietly,
+                args=(model, model_path, self.settings.cache_dir, self.settings.query_encoder == "int8"),
+                name="qa-onnx-export",
             )
             child.start()
             child.join()
@@ -94,11 +96,11 @@ class GunicornServer(BaseApplication):
         )
 
 
-def _export_quietly(model: Any, model_path: str, cache_dir: Path) -> None:
-    from qa.onnx_encoder import exported
+def _export_quietly(model: Any, model_path: str, cache_dir: Path, int8: bool) -> None:
+    from qa.onnx_encoder import prepare
 
     try:
-        exported(model, model_path, cache_dir)
+        prepare(model, model_path, cache_dir, int8)
     except Exception:  # the worker's Embedder tries again, then warns and uses torch
         log.debug("no ONNX export made before the workers start", exc_info=True)
 

@@ -1,5 +1,6 @@
-"""The embedder with the real model: one question through the ONNX export, batches through
-torch, both giving the same vectors; the export is made once, cached, and never trusted blindly."""
+"""The embedder with the real model: one question through the float32 ONNX export, batches through
+torch, both giving the same vectors; the export is made once, cached, and never trusted blindly.
+The int8 version of the export has its own tests (test_int8_encoder.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(cache: Path) -> Embedder:
-    return Embedder(cache_dir=cache, threads=2)
+    return Embedder(cache_dir=cache, threads=2, query_encoder="fp32")
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,7 +67,7 @@ def test_the_export_is_cached_and_reused(exported: Embedder, cache: Path) -> Non
     path = cached_export_path(exported.model_path, cache)
     assert path.is_file() and [p.name for p in cache.iterdir()] == [path.name]  # no temporary left
     written = path.stat().st_mtime_ns
-    again = Embedder(cache_dir=cache)
+    again = Embedder(cache_dir=cache, query_encoder="fp32")
     assert again.one_text_backend == "onnxruntime"
     assert path.stat().st_mtime_ns == written
 
@@ -87,7 +88,7 @@ def test_a_damaged_export_is_not_used(tmp_path: Path, exported: Embedder, caplog
     path = cached_export_path(exported.model_path, tmp_path)
     path.write_bytes(b"not an onnx model")
     with caplog.at_level(logging.WARNING, logger="qa.onnx_encoder"):
-        embedder = Embedder(cache_dir=tmp_path)
+        embedder = Embedder(cache_dir=tmp_path)  # the int8 default too: no export, no int8 version
         assert embedder.one_text_backend == "torch"
     assert "embedding one text with torch" in caplog.text
 

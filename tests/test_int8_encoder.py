@@ -1,0 +1,174 @@
+"""The int8 query encoder with the real model: made once beside the float32 export, checked against
+it before use, used when it passes (in process and by a real server's `/readyz`), and float32 with
+a warning when it cannot be made, loaded or trusted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.onnx_encoder import INT8_MIN_COSINE, OnnxEncoder, cached_export_path, check_int8, load_or_export
+from qa.quantize import CheckFailed, int8_path
+from tests.servers import Client, start_server
+
+TEXTS = [
+    "What did Blinken say about fentanyl?",
+    "Tibet",
+    "Which team won Super Bowl 50, and by how many points did it beat the Carolina Panthers?",
+    "Who is Roger Robinson?",
+    "How much did the central bank raise interest rates in March?",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("int8-cache")
+
+
+@pytest.fixture(scope="module")
+def fp32(cache: Path) -> Embedder:
+    return Embedder(cache_dir=cache, query_encoder="fp32")
+
+
+@pytest.fixture(scope="module")
+def int8(cache: Path, fp32: Embedder) -> Embedder:
+    fp32.model  # noqa: B018  (the export first, so the int8 file is made from it by this fixture)
+    return Embedder(cache_dir=cache)
+
+
+def export_of(embedder: Embedder) -> Path:
+    """The embedder's float32 export, made by loading its model if it is not yet."""
+    embedder.model  # noqa: B018
+    assert embedder.cache_dir is not None
+    return cached_export_path(embedder.model_path, embedder.cache_dir)
+
+
+def test_int8_vectors_are_close_to_fp32_but_not_the_same(int8: Embedder, fp32: Embedder) -> None:
+    assert (int8.one_text_backend, fp32.one_text_backend) == ("onnxruntime-int8", "onnxruntime")
+    for text in TEXTS:
+        quantized, reference = int8.encode([text]), fp32.encode([text])
+        assert quantized.shape == (1, 384) and quantized.dtype == np.float32
+        assert abs(float(np.linalg.norm(quantized)) - 1.0) < 1e-5
+        cosine = float((quantized * reference).sum())
+        assert INT8_MIN_COSINE <= cosine < 0.99999, text  # close, and really another model
+
+
+def test_batches_stay_on_torch(int8: Embedder, fp32: Embedder) -> None:
+    """Only a lone question is quantized: a batch (and so the corpus) gets the same vectors either way."""
+    assert np.array_equal(int8.encode(TEXTS), fp32.encode(TEXTS))
+
+
+def test_the_int8_file_is_cached_beside_the_export_and_reused(int8: Embedder, cache: Path) -> None:
+    int8.encode(["warm"])
+    export = export_of(int8)
+    quantized = int8_path(export)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([export.name, quantized.name])  # no temporary
+    written = quantized.stat().st_mtime_ns
+    again = Embedder(cache_dir=cache)
+    assert again.one_text_backend == "onnxruntime-int8"
+    assert quantized.stat().st_mtime_ns == written
+
+
+def test_an_impossible_cosine_floor_falls_back_to_fp32(fp32: Embedder, caplog: pytest.LogCaptureFixture) -> None:
+    assert fp32.cache_dir is not None
+    with caplog.at_level(logging.WARNING, logger="qa.quantize"):
+        encoder = load_or_export(fp32.model, fp32.model_path, fp32.cache_dir, int8_min_cosine=1.01)
+    assert encoder is not None and encoder.backend == "onnxruntime"
+    assert f"using {export_of(fp32).name} in float32: its int8 version fails the check: cosine 0." in caplog.text
+
+
+class Reversed:
+    """A real encoder whose vectors point the other way: every cosine -1, so every nearest passage
+    becomes the farthest."""
+
+    def __init__(self, encoder: OnnxEncoder):
+        self.encoder = encoder
+
+    def encode(self, features: dict[str, Any]) -> np.ndarray:
+        return -self.encoder.encode(features)
+
+
+def test_the_retrieval_check_rejects_an_encoder_that_finds_other_passages(fp32: Embedder) -> None:
+    reference = OnnxEncoder(export_of(fp32))
+    check_int8(fp32.model, reference, reference, INT8_MIN_COSINE)  # the float model passes its own check
+    wrong_passage = r"^'What did Blinken say about fentanyl\?' finds .+, not 'Secretary of State Antony Blinken"
+    with pytest.raises(CheckFailed, match=wrong_passage):
+        check_int8(fp32.model, reference, Reversed(reference), -2.0)  # type: ignore[arg-type]  (no floor; duck-typed)
+
+
+@pytest.fixture()
+def export_only_cache(tmp_path: Path, fp32: Embedder) -> Path:
+    """A cache folder holding the real float32 export (copied, to save the export's time) and nothing else."""
+    shutil.copyfile(export_of(fp32), tmp_path / export_of(fp32).name)
+    return tmp_path
+
+
+@pytest.fixture()
+def damaged_cache(export_only_cache: Path, fp32: Embedder) -> Path:
+    """A cache holding the real float32 export and a damaged int8 file beside it."""
+    int8_path(export_only_cache / export_of(fp32).name).write_bytes(b"not an onnx model")
+    return export_only_cache
+
+
+def test_a_damaged_int8_file_falls_back_to_fp32(damaged_cache: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="qa.quantize"):
+        embedder = Embedder(cache_dir=damaged_cache)
+        assert embedder.one_text_backend == "onnxruntime"
+    assert "in float32: no usable int8 version" in caplog.text
+    assert f"delete {next(damaged_cache.glob('*-int8v*.onnx'))} to have it made again" in caplog.text
+
+
+def test_the_setting_chooses_the_encoder() -> None:
+    assert Settings().query_encoder == "fp32"
+    assert Settings.from_env({"QA_QUERY_ENCODER": "int8"}).query_encoder == "int8"
+    with pytest.raises(ValueError, match=r"^QA_QUERY_ENCODER must be one of int8, fp32, not 'int4'$"):
+        Settings.from_env({"QA_QUERY_ENCODER": "int4"})
+
+
+def readiness(base_url: str) -> dict[str, Any]:
+    status, body = Client(base_url).request("GET", "/readyz")
+    assert status == 200
+    return dict(json.loads(body))
+
+
+@pytest.mark.slow
+def test_a_server_makes_checks_and_uses_the_int8_encoder_then_reuses_it(
+    settings: Settings, export_only_cache: Path, fp32: Embedder
+) -> None:
+    quantized = int8_path(export_only_cache / export_of(fp32).name)
+    written = None
+    for start in ("first", "second"):
+        server = start_server(
+            settings.seeds_dir,
+            settings.index_dir,
+            env={"QA_CACHE_DIR": str(export_only_cache), "QA_QUERY_ENCODER": "int8"},
+        )
+        try:
+            assert readiness(server.base_url)["question_embedding"] == "onnxruntime-int8", start
+            status, _ = Client(server.base_url).request("POST", "/v1/ask", {"question": "Who is Roger Robinson?"})
+            assert status == 200
+        finally:
+            server.stop()
+        written = written or quantized.stat().st_mtime_ns
+    assert quantized.stat().st_mtime_ns == written  # the second start reused the first one's file
+
+
+@pytest.mark.slow
+def test_a_server_with_a_damaged_int8_file_says_it_runs_fp32(settings: Settings, damaged_cache: Path) -> None:
+    log = damaged_cache / "server.log"
+    server = start_server(
+        settings.seeds_dir, settings.index_dir, env={"QA_CACHE_DIR": str(damaged_cache)}, log_path=log
+    )
+    try:
+        assert readiness(server.base_url)["question_embedding"] == "onnxruntime"
+    finally:
+        server.stop()
+    assert "in float32: no usable int8 version" in log.read_text(encoding="utf-8", errors="replace")
