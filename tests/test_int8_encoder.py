@@ -165,7 +165,10 @@ def test_a_server_makes_checks_and_uses_the_int8_encoder_then_reuses_it(
 def test_a_server_with_a_damaged_int8_file_says_it_runs_fp32(settings: Settings, damaged_cache: Path) -> None:
     log = damaged_cache / "server.log"
     server = start_server(
-        settings.seeds_dir, settings.index_dir, env={"QA_CACHE_DIR": str(damaged_cache)}, log_path=log
+        settings.seeds_dir,
+        settings.index_dir,
+        env={"QA_CACHE_DIR": str(damaged_cache), "QA_QUERY_ENCODER": "int8"},
+        log_path=log,
     )
     try:
         assert readiness(server.base_url)["question_embedding"] == "onnxruntime"
