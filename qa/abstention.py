@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from qa.lexical import tokenize_question
 from qa.retrieval import RankedCandidates, Retrieval
@@ -40,13 +43,25 @@ class Signals:
     coverage: float
 
 
-def unknown_names(question: str, index: CorpusIndex, aliased_tokens: frozenset[str] = frozenset()) -> int:
-    """How many names of `question` no sentence of `index` contains (tokens found via an alias excepted)."""
+def unknown_names(
+    question: str, index: CorpusIndex, aliased_tokens: frozenset[str] = frozenset(), doc_ids: Sequence[str] = ()
+) -> int:
+    """How many names of `question` no sentence contains (tokens found via an alias excepted): of
+    `index`, or of the articles `doc_ids` when the question is scoped to them (a name another article
+    mentions does not make a question about this one answerable)."""
     lexical = index.sentence_lexical
+    scope = index.doc_numbers(doc_ids) if doc_ids else None
+
+    def mentioned(token: str) -> bool:
+        sentences = lexical.units_containing(token)
+        if scope is not None:
+            sentences = sentences[np.isin(index.sentence_doc_number[sentences], scope)]
+        return len(sentences) > 0
+
     unknown = 0
     for name in _QUESTION_NAME.findall(question):
         tokens = [t for t in tokenize_question(name) if t not in aliased_tokens]
-        if tokens and all(len(lexical.units_containing(t)) == 0 for t in tokens):
+        if tokens and not any(mentioned(t) for t in tokens):
             unknown += 1
     return unknown
 
@@ -66,7 +81,7 @@ def signals(retrieval: Retrieval, index: CorpusIndex) -> Signals:
     return Signals(
         score=best.score,
         conversation_similarity=best.conversation_similarity,
-        unknown_names=unknown_names(retrieval.query.question, index, retrieval.aliased_tokens),
+        unknown_names=unknown_names(retrieval.query.question, index, retrieval.aliased_tokens, retrieval.query.doc_ids),
         concentration=concentration(retrieval.candidates, index),
         coverage=retrieval.best_coverage,
     )

@@ -123,10 +123,13 @@ class CorpusIndex:
         text = self.documents[self.sentence_doc[sentence_id]].text
         return text[int(self.sentence_start[sentence_id]) : int(self.sentence_end[sentence_id])]
 
+    def doc_numbers(self, doc_ids: Sequence[str]) -> list[int]:
+        """The small integers of these documents (ids it does not hold are ignored)."""
+        return [self._doc_number[d] for d in doc_ids if d in self._doc_number]
+
     def chunks_of(self, doc_ids: Sequence[str]) -> np.ndarray:
         """Ids of every chunk of these documents (ids it does not hold are ignored)."""
-        numbers = [self._doc_number[d] for d in doc_ids if d in self._doc_number]
-        return np.flatnonzero(np.isin(self.chunk_doc_number, numbers))
+        return np.flatnonzero(np.isin(self.chunk_doc_number, self.doc_numbers(doc_ids)))
 
     def utf16_offset(self, doc_id: str, offset: int) -> int:
         """The UTF-16 code-unit offset of code-point `offset` in the document's text."""

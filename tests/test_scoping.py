@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from qa.abstention import unknown_names
 from qa.api import create_app
 from qa.retrieval import Query
 from qa.service import Service
@@ -145,3 +146,10 @@ def test_a_scoped_vector_search_finds_the_exact_best_of_the_allowed_chunks(index
     exact = allowed[np.argsort(-(queries @ vectors[allowed].T), axis=1, kind="stable")[:, :10]]
     assert ids.tolist() == exact.tolist()
     assert np.allclose(scores, np.take_along_axis(queries @ vectors.T, ids, axis=1), atol=1e-5)
+
+
+def test_a_name_only_another_article_mentions_counts_as_unknown_in_a_scoped_question(archive: Service) -> None:
+    question = "What did Blinken say about the harbour bridge?"
+    assert unknown_names(question, archive.index) == 0  # the seed article names Blinken
+    assert unknown_names(question, archive.index, doc_ids=(SEED_ID,)) == 0
+    assert unknown_names(question, archive.index, doc_ids=(HARBOUR_ID,)) == 1
