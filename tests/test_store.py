@@ -443,3 +443,18 @@ def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(tiny: Se
     assert current_name(tiny) == third
     assert generation_folders(tiny) == sorted([second, third]) and first not in generation_folders(tiny)
     assert not list(tiny.index_dir.glob(".CURRENT.*.tmp"))
+
+
+def test_a_commit_that_fails_verification_leaves_nothing_behind(
+    tiny: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = current_name(tiny)
+
+    def unreadable(folder: Path) -> None:
+        raise IndexUnavailable(f"{folder} does not match its manifest")
+
+    monkeypatch.setattr(store, "verify_generation", unreadable)
+    with pytest.raises(IndexUnavailable, match="does not match its manifest"):
+        build_index(tiny.index_dir, load_directory(tiny.seeds_dir), embedder, build_settings(tiny, embedder))
+    assert current_name(tiny) == before
+    assert generation_folders(tiny) == [before], "the unverified generation is removed, not kept as a roll-back"
