@@ -50,9 +50,9 @@ def asked_kind(question: str) -> int | None:
     return None
 
 
-def matching(question: str, flags: np.ndarray, sentence_ids: np.ndarray) -> np.ndarray:
-    """1.0 for each of `sentence_ids` holding the kind the question asks for, else 0.0."""
+def matching(question: str, flags: np.ndarray) -> np.ndarray:
+    """1.0 for each sentence whose `flags` row holds the kind the question asks for, else 0.0."""
     column = asked_kind(question)
     if column is None:
-        return np.zeros(len(sentence_ids))
-    return flags[sentence_ids, column].astype(float)
+        return np.zeros(len(flags))
+    return flags[:, column].astype(float)

@@ -41,6 +41,7 @@ class Answer:
     citations: list[Citation]
     took_ms: float = 0.0
     id: str | int | None = None
+    generation: str = ""  # the index generation it was answered from
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,9 @@ class Answerer:
 
     def _same_paragraph(self, sentence: int, neighbour: int) -> bool:
         index = self.index
-        if not 0 <= neighbour < index.sentence_count or index.sentence_doc[neighbour] != index.sentence_doc[sentence]:
+        if not 0 <= neighbour < index.sentence_count or (
+            index.sentence_doc_number[neighbour] != index.sentence_doc_number[sentence]
+        ):
             return False
         first, second = sorted((sentence, neighbour))
         gap = index.documents[index.sentence_doc[first]].text[

@@ -1,17 +1,20 @@
-"""Building an index: articles are split into sentences and chunks, sentences embedded, chunk
-vectors pooled from them, BM25 and answer types computed; `qa.store` then commits the result as
-a new generation.
+"""Building and changing an index: articles are split into sentences and chunks, sentences
+embedded, chunk vectors pooled from them, BM25 postings and answer types computed, and the result
+written as a segment that `qa.store` commits in a new generation.
 
-`ensure_index` is what the service and the CLI call: open the current generation when it was
-built from these articles with these settings, else build one, all under the store's writer lock
-so that two starting processes never build twice at once.
+Every change goes through `Archive`, under the store's writer lock, against the generation that
+is current when the lock is taken (another process may have committed since this one last
+looked): `publish` adds a segment with the new versions and tombstones the old ones, `delete`
+only tombstones, `merge` rewrites small segments as one in the background. `ensure_index` and
+`open_or_import` are what the service and the CLI call when they start.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,20 +24,35 @@ import numpy as np
 from qa import answer_types
 from qa.chunking import SPLITTER_VERSION, Chunk, Sentence, group_into_chunks, split_sentences
 from qa.config import Settings
-from qa.documents import Document, corpus_fingerprint
+from qa.documents import Document
 from qa.embedding import Embedder
-from qa.lexical import LexicalIndex
+from qa.lexical import LexicalSegment
 from qa.store import (
     CorpusIndex,
-    GenerationContent,
     IndexUnavailable,
+    Segment,
+    SegmentCache,
+    SegmentContent,
+    SegmentEntry,
+    combine_hashes,
     commit_generation,
-    open_index,
+    corpus_hash,
+    document_hash,
+    generation_entries,
+    write_segment,
     writer_lock,
 )
 from qa.vectors import build_vector_index, index_type_for
 
 log = logging.getLogger(__name__)
+
+# Every log line announcing a build starts so; the command line turns it into a notice (qa.cli).
+BUILD_NOTICE = "building the index: "
+
+# Segments of about the same size (the same power of MERGE_FACTOR sentences) are merged into one
+# once MERGE_FACTOR of them exist, as Lucene's log merge policy does: a query visits at most about
+# MERGE_FACTOR segments per size class, and each article is rewritten only log(archive) times.
+MERGE_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -52,8 +70,16 @@ class BuildSettings:
         return cls(embedder.name, settings.sentences_per_chunk, settings.chunk_overlap, settings.max_sentence_chars)
 
 
+class MissingDocuments(KeyError):
+    """A delete named articles the archive does not hold; nothing was changed."""
+
+    def __init__(self, doc_ids: Sequence[str]):
+        super().__init__(", ".join(doc_ids))
+        self.doc_ids = list(doc_ids)
+
+
 def segment(documents: Sequence[Document], settings: BuildSettings) -> tuple[list[Sentence], list[Chunk]]:
-    """Every document's sentences and chunks, numbered across the whole corpus."""
+    """Every document's sentences and chunks, numbered across the documents given."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
     for document in documents:
@@ -78,64 +104,252 @@ def pooled_chunk_vectors(sentence_vectors: np.ndarray, chunks: Sequence[Chunk]) 
     return np.ascontiguousarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
 
 
+def embed_sentences(
+    texts: Sequence[str], embedder: Embedder, known: Mapping[str, np.ndarray], progress: bool = False
+) -> np.ndarray:
+    """Vectors of `texts`, embedding only those `known` does not already hold (an article's
+    unchanged sentences keep the vectors of its previous version)."""
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    fresh = dict(zip(missing, embedder.encode(missing, progress=progress), strict=True)) if missing else {}
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.stack([fresh[t] if t in fresh else known[t] for t in texts]).astype(np.float32)
+
+
 def build_content(
-    documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool = False
-) -> tuple[GenerationContent, dict[str, Any]]:
-    """What a generation of `documents` holds, and the description its manifest records."""
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: BuildSettings,
+    progress: bool = False,
+    known_vectors: Mapping[str, np.ndarray] | None = None,
+) -> SegmentContent:
+    """What a segment of `documents` holds."""
     sentences, chunks = segment(documents, settings)
     if not sentences:
         raise IndexUnavailable("the articles contain no text to index")
     texts = [s.text for s in sentences]
-    sentence_vectors = embedder.encode(texts, progress=progress)
-    index_type = index_type_for(len(chunks))
+    sentence_vectors = embed_sentences(texts, embedder, known_vectors or {}, progress=progress)
     chunk_vectors = build_vector_index(
-        pooled_chunk_vectors(sentence_vectors, chunks), np.arange(len(chunks)), index_type
+        pooled_chunk_vectors(sentence_vectors, chunks), np.arange(len(chunks)), index_type_for(len(chunks))
     )
-    content = GenerationContent(
+    return SegmentContent(
         documents=documents,
         sentences=sentences,
         chunks=chunks,
         sentence_vectors=sentence_vectors,
         chunk_vectors=chunk_vectors,
-        sentence_lexical=LexicalIndex.build(texts),
-        chunk_lexical=LexicalIndex.build([c.text for c in chunks]),
+        sentence_lexical=LexicalSegment.build(texts),
+        chunk_lexical=LexicalSegment.build([c.text for c in chunks]),
         answer_types=answer_types.sentence_flags(texts),
     )
-    description = {
-        "corpus_hash": corpus_fingerprint(documents),
-        "build": asdict(settings),
-        "dimension": int(sentence_vectors.shape[1]),
-        "index_type": index_type,
-        "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
+
+
+def known_vectors(index: CorpusIndex, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Sentence text -> vector for the live versions of `doc_ids` in `index`."""
+    wanted = np.flatnonzero(np.isin(index.sentence_doc_number, index.doc_numbers(doc_ids)))
+    if not len(wanted):
+        return {}
+    vectors = index.sentence_vectors[wanted]
+    return {index.sentence_text(int(s)): vectors[row] for row, s in enumerate(wanted.tolist())}
+
+
+def _live_counts(index: CorpusIndex) -> dict[str, int]:
+    return {
+        "documents": len(index.documents),
+        "sentences": int(index.live_sentence.sum()),
+        "chunks": int(index.live_sentence[index.chunk_first].sum()),
     }
-    return content, description
 
 
-def _build(
-    index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool
-) -> Path:
-    started = time.perf_counter()
-    content, description = build_content(documents, embedder, settings, progress=progress)
-    description["build_seconds"] = round(time.perf_counter() - started, 3)
-    folder = commit_generation(index_dir, content, description)
-    log.info("built index %s in %.1fs", folder.name, time.perf_counter() - started)
-    return folder
+@dataclass(frozen=True)
+class Change:
+    """What one write did: the generation that serves it and, per article given, whether it was
+    new (True) or replaced a previous version (False)."""
+
+    index: CorpusIndex
+    created: list[bool]
 
 
-def build_index(
-    index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool = False
-) -> Path:
-    """Build a new generation from `documents` and make it current; returns its folder."""
-    with writer_lock(index_dir):
-        return _build(index_dir, documents, embedder, settings, progress)
+class Archive:
+    """The writer's side of one index folder: every change is one new generation, made under the
+    writer lock against the generation current at that moment."""
+
+    def __init__(
+        self, index_dir: Path, embedder: Embedder, settings: BuildSettings, cache: SegmentCache | None = None
+    ) -> None:
+        self.index_dir, self.embedder, self.settings = index_dir, embedder, settings
+        self.cache = cache or SegmentCache()
+
+    def _description(self, counts: Mapping[str, int], hash_: str) -> dict[str, Any]:
+        return {
+            "build": asdict(self.settings),
+            "dimension": self.embedder.dimension,
+            "corpus_hash": hash_,
+            "counts": dict(counts),
+        }
+
+    def _commit(self, entries: Sequence[SegmentEntry], hash_: str) -> CorpusIndex:
+        """Commit `entries` (dropping segments whose every article is deleted) and open the result."""
+        kept = [e for e in entries if not self._all_deleted(e)]
+        # Counts need the segments loaded; they are (or the new one is small), through the cache.
+        folder = commit_generation(self.index_dir, kept, self._description(self._count(kept), hash_))
+        return self.cache.open(folder)
+
+    def _all_deleted(self, entry: SegmentEntry) -> bool:
+        return bool(entry.deleted) and set(self._segment_ids(entry.name)) <= entry.deleted
+
+    def _segment_ids(self, name: str) -> list[str]:
+        return list(self._segment(name).hashes)
+
+    def _segment(self, name: str) -> Segment:
+        return self.cache.segment(self.index_dir, name)
+
+    def _count(self, entries: Sequence[SegmentEntry]) -> dict[str, int]:
+        counts = {"documents": 0, "sentences": 0, "chunks": 0}
+        for entry in entries:
+            seg = self._segment(entry.name)
+            dead = np.array([d.doc_id in entry.deleted for d in seg.documents], dtype=bool)
+            live_sentences = ~dead[seg.sentence_doc] if len(dead) else np.zeros(0, bool)
+            counts["documents"] += int((~dead).sum())
+            counts["sentences"] += int(live_sentences.sum())
+            counts["chunks"] += int(live_sentences[seg.chunk_first].sum())
+        return counts
+
+    def current(self) -> CorpusIndex:
+        """The generation current now, checked to be one this writer may add to."""
+        index = self.cache.open_current(self.index_dir)
+        if index.manifest.get("build") != asdict(self.settings):
+            raise IndexUnavailable(f"generation {index.generation} was built with other settings or another model")
+        return index
+
+    def create(self, documents: Sequence[Document], progress: bool = False) -> CorpusIndex:
+        """A new archive holding exactly `documents` (what was there before is dropped)."""
+        with writer_lock(self.index_dir):
+            return self.create_locked(documents, progress)
+
+    def create_locked(self, documents: Sequence[Document], progress: bool = False) -> CorpusIndex:
+        """`create`, for a caller already holding the writer lock."""
+        name = write_segment(self.index_dir, build_content(documents, self.embedder, self.settings, progress))
+        return self._commit([SegmentEntry(name)], corpus_hash(documents))
+
+    def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
+        """Add or replace `documents` (ids unique) in one new generation; an article whose id,
+        title, metadata and text are unchanged is left as it is."""
+        with writer_lock(self.index_dir):
+            index = self.current()
+            created = [d.doc_id not in index.documents for d in documents]
+            changed = [d for d in documents if self._live_hash(index, d.doc_id) != document_hash(d)]
+            if not changed:
+                return Change(index, created)
+            known = known_vectors(index, [d.doc_id for d in changed])
+            content = build_content(changed, self.embedder, self.settings, progress, known)
+            name = write_segment(self.index_dir, content)
+            replaced = {d.doc_id for d in changed if d.doc_id in index.documents}
+            entries = [*self._tombstoned(index, replaced), SegmentEntry(name)]
+            old = [h for doc_id in replaced if (h := self._live_hash(index, doc_id))]
+            new = [document_hash(d) for d in changed]
+            return Change(self._commit(entries, combine_hashes([*old, *new], self._hash(index))), created)
+
+    def delete(self, doc_ids: Sequence[str]) -> CorpusIndex:
+        """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent."""
+        with writer_lock(self.index_dir):
+            index = self.current()
+            missing = [d for d in dict.fromkeys(doc_ids) if d not in index.documents]
+            if missing:
+                raise MissingDocuments(missing)
+            gone = set(doc_ids)
+            old = [h for doc_id in gone if (h := self._live_hash(index, doc_id))]
+            return self._commit(self._tombstoned(index, gone), combine_hashes(old, self._hash(index)))
+
+    @staticmethod
+    def _hash(index: CorpusIndex) -> str:
+        return str(index.manifest.get("corpus_hash", ""))
+
+    @staticmethod
+    def _live_hash(index: CorpusIndex, doc_id: str) -> str | None:
+        if doc_id not in index.documents:
+            return None
+        for segment, entry in zip(index.segments, generation_entries(index.manifest), strict=True):
+            if doc_id in segment.hashes and doc_id not in entry.deleted:
+                return segment.hashes[doc_id]
+        return None
+
+    @staticmethod
+    def _tombstoned(index: CorpusIndex, doc_ids: set[str]) -> list[SegmentEntry]:
+        """The generation's entries with `doc_ids` deleted wherever they are live."""
+        return [
+            SegmentEntry(e.name, e.deleted | (doc_ids & set(s.hashes)))
+            for s, e in zip(index.segments, generation_entries(index.manifest), strict=True)
+        ]
+
+    # --- merging ----------------------------------------------------------------------------
+
+    def merge_candidates(self, index: CorpusIndex) -> list[str]:
+        """The segments to merge next: MERGE_FACTOR or more of one size class, smallest class first."""
+        classes: dict[int, list[str]] = {}
+        for segment in index.segments:
+            size_class = int(math.log(max(segment.sentence_count, 1), MERGE_FACTOR))
+            classes.setdefault(size_class, []).append(segment.name)
+        for size_class in sorted(classes):
+            if len(classes[size_class]) >= MERGE_FACTOR:
+                return classes[size_class]
+        return []
+
+    def merge(self) -> CorpusIndex | None:
+        """Merge one set of segments (see `merge_candidates`) into one, without holding the writer
+        lock while it is built; None when nothing needed merging or the set changed meanwhile.
+
+        Vectors are reused, never recomputed. Articles deleted or replaced while the merge ran are
+        tombstoned in the merged segment when it is committed, so no acknowledged write is lost."""
+        snapshot = self.current()
+        names = self.merge_candidates(snapshot)
+        if not names:
+            return None
+        chosen = [s for s in snapshot.segments if s.name in names]
+        entries = {e.name: e for e in generation_entries(snapshot.manifest)}
+        documents = [d for s in chosen for d in s.documents if d.doc_id not in entries[s.name].deleted]
+        started = time.perf_counter()
+        content = build_content(
+            documents,
+            self.embedder,
+            self.settings,
+            known_vectors=known_vectors(snapshot, [d.doc_id for d in documents]),
+        )
+        merged = write_segment(self.index_dir, content)
+        with writer_lock(self.index_dir):
+            index = self.current()
+            now = {e.name: e for e in generation_entries(index.manifest)}
+            if not set(names) <= set(now):  # another process merged some of them first
+                return None
+            # Live in the snapshot, deleted or replaced since: tombstoned in the merged segment.
+            gone = {d.doc_id for s in chosen for d in s.documents if d.doc_id in now[s.name].deleted}
+            result: list[SegmentEntry] = []
+            for entry in generation_entries(index.manifest):
+                if entry.name == names[0]:
+                    result.append(SegmentEntry(merged, frozenset(gone & {d.doc_id for d in documents})))
+                elif entry.name not in names:
+                    result.append(entry)
+            merged_index = self._commit(result, self._hash(index))
+        log.info("merged %d segments (%d articles) in %.1fs", len(names), len(documents), time.perf_counter() - started)
+        return merged_index
 
 
 def check_fresh(manifest: dict[str, Any], documents: Sequence[Document], settings: BuildSettings) -> None:
     """Raise `IndexUnavailable` when the index was built from other articles or other settings."""
     if manifest.get("build") != asdict(settings):
         raise IndexUnavailable("the index was built with other settings or another model")
-    if manifest.get("corpus_hash") != corpus_fingerprint(documents):
-        raise IndexUnavailable("the seed articles changed since the index was built")
+    if manifest.get("corpus_hash") != corpus_hash(documents):
+        raise IndexUnavailable("the articles changed since the index was built")
+
+
+def build_index(
+    index_dir: Path, documents: Sequence[Document], embedder: Embedder, settings: BuildSettings, progress: bool = False
+) -> Path:
+    """Replace the archive with one of exactly `documents`; returns the new generation's folder."""
+    started = time.perf_counter()
+    index = Archive(index_dir, embedder, settings).create(documents, progress)
+    log.info("built index %s in %.1fs", index.generation, time.perf_counter() - started)
+    return index.path
 
 
 def ensure_index(
@@ -145,16 +359,44 @@ def ensure_index(
     settings: BuildSettings,
     progress: bool = False,
     force: bool = False,
+    cache: SegmentCache | None = None,
 ) -> CorpusIndex:
-    """Open the current index, building it first when it is missing, stale or unreadable (or
-    always, with `force`). The reason for a build is logged at WARNING before it starts."""
+    """Open the archive, first rebuilding it as exactly `documents` when it is missing, holds
+    other articles, has other settings or cannot be read (or always, with `force`). For callers
+    that own the whole corpus (evaluations, tools); the reason for a build is logged first."""
+    archive = Archive(index_dir, embedder, settings, cache)
     with writer_lock(index_dir):
         if not force:
             try:
-                index = open_index(index_dir)
+                index = archive.cache.open_current(index_dir)
                 check_fresh(index.manifest, documents, settings)
                 return index
             except IndexUnavailable as reason:
-                log.warning("building the index: %s", reason)
-        _build(index_dir, documents, embedder, settings, progress)
-        return open_index(index_dir)
+                log.warning("%s%s", BUILD_NOTICE, reason)
+        return archive.create_locked(documents, progress)
+
+
+def open_or_import(
+    index_dir: Path,
+    seeds: Callable[[], Sequence[Document]],
+    embedder: Embedder,
+    settings: BuildSettings,
+    progress: bool = False,
+    cache: SegmentCache | None = None,
+) -> CorpusIndex:
+    """Open the archive as it is: it is the source of truth once it exists. Only an empty (or
+    unreadable) archive imports `seeds()`; one built with other settings is rebuilt from its own
+    articles, so nothing published through the API is lost to a configuration change."""
+    archive = Archive(index_dir, embedder, settings, cache)
+    with writer_lock(index_dir):
+        try:
+            index = archive.cache.open_current(index_dir)
+        except IndexUnavailable as reason:
+            documents = list(seeds())
+            log.warning("%s%s; importing the seed articles", BUILD_NOTICE, reason)
+        else:
+            if index.manifest.get("build") == asdict(settings):
+                return index
+            documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
+            log.warning("%sit was built with other settings or another model; re-embedding its articles", BUILD_NOTICE)
+        return archive.create_locked(documents, progress)

@@ -1,8 +1,15 @@
-"""Lexical scoring: BM25 (bm25s) over stemmed word tokens.
+"""Lexical scoring: BM25 over stemmed word tokens, kept per segment, scored across segments.
 
 Dense MiniLM vectors miss exact names, numbers and rare words that questions repeat verbatim;
 BM25 catches those. Tokenization is ours (lower-case words, a short function-word list, Snowball
 stems) so that index time and query time agree, and the same tokens feed the abstention signal.
+
+A live archive adds and deletes articles one at a time, so the postings are written once per
+segment (`LexicalSegment`, immutable) and a query reads every segment through `LexicalIndex`,
+which computes the statistics BM25 needs (document frequency, unit count, average length) over
+the live units of all segments at query time. A per-segment BM25 index with its own statistics
+(bm25s bakes its IDF into stored scores) would rank two segments' units on different scales.
+The formula is Lucene's (k1 1.2, b 0.75, no (k1 + 1) factor), as bm25s's "lucene" method was.
 """
 
 from __future__ import annotations
@@ -15,8 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # both imported where they are used, so importing qa stays light
-    import bm25s
+if TYPE_CHECKING:  # imported where it is used, so importing qa stays light
     import Stemmer
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -54,63 +60,136 @@ def tokenize_question(text: str) -> list[str]:
     return tokenize(text, QUESTION_FRAMING)
 
 
+K1 = 1.2
+B = 0.75
+
+
+class LexicalSegment:
+    """One segment's postings: for every token, the units (sentences or chunks) holding it and how
+    often, stored token by token so a query reads only its own tokens' rows. Immutable."""
+
+    def __init__(
+        self, vocabulary: list[str], indptr: np.ndarray, units: np.ndarray, counts: np.ndarray, lengths: np.ndarray
+    ) -> None:
+        self.vocabulary = vocabulary
+        self._row = {token: row for row, token in enumerate(vocabulary)}
+        self.indptr, self.units, self.counts, self.lengths = indptr, units, counts, lengths
+
+    @property
+    def unit_count(self) -> int:
+        return len(self.lengths)
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalSegment:
+        # A unit without a content word still counts as one token long, as bm25s counted it.
+        tokens = [tokenize(text) or [""] for text in texts]
+        rows: dict[str, int] = {}
+        postings: list[list[tuple[int, int]]] = []
+        for unit, unit_tokens in enumerate(tokens):
+            counted: dict[str, int] = {}
+            for token in unit_tokens:
+                counted[token] = counted.get(token, 0) + 1
+            for token, count in counted.items():
+                row = rows.setdefault(token, len(rows))
+                if row == len(postings):
+                    postings.append([])
+                postings[row].append((unit, count))
+        sizes = np.array([len(p) for p in postings], dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        flat = [pair for posting in postings for pair in posting]
+        units = np.array([u for u, _ in flat], dtype=np.int32)
+        counts = np.array([c for _, c in flat], dtype=np.float32)
+        lengths = np.array([len(t) for t in tokens], dtype=np.float32)
+        return cls(list(rows), indptr, units, counts, lengths)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as handle:
+            np.savez(
+                handle,
+                vocabulary=np.array(self.vocabulary, dtype=str),
+                indptr=self.indptr,
+                units=self.units,
+                counts=self.counts,
+                lengths=self.lengths,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> LexicalSegment:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["vocabulary"].tolist(), data["indptr"], data["units"], data["counts"], data["lengths"])
+
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        """Local ids of the units holding `token`, and its count in each."""
+        row = self._row.get(token)
+        if row is None:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        start, end = self.indptr[row], self.indptr[row + 1]
+        return self.units[start:end], self.counts[start:end]
+
+
+class LexicalPart:
+    """A segment as one generation sees it: where its units start in the generation's numbering,
+    and which of them are live (None: all; an article deleted later is tombstoned, not rewritten)."""
+
+    def __init__(self, segment: LexicalSegment, offset: int, live: np.ndarray | None) -> None:
+        self.segment, self.offset, self.live = segment, offset, live
+
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        units, counts = self.segment.postings(token)
+        if self.live is not None and len(units):
+            keep = self.live[units]
+            units, counts = units[keep], counts[keep]
+        return units, counts
+
+
 class LexicalIndex:
-    """BM25 scores for every unit (sentence or chunk) of the corpus, saved beside the vectors."""
+    """BM25 over every live unit of a generation's segments, numbered one after another.
 
-    K1 = 1.2
-    B = 0.75
+    Statistics are those of the live units only, so an answer never ranks on words of a deleted
+    or replaced article, and a generation built in one segment scores as one built in many."""
 
-    def __init__(self, bm25: bm25s.BM25, document_frequency: np.ndarray, unit_count: int) -> None:
-        self._bm25 = bm25
-        self._document_frequency = document_frequency
-        self.unit_count = unit_count
+    def __init__(self, parts: Sequence[LexicalPart]) -> None:
+        self.parts = list(parts)
+        self.unit_count = sum(p.segment.unit_count for p in self.parts)
+        live_lengths = [p.segment.lengths if p.live is None else p.segment.lengths[p.live] for p in self.parts]
+        self.live_count = sum(len(lengths) for lengths in live_lengths)
+        total_length = float(sum(lengths.sum(dtype=np.float64) for lengths in live_lengths))
+        average = total_length / self.live_count if self.live_count else 1.0
+        # The length part of BM25's denominator, per unit; it depends on the average over all segments.
+        self._norms = [K1 * (1 - B + B * p.segment.lengths / average) for p in self.parts]
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
-        import bm25s
+        """An index over `texts` alone (one segment, nothing deleted)."""
+        return cls([LexicalPart(LexicalSegment.build(texts), 0, None)])
 
-        tokens = [tokenize(text) or [""] for text in texts]
-        bm25 = bm25s.BM25(k1=cls.K1, b=cls.B, method="lucene")
-        bm25.index(tokens, show_progress=False)
-        return cls(bm25, cls._frequencies(bm25, tokens), len(texts))
-
-    @staticmethod
-    def _frequencies(bm25: bm25s.BM25, tokens: list[list[str]]) -> np.ndarray:
-        frequency = np.zeros(len(bm25.vocab_dict), dtype=np.int64)
-        for unit in tokens:
-            for token in set(unit):
-                frequency[bm25.vocab_dict[token]] += 1
-        return frequency
-
-    def save(self, directory: Path) -> None:
-        self._bm25.save(str(directory))
-        np.save(directory / "document_frequency.npy", self._document_frequency)
-
-    @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        import bm25s
-
-        bm25 = bm25s.BM25.load(str(directory))
-        frequency = np.load(directory / "document_frequency.npy")
-        return cls(bm25, frequency, int(bm25.scores["num_docs"]))
+    def _idf(self, document_frequency: np.ndarray) -> np.ndarray:
+        n = self.live_count
+        return np.log(1.0 + (n - document_frequency + 0.5) / (document_frequency + 0.5))
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
-        """BM25 score of every unit; zeros when no query token is in the vocabulary."""
-        ids = self._bm25.get_tokens_ids(list(query_tokens))
-        if not ids:
-            return np.zeros(self.unit_count, dtype=np.float32)
-        return self._bm25.get_scores_from_ids(ids)
+        """BM25 score of every unit (zero for deleted ones); a token repeated in the query counts again."""
+        scores = np.zeros(self.unit_count, dtype=np.float64)
+        for token in query_tokens:
+            found = [part.postings(token) for part in self.parts]
+            frequency = sum(len(units) for units, _ in found)
+            if not frequency:
+                continue
+            idf = float(self._idf(np.array([frequency], dtype=np.float64))[0])
+            for part, norm, (units, counts) in zip(self.parts, self._norms, found, strict=True):
+                if len(units):
+                    # Within one token a unit appears once, so plain fancy-index addition is exact.
+                    scores[part.offset + units] += idf * counts / (counts + norm[units])
+        return scores
 
     def units_containing(self, token: str) -> np.ndarray:
-        """Ids of the units whose text has `token` (a column of BM25's token-by-unit matrix)."""
-        token_id = self._bm25.vocab_dict.get(token)
-        if token_id is None:
-            return np.zeros(0, dtype=np.int64)
-        indptr = self._bm25.scores["indptr"]
-        return np.asarray(self._bm25.scores["indices"][indptr[token_id] : indptr[token_id + 1]])
+        """Ids of the live units whose text has `token`."""
+        found = [part.offset + part.postings(token)[0].astype(np.int64) for part in self.parts]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def idf(self, query_tokens: Sequence[str]) -> np.ndarray:
         """Inverse document frequency per query token; unseen tokens get the rarest possible weight."""
-        vocab = self._bm25.vocab_dict
-        df = np.array([self._document_frequency[vocab[t]] if t in vocab else 0 for t in query_tokens], dtype=np.float64)
-        return np.log(1.0 + (self.unit_count - df + 0.5) / (df + 0.5))
+        frequency = np.array(
+            [sum(len(part.postings(t)[0]) for part in self.parts) for t in query_tokens], dtype=np.float64
+        )
+        return self._idf(frequency)

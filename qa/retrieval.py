@@ -24,7 +24,6 @@ from qa.aliases import mentions
 from qa.embedding import Embedder
 from qa.lexical import tokenize_question
 from qa.store import CorpusIndex
-from qa.vectors import search
 
 FEATURES = (
     "dense_sentence",
@@ -218,10 +217,10 @@ class Retriever:
         dense: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         whole_archive = [row for row in range(len(queries)) if row not in allowed]
         if whole_archive:  # one FAISS call for every question that is not scoped to articles
-            scores, ids = search(self.index.chunk_vectors, vectors[whole_archive], self.candidate_chunks)
+            scores, ids = self.index.search_chunks(vectors[whole_archive], self.candidate_chunks)
             dense.update((row, (scores[i], ids[i])) for i, row in enumerate(whole_archive))
         for row, chunk_ids in allowed.items():
-            scores, ids = search(self.index.chunk_vectors, vectors[row : row + 1], self.candidate_chunks, chunk_ids)
+            scores, ids = self.index.search_chunks(vectors[row : row + 1], self.candidate_chunks, chunk_ids)
             dense[row] = (scores[0], ids[0])
         return [
             self._features(query, form, *dense[row], allowed.get(row))
@@ -287,7 +286,8 @@ class Retriever:
         sentence_ids, unique_rows = np.unique(sentence_ids, return_index=True)
         context_dense, context_lexical = context_dense[unique_rows], context_lexical[unique_rows]
 
-        sentence_dense = index.sentence_vectors[sentence_ids] @ form.own_vector
+        candidate_vectors = index.sentence_vectors[sentence_ids]
+        sentence_dense = candidate_vectors @ form.own_vector
         sentence_lexical = _scaled(
             index.sentence_lexical.scores(form.own_tokens + form.alternative_tokens)[sentence_ids]
         )
@@ -304,10 +304,10 @@ class Retriever:
                 _best_by_group(documents, context_lexical),
                 coverage_sentence,
                 coverage_context,
-                answer_types.matching(query.question, index.answer_types, sentence_ids),
+                answer_types.matching(query.question, index.answer_types[sentence_ids]),
             ]
         )
-        conversation_similarity = index.sentence_vectors[sentence_ids] @ form.context_vector
+        conversation_similarity = candidate_vectors @ form.context_vector
         return SentenceFeatures(sentence_ids, matrix, conversation_similarity)
 
     def _coverage(

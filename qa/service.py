@@ -22,9 +22,9 @@ from qa.answering import Answer, Answerer
 from qa.config import Settings
 from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
-from qa.indexing import BuildSettings, ensure_index
+from qa.indexing import Archive, BuildSettings, MissingDocuments, ensure_index, open_or_import
 from qa.retrieval import Query, Retriever
-from qa.store import CorpusIndex, IndexUnavailable, current_generation, open_generation, read_manifest
+from qa.store import CorpusIndex, IndexUnavailable, SegmentCache, current_generation, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,14 @@ class UnknownDocuments(ValueError):
 
 
 @dataclass(frozen=True)
+class Published:
+    """A write's outcome: the generation that serves it, and per article whether it was new."""
+
+    generation: str
+    created: list[bool]
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """Everything that answers from one generation of the index."""
 
@@ -64,18 +72,26 @@ class Service:
         self._pipeline: Pipeline | None = None
         self._load_failed = False
         self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
+        self._segments = SegmentCache()  # shared by loads, reloads and writes: each reads only new segments
+        self._switch = threading.Lock()  # a write's swap and the follower's never interleave
+        self._merging = threading.Lock()  # one background merge at a time in this process
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def load(self, progress: bool = False, documents: Sequence[Document] | None = None) -> Service:
-        """Open the index of `documents` (default: the seeds folder), building it when missing or
-        stale, and warm the model up."""
+        """Open the archive and warm the model up. By default the archive is served as it is, and
+        the seeds folder is imported only when it is empty (see `open_or_import`); with
+        `documents`, the archive is rebuilt unless it holds exactly those (evaluations, tools)."""
         try:
+            build = self._build_settings()
             if documents is None:
-                seeds = load_seeds(self.settings.seeds_dir)
-                documents, self._seed_warnings = seeds.documents, seeds.warnings
-            build = BuildSettings.from_settings(self.settings, self.embedder)
-            index = ensure_index(self.settings.index_dir, documents, self.embedder, build, progress=progress)
+                index = open_or_import(
+                    self.settings.index_dir, self._read_seeds, self.embedder, build, progress, self._segments
+                )
+            else:
+                index = ensure_index(
+                    self.settings.index_dir, documents, self.embedder, build, progress, cache=self._segments
+                )
             # Load the model and run both paths once (one text, a batch) before declaring readiness.
             self.embedder.encode(["warm-up"])
             self.embedder.encode(["warm up", "the batch path"])
@@ -85,6 +101,14 @@ class Service:
             log.exception("could not load the index")
             raise
         return self
+
+    def _read_seeds(self) -> list[Document]:
+        seeds = load_seeds(self.settings.seeds_dir)
+        self._seed_warnings = seeds.warnings
+        return seeds.documents
+
+    def _build_settings(self) -> BuildSettings:
+        return BuildSettings.from_settings(self.settings, self.embedder)
 
     def _pipeline_for(self, index: CorpusIndex) -> Pipeline:
         return Pipeline(index, Retriever(index, self.embedder), Answerer(index, self.settings.min_confidence))
@@ -100,14 +124,22 @@ class Service:
         served = self._pipeline
         if served is not None and served.index.generation == folder.name:
             return False
-        expected = asdict(BuildSettings.from_settings(self.settings, self.embedder))
-        if read_manifest(folder).get("build") != expected:
+        if read_manifest(folder).get("build") != asdict(self._build_settings()):
             raise IndexUnavailable(f"generation {folder.name} was built with other settings or another model")
-        self._pipeline = self._pipeline_for(open_generation(folder))
-        log.info("serving index generation %s", folder.name)
+        return self._serve(self._segments.open(folder))
+
+    def _serve(self, index: CorpusIndex) -> bool:
+        """Answer from `index` from now on, unless a newer generation is served already (a write
+        and the follower may both hold one); True if it switched."""
+        with self._switch:
+            served = self._pipeline
+            if served is not None and served.index.generation >= index.generation:
+                return False
+            self._pipeline = self._pipeline_for(index)
+        log.info("serving index generation %s", index.generation)
         return True
 
-    def follow(self, interval: float = 0.5) -> threading.Thread:
+    def follow(self, interval: float = 0.2) -> threading.Thread:
         """Reload whenever another process (`qa index`, another server) switches `CURRENT`,
         checking every `interval` seconds, for as long as the process lives."""
 
@@ -144,6 +176,7 @@ class Service:
             return {
                 "ready": True,
                 "index": pipeline.index.generation,
+                "generation": pipeline.index.generation,
                 **pipeline.index.manifest["counts"],
                 "question_embedding": self.embedder.one_text_backend,
                 "warnings": self._seed_warnings,
@@ -157,6 +190,9 @@ class Service:
     @property
     def pipeline(self) -> Pipeline:
         """The pipeline requests use now; `NotReady` while there is none."""
+        return self._require_ready()
+
+    def _require_ready(self) -> Pipeline:
         pipeline = self._pipeline
         if pipeline is None:
             raise NotReady(LOAD_FAILED if self._load_failed else LOADING)
@@ -187,9 +223,51 @@ class Service:
         started = time.perf_counter()
         answers = [pipeline.answerer.answer(r) for r in pipeline.retriever.retrieve(queries)]
         took_ms = round((time.perf_counter() - started) * 1000 / len(queries), 2)
-        return [replace(answer, took_ms=took_ms) for answer in answers]
+        generation = pipeline.index.generation
+        return [replace(answer, took_ms=took_ms, generation=generation) for answer in answers]
 
     # --- documents ----------------------------------------------------------------------------
+
+    def _archive(self) -> Archive:
+        return Archive(self.settings.index_dir, self.embedder, self._build_settings(), self._segments)
+
+    def publish(self, documents: Sequence[Document]) -> Published:
+        """Add or replace `documents` (ids unique) in one new generation. Returns once the write is
+        durable and this process answers from it; other processes follow within a second."""
+        self._require_ready()
+        change = self._archive().publish(documents)
+        self._serve(change.index)
+        self._merge_in_background()
+        return Published(change.index.generation, change.created)
+
+    def delete(self, doc_ids: Sequence[str]) -> str:
+        """Remove `doc_ids` in one new generation and return its name; `DocumentNotFound` (and no
+        change) when any of them is not in the archive."""
+        self._require_ready()
+        try:
+            index = self._archive().delete(doc_ids)
+        except MissingDocuments as exc:
+            raise DocumentNotFound(exc.doc_ids[0]) from None
+        self._serve(index)
+        self._merge_in_background()
+        return index.generation
+
+    def _merge_in_background(self) -> None:
+        """Merge small segments on a thread of its own (one at a time), so writes stay cheap and
+        queries visit few segments; a failed merge is logged and changes nothing."""
+        if not self._merging.acquire(blocking=False):
+            return
+
+        def merge() -> None:
+            try:
+                while (merged := self._archive().merge()) is not None:
+                    self._serve(merged)
+            except Exception:
+                log.exception("merging segments failed; the archive is unchanged")
+            finally:
+                self._merging.release()
+
+        threading.Thread(target=merge, name="qa-segment-merger", daemon=True).start()
 
     def documents(self) -> list[Document]:
         return sorted(self.index.documents.values(), key=lambda d: d.doc_id)

@@ -1,14 +1,24 @@
-"""Stage 4, store: generations of an index on disk, written once, read whole, switched atomically.
+"""Stage 4, store: an archive of immutable segments, committed as generations, switched atomically.
 
-A *generation* is a folder `generations/<name>/` holding SQLite rows (documents, sentences,
-chunks), the sentence vectors, the FAISS chunk index, two BM25 indexes and the sentences' answer
-types, with a `manifest.json` written last (what the builder says about it, and a SHA-256 of
-every file). `CURRENT` names the generation in use and is replaced atomically (temporary file,
-fsync, rename). A build writes into a `.building-*` folder that nothing reads, so a crash never
-leaves a half-written generation behind a name.
+The design is Lucene's. A *segment* (`segments/<name>/`) holds some articles whole: SQLite rows
+(documents, sentences, chunks), the sentence vectors, a FAISS index of chunk vectors, BM25
+postings and the sentences' answer types, with a `manifest.json` written last (counts, a hash of
+each article and of every file). A segment is written once and never changed. A *generation*
+(`generations/<name>/manifest.json`) is a commit point: the list of segments that make up the
+archive and, per segment, the articles deleted since it was written (tombstones). `CURRENT`
+names the generation in use and is replaced atomically (temporary file, fsync, rename).
 
-This module knows file formats and the commit protocol, nothing of models or sentence
-splitting: `qa.indexing` computes what a generation holds and hands it here.
+So a write costs what its articles cost: publishing adds a segment and tombstones the article's
+previous version; deleting only adds a tombstone. Small segments are merged in the background
+(`qa.indexing.merge_segments`), which also drops deleted articles for good. Everything is written
+under a `.building-*` name and renamed when complete, so a crash at any point leaves `CURRENT`
+naming either the generation before the write or the one after it, and the leftovers are
+collected by the next writer.
+
+A reader (`CorpusIndex`) is a generation's segments numbered one after another, with deleted
+articles masked out; `SegmentCache` keeps loaded segments, so a process that follows a new
+generation reads only the segments it has not seen. This module knows file formats and the
+commit protocol, nothing of models or sentence splitting: `qa.indexing` computes segments.
 """
 
 from __future__ import annotations
@@ -20,40 +30,46 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from qa.chunking import Chunk, Sentence
 from qa.documents import Document
-from qa.lexical import LexicalIndex
-from qa.vectors import read_vector_index, write_vector_index
+from qa.lexical import LexicalIndex, LexicalPart, LexicalSegment
+from qa.vectors import merge_top, read_vector_index, search, write_vector_index
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 3: answer types stored; 2: chunk vectors pooled from sentence vectors
+SCHEMA_VERSION = 4  # 4: segments and tombstones; 3: answer types stored
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
+SEGMENTS = "segments"
 MANIFEST = "manifest.json"
 DATABASE = "corpus.sqlite"
 CHUNK_VECTORS = "chunks.faiss"
 SENTENCE_VECTORS = "sentences.npy"
 ANSWER_TYPES = "answer-types.npy"
-SENTENCE_BM25 = "bm25-sentences"
-CHUNK_BM25 = "bm25-chunks"
-# Generations kept on disk: the current one and the one before, so a process that read CURRENT
-# just before a switch still finds the folder it names, and an operator can roll back.
+SENTENCE_LEXICAL = "lexical-sentences.npz"
+CHUNK_LEXICAL = "lexical-chunks.npz"
+BUILDING = ".building-"
+# Generations kept on disk: the newest ones, and any committed in the last `KEEP_SECONDS`, so a
+# process that read CURRENT just before a burst of writes still finds the segments it names.
 KEEP_GENERATIONS = 2
+KEEP_SECONDS = 60.0
+# A `.building-*` folder whose writer is gone (or older than this) is a crash's leftover.
+STALE_BUILD_SECONDS = 3600.0
 
 _SCHEMA = """
 CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, metadata TEXT NOT NULL,
-                        text TEXT NOT NULL);
+                        text TEXT NOT NULL, position INTEGER NOT NULL);
 CREATE TABLE sentences (id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents,
                         position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE TABLE chunks (id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents,
@@ -67,49 +83,201 @@ class IndexUnavailable(RuntimeError):
     """No usable index on disk: never built, built for other seeds or settings, or damaged."""
 
 
+def document_hash(document: Document) -> str:
+    """A hash of one article's id, title, metadata and text: equal hashes, nothing to rewrite."""
+    digest = hashlib.sha256()
+    record = {"id": document.doc_id, "title": document.title, "metadata": document.metadata}
+    digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(document.text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def combine_hashes(hashes: Iterable[str], start: str = "") -> str:
+    """An order-free hash of a set of article hashes (exclusive or), kept up to date by each write
+    in constant time: adding and removing an article are the same operation."""
+    value = int(start, 16) if start else 0
+    for item in hashes:
+        value ^= int(item, 16)
+    return f"{value:064x}"
+
+
+def corpus_hash(documents: Iterable[Document]) -> str:
+    """The hash a generation holding exactly `documents` records as its `corpus_hash`."""
+    return combine_hashes(document_hash(d) for d in documents)
+
+
 @dataclass(frozen=True)
-class GenerationContent:
-    """Everything one generation holds, as the builder computed it."""
+class SegmentContent:
+    """Everything one segment holds, as the builder computed it; sentence and chunk numbers are
+    the segment's own, from 0."""
 
     documents: Sequence[Document]
     sentences: Sequence[Sentence]
     chunks: Sequence[Chunk]
     sentence_vectors: np.ndarray
-    chunk_vectors: Any  # a FAISS index keyed by chunk id
-    sentence_lexical: LexicalIndex
-    chunk_lexical: LexicalIndex
+    chunk_vectors: Any  # a FAISS index keyed by the segment's chunk numbers
+    sentence_lexical: LexicalSegment
+    chunk_lexical: LexicalSegment
     answer_types: np.ndarray  # (sentences, kinds) booleans, see qa.answer_types
 
 
 @dataclass
-class CorpusIndex:
-    """A loaded generation: everything retrieval needs, in memory, read-only."""
+class Segment:
+    """A loaded segment: read-only, shared by every generation that lists it."""
 
-    path: Path
-    manifest: dict[str, Any]
-    documents: dict[str, Document]
-    sentence_doc: list[str]
+    name: str
+    documents: list[Document]  # in the segment's order
+    hashes: dict[str, str]  # document_hash of each, by id
+    sentence_doc: np.ndarray  # each sentence's document, as a position in `documents`
     sentence_start: np.ndarray
     sentence_end: np.ndarray
     sentence_vectors: np.ndarray
+    answer_types: np.ndarray
     chunk_first: np.ndarray
     chunk_last: np.ndarray
     chunk_vectors: Any
-    sentence_lexical: LexicalIndex
-    chunk_lexical: LexicalIndex
-    answer_types: np.ndarray
-    # Each sentence's and each chunk's document as a small integer, for grouping by article in numpy.
-    sentence_doc_number: np.ndarray = field(init=False)
-    chunk_doc_number: np.ndarray = field(init=False)
-    _doc_number: dict[str, int] = field(init=False)
+    sentence_lexical: LexicalSegment
+    chunk_lexical: LexicalSegment
     # Per document, the code-point offsets of its characters outside the Basic Multilingual Plane
     # (emoji...), found on first use: each counts twice in a UTF-16 (JavaScript) string.
-    _astral: dict[str, np.ndarray] = field(init=False, default_factory=dict)
+    _astral: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self._doc_number = {doc_id: n for n, doc_id in enumerate(sorted(self.documents))}
-        self.sentence_doc_number = np.array([self._doc_number[d] for d in self.sentence_doc], dtype=np.int64)
+    @property
+    def sentence_count(self) -> int:
+        return len(self.sentence_start)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunk_first)
+
+    def utf16_offset(self, document: Document, offset: int) -> int:
+        astral = self._astral.get(document.doc_id)
+        if astral is None:
+            astral = np.array([i for i, char in enumerate(document.text) if ord(char) > 0xFFFF], dtype=np.int64)
+            self._astral[document.doc_id] = astral
+        return offset + int(np.searchsorted(astral, offset))
+
+
+class Rows:
+    """Rows of several segments' arrays (vectors, answer types) read as one array by global row
+    number, without copying them together: a write must not cost a copy of the whole archive."""
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        self.parts = list(parts)
+        sizes = [len(p) for p in self.parts]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.shape = (int(self.offsets[-1]), *self.parts[0].shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @overload
+    def __getitem__(self, rows: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray: ...
+
+    def __getitem__(self, rows: int | np.ndarray) -> np.ndarray:
+        if len(self.parts) == 1:
+            return self.parts[0][rows]
+        if isinstance(rows, int | np.integer):
+            part = int(np.searchsorted(self.offsets, rows, side="right")) - 1
+            return self.parts[part][int(rows) - self.offsets[part]]
+        rows = np.asarray(rows, dtype=np.int64)
+        owner = np.searchsorted(self.offsets, rows, side="right") - 1
+        result = np.empty((len(rows), *self.shape[1:]), dtype=self.parts[0].dtype)
+        for part in np.unique(owner).tolist():
+            mine = owner == part
+            result[mine] = self.parts[part][rows[mine] - self.offsets[part]]
+        return result
+
+
+class _SentenceDocIds(Sequence[str]):
+    """`CorpusIndex.sentence_doc`: each sentence's article id, looked up rather than listed."""
+
+    def __init__(self, instance_ids: list[str], sentence_instance: np.ndarray) -> None:
+        self._ids, self._instance = instance_ids, sentence_instance
+
+    def __len__(self) -> int:
+        return len(self._instance)
+
+    @overload
+    def __getitem__(self, sentence: int) -> str: ...
+
+    @overload
+    def __getitem__(self, sentence: slice) -> list[str]: ...
+
+    def __getitem__(self, sentence: int | slice) -> str | list[str]:
+        if isinstance(sentence, slice):
+            return [self._ids[i] for i in self._instance[sentence].tolist()]
+        return self._ids[int(self._instance[sentence])]
+
+
+class CorpusIndex:
+    """A generation as retrieval reads it: its segments' sentences and chunks numbered one after
+    another, deleted articles masked out of every search.
+
+    Each article version in a segment is an *instance*, numbered in `sentence_doc_number`; an
+    article that was replaced has a dead instance in an older segment and a live one in a newer,
+    and only live instances are in `documents`, in searches and in BM25's statistics."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], segments: Sequence[Segment], deleted: Sequence[set[str]]):
+        self.path, self.manifest, self.segments = path, manifest, list(segments)
+        instance_ids: list[str] = []
+        instance_documents: list[Document] = []
+        instance_segment: list[int] = []
+        live_instance: list[bool] = []
+        self.documents: dict[str, Document] = {}
+        self._doc_number: dict[str, int] = {}
+        sentence_parts, chunk_first, chunk_last = [], [], []
+        sentence_offset = 0
+        for number, (segment, gone) in enumerate(zip(self.segments, deleted, strict=True)):
+            first_instance = len(instance_ids)
+            for document in segment.documents:
+                alive = document.doc_id not in gone
+                if alive:
+                    self._doc_number[document.doc_id] = len(instance_ids)
+                    self.documents[document.doc_id] = document
+                instance_ids.append(document.doc_id)
+                instance_documents.append(document)
+                instance_segment.append(number)
+                live_instance.append(alive)
+            sentence_parts.append(segment.sentence_doc + first_instance)
+            chunk_first.append(segment.chunk_first + sentence_offset)
+            chunk_last.append(segment.chunk_last + sentence_offset)
+            sentence_offset += segment.sentence_count
+        self._instance_documents = instance_documents
+        self._instance_segment = instance_segment
+        self.sentence_doc_number = np.concatenate(sentence_parts).astype(np.int64)
+        self.sentence_doc = _SentenceDocIds(instance_ids, self.sentence_doc_number)
+        self.sentence_start = np.concatenate([s.sentence_start for s in self.segments])
+        self.sentence_end = np.concatenate([s.sentence_end for s in self.segments])
+        self.sentence_vectors = Rows([s.sentence_vectors for s in self.segments])
+        self.answer_types = Rows([s.answer_types for s in self.segments])
+        self.chunk_first = np.concatenate(chunk_first).astype(np.int64)
+        self.chunk_last = np.concatenate(chunk_last).astype(np.int64)
         self.chunk_doc_number = self.sentence_doc_number[self.chunk_first]
+        live = np.array(live_instance, dtype=bool)
+        self.live_sentence = live[self.sentence_doc_number]
+        live_chunk = self.live_sentence[self.chunk_first]
+        self._sentence_offsets = [int(o) for o in self.sentence_vectors.offsets[:-1]]
+        self._chunk_offsets = [int(o) for o in np.cumsum([0] + [s.chunk_count for s in self.segments])[:-1]]
+        sentence_parts_live, chunk_parts_live = [], []
+        self._dead_chunks: list[np.ndarray | None] = []
+        for segment, sentence_offset_, chunk_offset in zip(
+            self.segments, self._sentence_offsets, self._chunk_offsets, strict=True
+        ):
+            sentences_live = self.live_sentence[sentence_offset_ : sentence_offset_ + segment.sentence_count]
+            chunks_live = live_chunk[chunk_offset : chunk_offset + segment.chunk_count]
+            every = bool(sentences_live.all())
+            sentence_parts_live.append(
+                LexicalPart(segment.sentence_lexical, sentence_offset_, None if every else sentences_live)
+            )
+            chunk_parts_live.append(LexicalPart(segment.chunk_lexical, chunk_offset, None if every else chunks_live))
+            self._dead_chunks.append(None if every else np.flatnonzero(~chunks_live))
+        self.sentence_lexical = LexicalIndex(sentence_parts_live)
+        self.chunk_lexical = LexicalIndex(chunk_parts_live)
 
     @property
     def generation(self) -> str:
@@ -117,39 +285,59 @@ class CorpusIndex:
 
     @property
     def sentence_count(self) -> int:
-        return len(self.sentence_doc)
+        return len(self.sentence_start)
 
     def sentence_text(self, sentence_id: int) -> str:
-        text = self.documents[self.sentence_doc[sentence_id]].text
+        text = self._instance_documents[int(self.sentence_doc_number[sentence_id])].text
         return text[int(self.sentence_start[sentence_id]) : int(self.sentence_end[sentence_id])]
 
     def doc_numbers(self, doc_ids: Sequence[str]) -> list[int]:
-        """The small integers of these documents (ids it does not hold are ignored)."""
+        """The instance numbers of these articles' live versions (ids it does not hold are ignored)."""
         return [self._doc_number[d] for d in doc_ids if d in self._doc_number]
 
     def chunks_of(self, doc_ids: Sequence[str]) -> np.ndarray:
-        """Ids of every chunk of these documents (ids it does not hold are ignored)."""
+        """Ids of every chunk of these articles' live versions (ids it does not hold are ignored)."""
         return np.flatnonzero(np.isin(self.chunk_doc_number, self.doc_numbers(doc_ids)))
 
+    def search_chunks(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` live chunks closest to each query (FAISS, segment by segment), optionally among
+        `allowed` chunk ids only: scores and ids `(len(queries), k)`, id -1 where there are fewer."""
+        results, offsets = [], []
+        for segment, offset, dead in zip(self.segments, self._chunk_offsets, self._dead_chunks, strict=True):
+            local_allowed = None
+            if allowed is not None:
+                mine = allowed[(allowed >= offset) & (allowed < offset + segment.chunk_count)]
+                if not len(mine):
+                    continue
+                local_allowed = mine - offset
+            if dead is not None and len(dead) == segment.chunk_count:
+                continue
+            results.append(search(segment.chunk_vectors, queries, k, local_allowed, dead))
+            offsets.append(offset)
+        if not results:
+            return np.full((len(queries), 1), -np.inf, np.float32), np.full((len(queries), 1), -1, np.int64)
+        return merge_top(results, offsets, k)
+
     def utf16_offset(self, doc_id: str, offset: int) -> int:
-        """The UTF-16 code-unit offset of code-point `offset` in the document's text."""
-        astral = self._astral.get(doc_id)
-        if astral is None:
-            text = self.documents[doc_id].text
-            astral = np.array([i for i, char in enumerate(text) if ord(char) > 0xFFFF], dtype=np.int64)
-            self._astral[doc_id] = astral
-        return offset + int(np.searchsorted(astral, offset))
+        """The UTF-16 code-unit offset of code-point `offset` in the live article's text."""
+        number = self._doc_number[doc_id]
+        return self.segments[self._instance_segment[number]].utf16_offset(self._instance_documents[number], offset)
 
 
 # --- writing --------------------------------------------------------------------------------
 
 
-def _write_database(path: Path, content: GenerationContent) -> None:
+def _write_database(path: Path, content: SegmentContent) -> None:
     with sqlite3.connect(path) as db:
         db.executescript(_SCHEMA)
         db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?)",
-            [(d.doc_id, d.title, json.dumps(d.metadata, ensure_ascii=False), d.text) for d in content.documents],
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+            [
+                (d.doc_id, d.title, json.dumps(d.metadata, ensure_ascii=False), d.text, position)
+                for position, d in enumerate(content.documents)
+            ],
         )
         db.executemany(
             "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
@@ -165,14 +353,13 @@ def _write_database(path: Path, content: GenerationContent) -> None:
     db.close()
 
 
-def _write_files(folder: Path, content: GenerationContent) -> None:
+def _write_files(folder: Path, content: SegmentContent) -> None:
     _write_database(folder / DATABASE, content)
     np.save(folder / SENTENCE_VECTORS, content.sentence_vectors)
     np.save(folder / ANSWER_TYPES, content.answer_types)
     write_vector_index(content.chunk_vectors, folder / CHUNK_VECTORS)
-    for name, lexical in ((SENTENCE_BM25, content.sentence_lexical), (CHUNK_BM25, content.chunk_lexical)):
-        (folder / name).mkdir()
-        lexical.save(folder / name)
+    content.sentence_lexical.save(folder / SENTENCE_LEXICAL)
+    content.chunk_lexical.save(folder / CHUNK_LEXICAL)
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
@@ -213,68 +400,188 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def commit_generation(index_dir: Path, content: GenerationContent, description: dict[str, Any]) -> Path:
-    """Write `content` as a new generation, check it against its manifest, and make it current.
+def _timestamped_name(suffix: str) -> str:
+    """UTC with microseconds first: names sort in the order they were made, which garbage
+    collection relies on."""
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000)) + f"{now // 1000 % 1_000_000:06d}"
+    return f"{stamp}-{suffix}-{uuid.uuid4().hex[:6]}"
 
-    `description` (the builder's: corpus hash, build settings, counts...) goes into the manifest.
-    Call it holding `writer_lock(index_dir)`; returns the new generation's folder.
-    """
-    generations = index_dir / GENERATIONS
-    generations.mkdir(parents=True, exist_ok=True)
-    workdir = generations / f".building-{uuid.uuid4().hex}"
-    workdir.mkdir()
+
+def _building_folder(parent: Path) -> Path:
+    """A private folder to write in, named after this process so a collector can tell a crash's
+    leftover (its writer is gone) from a merge still under way in another process."""
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / f"{BUILDING}{os.getpid()}-{uuid.uuid4().hex}"
+    folder.mkdir()
+    return folder
+
+
+def _publish_folder(workdir: Path, final: Path) -> None:
+    """Make a complete, fsynced folder visible under its final name, durably."""
+    _fsync_tree(workdir)
+    os.rename(workdir, final)
+    _fsync_directory(final.parent)
+
+
+# Test-only pause points of a write, named in the order they happen (`QA_TEST_PAUSE=<name>` holds a
+# writer there so a test can kill it; see tests/test_live_archive.py). Never set in production.
+PAUSE_POINTS = ("segment-written", "generation-written", "current-switched")
+
+
+def _pause(point: str) -> None:
+    if os.environ.get("QA_TEST_PAUSE") == point:
+        log.warning("paused at %s for a test", point)
+        Path(os.environ["QA_TEST_PAUSE_FILE"]).write_text(point, encoding="utf-8")
+        time.sleep(3600)
+
+
+def write_segment(index_dir: Path, content: SegmentContent) -> str:
+    """Write `content` as a new segment and check it reads back as written; returns its name.
+
+    Nothing lists the segment yet: it is part of the archive once a generation names it."""
+    segments = index_dir / SEGMENTS
+    workdir = _building_folder(segments)
     final: Path | None = None
     try:
         _write_files(workdir, content)
         manifest = {
             "schema_version": SCHEMA_VERSION,
-            **description,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "counts": {
+                "documents": len(content.documents),
+                "sentences": len(content.sentences),
+                "chunks": len(content.chunks),
+            },
+            "documents": {d.doc_id: document_hash(d) for d in content.documents},
             "files": _file_hashes(workdir),
         }
-        (workdir / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _fsync_tree(workdir)
-        fingerprint = str(description.get("corpus_hash", ""))[:12] or "index"
-        # UTC and microseconds: names sort in commit order, which garbage collection relies on.
-        now = time.time_ns()
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000)) + f"{now // 1000 % 1_000_000:06d}"
-        final = generations / f"{stamp}-{fingerprint}-{uuid.uuid4().hex[:6]}"
-        os.rename(workdir, final)
-        _fsync_directory(generations)  # the rename itself survives a power loss
-        verify_generation(final)  # what was written reads back as written, before anything serves it
+        (workdir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        final = segments / _timestamped_name("segment")
+        _publish_folder(workdir, final)
+        verify_segment(final)  # what was written reads back as written, before anything lists it
     except BaseException:
         for folder in (workdir, final):  # nothing half-made or unverified stays behind
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
         raise
+    _pause("segment-written")
+    return final.name
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """A segment as a generation lists it: its name and the articles deleted from it since."""
+
+    name: str
+    deleted: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "deleted": sorted(self.deleted)}
+
+
+def generation_entries(manifest: Mapping[str, Any]) -> list[SegmentEntry]:
+    try:
+        return [SegmentEntry(str(e["name"]), frozenset(map(str, e["deleted"]))) for e in manifest["segments"]]
+    except (KeyError, TypeError) as exc:
+        raise IndexUnavailable(f"a generation manifest does not list its segments: {exc}") from exc
+
+
+def commit_generation(index_dir: Path, entries: Sequence[SegmentEntry], description: dict[str, Any]) -> Path:
+    """Make a generation of `entries` current; `description` (build settings, counts, corpus hash)
+    goes into its manifest. Call it holding `writer_lock(index_dir)`; returns the new folder.
+
+    When this returns the write is durable: the manifest, the rename and `CURRENT` are fsynced."""
+    generations = index_dir / GENERATIONS
+    workdir = _building_folder(generations)
+    final: Path | None = None
+    try:
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            **description,
+            "segments": [e.to_dict() for e in entries],
+            "committed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (workdir / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        final = generations / _timestamped_name(str(description.get("corpus_hash", ""))[:12] or "index")
+        _publish_folder(workdir, final)
+    except BaseException:
+        for folder in (workdir, final):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _pause("generation-written")
     _write_atomically(index_dir / CURRENT, final.name + "\n")
+    _pause("current-switched")
     collect_garbage(index_dir)
     return final
 
 
+def _writer_gone(folder: Path) -> bool:
+    """Whether a `.building-<pid>-*` folder's writer has died (or the folder is very old)."""
+    try:
+        pid = int(folder.name[len(BUILDING) :].split("-", 1)[0])
+        age = time.time() - folder.stat().st_mtime
+    except (ValueError, OSError):
+        return True
+    if age > STALE_BUILD_SECONDS:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def collect_garbage(index_dir: Path) -> None:
-    """Remove what no reader needs: generations older than the newest `KEEP_GENERATIONS` (the
-    current one always stays), `.building-*` folders of crashed builds and `.CURRENT.*.tmp` files
-    of crashed switches. Call it holding `writer_lock(index_dir)`, so no build is under way."""
-    generations = index_dir / GENERATIONS
+    """Remove what no reader needs: generations other than the newest `KEEP_GENERATIONS` and those
+    of the last `KEEP_SECONDS` (the current one always stays), segments no kept generation lists,
+    `.building-*` folders whose writer is gone, and `.CURRENT.*.tmp` files of crashed switches.
+    Call it holding `writer_lock(index_dir)`."""
     for leftover in index_dir.glob(f".{CURRENT}.*.tmp"):
         leftover.unlink(missing_ok=True)
+    generations, segments = index_dir / GENERATIONS, index_dir / SEGMENTS
+    for parent in (generations, segments):
+        if parent.is_dir():
+            for folder in parent.glob(f"{BUILDING}*"):
+                if _writer_gone(folder):
+                    shutil.rmtree(folder, ignore_errors=True)
     if not generations.is_dir():
         return
     try:
         current = current_generation(index_dir).name
     except IndexUnavailable:
-        current = None
+        return  # nothing is known to be in use; remove nothing more
     finished = sorted((p for p in generations.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
-    keep = {p.name for p in finished[-KEEP_GENERATIONS:]} | {current}
-    for folder in generations.iterdir():
-        if folder.name not in keep:
+    recent = time.time() - KEEP_SECONDS
+    keep = {p for p in finished[-KEEP_GENERATIONS:]} | {generations / current}
+    keep |= {p for p in finished if _modified_after(p, recent)}
+    for folder in finished:
+        if folder not in keep:
             shutil.rmtree(folder, ignore_errors=True)
+    listed: set[str] = set()
+    for folder in keep:
+        try:
+            listed |= {e.name for e in generation_entries(read_manifest(folder))}
+        except IndexUnavailable:
+            continue
+    if segments.is_dir():  # a merge's new segment is listed only after it is written: spare recent ones
+        for folder in segments.iterdir():
+            if not folder.name.startswith(".") and folder.name not in listed and not _modified_after(folder, recent):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _modified_after(folder: Path, moment: float) -> bool:
+    try:
+        return folder.stat().st_mtime > moment
+    except OSError:
+        return False
 
 
 @contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time across processes (several server workers may start together)."""
+    """One writer at a time across processes (server workers, `qa ingest`, a merge)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / ".lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -313,25 +620,35 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_generation(folder: Path) -> None:
-    """Raise `IndexUnavailable` unless every file matches the SHA-256 its manifest recorded.
-
-    Hashing reads every byte, so it runs after a build and on demand (`qa index --verify`),
-    never on an ordinary open: start-up must not cost more as the archive grows."""
+def verify_segment(folder: Path) -> None:
+    """Raise `IndexUnavailable` unless every file matches the SHA-256 its manifest recorded."""
     if _file_hashes(folder) != read_manifest(folder).get("files"):
-        raise IndexUnavailable(f"{folder} does not match its manifest (damaged or changed after the build)")
+        raise IndexUnavailable(f"{folder} does not match its manifest (damaged or changed after it was written)")
 
 
-def _read_rows(folder: Path) -> tuple[dict[str, Document], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def verify_generation(folder: Path) -> None:
+    """Check every segment a generation lists, byte by byte.
+
+    Hashing reads every byte, so it runs after each segment is written and on demand
+    (`qa index --verify`), never on an ordinary open: start-up must not cost more as the archive
+    grows."""
+    index_dir = folder.parent.parent
+    for entry in generation_entries(read_manifest(folder)):
+        verify_segment(index_dir / SEGMENTS / entry.name)
+
+
+def _read_rows(folder: Path) -> tuple[list[Document], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     try:
         db = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise IndexUnavailable(f"{folder / DATABASE} cannot be opened: {exc}") from exc
     try:
-        documents = {
-            doc_id: Document(doc_id, text, title, json.loads(metadata))
-            for doc_id, title, metadata, text in db.execute("SELECT doc_id, title, metadata, text FROM documents")
-        }
+        documents = [
+            Document(doc_id, text, title, json.loads(metadata))
+            for doc_id, title, metadata, text in db.execute(
+                "SELECT doc_id, title, metadata, text FROM documents ORDER BY position"
+            )
+        ]
         sentences = db.execute('SELECT doc_id, start, "end" FROM sentences ORDER BY id').fetchall()
         chunks = db.execute("SELECT first_sentence, last_sentence FROM chunks ORDER BY id").fetchall()
     except (sqlite3.Error, ValueError) as exc:
@@ -341,37 +658,81 @@ def _read_rows(folder: Path) -> tuple[dict[str, Document], list[tuple[Any, ...]]
     return documents, sentences, chunks
 
 
-def open_generation(folder: Path) -> CorpusIndex:
-    """Load one generation whole; `IndexUnavailable` if it is incomplete or unreadable."""
+def open_segment(folder: Path) -> Segment:
+    """Load one segment whole; `IndexUnavailable` if it is missing, incomplete or unreadable."""
     manifest = read_manifest(folder)
     documents, sentences, chunks = _read_rows(folder)
+    position = {d.doc_id: n for n, d in enumerate(documents)}
     try:
-        index = CorpusIndex(
-            path=folder,
-            manifest=manifest,
+        segment = Segment(
+            name=folder.name,
             documents=documents,
-            sentence_doc=[row[0] for row in sentences],
+            hashes=dict(manifest["documents"]),
+            sentence_doc=np.array([position[row[0]] for row in sentences], dtype=np.int64),
             sentence_start=np.array([row[1] for row in sentences], dtype=np.int64),
             sentence_end=np.array([row[2] for row in sentences], dtype=np.int64),
             sentence_vectors=np.load(folder / SENTENCE_VECTORS),
+            answer_types=np.load(folder / ANSWER_TYPES),
             chunk_first=np.array([row[0] for row in chunks], dtype=np.int64),
             chunk_last=np.array([row[1] for row in chunks], dtype=np.int64),
             chunk_vectors=read_vector_index(folder / CHUNK_VECTORS),
-            sentence_lexical=LexicalIndex.load(folder / SENTENCE_BM25),
-            chunk_lexical=LexicalIndex.load(folder / CHUNK_BM25),
-            answer_types=np.load(folder / ANSWER_TYPES),
+            sentence_lexical=LexicalSegment.load(folder / SENTENCE_LEXICAL),
+            chunk_lexical=LexicalSegment.load(folder / CHUNK_LEXICAL),
         )
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise IndexUnavailable(f"{folder} cannot be loaded: {exc}") from exc
     counts = manifest.get("counts", {})
     if (
-        len(index.sentence_vectors) != index.sentence_count
-        or len(index.answer_types) != index.sentence_count
-        or counts.get("sentences") != index.sentence_count
+        len(segment.sentence_vectors) != segment.sentence_count
+        or len(segment.answer_types) != segment.sentence_count
+        or segment.sentence_lexical.unit_count != segment.sentence_count
+        or segment.chunk_lexical.unit_count != segment.chunk_count
+        or segment.chunk_vectors.ntotal != segment.chunk_count
+        or counts.get("sentences") != segment.sentence_count
         or counts.get("documents") != len(documents)
     ):
         raise IndexUnavailable(f"{folder} is inconsistent: its parts disagree on what it holds")
-    return index
+    return segment
+
+
+class SegmentCache:
+    """The segments one process has loaded, so opening the next generation reads only new ones.
+
+    Segments are immutable, so a loaded one is valid for as long as any generation lists it;
+    those no generation opened through the cache lists any more are dropped."""
+
+    def __init__(self) -> None:
+        self._segments: dict[str, Segment] = {}
+        self._lock = threading.Lock()
+
+    def open(self, folder: Path) -> CorpusIndex:
+        """The generation in `folder`, reading only the segments this cache has not loaded."""
+        manifest = read_manifest(folder)
+        entries = generation_entries(manifest)
+        if not entries:
+            raise IndexUnavailable(f"{folder} lists no segments")
+        segments_dir = folder.parent.parent / SEGMENTS
+        with self._lock:
+            loaded = {e.name: self._segments.get(e.name) or open_segment(segments_dir / e.name) for e in entries}
+            self._segments = loaded
+        index = CorpusIndex(folder, manifest, [loaded[e.name] for e in entries], [set(e.deleted) for e in entries])
+        if manifest.get("counts", {}).get("documents") != len(index.documents):
+            raise IndexUnavailable(f"{folder} is inconsistent: its manifest and segments disagree on what it holds")
+        return index
+
+    def segment(self, index_dir: Path, name: str) -> Segment:
+        """One segment, from the cache when it is loaded (without adding it)."""
+        with self._lock:
+            cached = self._segments.get(name)
+        return cached if cached is not None else open_segment(index_dir / SEGMENTS / name)
+
+    def open_current(self, index_dir: Path) -> CorpusIndex:
+        return self.open(current_generation(index_dir))
+
+
+def open_generation(folder: Path) -> CorpusIndex:
+    """Load one generation and its segments."""
+    return SegmentCache().open(folder)
 
 
 def open_index(index_dir: Path) -> CorpusIndex:

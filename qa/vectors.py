@@ -69,21 +69,32 @@ def read_vector_index(path: Path) -> faiss.IndexIDMap2:
 
 
 def search(
-    index: faiss.IndexIDMap2, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    index: faiss.IndexIDMap2,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and chunk ids, `(len(queries), k)`; missing slots have id -1. With `allowed`, only
-    those ids are candidates, and they are scored exactly: an HNSW walk filtered by an id selector
-    visits its usual efSearch nodes and finds almost none of a few articles' chunks among many."""
+    """Scores and ids, `(len(queries), k)`; missing slots have id -1 and score -inf. With `allowed`,
+    only those ids are candidates, and they are scored exactly: an HNSW walk filtered by an id
+    selector visits its usual efSearch nodes and finds almost none of a few articles' chunks among
+    many. `excluded` ids (tombstoned chunks) are skipped by the walk itself."""
     import faiss
 
+    if allowed is not None and excluded is not None and len(excluded):
+        allowed = np.setdiff1d(allowed, excluded)
     k = max(1, min(k, index.ntotal))
     vectors = np.ascontiguousarray(queries, dtype=np.float32)
     if allowed is None:
-        return index.search(vectors, k)
+        if excluded is None or not len(excluded):
+            return index.search(vectors, k)
+        params = _hnsw_params(index)
+        params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64)))
+        return _missing_as_minus_infinity(*index.search(vectors, k, params=params))
     if not isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
         params = faiss.SearchParameters()  # a flat index scans every allowed vector: already exact
         params.sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-        return index.search(vectors, k, params=params)
+        return _missing_as_minus_infinity(*index.search(vectors, k, params=params))
     ids = np.ascontiguousarray(allowed, dtype=np.int64)
     scores = vectors @ index.reconstruct_batch(ids).T if len(ids) else np.zeros((len(vectors), 0), np.float32)
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -92,3 +103,35 @@ def search(
     found_scores[:, : top.shape[1]] = np.take_along_axis(scores, top, axis=1)
     found_ids[:, : top.shape[1]] = ids[top]
     return found_scores, found_ids
+
+
+def _hnsw_params(index: faiss.IndexIDMap2) -> faiss.SearchParameters:
+    """Search parameters that keep an HNSW graph's efSearch (plain parameters would reset it)."""
+    import faiss
+
+    if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # in faiss, not in its stubs
+        params.efSearch = HNSW_EF_SEARCH
+        return params
+    return faiss.SearchParameters()
+
+
+def _missing_as_minus_infinity(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS fills slots it could not fill with a large negative float; merging segments' results
+    needs them below every real score whatever the metric, so they become -inf."""
+    scores = scores.copy()
+    scores[ids < 0] = -np.inf
+    return scores, ids
+
+
+def merge_top(
+    results: list[tuple[np.ndarray, np.ndarray]], offsets: list[int], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best `k` of several segments' results, their ids moved into one numbering by `offsets`."""
+    if len(results) == 1:
+        scores, ids = results[0]
+        return scores, np.where(ids >= 0, ids + offsets[0], -1)
+    scores = np.concatenate([s for s, _ in results], axis=1)
+    ids = np.concatenate([np.where(i >= 0, i + o, -1) for (_, i), o in zip(results, offsets, strict=True)], axis=1)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, top, axis=1), np.take_along_axis(ids, top, axis=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from qa import answer_types
@@ -116,7 +115,7 @@ class TestAnswerTypes:
     )
     def test_question_kind_selects_sentences_holding_that_kind(self, question: str, expected: list[int]) -> None:
         flags = answer_types.sentence_flags(self.SENTENCES)
-        assert answer_types.matching(question, flags, np.arange(len(self.SENTENCES))).tolist() == expected
+        assert answer_types.matching(question, flags).tolist() == expected
 
 
 def test_a_sentence_opening_with_a_pronoun_is_cited_with_the_one_it_refers_to(
