@@ -83,6 +83,16 @@ def generation_folders(settings: Settings) -> list[str]:
     return sorted(path.name for path in (settings.index_dir / "generations").iterdir())
 
 
+def segment_folders(settings: Settings) -> list[str]:
+    return sorted(path.name for path in (settings.index_dir / "segments").iterdir())
+
+
+def segment_folder(settings: Settings) -> Path:
+    """The one segment of the current generation (a fresh build writes exactly one)."""
+    (entry,) = store.read_manifest(current_folder(settings))["segments"]
+    return settings.index_dir / "segments" / entry["name"]
+
+
 def answers_without_timing(service: Service) -> list[dict[str, Any]]:
     answers = [answer_to_dict(service.ask(Query(question))) for question in QUESTIONS]
     return [{key: value for key, value in answer.items() if key != "took_ms"} for answer in answers]
@@ -119,7 +129,7 @@ print(json.dumps({"index": service.status()["index"],
 
 def test_reopened_in_a_new_process_the_index_gives_identical_answers(tiny: Settings) -> None:
     in_process = answers_without_timing(Service(tiny).load())
-    files_before = open_index(tiny.index_dir).manifest["files"]
+    files_before = store.read_manifest(segment_folder(tiny))["files"]
     completed = subprocess.run(
         [sys.executable, "-c", REOPEN, str(tiny.seeds_dir), str(tiny.index_dir), json.dumps(QUESTIONS)],
         capture_output=True,
@@ -135,7 +145,7 @@ def test_reopened_in_a_new_process_the_index_gives_identical_answers(tiny: Setti
     for answer in in_process:
         for citation in answer["citations"]:
             assert documents[citation["doc_id"]][citation["start"] : citation["end"]] == citation["quote"]
-    assert open_index(tiny.index_dir).manifest["files"] == files_before
+    assert store.read_manifest(segment_folder(tiny))["files"] == files_before
 
 
 def test_an_up_to_date_index_is_opened_not_rebuilt(tiny: Settings, embedder: Embedder) -> None:
@@ -157,10 +167,12 @@ def test_manifest_records_build_settings_and_a_hash_of_every_file(tiny: Settings
         "max_sentence_chars": 600,
         "splitter": SPLITTER_VERSION,
     }
-    assert manifest["dimension"] == 384 and manifest["index_type"] == "flat"
-    folder = tiny.index_dir / "generations" / current_name(tiny)
+    assert manifest["dimension"] == 384
+    folder = segment_folder(tiny)
     on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"manifest.json"}
-    assert set(manifest["files"]) == on_disk
+    segment_manifest = store.read_manifest(folder)
+    assert set(segment_manifest["files"]) == on_disk
+    assert set(segment_manifest["documents"]) == {"harbour", "orchard"}
     assert {"corpus.sqlite", "chunks.faiss", "sentences.npy"} <= on_disk
 
 
@@ -203,7 +215,7 @@ def test_a_stale_index_is_rebuilt(
     before = current_name(tiny)
     build = change(tiny, build_settings(tiny, embedder))
     documents = load_directory(tiny.seeds_dir)
-    with pytest.raises(IndexUnavailable, match=r"other settings or another model|seed articles changed"):
+    with pytest.raises(IndexUnavailable, match=r"other settings or another model|articles changed"):
         check_fresh(open_index(tiny.index_dir).manifest, documents, build)
     index = ensure(tiny, embedder, documents, build)
     assert index.path.name == current_name(tiny) != before
@@ -222,15 +234,15 @@ def current_folder(settings: Settings) -> Path:
 
 def truncate(name: str) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
-        path = current_folder(settings) / name
+        path = segment_folder(settings) / name
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
     return damage
 
 
-def overwrite(name: str) -> Callable[[Settings], None]:
+def overwrite(name: str, where: Callable[[Settings], Path] = segment_folder) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
-        path = current_folder(settings) / name
+        path = where(settings) / name
         path.write_bytes(b"\0garbage" * (path.stat().st_size // 8 + 1))
 
     return damage
@@ -243,9 +255,9 @@ def write_current(content: str) -> Callable[[Settings], None]:
     return damage
 
 
-def remove(name: str) -> Callable[[Settings], None]:
+def remove(name: str, where: Callable[[Settings], Path] = segment_folder) -> Callable[[Settings], None]:
     def damage(settings: Settings) -> None:
-        (current_folder(settings) / name).unlink()
+        (where(settings) / name).unlink()
 
     return damage
 
@@ -258,8 +270,11 @@ DAMAGE = {
     "overwritten-vectors": (overwrite("sentences.npy"), "cannot be loaded"),
     "overwritten-answer-types": (overwrite("answer-types.npy"), "cannot be loaded"),
     "no-answer-types": (remove("answer-types.npy"), "cannot be loaded"),
-    "no-manifest": (remove("manifest.json"), "has no readable manifest"),
-    "garbage-manifest": (overwrite("manifest.json"), "has no readable manifest"),
+    "overwritten-postings": (overwrite("lexical-chunks.npz"), "cannot be loaded"),
+    "no-manifest": (remove("manifest.json", current_folder), "has no readable manifest"),
+    "garbage-manifest": (overwrite("manifest.json", current_folder), "has no readable manifest"),
+    "no-segment-manifest": (remove("manifest.json"), "has no readable manifest"),
+    "missing-segment": (lambda settings: shutil.rmtree(segment_folder(settings)), "has no readable manifest"),
     "bogus-current": (write_current("20990101T000000-deadbeef-000000\n"), "names a missing generation"),
     "empty-current": (write_current(""), "names a missing generation ''"),
     "escaping-current": (write_current("../../etc"), "names a missing generation '../../etc'"),
@@ -284,7 +299,7 @@ def test_a_damaged_index_is_detected_and_rebuilt_never_served(
 
 def flip_a_vector_byte(settings: Settings) -> Path:
     """Damage that still loads: one byte of a sentence vector changes. Only the hashes see it."""
-    path = current_folder(settings) / "sentences.npy"
+    path = segment_folder(settings) / "sentences.npy"
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -342,23 +357,24 @@ def interrupt(*args: Any, **kwargs: Any) -> None:
 @pytest.mark.parametrize(
     ("target", "failure"),
     [
-        ("qa.indexing.LexicalIndex.build", crash),
+        ("qa.indexing.LexicalSegment.build", crash),
         ("qa.store.write_vector_index", crash),
         ("qa.store._fsync_tree", crash),
-        ("qa.indexing.LexicalIndex.build", interrupt),
+        ("qa.indexing.LexicalSegment.build", interrupt),
     ],
     ids=["bm25", "faiss", "fsync", "interrupt"],
 )
 def test_a_crash_mid_build_leaves_the_previous_generation_current(
     tiny: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, target: str, failure: Callable[..., None]
 ) -> None:
-    before = current_name(tiny)
+    before, segments = current_name(tiny), segment_folders(tiny)
     edit_seed_text(tiny, build_settings(tiny, embedder))
     monkeypatch.setattr(target, failure)
     with pytest.raises((BuildCrash, KeyboardInterrupt)):
         ensure(tiny, embedder)
     assert current_name(tiny) == before
     assert generation_folders(tiny) == [before], "no .building-* folder and no partial generation remain"
+    assert segment_folders(tiny) == segments, "no .building-* folder and no partial segment remain"
     index = open_index(tiny.index_dir)
     assert index.path.name == before and "40 million" in index.documents["harbour"].text
     monkeypatch.undo()
@@ -403,12 +419,13 @@ def test_a_killed_build_leaves_only_an_ignored_building_folder(tiny: Settings, e
         timeout=120,
     )
     assert killed.returncode == 3, killed.stderr
-    leftovers = [name for name in generation_folders(tiny) if name.startswith(".building-")]
-    assert len(leftovers) == 1 and (tiny.index_dir / "generations" / leftovers[0] / "corpus.sqlite").exists()
+    leftovers = [name for name in segment_folders(tiny) if name.startswith(".building-")]
+    assert len(leftovers) == 1 and (tiny.index_dir / "segments" / leftovers[0] / "corpus.sqlite").exists()
     assert current_name(tiny) == before
     assert open_index(tiny.index_dir).path.name == before
     rebuilt = ensure(tiny, embedder)
-    assert generation_folders(tiny) == sorted([before, rebuilt.path.name]), "the leftover is cleaned up"
+    assert generation_folders(tiny) == sorted([before, rebuilt.path.name])
+    assert not [name for name in segment_folders(tiny) if name.startswith(".")], "the leftover is cleaned up"
 
 
 def test_current_is_replaced_only_after_the_generation_is_complete(
@@ -433,8 +450,12 @@ def test_current_is_replaced_only_after_the_generation_is_complete(
     assert generation_folders(tiny) == sorted([before, built.name])
 
 
-def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(tiny: Settings, embedder: Embedder) -> None:
+def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(
+    tiny: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "KEEP_SECONDS", 0.0)  # only the count rule, not the grace period
     first = current_name(tiny)
+    first_segment = segment_folder(tiny).name
     (tiny.index_dir / ".CURRENT.0123abcd.tmp").write_text(first, encoding="utf-8")  # a crashed switch
     (tiny.index_dir / "generations" / ".building-0123abcd").mkdir()  # a crashed build
     documents, build = load_directory(tiny.seeds_dir), build_settings(tiny, embedder)
@@ -442,19 +463,21 @@ def test_only_the_newest_generations_are_kept_and_leftovers_are_cleaned(tiny: Se
     third = build_index(tiny.index_dir, documents, embedder, build).name
     assert current_name(tiny) == third
     assert generation_folders(tiny) == sorted([second, third]) and first not in generation_folders(tiny)
+    assert first_segment not in segment_folders(tiny) and len(segment_folders(tiny)) == 2, "unlisted segments go"
     assert not list(tiny.index_dir.glob(".CURRENT.*.tmp"))
 
 
 def test_a_commit_that_fails_verification_leaves_nothing_behind(
     tiny: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = current_name(tiny)
+    before, segments = current_name(tiny), segment_folders(tiny)
 
     def unreadable(folder: Path) -> None:
         raise IndexUnavailable(f"{folder} does not match its manifest")
 
-    monkeypatch.setattr(store, "verify_generation", unreadable)
+    monkeypatch.setattr(store, "verify_segment", unreadable)
     with pytest.raises(IndexUnavailable, match="does not match its manifest"):
         build_index(tiny.index_dir, load_directory(tiny.seeds_dir), embedder, build_settings(tiny, embedder))
     assert current_name(tiny) == before
-    assert generation_folders(tiny) == [before], "the unverified generation is removed, not kept as a roll-back"
+    assert generation_folders(tiny) == [before]
+    assert segment_folders(tiny) == segments, "the unverified segment is removed, never listed"
