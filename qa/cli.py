@@ -69,6 +69,20 @@ def read_articles(settings: Settings) -> list[Document]:
     return load_seeds(settings.seeds_dir).documents
 
 
+def seeds_to_import(settings: Settings) -> tuple[list[Document] | None, int]:
+    """The seeds folder's articles when the index folder has no archive yet (then a missing seeds
+    folder is the error to show), else None; and how many articles a load may have to embed."""
+    from qa.store import CURRENT, IndexUnavailable, current_generation, read_manifest
+
+    if not (settings.index_dir / CURRENT).exists():
+        documents = read_articles(settings)
+        return documents, len(documents)
+    try:
+        return None, int(read_manifest(current_generation(settings.index_dir)).get("counts", {}).get("documents", 0))
+    except IndexUnavailable:
+        return None, 0
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -108,14 +122,16 @@ def rebuild_notice(index_dir: Path, articles: int) -> Iterator[None]:
 
 
 def open_service(settings: Settings, documents: Sequence[Document] | None = None) -> Service:
-    """A loaded Service over `documents` (default: the seeds folder's articles), its index built
-    first when missing or stale (said on stderr, with a progress bar); failures are one line."""
+    """A loaded Service over the archive as it is (the seeds folder imported when it is empty), or
+    over exactly `documents`; a build is said on stderr, with a progress bar; failures are one line."""
     from qa.service import Service
 
     if documents is None:
-        documents = read_articles(settings)
+        documents, articles = seeds_to_import(settings)
+    else:
+        articles = len(documents)
     try:
-        with rebuild_notice(settings.index_dir, len(documents)):
+        with rebuild_notice(settings.index_dir, articles):
             return Service(settings).load(progress=True, documents=documents)
     except Exception as exc:
         raise click.ClickException(f"could not load the index: {exc}") from exc
@@ -202,26 +218,29 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @cli.command()
 @SEEDS_DIR
 @INDEX_DIR
-@click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
+@click.option("--force", is_flag=True, help="Re-embed every article of the archive even if it is up to date.")
 @click.option(
     "--verify",
     is_flag=True,
     help="Check every file of the current index against its manifest's SHA-256 (reads it all).",
 )
 def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: bool) -> None:
-    """Build the index of every article in the seeds folder (skipped when already fresh).
+    """Create the archive from the seeds folder when it is empty; otherwise check it is usable.
 
-    A seed file that cannot be used is reported on stderr and skipped (text that is not UTF-8, an id
-    already taken) or indexed under its file name (metadata that is not a JSON object of strings).
+    Once the archive exists it is the source of truth: publish with `qa ingest` or the HTTP API
+    (`qa ingest seeds/` re-imports the seeds folder). An archive built with other settings or
+    another model is re-embedded from its own articles. A seed file that cannot be used is
+    reported on stderr and skipped (text that is not UTF-8, an id already taken) or indexed under
+    its file name (metadata that is not a JSON object of strings).
 
     \b
     Examples:
-      qa index                 # build ./index from ./seeds if missing or stale
-      qa index --verify        # is the index on disk intact?
-      qa index --seeds-dir ~/articles --index-dir ~/articles-index --force
+      qa index                 # import ./seeds into ./index if it is empty
+      qa index --verify        # is the archive on disk intact?
+      qa index --index-dir ~/articles-index --force   # re-embed every article
     """
     from qa.embedding import Embedder
-    from qa.indexing import BuildSettings, ensure_index
+    from qa.indexing import BuildSettings, open_or_import
     from qa.store import current_generation, verify_generation
 
     settings = settings_from(seeds_dir=seeds_dir, index_dir=index_dir)
@@ -233,12 +252,16 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: b
             raise click.ClickException(str(exc)) from exc
         click.echo(f"index {folder.name}: every file matches its manifest", err=True)
         return
-    documents = read_articles(settings)
+    seeds, articles = seeds_to_import(settings)
     try:
         embedder = Embedder.from_settings(settings)
         build = BuildSettings.from_settings(settings, embedder)
-        with rebuild_notice(settings.index_dir, len(documents)):
-            loaded = ensure_index(settings.index_dir, documents, embedder, build, progress=True, force=force)
+        with rebuild_notice(settings.index_dir, articles):
+            loaded = open_or_import(
+                settings.index_dir, lambda: seeds or [], embedder, build, progress=True, force=force
+            )
+    except click.ClickException:
+        raise
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     counts = loaded.manifest["counts"]
@@ -393,6 +416,121 @@ def serve(
     settings = settings_from(host=host, port=port, workers=workers, seeds_dir=seeds_dir, index_dir=index_dir)
     require_seeds(settings)
     run_server(settings)
+
+
+def read_documents(paths: Sequence[Path], max_chars: int) -> Iterator[Document]:
+    """The valid articles of `paths` (folders of `.txt` + `.json`, or `.jsonl` files of
+    `{id, title, text, metadata}`), each checked as `PUT /v1/documents` checks it; an invalid
+    one is skipped with a line on stderr naming where it is and what is wrong."""
+    import marshmallow
+
+    from qa.documents import load_seeds
+    from qa.schemas import parse_document
+
+    for path in paths:
+        if path.is_dir():
+            records = [
+                (f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata})
+                for d in load_seeds(path).documents
+            ]
+        else:
+            records = []
+            with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+                for number, line in enumerate(handle, 1):
+                    if line.strip():
+                        try:
+                            records.append((f"{path}:{number}", json.loads(line)))
+                        except ValueError as exc:
+                            click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
+        for where, record in records:
+            try:
+                yield parse_document(record, max_chars=max_chars)
+            except marshmallow.ValidationError as exc:
+                click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Articles per commit: a rerun after an interruption skips what was committed.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@INDEX_DIR
+def ingest(paths: tuple[Path, ...], batch_size: int, as_json: bool, index_dir: Path | None) -> None:
+    """Publish articles from PATHS into the archive: new ones are added, changed ones replaced,
+    unchanged ones skipped. Safe while `qa serve` runs on the same index: it serves each commit
+    within a second.
+
+    PATHS are folders of NAME.txt with optional NAME.json metadata (as the seeds folder), or .jsonl
+    files with one {"id", "title", "text", "metadata"} object a line. An invalid article is skipped
+    with its reason on stderr; the rest are published.
+
+    \b
+    Examples:
+      qa ingest seeds/                      # re-import the seeds folder
+      qa ingest today.jsonl --json | jq .created
+    """
+    from qa.embedding import Embedder
+    from qa.indexing import Archive, BuildSettings
+
+    settings = settings_from(index_dir=index_dir)
+    documents = {d.doc_id: d for d in read_documents(paths, settings.max_document_chars)}  # the last wins
+    if not documents:
+        raise click.ClickException("no valid article to publish")
+    embedder = Embedder.from_settings(settings)
+    archive = Archive(settings.index_dir, embedder, BuildSettings.from_settings(settings, embedder))
+    batch = list(documents.values())
+    created_count, generation = 0, ""
+    try:
+        with click.progressbar(length=len(batch), label="publishing", file=sys.stderr) as bar:
+            for start in range(0, len(batch), batch_size):
+                change = archive.publish(batch[start : start + batch_size])
+                created_count += sum(change.created)
+                generation = change.index.generation
+                bar.update(len(change.created))
+        while (merged := archive.merge()) is not None:
+            generation = merged.generation
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    summary = {"published": len(batch), "created": created_count, "replaced": len(batch) - created_count}
+    if as_json:
+        click.echo(json.dumps({**summary, "generation": generation}))
+    else:
+        click.echo(
+            f"{summary['published']} articles published ({summary['created']} new, {summary['replaced']} "
+            f"replaced or unchanged) in generation {generation}",
+            err=True,
+        )
+
+
+@cli.command()
+@click.argument("doc_ids", nargs=-1, required=True)
+@INDEX_DIR
+def delete(doc_ids: tuple[str, ...], index_dir: Path | None) -> None:
+    """Delete the articles DOC_IDS from the archive, in one commit; if any of them is not in the
+    archive, nothing is deleted. Safe while `qa serve` runs on the same index.
+
+    \b
+    Example:
+      qa delete flood-barrier-2026 old-story
+    """
+    from qa.embedding import Embedder
+    from qa.indexing import Archive, BuildSettings, EmptyArchive, MissingDocuments
+
+    settings = settings_from(index_dir=index_dir)
+    embedder = Embedder.from_settings(settings)
+    archive = Archive(settings.index_dir, embedder, BuildSettings.from_settings(settings, embedder))
+    try:
+        index = archive.delete(doc_ids)
+    except MissingDocuments as exc:
+        raise click.ClickException(f"not in the archive: {', '.join(exc.doc_ids)}; nothing was deleted") from exc
+    except EmptyArchive as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"deleted {_plural(len(set(doc_ids)), 'article')}; generation {index.generation}", err=True)
 
 
 @cli.command(name="eval")

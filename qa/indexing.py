@@ -28,6 +28,7 @@ from qa.documents import Document
 from qa.embedding import Embedder
 from qa.lexical import LexicalSegment
 from qa.store import (
+    CURRENT,
     CorpusIndex,
     IndexUnavailable,
     Segment,
@@ -78,6 +79,10 @@ class MissingDocuments(KeyError):
         self.doc_ids = list(doc_ids)
 
 
+class EmptyArchive(ValueError):
+    """A write would leave the archive without articles, which it cannot serve; nothing was changed."""
+
+
 def segment(documents: Sequence[Document], settings: BuildSettings) -> tuple[list[Sentence], list[Chunk]]:
     """Every document's sentences and chunks, numbered across the documents given."""
     sentences: list[Sentence] = []
@@ -111,8 +116,6 @@ def embed_sentences(
     unchanged sentences keep the vectors of its previous version)."""
     missing = list(dict.fromkeys(t for t in texts if t not in known))
     fresh = dict(zip(missing, embedder.encode(missing, progress=progress), strict=True)) if missing else {}
-    if not texts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
     return np.stack([fresh[t] if t in fresh else known[t] for t in texts]).astype(np.float32)
 
 
@@ -180,10 +183,10 @@ class Archive:
         self.index_dir, self.embedder, self.settings = index_dir, embedder, settings
         self.cache = cache or SegmentCache()
 
-    def _description(self, counts: Mapping[str, int], hash_: str) -> dict[str, Any]:
+    def _description(self, counts: Mapping[str, int], hash_: str, dimension: int) -> dict[str, Any]:
         return {
             "build": asdict(self.settings),
-            "dimension": self.embedder.dimension,
+            "dimension": dimension,
             "corpus_hash": hash_,
             "counts": dict(counts),
         }
@@ -191,8 +194,10 @@ class Archive:
     def _commit(self, entries: Sequence[SegmentEntry], hash_: str) -> CorpusIndex:
         """Commit `entries` (dropping segments whose every article is deleted) and open the result."""
         kept = [e for e in entries if not self._all_deleted(e)]
-        # Counts need the segments loaded; they are (or the new one is small), through the cache.
-        folder = commit_generation(self.index_dir, kept, self._description(self._count(kept), hash_))
+        if not kept:
+            raise EmptyArchive("the archive must keep at least one article: publish another before deleting the last")
+        dimension = int(self._segment(kept[0].name).sentence_vectors.shape[1])
+        folder = commit_generation(self.index_dir, kept, self._description(self._count(kept), hash_, dimension))
         return self.cache.open(folder)
 
     def _all_deleted(self, entry: SegmentEntry) -> bool:
@@ -236,6 +241,8 @@ class Archive:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
         title, metadata and text are unchanged is left as it is."""
         with writer_lock(self.index_dir):
+            if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
+                return Change(self.create_locked(documents, progress), [True] * len(documents))
             index = self.current()
             created = [d.doc_id not in index.documents for d in documents]
             changed = [d for d in documents if self._live_hash(index, d.doc_id) != document_hash(d)]
@@ -383,20 +390,28 @@ def open_or_import(
     settings: BuildSettings,
     progress: bool = False,
     cache: SegmentCache | None = None,
+    force: bool = False,
 ) -> CorpusIndex:
-    """Open the archive as it is: it is the source of truth once it exists. Only an empty (or
-    unreadable) archive imports `seeds()`; one built with other settings is rebuilt from its own
-    articles, so nothing published through the API is lost to a configuration change."""
+    """Open the archive as it is: it is the source of truth once it exists. Only a folder with no
+    archive imports `seeds()`; one built with other settings (or any, with `force`) is rebuilt
+    from its own articles, so nothing published through the API is lost to a configuration
+    change; an unreadable one is reported, never replaced."""
     archive = Archive(index_dir, embedder, settings, cache)
     with writer_lock(index_dir):
         try:
             index = archive.cache.open_current(index_dir)
         except IndexUnavailable as reason:
+            if (index_dir / CURRENT).exists():  # an archive, unreadable: never replaced by the seeds
+                raise IndexUnavailable(
+                    f"the archive in {index_dir} cannot be read ({reason}); nothing was changed: restore "
+                    "the folder from a backup, or move it away to import the seeds folder again"
+                ) from None
             documents = list(seeds())
-            log.warning("%s%s; importing the seed articles", BUILD_NOTICE, reason)
+            log.warning("%s%s", BUILD_NOTICE, reason)
         else:
-            if index.manifest.get("build") == asdict(settings):
+            if index.manifest.get("build") == asdict(settings) and not force:
                 return index
             documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
-            log.warning("%sit was built with other settings or another model; re-embedding its articles", BUILD_NOTICE)
+            why = "re-embedding was asked for" if force else "the index was built with other settings or another model"
+            log.warning("%s%s", BUILD_NOTICE, why)
         return archive.create_locked(documents, progress)

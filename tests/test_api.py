@@ -343,7 +343,8 @@ def test_before_loading_readiness_is_503_and_requests_say_not_ready(unloaded_app
 
 
 def test_a_failed_load_is_reported_by_readiness_and_requests(settings: Settings, tmp_path: Path) -> None:
-    service = Service(settings.with_overrides(seeds_dir=tmp_path / "missing"))
+    # An empty archive imports the seeds folder; a missing one cannot be imported.
+    service = Service(settings.with_overrides(seeds_dir=tmp_path / "missing", index_dir=tmp_path / "empty"))
     with pytest.raises(DocumentError):
         service.load()
     client = create_app(settings, service).test_client()

@@ -162,7 +162,8 @@ def test_index_with_a_bad_metadata_record_builds_and_says_so(index_copy: dict[st
     seeds.mkdir()
     (seeds / "a.txt").write_text("One harbour, one lighthouse.", encoding="utf-8")
     (seeds / "a.json").write_text("{not json", encoding="utf-8")
-    result = run({**index_copy, "QA_SEEDS_DIR": str(seeds)}, "index")
+    new_archive = {"QA_INDEX_DIR": str(tmp_path / "new-index")}  # seeds are imported into an empty folder only
+    result = run({**index_copy, "QA_SEEDS_DIR": str(seeds), **new_archive}, "index")
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(
         "warning: a.json: not valid JSON (Expecting property name enclosed in double "
@@ -292,19 +293,29 @@ def test_an_unexpected_failure_is_one_line_and_its_traceback_needs_verbose(
 # --- a damaged or stale index is rebuilt, and the command says so first -------------------
 
 
-def test_ask_on_a_damaged_index_says_why_it_rebuilds_before_the_progress_bar(index_copy: dict[str, str]) -> None:
+def test_ask_on_a_damaged_archive_says_so_and_changes_nothing(index_copy: dict[str, str]) -> None:
+    """A damaged archive may hold articles published since the seeds were imported: it is reported,
+    never silently replaced by the seeds folder."""
     index_dir = Path(index_copy["QA_INDEX_DIR"])
     damaged = current(index_copy)
-    (index_dir / "generations" / damaged / "sentences.npy").write_bytes(b"not a numpy file")
+    (segment,) = json.loads((index_dir / "generations" / damaged / "manifest.json").read_text())["segments"]
+    (index_dir / "segments" / segment["name"] / "sentences.npy").write_bytes(b"not a numpy file")
     result = run(index_copy, "ask", FENTANYL_QUESTION, "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: could not load the index: the archive in {index_dir} cannot be read (")
+    assert "nothing was changed" in result.stderr and "Traceback" not in result.stderr
+    assert current(index_copy) == damaged
+
+
+def test_ask_on_an_empty_index_folder_imports_the_seeds_with_a_progress_bar(
+    index_copy: dict[str, str], tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty-index"
+    result = run({**index_copy, "QA_INDEX_DIR": str(empty)}, "ask", FENTANYL_QUESTION, "--json")
     assert result.exit_code == 0, result.output
     assert_valid_answer(json.loads(result.stdout), FENTANYL_QUESTION)
     notice, progress = result.stderr.split("\n", 1)
-    assert re.fullmatch(
-        rf"the index in {re.escape(str(index_dir))} cannot be used \(.*{damaged}.*\): "
-        r"rebuilding it from 1 article\.\.\.",
-        notice,
-    ), notice
+    assert notice == f"building the index in {empty} from 1 article...", notice
     assert "embedding" in progress and "30/30" in progress
 
 

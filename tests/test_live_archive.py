@@ -1,0 +1,397 @@
+"""The live archive: articles published, replaced and deleted while the service answers.
+
+Real model, real FAISS, real gunicorn. Writers here are `qa.indexing.Archive` (what `qa ingest`,
+`qa delete` and the HTTP write routes call) in this process or in a child that is killed with
+SIGKILL at a named point of its write (the store's test-only `QA_TEST_PAUSE` hook)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa import indexing, store
+from qa.config import Settings
+from qa.documents import Document, load_directory
+from qa.embedding import Embedder
+from qa.indexing import MERGE_FACTOR, Archive, BuildSettings, EmptyArchive, MissingDocuments
+from qa.retrieval import Query
+from qa.service import DocumentNotFound, Service
+from tests.conftest import FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, SEED_TEXT, SEEDS, run_qa
+from tests.servers import Client, start_server
+
+FLOOD_V1 = Document(
+    "flood-barrier",
+    "The Lakeside council approved a flood barrier on Tuesday. The barrier will cost 12 million dollars.\n"
+    "Mayor Carla Mendes said construction starts in May.",
+    "Council approves flood barrier",
+    {"author": "Desk", "url": "https://news.example/flood"},
+)
+# The same article updated: a new opening sentence shifts every offset, one figure changed.
+FLOOD_V2 = Document(
+    "flood-barrier",
+    "Update: the vote was close. The Lakeside council approved a flood barrier on Tuesday. "
+    "The barrier will cost 15 million dollars.\nMayor Carla Mendes said construction starts in May.",
+    "Council approves flood barrier",
+    {"author": "Desk"},
+)
+COST_QUESTION = "How much will the flood barrier cost?"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture()
+def archive_settings(tmp_path: Path) -> Settings:
+    """A private archive of the seed article, so tests may write to it."""
+    return Settings(seeds_dir=SEEDS, index_dir=tmp_path / "index")
+
+
+@pytest.fixture()
+def live(archive_settings: Settings, embedder: Embedder) -> Service:
+    return Service(archive_settings, embedder).load()
+
+
+def cited(service: Service, question: str) -> list[tuple[str, int, int, str]]:
+    answer = service.ask(Query(question))
+    return [(c.doc_id, c.start, c.end, c.quote) for c in answer.citations] if answer.answerable else []
+
+
+def build_settings(settings: Settings, embedder: Embedder) -> BuildSettings:
+    return BuildSettings.from_settings(settings, embedder)
+
+
+def current_manifest(index_dir: Path) -> dict[str, Any]:
+    return store.read_manifest(store.current_generation(index_dir))
+
+
+# --- publishing, replacing, deleting --------------------------------------------------------
+
+
+def test_a_published_article_is_answered_replaced_with_new_offsets_and_deleted(live: Service) -> None:
+    first = live.publish([FLOOD_V1])
+    assert first.created == [True] and live.status()["generation"] == first.generation
+    start = FLOOD_V1.text.index("The barrier will cost")
+    quote = "The barrier will cost 12 million dollars."
+    assert cited(live, COST_QUESTION)[0] == ("flood-barrier", start, start + len(quote), quote)
+    assert live.ask(Query(COST_QUESTION)).generation == first.generation
+
+    second = live.publish([FLOOD_V2])
+    assert second.created == [False] and second.generation > first.generation
+    start = FLOOD_V2.text.index("The barrier will cost")
+    quote = "The barrier will cost 15 million dollars."
+    assert cited(live, COST_QUESTION)[0] == ("flood-barrier", start, start + len(quote), quote)
+    assert live.document("flood-barrier").text == FLOOD_V2.text
+    assert all("12 million" not in c[3] for c in cited(live, COST_QUESTION)), "nothing of the old version"
+
+    live.delete(["flood-barrier"])
+    assert cited(live, COST_QUESTION) == [] or all(c[0] != "flood-barrier" for c in cited(live, COST_QUESTION))
+    with pytest.raises(DocumentNotFound):
+        live.document("flood-barrier")
+
+
+def test_deleting_the_seed_article_declines_its_question_and_putting_it_back_answers_it(live: Service) -> None:
+    seed = live.document(SEED_ID)
+    live.publish([FLOOD_V1])
+    live.delete([SEED_ID])
+    assert not live.ask(Query(FENTANYL_QUESTION)).answerable
+    live.publish([seed])
+    answer = live.ask(Query(FENTANYL_QUESTION))
+    assert answer.answerable
+    top = answer.citations[0]
+    assert (top.doc_id, top.start, top.end) == (SEED_ID, *FENTANYL_SPAN)
+    assert SEED_TEXT[top.start : top.end] == top.quote
+
+
+def test_a_delete_naming_a_missing_article_changes_nothing(live: Service) -> None:
+    before = live.status()["generation"]
+    with pytest.raises(DocumentNotFound):
+        live.delete([SEED_ID, "no-such-article"])
+    assert live.status()["generation"] == before == store.current_generation(live.settings.index_dir).name
+    assert live.document(SEED_ID).text == SEED_TEXT
+
+
+def test_the_last_article_cannot_be_deleted(live: Service) -> None:
+    with pytest.raises(EmptyArchive):
+        live.delete([SEED_ID])
+    assert live.ask(Query(FENTANYL_QUESTION)).answerable
+
+
+def test_an_unchanged_article_is_not_written_again(live: Service) -> None:
+    before = live.status()["generation"]
+    assert live.publish([live.document(SEED_ID)]).generation == before
+
+
+class CountingEmbedder(Embedder):
+    """The real model, counting the texts it is asked to embed."""
+
+    embedded: list[str]
+
+    def encode(self, texts: Any, progress: bool = False) -> np.ndarray:
+        self.embedded.extend(texts)
+        return super().encode(texts, progress=progress)
+
+
+def test_a_replaced_article_embeds_only_its_new_sentences(archive_settings: Settings) -> None:
+    counting = CountingEmbedder()
+    counting.embedded = []
+    service = Service(archive_settings, counting).load()
+    service.publish([FLOOD_V1])
+    counting.embedded.clear()
+    service.publish([FLOOD_V2])
+    assert counting.embedded == ["Update: the vote was close.", "The barrier will cost 15 million dollars."]
+
+
+def test_a_write_costs_its_article_not_the_archive(live: Service) -> None:
+    """Publishing adds one small segment and rewrites no existing file."""
+    index_dir = live.settings.index_dir
+    before = {p: p.stat().st_mtime_ns for p in (index_dir / "segments").rglob("*") if p.is_file()}
+    live.publish([FLOOD_V1])
+    after = {p: p.stat().st_mtime_ns for p in (index_dir / "segments").rglob("*") if p.is_file()}
+    assert all(after[p] == mtime for p, mtime in before.items()), "existing segments are never rewritten"
+    entries = current_manifest(index_dir)["segments"]
+    assert len(entries) == 2 and json.loads(
+        (index_dir / "segments" / entries[1]["name"] / "manifest.json").read_text(encoding="utf-8")
+    )["counts"] == {"documents": 1, "sentences": 3, "chunks": 1}
+
+
+def test_a_segment_listing_only_deleted_articles_is_dropped(live: Service) -> None:
+    live.publish([FLOOD_V1])
+    live.publish([FLOOD_V2])  # the first flood segment now holds only a replaced version
+    assert len(current_manifest(live.settings.index_dir)["segments"]) == 2
+
+
+# --- merges ---------------------------------------------------------------------------------
+
+
+def small_article(n: int) -> Document:
+    return Document(f"brief-{n}", f"Brief number {n} reports that the {n}th bridge reopened.", f"Brief {n}")
+
+
+def test_merging_small_segments_keeps_every_answer_and_drops_deleted_articles(
+    archive_settings: Settings, embedder: Embedder
+) -> None:
+    archive = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
+    archive.create([*load_directory(SEEDS)])
+    briefs = MERGE_FACTOR + 1  # one is deleted: its segment, holding nothing live, is dropped at once
+    for n in range(briefs):
+        archive.publish([small_article(n)])
+    archive.delete(["brief-3"])
+    before = Service(archive_settings, embedder).load()
+    expected = [cited(before, f"Which bridge did brief {n} report?") for n in range(briefs)]
+    merged = archive.merge()
+    assert merged is not None and len(merged.segments) == 2, "the eight small segments became one"
+    assert archive.merge() is None, "nothing left to merge"
+    assert set(merged.documents) == {SEED_ID, *(f"brief-{n}" for n in range(briefs) if n != 3)}
+    assert "brief-3" not in merged.segments[1].hashes, "a deleted article is gone for good"
+    after = Service(archive_settings, embedder).load()
+    assert [cited(after, f"Which bridge did brief {n} report?") for n in range(briefs)] == expected
+
+
+def test_a_delete_made_while_a_merge_runs_is_kept(
+    archive_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
+    archive.create([*load_directory(SEEDS)])
+    for n in range(MERGE_FACTOR):  # brief 5 shares its segment, which stays listed when brief 5 goes
+        archive.publish([small_article(n), small_article(50)] if n == 5 else [small_article(n)])
+    other_writer = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
+    write_segment = indexing.write_segment
+
+    def delete_meanwhile(index_dir: Path, content: store.SegmentContent) -> str:
+        other_writer.delete(["brief-5"])  # acknowledged while the merged segment is being written
+        return write_segment(index_dir, content)
+
+    monkeypatch.setattr(indexing, "write_segment", delete_meanwhile)
+    merged = archive.merge()
+    assert merged is not None and "brief-5" not in merged.documents and "brief-50" in merged.documents
+    assert len(merged.segments) == 2
+    reopened = Service(archive_settings, embedder).load().pipeline.index
+    assert "brief-5" not in reopened.documents and "brief-50" in reopened.documents
+
+
+# --- crashes --------------------------------------------------------------------------------
+
+KILLED_WRITER = """
+import sys
+from pathlib import Path
+from qa.config import Settings
+from qa.documents import Document
+from qa.embedding import Embedder
+from qa.indexing import Archive, BuildSettings
+
+settings = Settings(index_dir=Path(sys.argv[1]))
+embedder = Embedder()
+archive = Archive(settings.index_dir, embedder, BuildSettings.from_settings(settings, embedder))
+archive.publish([Document("flood-barrier", sys.argv[2], "Council approves flood barrier")])
+"""
+
+
+@pytest.mark.parametrize(("point", "survives"), [(p, p == "current-switched") for p in store.PAUSE_POINTS])
+def test_kill_9_at_any_point_of_a_write_leaves_the_archive_before_or_after_it(
+    archive_settings: Settings, embedder: Embedder, tmp_path: Path, point: str, survives: bool
+) -> None:
+    Service(archive_settings, embedder).load()
+    before = store.current_generation(archive_settings.index_dir).name
+    paused = tmp_path / "paused"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(archive_settings.index_dir), FLOOD_V1.text],
+        env={**os.environ, "QA_TEST_PAUSE": point, "QA_TEST_PAUSE_FILE": str(paused)},
+    )
+    deadline = time.monotonic() + 120
+    while not paused.exists():
+        assert writer.poll() is None and time.monotonic() < deadline, "the writer never reached the pause point"
+        time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+
+    restarted = Service(archive_settings, embedder).load()
+    assert set(restarted.pipeline.index.documents) == ({SEED_ID, "flood-barrier"} if survives else {SEED_ID})
+    assert (store.current_generation(archive_settings.index_dir).name == before) is not survives
+    assert restarted.ask(Query(FENTANYL_QUESTION)).citations[0].start == FENTANYL_SPAN[0]
+    # The next write is not blocked by the leftovers, and collects them.
+    restarted.publish([FLOOD_V2])
+    assert cited(restarted, COST_QUESTION)[0][3] == "The barrier will cost 15 million dollars."
+    for folder in ("segments", "generations"):
+        assert not list((archive_settings.index_dir / folder).glob(".building-*")), "leftovers are collected"
+
+
+# --- servers following writes ---------------------------------------------------------------
+
+
+def wait_for(condition: Any, timeout: float) -> float:
+    """Seconds until `condition()` holds (fails after `timeout`)."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "not within the time allowed"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture()
+def two_workers(archive_settings: Settings, live: Service) -> Iterator[str]:
+    server = start_server(archive_settings.seeds_dir, archive_settings.index_dir, workers=2)
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+def generations_answered(base_url: str, question: str, asks: int) -> set[str]:
+    """The generations `asks` answers came from, each on a new connection (so both workers serve)."""
+    seen = set()
+    for _ in range(asks):
+        client = Client(base_url)
+        status, body = client.request("POST", "/v1/ask", {"question": question})
+        client.close()
+        assert status == 200, body
+        seen.add(json.loads(body)["generation"])
+    return seen
+
+
+@pytest.mark.slow
+def test_every_worker_serves_a_write_by_another_process_within_a_second(live: Service, two_workers: str) -> None:
+    published = live.publish([FLOOD_V1]).generation
+    written_at = time.monotonic()
+    wait_for(lambda: generations_answered(two_workers, COST_QUESTION, 1) == {published}, timeout=1.0)
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - written_at)))
+    assert generations_answered(two_workers, COST_QUESTION, 20) == {published}, "every worker, one second after"
+
+
+@pytest.mark.slow
+def test_answers_during_a_stream_of_writes_never_fail_and_always_cite_a_real_version(
+    live: Service, two_workers: str
+) -> None:
+    versions = [FLOOD_V1, FLOOD_V2]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                live.publish([versions[n % 2]])
+                n += 1
+                time.sleep(0.1)
+        except BaseException as exc:  # reported below: a writer failure must fail the test
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    client = Client(two_workers)
+    answers = 0
+    generations = set()
+    try:
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            status, body = client.request("POST", "/v1/ask", {"question": COST_QUESTION})
+            assert status == 200, body
+            answer = json.loads(body)
+            generations.add(answer["generation"])
+            for citation in answer["citations"]:
+                texts = [v.text for v in versions if v.doc_id == citation["doc_id"]] or [SEED_TEXT]
+                assert any(t[citation["start"] : citation["end"]] == citation["quote"] for t in texts), citation
+            answers += 1
+    finally:
+        stop.set()
+        writer.join()
+        client.close()
+    assert not errors, errors
+    assert answers > 20 and len(generations) > 3, (answers, generations)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_qa_ingest_and_qa_delete_change_the_archive_a_running_service_follows(live: Service, tmp_path: Path) -> None:
+    feed = tmp_path / "today.jsonl"
+    records = [
+        {"id": FLOOD_V1.doc_id, "title": FLOOD_V1.title, "text": FLOOD_V1.text, "metadata": FLOOD_V1.metadata},
+        {"id": "bad id!", "title": "Bad", "text": "An id with a space.", "metadata": {}},
+        {"id": "empty", "title": "Empty", "text": "   ", "metadata": {}},
+    ]
+    feed.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n", encoding="utf-8")
+    env = {"QA_INDEX_DIR": str(live.settings.index_dir)}
+    result = run_qa(env, "ingest", str(feed), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["published"], summary["created"]) == (1, 1)
+    assert f"{feed}:2" in result.stderr and f"{feed}:3" in result.stderr and f"{feed}:4" in result.stderr
+    assert live.reload() and live.status()["generation"] == summary["generation"]
+    assert cited(live, COST_QUESTION)[0][3] == "The barrier will cost 12 million dollars."
+
+    again = run_qa(env, "ingest", str(feed), "--json")
+    assert json.loads(again.stdout)["generation"] == summary["generation"], "a rerun rewrites nothing"
+
+    missing = run_qa(env, "delete", "flood-barrier", "no-such-article")
+    assert missing.exit_code == 1 and "not in the archive: no-such-article; nothing was deleted" in missing.output
+    deleted = run_qa(env, "delete", "flood-barrier")
+    assert deleted.exit_code == 0, deleted.output
+    assert live.reload() and "flood-barrier" not in live.pipeline.index.documents
+
+
+def test_the_archive_not_the_seeds_folder_is_the_source_of_truth_once_it_exists(
+    archive_settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    settings = archive_settings.with_overrides(seeds_dir=seeds)
+    Service(settings, embedder).load().publish([FLOOD_V1])
+    (seeds / "later.txt").write_text("Snow is expected on Friday.", encoding="utf-8")
+    reopened = Service(settings, embedder).load()
+    assert set(reopened.pipeline.index.documents) == {SEED_ID, "flood-barrier"}, "published kept, seeds not re-read"
+    with pytest.raises(MissingDocuments):
+        Archive(settings.index_dir, embedder, build_settings(settings, embedder)).delete(["later"])
