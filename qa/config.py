@@ -21,6 +21,23 @@ def _env_tuple(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _env_flag(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("use 1 or 0")
+
+
+def _read_keys(path: Path) -> tuple[str, ...]:
+    """Keys from a file, one a line; blank lines and `#` comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"QA_API_KEYS_FILE={str(path)!r} cannot be read: {exc}") from exc
+    return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
 # Accepted ranges (lowest, highest or None), checked on every construction so that a bad value
 # fails at start with the variable's name rather than deep in a build or a request.
 _LIMITS: dict[str, tuple[float, float | None]] = {
@@ -31,6 +48,8 @@ _LIMITS: dict[str, tuple[float, float | None]] = {
     "max_body_bytes": (1, None),
     "max_batch_questions": (1, None),
     "max_batch_chars": (1, None),
+    "max_batch_documents": (1, None),
+    "max_document_chars": (1, None),
     "embed_threads": (0, None),
     "port": (0, 65535),
     "workers": (1, None),
@@ -61,6 +80,14 @@ class Settings:
     # Characters of questions and history one batch request may ask about: bounds its time and memory.
     max_batch_chars: int = 100_000
     cors_origins: tuple[str, ...] = ()
+    # Articles one `POST /v1/documents` may publish, and characters one article may hold.
+    max_batch_documents: int = 1000
+    max_document_chars: int = 1_000_000
+    # Bearer keys that may write (publish, replace, delete); none: every write route answers 403.
+    # From QA_API_KEYS (comma-separated) and QA_API_KEYS_FILE (one a line, # comments); never shown.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # With a key configured, reads (questions, articles) need one too; probes and docs stay open.
+    read_requires_key: bool = False
     # Forward passes of the embedding model a process runs at once, each on one core;
     # 0 means the cores divided by the server's workers.
     embed_threads: int = 0
@@ -106,6 +133,10 @@ class Settings:
             "max_batch_questions": int,
             "max_batch_chars": int,
             "cors_origins": _env_tuple,
+            "max_batch_documents": int,
+            "max_document_chars": int,
+            "api_keys": _env_tuple,
+            "read_requires_key": _env_flag,
             "embed_threads": int,
             "cache_dir": Path,
             "query_encoder": str,
@@ -122,6 +153,9 @@ class Settings:
                     values[name] = convert(raw)
                 except ValueError as exc:
                     raise ValueError(f"QA_{name.upper()}={raw!r} is not valid: {exc}") from exc
+        keys_file = env.get("QA_API_KEYS_FILE")
+        if keys_file:
+            values["api_keys"] = (*values.get("api_keys", ()), *_read_keys(Path(keys_file)))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

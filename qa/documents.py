@@ -7,11 +7,13 @@ files keep their `\\r` and the offsets match the file as an editor sees it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +158,42 @@ def corpus_fingerprint(documents: Iterable[Document]) -> str:
         digest.update(document.text.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+class InvalidCursor(ValueError):
+    """A page cursor this service did not hand out (or an archive version cannot read)."""
+
+
+def _published_at(document: Document) -> float | None:
+    stamp = document.metadata.get("published_at")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.removesuffix("Z") + ("+00:00" if stamp.endswith("Z") else ""))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _page_key(document: Document) -> tuple[int, float, str]:
+    """Newest first by `published_at`, articles without one after them, then by id."""
+    moment = _published_at(document)
+    return (1, 0.0, document.doc_id) if moment is None else (0, -moment, document.doc_id)
+
+
+def page_documents(documents: Iterable[Document], limit: int, cursor: str | None) -> tuple[list[Document], str | None]:
+    """One page of `documents` after `cursor` (keyset pagination: a page never repeats or skips an
+    article that stays in the archive while a client walks the pages), and the next page's cursor."""
+    after: tuple[int, float, str] | None = None
+    if cursor:
+        try:
+            group, moment, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+            after = (int(group), float(moment), str(doc_id))
+        except (ValueError, TypeError, UnicodeError):
+            raise InvalidCursor("not a cursor this service handed out") from None
+    ordered = sorted((d for d in documents if after is None or _page_key(d) > after), key=_page_key)
+    page = ordered[:limit]
+    if len(ordered) <= limit:
+        return page, None
+    token = base64.urlsafe_b64encode(json.dumps(_page_key(page[-1])).encode("utf-8")).decode("ascii")
+    return page, token

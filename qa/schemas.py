@@ -6,14 +6,17 @@ import nothing of the web layer: the command line validates a file's questions w
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from qa.answering import Answer
+from qa.documents import Document
 from qa.retrieval import Query
 
 MAX_QUESTION_CHARS = 1000
@@ -146,6 +149,9 @@ class AnswerSchema(ma.Schema):
     confidence = fields.Float(required=True, metadata={"description": "Calibrated, in [0, 1]."})
     citations = fields.List(fields.Nested(CitationSchema), required=True)
     took_ms = fields.Float(required=True)
+    generation = fields.String(
+        required=True, metadata={"description": "The index generation the answer came from (as /readyz names it)."}
+    )
 
 
 _ANSWER_SCHEMA = AnswerSchema()  # built once: a schema's construction cost more than its dump
@@ -168,6 +174,88 @@ class DocumentSchema(DocumentSummarySchema):
 
 class DocumentListSchema(ma.Schema):
     documents = fields.List(fields.Nested(DocumentSummarySchema), required=True)
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "Pass as `cursor` for the next page; null: last."}
+    )
+
+
+MAX_PAGE = 1000
+
+
+class DocumentPageArgsSchema(ma.Schema):
+    limit = StrictInteger(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    cursor = Text(load_default=None, validate=validate.Length(1, 1000))
+
+
+# Article ids: what a URL path segment can carry unescaped, and never "." or "..".
+DOC_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"
+
+
+def _metadata_fields(value: Any) -> None:
+    """`published_at` must be ISO 8601 (pages sort by it) and `url` a string (citations link it)."""
+    if "url" in value and not isinstance(value["url"], str):
+        raise ma.ValidationError({"url": ["Must be a string."]})
+    if "published_at" not in value:
+        return
+    stamp = value["published_at"]
+    try:
+        if not isinstance(stamp, str):
+            raise ValueError
+        datetime.fromisoformat(stamp.removesuffix("Z") + ("+00:00" if stamp.endswith("Z") else ""))
+    except ValueError:
+        raise ma.ValidationError(
+            {"published_at": ["Must be an ISO 8601 date or date and time, e.g. 2026-12-04T09:30:00Z."]}
+        ) from None
+
+
+def _metadata_text(value: Any) -> None:
+    if not is_text(json.dumps(value, ensure_ascii=False, default=str)):
+        raise ma.ValidationError(NOT_TEXT)
+
+
+class DocumentWriteSchema(ma.Schema):
+    """The body of `PUT /v1/documents/<doc_id>`."""
+
+    title = Text(required=True, validate=validate.Length(1, 1000))
+    text = Text(required=True, validate=_not_blank, metadata={"pattern": NOT_BLANK})
+    metadata = fields.Dict(
+        load_default=dict,
+        validate=[_metadata_fields, _metadata_text],
+        metadata={"description": "author, source, url, published_at (ISO 8601) and any other fields."},
+    )
+
+
+class DocumentRecordSchema(DocumentWriteSchema):
+    """One article of `POST /v1/documents` (and of a `qa ingest` .jsonl file)."""
+
+    id = Text(required=True, validate=validate.Regexp(DOC_ID_PATTERN), metadata={"pattern": DOC_ID_PATTERN})
+
+
+_RECORD, _WRITE = DocumentRecordSchema(), DocumentWriteSchema()
+
+
+def parse_document(record: Any, doc_id: str | None = None, max_chars: int = 1_000_000) -> Document:
+    """A valid article from a request body or a file record (`doc_id` given: the body of a PUT, which
+    names it in the path); `ma.ValidationError` with a field-to-messages dict otherwise."""
+    if not isinstance(record, dict):
+        raise ma.ValidationError({"_schema": ["Must be a JSON object."]})
+    errors: dict[str, Any] = {}
+    if doc_id is not None and not re.match(DOC_ID_PATTERN, doc_id):
+        errors["doc_id"] = ["Must be 1 to 128 letters, digits, '.', '_' or '-' (not '.' or '..')."]
+    try:
+        data = (_WRITE if doc_id is not None else _RECORD).load(record)
+    except ma.ValidationError as exc:
+        errors.update(exc.normalized_messages())
+        raise ma.ValidationError(errors) from None
+    if len(data["text"]) > max_chars:
+        errors["text"] = [f"Longer than the {max_chars:,} characters an article may hold."]
+    if errors:
+        raise ma.ValidationError(errors)
+    return Document(doc_id if doc_id is not None else data["id"], data["text"], data["title"], data["metadata"])
+
+
+class PublishedSchema(DocumentSummarySchema):
+    generation = fields.String(required=True, metadata={"description": "The index generation that serves it."})
 
 
 class ErrorBodySchema(ma.Schema):
@@ -180,6 +268,19 @@ class ErrorSchema(ma.Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
+class BulkItemResultSchema(ma.Schema):
+    id = fields.Raw(allow_none=True, metadata={"description": "The item's id, when it had a usable one."})
+    status = fields.String(metadata={"enum": ["created", "replaced"]})
+    error = fields.Nested(ErrorBodySchema)
+
+
+class BulkResultSchema(ma.Schema):
+    generation = fields.String(
+        required=True, allow_none=True, metadata={"description": "The generation serving them; null: none was valid."}
+    )
+    results = fields.List(fields.Nested(BulkItemResultSchema), required=True)
+
+
 class HealthSchema(ma.Schema):
     status = fields.String(required=True)
 
@@ -187,6 +288,7 @@ class HealthSchema(ma.Schema):
 class ReadinessSchema(ma.Schema):
     ready = fields.Boolean(required=True)
     index = fields.String()
+    generation = fields.String(metadata={"description": "The index generation served (the same as `index`)."})
     reason = fields.String()
     documents = fields.Integer()
     sentences = fields.Integer()

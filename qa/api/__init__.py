@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     request_id.register(app)
     for blueprint in (routes.ask, batch.batch, chat.chat, routes.documents, routes.health):
         api.register_blueprint(blueprint)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():
         api.spec.components.schema(name, schema=schema)
     docs.register(app, api)

@@ -18,6 +18,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from qa.api.errors import ApiError
+from qa.api.keys import require_read_key
 from qa.api.routes import require_json_body, service
 from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 from qa.batching import answer_items, parse_item, text_size
@@ -79,6 +80,7 @@ def ndjson(results: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 
 batch = Blueprint("batch", __name__, url_prefix="/v1", description="Many questions in one request.")
+batch.before_request(require_read_key)
 batch.before_request(require_json_body)
 
 

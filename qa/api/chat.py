@@ -24,6 +24,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from qa.answering import Answer
+from qa.api.keys import require_read_key
 from qa.api.routes import require_json_body, service
 from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
 from qa.retrieval import Query
@@ -264,6 +265,7 @@ def server_sent_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 chat = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions.")
+chat.before_request(require_read_key)
 chat.before_request(require_json_body)
 
 

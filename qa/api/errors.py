@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from qa.batching import unknown_documents_error
+from qa.indexing import EmptyArchive
 from qa.service import DocumentNotFound, NotReady, UnknownDocuments
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,19 @@ CODES = {
 class ApiError(HTTPException):
     """An HTTP error with our machine-readable code and, optionally, field messages."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(description=message)
         self.code = status
         self.error_code = code
         self.fields = fields
+        self.extra_headers = headers or {}
 
 
 def error_document(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -77,6 +86,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     if isinstance(error, ApiError):
         response = error_response(status, error.error_code, error.description or "", error.fields)
+        response.headers.update(error.extra_headers)
     else:
         fields = _validation_fields(error)
         message = "The request is not valid; see fields." if fields else (error.description or error.name)
@@ -104,6 +114,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DocumentNotFound)
     def _document_not_found(error: DocumentNotFound) -> Response:
         return error_response(404, "document_not_found", f"No document has the id {error.args[0]!r}.")
+
+    @app.errorhandler(EmptyArchive)
+    def _empty_archive(error: EmptyArchive) -> Response:
+        return error_response(409, "last_document", str(error))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import marshmallow as ma
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
-from qa.api.errors import ApiError
-from qa.documents import Document
+from qa.api.errors import ApiError, error_document
+from qa.api.keys import WRITE_SECURITY, require_read_key, require_write_key
+from qa.documents import Document, InvalidCursor, page_documents
 from qa.retrieval import Query
 from qa.schemas import (
     AnswerSchema,
     AskRequestSchema,
+    BulkResultSchema,
     DocumentListSchema,
+    DocumentPageArgsSchema,
     DocumentSchema,
+    DocumentWriteSchema,
     ErrorSchema,
     HealthSchema,
+    PublishedSchema,
     ReadinessSchema,
+    parse_document,
 )
 from qa.service import Service
 
@@ -33,9 +41,9 @@ def service() -> Service:
 
 
 def require_json_body() -> None:
-    """POST bodies must be JSON: 415 for another media type, 400 for malformed JSON, including
+    """POST and PUT bodies must be JSON: 415 for another media type, 400 for malformed JSON, including
     JSON nested too deeply for the parser (`[` x 100,000 raises RecursionError, not ValueError)."""
-    if request.method != "POST":
+    if request.method not in ("POST", "PUT"):
         return
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
@@ -45,7 +53,16 @@ def require_json_body() -> None:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
+def require_json_unless_ndjson() -> None:
+    if request.mimetype != "application/x-ndjson":
+        require_json_body()
+
+
+ask.before_request(require_read_key)
 ask.before_request(require_json_body)
+documents.before_request(require_read_key)
+documents.before_request(require_write_key)
+documents.before_request(require_json_unless_ndjson)
 
 
 @ask.route("/ask")
@@ -71,12 +88,76 @@ def _summary(document: Document) -> dict[str, Any]:
     }
 
 
+def _invalid(messages: Any) -> ApiError:
+    return ApiError(400, "invalid_request", "The article is not valid; see fields.", messages)
+
+
+def _bulk_items() -> list[Any]:
+    """The items of a bulk body: a JSON array, or NDJSON (one JSON object a line)."""
+    if request.mimetype == "application/x-ndjson":
+        items: list[Any] = []
+        for number, line in enumerate(request.get_data(as_text=True).splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except ValueError:
+                    raise ApiError(400, "invalid_json", f"Line {number} of the NDJSON body is not JSON.") from None
+        return items
+    body = request.get_json()
+    if not isinstance(body, list):
+        raise ApiError(400, "invalid_request", "Send a JSON array of articles (or NDJSON).")
+    return body
+
+
 @documents.route("/documents")
 class Documents(MethodView):
+    @documents.arguments(DocumentPageArgsSchema, location="query", error_status_code=400)
     @documents.response(200, DocumentListSchema)
-    def get(self) -> Any:
-        """List the indexed articles with their metadata."""
-        return {"documents": [_summary(d) for d in service().documents()]}
+    def get(self, args: dict[str, Any]) -> Any:
+        """List the archive's articles, newest first by `metadata.published_at` (those without one
+        after them, then by id), a page at a time: pass `next_cursor` back as `cursor`."""
+        try:
+            page, cursor = page_documents(service().documents(), args["limit"], args["cursor"])
+        except InvalidCursor as exc:
+            raise ApiError(400, "invalid_request", "The cursor is not valid.", {"cursor": [str(exc)]}) from None
+        return {"documents": [_summary(d) for d in page], "next_cursor": cursor}
+
+    @documents.response(200, BulkResultSchema)
+    @documents.alt_response(400, schema=ErrorSchema, description="The body is not an array or NDJSON.")
+    @documents.alt_response(401, schema=ErrorSchema, description="No key, or a wrong one.")
+    @documents.alt_response(403, schema=ErrorSchema, description="Writes are off: no key is configured.")
+    @documents.alt_response(413, schema=ErrorSchema, description="More articles than QA_MAX_BATCH_DOCUMENTS.")
+    @documents.doc(security=WRITE_SECURITY)
+    def post(self) -> Any:
+        """Publish many articles in one generation: a JSON array or NDJSON of `{id, title, text,
+        metadata}`. Each gets its own result, in order; an invalid one gets its error and the
+        others are still published. An id given twice: the later item wins."""
+        settings = current_app.config["QA_SETTINGS"]
+        items = _bulk_items()
+        if len(items) > settings.max_batch_documents:
+            raise ApiError(413, "batch_too_large", f"At most {settings.max_batch_documents} articles in one request.")
+        results: list[dict[str, Any]] = []
+        valid: dict[str, Document] = {}
+        for item in items:
+            try:
+                document = parse_document(item, max_chars=settings.max_document_chars)
+            except ma.ValidationError as exc:
+                item_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+                problem = error_document(
+                    "invalid_request", "Not a valid article; see fields.", exc.normalized_messages()
+                )
+                results.append({"id": item_id, "error": problem["error"]})
+                continue
+            valid[document.doc_id] = document
+            results.append({"id": document.doc_id})
+        if not valid:
+            return {"generation": None, "results": results}
+        published = service().publish(list(valid.values()))
+        status = dict(zip(valid, published.created, strict=True))
+        for result in results:
+            if "error" not in result:
+                result["status"] = "created" if status[result["id"]] else "replaced"
+        return {"generation": published.generation, "results": results}
 
 
 @documents.route("/documents/<string:doc_id>")
@@ -87,6 +168,33 @@ class DocumentView(MethodView):
         """One article's metadata and verbatim text, so a client can highlight cited spans."""
         document = service().document(doc_id)
         return {**_summary(document), "text": document.text}
+
+    @documents.arguments(DocumentWriteSchema, error_status_code=400)
+    @documents.response(200, PublishedSchema, description="The article was replaced.")
+    @documents.alt_response(201, schema=PublishedSchema, description="The article was created.")
+    @documents.alt_response(401, schema=ErrorSchema, description="No key, or a wrong one.")
+    @documents.alt_response(403, schema=ErrorSchema, description="Writes are off: no key is configured.")
+    @documents.doc(security=WRITE_SECURITY)
+    def put(self, body: dict[str, Any], doc_id: str) -> Any:
+        """Create or replace one article. Returns once the write is durable and answered from;
+        every worker and server on the same index answers from it within a second."""
+        try:
+            document = parse_document(request.get_json(), doc_id, current_app.config["QA_SETTINGS"].max_document_chars)
+        except ma.ValidationError as exc:
+            raise _invalid(exc.messages) from None
+        published = service().publish([document])
+        return {**_summary(document), "generation": published.generation}, 201 if published.created[0] else 200
+
+    @documents.response(204)
+    @documents.alt_response(404, schema=ErrorSchema, description="No document has that id.")
+    @documents.alt_response(401, schema=ErrorSchema, description="No key, or a wrong one.")
+    @documents.alt_response(403, schema=ErrorSchema, description="Writes are off: no key is configured.")
+    @documents.alt_response(409, schema=ErrorSchema, description="It is the archive's last article.")
+    @documents.doc(security=WRITE_SECURITY)
+    def delete(self, doc_id: str) -> Any:
+        """Delete one article; questions stop citing it as soon as this returns."""
+        service().delete([doc_id])
+        return ""
 
 
 @health.route("/healthz")
