@@ -32,7 +32,7 @@ FENTANYL_SPAN = (921, 1115)  # (start, end) of the sentence that answers it, in 
 ROBINSON_QUESTION = "Who is Roger Robinson?"
 # A follow-up to ROBINSON_QUESTION that names nothing itself: only the history says who "he" is.
 FOLLOW_UP_QUESTION = "What did he say should happen to companies that fail the criteria?"
-ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
+ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms", "generation"}
 CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score", "title", "url", "start_utf16", "end_utf16"}
 SEED_TITLE = json.loads((SEEDS / f"{SEED_ID}.json").read_text(encoding="utf-8"))["title"]
 

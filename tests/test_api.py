@@ -253,7 +253,8 @@ def test_unknown_document_is_document_not_found(client: Any) -> None:
     [
         ("get", "/v1/ask", {"POST", "OPTIONS"}),
         ("put", "/v1/ask", {"POST", "OPTIONS"}),
-        ("delete", "/v1/documents", {"GET", "HEAD", "OPTIONS"}),
+        ("delete", "/v1/documents", {"GET", "HEAD", "OPTIONS", "POST"}),
+        ("post", "/v1/documents/x", {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}),
         ("post", "/healthz", {"GET", "HEAD", "OPTIONS"}),
     ],
 )
@@ -295,7 +296,8 @@ def test_documents_are_listed_with_metadata(client: Any) -> None:
     assert json_of(client.get("/v1/documents"), 200) == {
         "documents": [
             {"doc_id": SEED_ID, "title": TITLE, "metadata": SEED_METADATA, "length": len(SEED_TEXT)},
-        ]
+        ],
+        "next_cursor": None,
     }
 
 
@@ -315,6 +317,7 @@ def test_health_and_readiness_of_a_loaded_service(client: Any, service: Service)
     assert json_of(client.get("/readyz"), 200) == {
         "ready": True,
         "index": service.index.path.name,
+        "generation": service.index.path.name,
         "documents": 1,
         "sentences": 30,
         "chunks": 15,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import marshmallow as ma
 from flask import current_app, request
@@ -109,6 +110,27 @@ def _bulk_items() -> list[Any]:
     return body
 
 
+Route = TypeVar("Route", bound=Callable[..., Any])
+
+
+def write_route(body: bool) -> Callable[[Route], Route]:
+    """What every write route documents: its key, and the errors any write may answer."""
+    errors = {
+        401: "`unauthorized`: no key, or a wrong one.",
+        403: "`writes_disabled`: no key is configured on the server.",
+        503: "The index is still loading.",
+    }
+    if body:
+        errors[415] = "The body is not JSON (nor NDJSON, where accepted)."
+
+    def document(route: Route) -> Route:
+        for status, description in errors.items():
+            route = documents.alt_response(status, schema=ErrorSchema, description=description)(route)
+        return documents.doc(security=WRITE_SECURITY)(route)
+
+    return document
+
+
 @documents.route("/documents")
 class Documents(MethodView):
     @documents.arguments(DocumentPageArgsSchema, location="query", error_status_code=400)
@@ -124,10 +146,10 @@ class Documents(MethodView):
 
     @documents.response(200, BulkResultSchema)
     @documents.alt_response(400, schema=ErrorSchema, description="The body is not an array or NDJSON.")
-    @documents.alt_response(401, schema=ErrorSchema, description="No key, or a wrong one.")
-    @documents.alt_response(403, schema=ErrorSchema, description="Writes are off: no key is configured.")
-    @documents.alt_response(413, schema=ErrorSchema, description="More articles than QA_MAX_BATCH_DOCUMENTS.")
-    @documents.doc(security=WRITE_SECURITY)
+    @documents.alt_response(
+        413, schema=ErrorSchema, description="`payload_too_large`, or `batch_too_large`: over QA_MAX_BATCH_DOCUMENTS."
+    )
+    @write_route(body=True)
     def post(self) -> Any:
         """Publish many articles in one generation: a JSON array or NDJSON of `{id, title, text,
         metadata}`. Each gets its own result, in order; an invalid one gets its error and the
@@ -172,9 +194,8 @@ class DocumentView(MethodView):
     @documents.arguments(DocumentWriteSchema, error_status_code=400)
     @documents.response(200, PublishedSchema, description="The article was replaced.")
     @documents.alt_response(201, schema=PublishedSchema, description="The article was created.")
-    @documents.alt_response(401, schema=ErrorSchema, description="No key, or a wrong one.")
-    @documents.alt_response(403, schema=ErrorSchema, description="Writes are off: no key is configured.")
-    @documents.doc(security=WRITE_SECURITY)
+    @documents.alt_response(413, schema=ErrorSchema, description="The body is over QA_MAX_BODY_BYTES.")
+    @write_route(body=True)
     def put(self, body: dict[str, Any], doc_id: str) -> Any:
         """Create or replace one article. Returns once the write is durable and answered from;
         every worker and server on the same index answers from it within a second."""
@@ -187,10 +208,8 @@ class DocumentView(MethodView):
 
     @documents.response(204)
     @documents.alt_response(404, schema=ErrorSchema, description="No document has that id.")
-    @documents.alt_response(401, schema=ErrorSchema, description="No key, or a wrong one.")
-    @documents.alt_response(403, schema=ErrorSchema, description="Writes are off: no key is configured.")
     @documents.alt_response(409, schema=ErrorSchema, description="It is the archive's last article.")
-    @documents.doc(security=WRITE_SECURITY)
+    @write_route(body=False)
     def delete(self, doc_id: str) -> Any:
         """Delete one article; questions stop citing it as soon as this returns."""
         service().delete([doc_id])
