@@ -78,16 +78,16 @@ BUILD_STAGES = {
 
 def _instrumented_build(embedder: Any, clock: StageClock) -> AbstractContextManager[None]:
     """Time each step of `build_index`: its one `encode` call embeds the sentences (chunk vectors
-    are pooled from them, timed as "pool"), BM25 indexes are built by `LexicalIndex.build`."""
+    are pooled from them, timed as "pool"), BM25 postings are built by `LexicalSegment.build`."""
     import importlib
 
-    from qa.lexical import LexicalIndex
+    from qa.lexical import LexicalSegment
 
     return patched(
         clock,
         [
             (embedder, "encode", "embed_sentences"),
-            (LexicalIndex, "build", "bm25"),
+            (LexicalSegment, "build", "bm25"),
             *(
                 (importlib.import_module(module), name, stage)
                 for module, stages in BUILD_STAGES.items()

@@ -1,8 +1,9 @@
 """Where one question's time goes, in process: embed, search, fuse (BM25 and scoring), answer.
 
 The real `Service.ask` runs unchanged; timers are wrapped around the stage entry points it calls
-(the embedder's `encode`, `qa.retrieval.search`, the two BM25 `scores`, the answerer's `answer`),
-so the split follows the code as it is, with no hooks in the pipeline. Fuse is what retrieval
+(the embedder's `encode`, the index's `search_chunks` (FAISS, segment by segment), the two BM25
+`scores`, the answerer's `answer`), so the split follows the code as it is, with no hooks in the
+pipeline. Fuse is what retrieval
 spends outside embedding and FAISS: BM25 plus candidate fusion and sentence scoring.
 """
 
@@ -57,12 +58,10 @@ def patched(clock: StageClock, targets: Sequence[tuple[Any, str, str]]) -> Itera
 @contextmanager
 def instrumented(service: Any, clock: StageClock) -> Iterator[None]:
     """Time the stage entry points of a loaded `Service`."""
-    import qa.retrieval
-
     index = service.index
     targets: list[tuple[Any, str, str]] = [
         (service.embedder, "encode", "embed"),
-        (qa.retrieval, "search", "search"),
+        (index, "search_chunks", "search"),
         (index.chunk_lexical, "scores", "bm25"),
         (index.sentence_lexical, "scores", "bm25"),
     ]
