@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -40,6 +41,8 @@ from qa.store import (
     corpus_hash,
     document_hash,
     generation_entries,
+    install_segment,
+    prepare_segment,
     write_segment,
     writer_lock,
 )
@@ -240,6 +243,9 @@ class Archive:
     def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
         title, metadata and text are unchanged is left as it is."""
+        ids = [d.doc_id for d in documents]
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError("publish takes one or more articles, each id once")
         with writer_lock(self.index_dir):
             if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
                 return Change(self.create_locked(documents, progress), [True] * len(documents))
@@ -316,18 +322,15 @@ class Archive:
         entries = {e.name: e for e in generation_entries(snapshot.manifest)}
         documents = [d for s in chosen for d in s.documents if d.doc_id not in entries[s.name].deleted]
         started = time.perf_counter()
-        content = build_content(
-            documents,
-            self.embedder,
-            self.settings,
-            known_vectors=known_vectors(snapshot, [d.doc_id for d in documents]),
-        )
-        merged = write_segment(self.index_dir, content)
+        known = known_vectors(snapshot, [d.doc_id for d in documents])
+        prepared = prepare_segment(self.index_dir, build_content(documents, self.embedder, self.settings, False, known))
         with writer_lock(self.index_dir):
             index = self.current()
             now = {e.name: e for e in generation_entries(index.manifest)}
             if not set(names) <= set(now):  # another process merged some of them first
+                shutil.rmtree(prepared, ignore_errors=True)
                 return None
+            merged = install_segment(prepared)
             # Live in the snapshot, deleted or replaced since: tombstoned in the merged segment.
             gone = {d.doc_id for s in chosen for d in s.documents if d.doc_id in now[s.name].deleted}
             result: list[SegmentEntry] = []

@@ -63,7 +63,7 @@ BUILDING = ".building-"
 # Generations kept on disk: the newest ones, and any committed in the last `KEEP_SECONDS`, so a
 # process that read CURRENT just before a burst of writes still finds the segments it names.
 KEEP_GENERATIONS = 2
-KEEP_SECONDS = 60.0
+KEEP_SECONDS = 10.0
 # A `.building-*` folder whose writer is gone (or older than this) is a crash's leftover.
 STALE_BUILD_SECONDS = 3600.0
 
@@ -436,13 +436,11 @@ def _pause(point: str) -> None:
         time.sleep(3600)
 
 
-def write_segment(index_dir: Path, content: SegmentContent) -> str:
-    """Write `content` as a new segment and check it reads back as written; returns its name.
-
-    Nothing lists the segment yet: it is part of the archive once a generation names it."""
-    segments = index_dir / SEGMENTS
-    workdir = _building_folder(segments)
-    final: Path | None = None
+def prepare_segment(index_dir: Path, content: SegmentContent) -> Path:
+    """Write `content` into a private `.building-*` folder, fsynced and checked to read back as
+    written; `install_segment` gives it its name. A merge prepares without holding the writer
+    lock: the folder is its own until then, and collected only once its process is gone."""
+    workdir = _building_folder(index_dir / SEGMENTS)
     try:
         _write_files(workdir, content)
         manifest = {
@@ -456,16 +454,28 @@ def write_segment(index_dir: Path, content: SegmentContent) -> str:
             "files": _file_hashes(workdir),
         }
         (workdir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-        final = segments / _timestamped_name("segment")
-        _publish_folder(workdir, final)
-        verify_segment(final)  # what was written reads back as written, before anything lists it
+        _fsync_tree(workdir)
+        verify_segment(workdir)  # what was written reads back as written, before anything lists it
     except BaseException:
-        for folder in (workdir, final):  # nothing half-made or unverified stays behind
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)  # nothing half-made or unverified stays behind
         raise
+    return workdir
+
+
+def install_segment(prepared: Path) -> str:
+    """Give a prepared segment its final name (durably) and return it. Call it holding the writer
+    lock and commit a generation listing it in the same hold: the collector removes segments that
+    no generation lists."""
+    final = prepared.parent / _timestamped_name("segment")
+    os.rename(prepared, final)
+    _fsync_directory(final.parent)
     _pause("segment-written")
     return final.name
+
+
+def write_segment(index_dir: Path, content: SegmentContent) -> str:
+    """`prepare_segment` then `install_segment`, for a writer holding the lock; returns the name."""
+    return install_segment(prepare_segment(index_dir, content))
 
 
 @dataclass(frozen=True)
@@ -566,9 +576,9 @@ def collect_garbage(index_dir: Path) -> None:
             listed |= {e.name for e in generation_entries(read_manifest(folder))}
         except IndexUnavailable:
             continue
-    if segments.is_dir():  # a merge's new segment is listed only after it is written: spare recent ones
+    if segments.is_dir():
         for folder in segments.iterdir():
-            if not folder.name.startswith(".") and folder.name not in listed and not _modified_after(folder, recent):
+            if not folder.name.startswith(".") and folder.name not in listed:
                 shutil.rmtree(folder, ignore_errors=True)
 
 

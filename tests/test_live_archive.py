@@ -209,13 +209,13 @@ def test_a_delete_made_while_a_merge_runs_is_kept(
     for n in range(MERGE_FACTOR):  # brief 5 shares its segment, which stays listed when brief 5 goes
         archive.publish([small_article(n), small_article(50)] if n == 5 else [small_article(n)])
     other_writer = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
-    write_segment = indexing.write_segment
+    prepare_segment = indexing.prepare_segment
 
-    def delete_meanwhile(index_dir: Path, content: store.SegmentContent) -> str:
+    def delete_meanwhile(index_dir: Path, content: store.SegmentContent) -> Path:
         other_writer.delete(["brief-5"])  # acknowledged while the merged segment is being written
-        return write_segment(index_dir, content)
+        return prepare_segment(index_dir, content)
 
-    monkeypatch.setattr(indexing, "write_segment", delete_meanwhile)
+    monkeypatch.setattr(indexing, "prepare_segment", delete_meanwhile)
     merged = archive.merge()
     assert merged is not None and "brief-5" not in merged.documents and "brief-50" in merged.documents
     assert len(merged.segments) == 2
