@@ -18,7 +18,7 @@ import click
 
 import qa  # noqa: F401  (sets the OpenMP wait policy before anything loads torch or faiss)
 
-SECTIONS = ("build", "stages", "http", "batch", "scale")
+SECTIONS = ("build", "stages", "http", "batch", "scale", "live")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -162,7 +162,23 @@ def run_scale(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"hnsw_threshold": HNSW_THRESHOLD, "sizes": sizes}
 
 
-RUNNERS = {"build": run_build, "stages": run_stages, "http": run_http, "batch": run_batch, "scale": run_scale}
+def run_live(ctx: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.live import run_live as live
+
+    squad: Path = ctx["squad"]
+    if not squad.is_file():
+        return {"skipped": f"{squad} is missing: the live archive is built from SQuAD paragraphs"}
+    return live(ctx, squad)
+
+
+RUNNERS = {
+    "build": run_build,
+    "stages": run_stages,
+    "http": run_http,
+    "batch": run_batch,
+    "scale": run_scale,
+    "live": run_live,
+}
 
 
 @click.command(name="bench", context_settings={"help_option_names": ["-h", "--help"]})
@@ -210,6 +226,20 @@ RUNNERS = {"build": run_build, "stages": run_stages, "http": run_http, "batch": 
 )
 @click.option("--scale-queries", type=click.IntRange(1), help="Queries per scale size (default 200; quick 20).")
 @click.option(
+    "--live-sizes",
+    help="Archive sizes (articles) of the live section, comma-separated (default 1000,10000; quick 100).",
+)
+@click.option(
+    "--live-publishes",
+    type=click.IntRange(1),
+    help="Timed publishes per live archive size (default 30; quick 3).",
+)
+@click.option(
+    "--live-seconds",
+    type=click.FloatRange(0.5),
+    help="Seconds of 8 clients with and without writes in the live section (default 20; quick 3).",
+)
+@click.option(
     "--squad",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="SQuAD JSON for the corpus (default: ../shared/eval/squad/squad-v1.1-dev-part1.json; "
@@ -231,6 +261,9 @@ def bench(
     workers: int | None,
     scale_sizes: str | None,
     scale_queries: int | None,
+    live_sizes: str | None,
+    live_publishes: int | None,
+    live_seconds: float | None,
     squad: Path | None,
     workdir: Path | None,
 ) -> None:
@@ -241,9 +274,10 @@ def bench(
       python -m benchmarks                          # everything, ~10 minutes on 2 cores
       python -m benchmarks --only http --only stages
       python -m benchmarks --only scale --scale-sizes 10000,100000,1000000
+      python -m benchmarks --only live --live-sizes 1000,10000
       python -m benchmarks --quick --json /tmp/bench.json
     """
-    from benchmarks.corpus import prepare
+    from benchmarks.corpus import DEFAULT_SQUAD, prepare
     from benchmarks.report import check_targets, markdown
     from benchmarks.stats import machine
     from qa.config import Settings
@@ -262,12 +296,19 @@ def bench(
         "scale_queries": scale_queries or (20 if quick else 200),
         "scale_flat_queries": 20 if quick else 50,
         "scale_k": 30,
+        "squad": squad or DEFAULT_SQUAD,
+        "live_workdir": workdir / "live",
+        "live_sizes": _sizes(live_sizes) if live_sizes else ([100] if quick else [1_000, 10_000]),
+        "live_publishes": live_publishes or (3 if quick else 30),
+        "live_seconds": live_seconds or (3.0 if quick else 20.0),
+        "live_clients": 8,
+        "live_write_interval": 0.1,
     }
     sections = [s for s in SECTIONS if not only or s in only]
     results: dict[str, Any] = {
         "machine": machine(),
         "corpus": {"name": corpus.name, "questions": len(corpus.questions)},
-        "config": {k: v for k, v in ctx.items() if k not in ("corpus", "index_dir")} | {"sections": sections},
+        "config": {k: v for k, v in ctx.items() if not isinstance(v, Path) and k != "corpus"} | {"sections": sections},
     }
     if any(s in sections for s in ("stages", "http", "batch")) and "build" not in sections:
         ensure_index(corpus.seeds_dir, index_dir)
