@@ -21,6 +21,16 @@ def largest_scale(results: dict[str, Any]) -> dict[str, Any] | None:
     return max(sizes, key=lambda s: s["chunks"]) if sizes else None
 
 
+def largest_live(results: dict[str, Any]) -> dict[str, Any] | None:
+    sizes = get(results, "live", "sizes") or []
+    return max(sizes, key=lambda s: s["articles"]) if sizes else None
+
+
+def _live(results: dict[str, Any], *path: str) -> Any:
+    largest = largest_live(results)
+    return None if largest is None else get(largest, *path)
+
+
 def _picked_index(results: dict[str, Any], field: str) -> Any:
     largest = largest_scale(results)
     return None if largest is None else get(largest, "indexes", largest["store_picks"], field)
@@ -75,6 +85,36 @@ TARGETS = (
         "largest scale size: recall@10", ">= 0.95", lambda r: _picked_index(r, "recall_at_10"), lambda v, r: v >= 0.95
     ),
     Target(
+        "largest archive: publish to a cited answer over HTTP, p50 s",
+        "<= 1",
+        lambda r: _live(r, "publish", "to_cited_answer", "p50_s"),
+        lambda v, r: v <= 1,
+    ),
+    Target(
+        "largest archive: publish to a cited answer over HTTP, p99 s",
+        "<= 3",
+        lambda r: _live(r, "publish", "to_cited_answer", "p99_s"),
+        lambda v, r: v <= 3,
+    ),
+    Target(
+        "publish to a cited answer, p50, largest / smallest archive",
+        "<= 2",
+        lambda r: get(r, "live", "p50_ratio_largest_to_smallest"),
+        lambda v, r: v <= 2,
+    ),
+    Target(
+        "largest archive: /v1/ask, 8 clients under writes, errors",
+        "0",
+        lambda r: _live(r, "readers", "with_writes", "errors"),
+        lambda v, r: v == 0,
+    ),
+    Target(
+        "largest archive: /v1/ask, 1 client, p50 ms",
+        "<= 20",
+        lambda r: _live(r, "one_client", "p50_ms"),
+        lambda v, r: v <= 20,
+    ),
+    Target(
         "inference threads x workers",
         "<= cores",
         lambda r: get(r, "http", "threads", "inference_threads_x_workers"),
@@ -87,11 +127,14 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: the measured value (None when that section did not run) and whether it is met."""
     rows = []
     largest = largest_scale(results)
+    archive = largest_live(results)
     for target in TARGETS:
         value = target.value(results)
         what = target.what
         if largest is not None:
             what = what.replace("largest scale size", f"{largest['chunks']:,} chunks ({largest['store_picks']})")
+        if archive is not None:
+            what = what.replace("largest archive", f"{archive['articles']:,} articles")
         rows.append(
             {
                 "what": what,
@@ -210,4 +253,87 @@ def markdown(results: dict[str, Any]) -> str:
             for kind, i in s["indexes"].items()
         ]
         lines += _table(["chunks", "index", "store picks", "build s", "p50 ms", "p99 ms", "recall@10"], rows)
+    lines += live_markdown(results)
     return "\n".join(lines) + "\n"
+
+
+def live_markdown(results: dict[str, Any]) -> list[str]:
+    """The live archive's tables: publish latency, readers under writes, start-up and disk, and
+    where a publish's time goes in the writer and in a follower."""
+    live = results.get("live") or {}
+    if "skipped" in live:
+        return ["", f"Live archive: not run ({live['skipped']})."]
+    sizes = live.get("sizes")
+    if not sizes:
+        return []
+    lines = [
+        "",
+        f"Live archive ({live['corpus']}). Seconds from `publish` in another process to the first "
+        "`/v1/ask` answer citing the new article, to the first answer from its generation, and the "
+        "writer's own `publish` (durable and served by the writer):",
+        "",
+    ]
+    rows = []
+    for s in sizes:
+        p = s["publish"]
+        rows += [
+            [
+                f"{s['articles']:,}",
+                label,
+                p[key]["p50_s"],
+                p[key]["p95_s"],
+                p[key]["p99_s"],
+                p[key]["max_s"],
+                p[key]["missing"],
+            ]
+            for label, key in (
+                ("to a cited answer", "to_cited_answer"),
+                ("to its generation served", "to_generation_served"),
+                ("writer's publish()", "writer_publish"),
+            )
+        ]
+    lines += _table(["articles", "publish ...", "p50", "p95", "p99", "max", "not cited"], rows)
+    ratio = live.get("p50_ratio_largest_to_smallest")
+    if ratio is not None:
+        lines += ["", f"p50 to a cited answer, largest / smallest archive: {_cell(ratio)}x."]
+    lines += ["", "`/v1/ask` (ms), start-up, disk and segments:", ""]
+    rows = []
+    for s in sizes:
+        r = s["readers"]
+        quiet, busy = r["without_writes"], r["with_writes"]
+        rows.append(
+            [
+                f"{s['articles']:,}",
+                s["one_client"]["p50_ms"],
+                s["one_client"]["p99_ms"],
+                f"{_cell(quiet['p50_ms'])} / {_cell(quiet['p99_ms'])} / {quiet['errors']}",
+                f"{_cell(busy['p50_ms'])} / {_cell(busy['p99_ms'])} / {busy['errors']}",
+                f"{_cell(busy['writes_per_s'])} ({busy['writes']}, {busy['write_errors']} failed)",
+                s["startup_s"],
+                s["disk_mb_per_1000_articles"],
+                f"{r['segments_before_writes']} -> {s['segments_at_end']} ({r['background_merges']} merges)",
+            ]
+        )
+    lines += _table(
+        [
+            "articles",
+            "1 client p50",
+            "1 client p99",
+            f"{sizes[0]['readers']['clients']} clients p50 / p99 / errors",
+            "same, with writes",
+            "writes/s",
+            "start-up s",
+            "disk MB per 1,000",
+            "segments",
+        ],
+        rows,
+    )
+    lines += ["", "Where a publish's time goes (ms, p50 over the probes; embed is part of build_segment):", ""]
+    for who, key in (("writer publish()", "writer_steps_ms"), ("follower reload()", "follower_reload_steps_ms")):
+        steps = list(sizes[-1]["publish"][key])
+        lines += _table(
+            [who, *steps],
+            [[f"{s['articles']:,}", *[get(s, "publish", key, step, "p50_ms") for step in steps]] for s in sizes],
+        )
+        lines.append("")
+    return lines[:-1]
