@@ -40,11 +40,13 @@ class Client:
         self.host, self.port, self.timeout = parts.hostname or "127.0.0.1", parts.port or 80, timeout
         self.connection: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         if self.connection is None:
             self.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        headers = {**({"Content-Type": "application/json"} if payload is not None else {}), **(headers or {})}
         try:
             self.connection.request(method, path, payload, headers)
             response = self.connection.getresponse()
@@ -138,3 +140,15 @@ def start_server(
     process.kill()
     process.wait()
     raise TimeoutError(f"qa serve was not ready within {timeout:.0f}s")
+
+
+def wait_until_every_worker_is_ready(base_url: str, timeout: float = 120.0) -> None:
+    """`start_server` returns at the first ready worker; a new connection may reach another, so
+    wait for 20 ready answers in a row, each on a new connection."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 20:
+        assert time.monotonic() < deadline, "the workers did not all get ready"
+        client = Client(base_url)
+        in_a_row = in_a_row + 1 if client.request("GET", "/readyz")[0] == 200 else 0
+        client.close()

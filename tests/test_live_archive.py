@@ -29,7 +29,7 @@ from qa.indexing import MERGE_FACTOR, Archive, BuildSettings, EmptyArchive, Miss
 from qa.retrieval import Query
 from qa.service import DocumentNotFound, Service
 from tests.conftest import FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, SEED_TEXT, SEEDS, run_qa
-from tests.servers import Client, start_server
+from tests.servers import Client, start_server, wait_until_every_worker_is_ready
 
 FLOOD_V1 = Document(
     "flood-barrier",
@@ -281,10 +281,15 @@ def wait_for(condition: Any, timeout: float) -> float:
     return time.monotonic() - started
 
 
+WRITER_KEY = "test-writer-key"
+
+
 @pytest.fixture()
 def two_workers(archive_settings: Settings, live: Service) -> Iterator[str]:
-    server = start_server(archive_settings.seeds_dir, archive_settings.index_dir, workers=2)
+    env = {"QA_API_KEYS": WRITER_KEY}
+    server = start_server(archive_settings.seeds_dir, archive_settings.index_dir, workers=2, env=env)
     try:
+        wait_until_every_worker_is_ready(server.base_url)
         yield server.base_url
     finally:
         server.stop()
@@ -300,6 +305,25 @@ def generations_answered(base_url: str, question: str, asks: int) -> set[str]:
         assert status == 200, body
         seen.add(json.loads(body)["generation"])
     return seen
+
+
+@pytest.mark.slow
+def test_a_write_through_one_worker_is_served_by_every_worker_within_a_second(two_workers: str) -> None:
+    client = Client(two_workers)
+    body = {"title": FLOOD_V1.title, "text": FLOOD_V1.text, "metadata": FLOOD_V1.metadata}
+    status, response = client.request(
+        "PUT", f"/v1/documents/{FLOOD_V1.doc_id}", body, {"Authorization": f"Bearer {WRITER_KEY}"}
+    )
+    written_at = time.monotonic()
+    assert status == 201, response
+    published = json.loads(response)["generation"]
+    # The worker that took the write answers from it at once, on the same connection.
+    status, response = client.request("POST", "/v1/ask", {"question": COST_QUESTION})
+    client.close()
+    assert json.loads(response)["generation"] == published
+    assert json.loads(response)["citations"][0]["quote"] == "The barrier will cost 12 million dollars."
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - written_at)))
+    assert generations_answered(two_workers, COST_QUESTION, 20) == {published}, "every worker, one second after"
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ worker then tried to join at exit."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,7 @@ import pytest
 from qa.config import Settings
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION, ROBINSON_QUESTION
-from tests.servers import Client, start_server
-
-
-def wait_until_every_worker_is_ready(base_url: str, timeout: float = 120.0) -> None:
-    """`start_server` returns at the first ready worker; a new connection may reach another, so
-    wait for 20 ready answers in a row, each on a new connection."""
-    deadline = time.monotonic() + timeout
-    in_a_row = 0
-    while in_a_row < 20:
-        assert time.monotonic() < deadline, "the workers did not all get ready"
-        client = Client(base_url)
-        in_a_row = in_a_row + 1 if client.request("GET", "/readyz")[0] == 200 else 0
-        client.close()
+from tests.servers import Client, start_server, wait_until_every_worker_is_ready
 
 
 @pytest.mark.slow
