@@ -148,15 +148,13 @@ def load_directory(directory: Path) -> list[Document]:
     return load_seeds(directory).documents
 
 
-def corpus_fingerprint(documents: Iterable[Document]) -> str:
-    """A hash of ids, texts and metadata: when it changes, the index is stale."""
+def document_hash(document: Document) -> str:
+    """A hash of one article's id, title, metadata and text: equal hashes, nothing to rewrite."""
     digest = hashlib.sha256()
-    for document in documents:
-        record = {"id": document.doc_id, "title": document.title, "metadata": document.metadata}
-        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))
-        digest.update(b"\0")
-        digest.update(document.text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
+    record = {"id": document.doc_id, "title": document.title, "metadata": document.metadata}
+    digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(document.text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from qa import answer_types
 from qa.chunking import SPLITTER_VERSION, Chunk, Sentence, group_into_chunks, split_sentences
 from qa.config import Settings
-from qa.documents import Document
+from qa.documents import Document, document_hash
 from qa.embedding import Embedder
 from qa.lexical import LexicalSegment
 from qa.store import (
@@ -39,7 +39,6 @@ from qa.store import (
     combine_hashes,
     commit_generation,
     corpus_hash,
-    document_hash,
     generation_entries,
     install_segment,
     prepare_segment,

@@ -42,7 +42,7 @@ from typing import Any, overload
 import numpy as np
 
 from qa.chunking import Chunk, Sentence
-from qa.documents import Document
+from qa.documents import Document, document_hash
 from qa.lexical import LexicalIndex, LexicalPart, LexicalSegment
 from qa.vectors import merge_top, read_vector_index, search, write_vector_index
 
@@ -81,16 +81,6 @@ CREATE TABLE chunks (id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES doc
 
 class IndexUnavailable(RuntimeError):
     """No usable index on disk: never built, built for other seeds or settings, or damaged."""
-
-
-def document_hash(document: Document) -> str:
-    """A hash of one article's id, title, metadata and text: equal hashes, nothing to rewrite."""
-    digest = hashlib.sha256()
-    record = {"id": document.doc_id, "title": document.title, "metadata": document.metadata}
-    digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"))
-    digest.update(b"\0")
-    digest.update(document.text.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
 
 
 def combine_hashes(hashes: Iterable[str], start: str = "") -> str:

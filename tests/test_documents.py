@@ -13,7 +13,7 @@ from qa.documents import (
     MAX_WARNINGS,
     Document,
     DocumentError,
-    corpus_fingerprint,
+    document_hash,
     load_directory,
     load_document,
     load_seeds,
@@ -181,13 +181,13 @@ def test_warnings_are_capped_so_readiness_stays_small(tmp_path: Path) -> None:
     assert warnings[-1] == "and 5 more problems with seed files (see the log)"
 
 
-def test_fingerprint_changes_with_text_or_metadata_only() -> None:
+def test_hash_changes_with_id_title_text_or_metadata_only() -> None:
     base = Document("a", "Text.", "Title", {"author": "X"})
-    assert corpus_fingerprint([base]) == corpus_fingerprint([Document("a", "Text.", "Title", {"author": "X"})])
+    assert document_hash(base) == document_hash(Document("a", "Text.", "Title", {"author": "X"}))
     changed = [
         Document("a", "Text!", "Title", {"author": "X"}),
         Document("a", "Text.", "Title", {"author": "Y"}),
         Document("b", "Text.", "Title", {"author": "X"}),
         Document("a", "Text.", "Other", {"author": "X"}),
     ]
-    assert len({corpus_fingerprint([base]), *(corpus_fingerprint([d]) for d in changed)}) == 5
+    assert len({document_hash(base), *(document_hash(d) for d in changed)}) == 5
