@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,12 +205,22 @@ def _split(clock: StageClock, total: float, inner: Sequence[str] = ()) -> dict[s
     return {**steps, "other": round(total * 1000 - outer, 2), "total": round(total * 1000, 2)}
 
 
+def _named_at(generation: str) -> float | None:
+    """When the writer named `generation` (Unix time): `qa.store` starts the name with its UTC time
+    to the microsecond, taken as it commits. None for a name of another form."""
+    try:
+        stamp = datetime.strptime(generation.split("-", 1)[0], "%Y%m%dT%H%M%S%f")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=UTC).timestamp()
+
+
 def _cites(body: bytes, doc_id: str) -> tuple[str, bool]:
     answer = json.loads(body)
     return answer["generation"], any(c["doc_id"] == doc_id for c in answer["citations"])
 
 
-def _poll_until_cited(base_url: str, probe: Probe, began: float, polls: list[tuple[float, str, bool]]) -> None:
+def _poll_until_cited(base_url: str, probe: Probe, began: float, polls: list[tuple[float, float, str, bool]]) -> None:
     """Ask the probe's question until an answer cites the probe (or the timeout)."""
     client = Client(base_url)
     try:
@@ -217,7 +228,7 @@ def _poll_until_cited(base_url: str, probe: Probe, began: float, polls: list[tup
             status, body = client.request("POST", "/v1/ask", {"question": probe.question})
             if status == 200:
                 generation, cited = _cites(body, probe.document.doc_id)
-                polls.append((time.perf_counter() - began, generation, cited))
+                polls.append((time.perf_counter() - began, time.time(), generation, cited))
                 if cited:
                     return
             time.sleep(POLL_SECONDS)
@@ -241,7 +252,8 @@ def _wait_for_generation(base_url: str, generation: str) -> None:
 
 def probe_once(writer: Any, follower: Any, base_url: str, probe: Probe) -> dict[str, Any]:
     """Publish `probe` and time it until served over HTTP; then the follower's reload; then delete it."""
-    polls: list[tuple[float, str, bool]] = []
+    polls: list[tuple[float, float, str, bool]] = []
+    cpu = time.process_time()
     began = time.perf_counter()
     poller = threading.Thread(target=_poll_until_cited, args=(base_url, probe, began, polls))
     poller.start()
@@ -249,9 +261,11 @@ def probe_once(writer: Any, follower: Any, base_url: str, probe: Probe) -> dict[
     with patched(clock, _writer_targets(writer)):
         published = writer.publish([probe.document])
     publish = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     poller.join()
-    served = next((t for t, generation, _ in polls if generation >= published.generation), None)
-    cited = next((t for t, _, cited in polls if cited), None)
+    served = next(((t, wall) for t, wall, generation, _ in polls if generation >= published.generation), None)
+    cited = next((t for t, _, _, cited in polls if cited), None)
+    named = _named_at(published.generation)
     follow = StageClock()
     with patched(follow, _follower_targets(follower)):
         reload_began = time.perf_counter()
@@ -260,8 +274,10 @@ def probe_once(writer: Any, follower: Any, base_url: str, probe: Probe) -> dict[
     _wait_for_generation(base_url, writer.delete([probe.document.doc_id]))
     return {
         "publish_s": round(publish, 4),
-        "served_s": None if served is None else round(served, 4),
+        "writer_cpu_s": round(cpu, 4),
+        "served_s": None if served is None else round(served[0], 4),
         "cited_s": None if cited is None else round(cited, 4),
+        "served_after_named_s": None if served is None or named is None else round(served[1] - named, 4),
         "polls": len(polls),
         "writer_ms": _split(clock, publish, inner=("embed",)),
         "follower_ms": _split(follow, reload),
@@ -307,6 +323,8 @@ def publish_latency(writer: Any, follower: Any, base_url: str, probes: Sequence[
         "to_cited_answer": _seconds_summary([t["cited_s"] for t in timed]),
         "to_generation_served": _seconds_summary([t["served_s"] for t in timed]),
         "writer_publish": _seconds_summary([t["publish_s"] for t in timed]),
+        "writer_cpu": _seconds_summary([t["writer_cpu_s"] for t in timed]),
+        "served_after_commit": _seconds_summary([t["served_after_named_s"] for t in timed]),
         "writer_steps_ms": _step_medians([t["writer_ms"] for t in timed]),
         "follower_reload_steps_ms": _step_medians([t["follower_ms"] for t in timed]),
         "trials": trials,

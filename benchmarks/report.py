@@ -269,8 +269,10 @@ def live_markdown(results: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"Live archive ({live['corpus']}). Seconds from `publish` in another process to the first "
-        "`/v1/ask` answer citing the new article, to the first answer from its generation, and the "
-        "writer's own `publish` (durable and served by the writer):",
+        "`/v1/ask` answer citing the new article, to the first answer from its generation, the "
+        "writer's own `publish` (durable and served by the writer) and the CPU its process spent in it "
+        "(what a quiet machine would take, roughly), and from the commit to the first answer from it "
+        "(the server's follower: a 0.2 s poll plus the reload):",
         "",
     ]
     rows = []
@@ -290,6 +292,8 @@ def live_markdown(results: dict[str, Any]) -> list[str]:
                 ("to a cited answer", "to_cited_answer"),
                 ("to its generation served", "to_generation_served"),
                 ("writer's publish()", "writer_publish"),
+                ("writer's CPU in publish()", "writer_cpu"),
+                ("served, after the commit", "served_after_commit"),
             )
         ]
     lines += _table(["articles", "publish ...", "p50", "p95", "p99", "max", "not cited"], rows)

@@ -135,7 +135,8 @@ def test_live_targets_name_the_largest_archive_and_the_markdown_has_its_tables()
 
     def size(articles: int, p50: float) -> dict[str, object]:
         publish = {"to_cited_answer": {**summary, "p50_s": p50}, "to_generation_served": summary}
-        publish |= {"writer_publish": summary, "writer_steps_ms": steps, "follower_reload_steps_ms": steps}
+        publish |= {"writer_publish": summary, "writer_cpu": summary, "served_after_commit": summary}
+        publish |= {"writer_steps_ms": steps, "follower_reload_steps_ms": steps}
         readers = {"clients": 8, "without_writes": loop, "segments_before_writes": 1, "background_merges": 2}
         readers["with_writes"] = {**loop, "writes": 150, "write_errors": 0, "writes_per_s": 7.5}
         return {
