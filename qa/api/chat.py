@@ -208,6 +208,9 @@ class ChatCompletionSchema(ma.Schema):
     object = fields.String(required=True, metadata={"example": "chat.completion"})
     created = fields.Integer(required=True, metadata={"description": "Unix time, seconds."})
     model = fields.String(required=True, metadata={"example": MODEL})
+    system_fingerprint = fields.String(
+        required=True, metadata={"description": "The index generation that answered (as /readyz names it)."}
+    )
     choices = fields.List(fields.Nested(ChatChoiceSchema), required=True)
 
 
@@ -229,11 +232,19 @@ class ChatCompletionChunkSchema(ma.Schema):
     object = fields.String(required=True, metadata={"example": "chat.completion.chunk"})
     created = fields.Integer(required=True)
     model = fields.String(required=True)
+    system_fingerprint = fields.String(required=True, metadata={"description": "The index generation that answered."})
     choices = fields.List(fields.Nested(ChatChunkChoiceSchema), required=True)
 
 
-def _envelope(kind: str) -> dict[str, Any]:
-    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": MODEL}
+def _envelope(kind: str, answer: Answer) -> dict[str, Any]:
+    """OpenAI's envelope; its `system_fingerprint` (what served the reply) is the index generation."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": kind,
+        "created": int(time.time()),
+        "model": MODEL,
+        "system_fingerprint": answer.generation,
+    }
 
 
 def completion(answer: Answer) -> dict[str, Any]:
@@ -243,13 +254,16 @@ def completion(answer: Answer) -> dict[str, Any]:
         "citations": answer_to_dict(answer)["citations"],
         "answerable": answer.answerable,
     }
-    return {**_envelope("chat.completion"), "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}]}
+    return {
+        **_envelope("chat.completion", answer),
+        "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}],
+    }
 
 
 def completion_chunks(answer: Answer) -> Iterator[dict[str, Any]]:
     """The role, then the answer a word at a time, then the citations and whether the question was
     answered (so a client never has to recognise a declined answer by its words), finish_reason 'stop'."""
-    envelope = _envelope("chat.completion.chunk")
+    envelope = _envelope("chat.completion.chunk", answer)
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     deltas += [{"content": word} for word in re.findall(r"\s*\S+", answer.answer)]
     for delta in deltas:
