@@ -158,14 +158,6 @@ def known_vectors(index: CorpusIndex, doc_ids: Sequence[str]) -> dict[str, np.nd
     return {index.sentence_text(int(s)): vectors[row] for row, s in enumerate(wanted.tolist())}
 
 
-def _live_counts(index: CorpusIndex) -> dict[str, int]:
-    return {
-        "documents": len(index.documents),
-        "sentences": int(index.live_sentence.sum()),
-        "chunks": int(index.live_sentence[index.chunk_first].sum()),
-    }
-
-
 @dataclass(frozen=True)
 class Change:
     """What one write did: the generation that serves it and, per article given, whether it was
@@ -203,10 +195,7 @@ class Archive:
         return self.cache.open(folder)
 
     def _all_deleted(self, entry: SegmentEntry) -> bool:
-        return bool(entry.deleted) and set(self._segment_ids(entry.name)) <= entry.deleted
-
-    def _segment_ids(self, name: str) -> list[str]:
-        return list(self._segment(name).hashes)
+        return bool(entry.deleted) and set(self._segment(entry.name).hashes) <= entry.deleted
 
     def _segment(self, name: str) -> Segment:
         return self.cache.segment(self.index_dir, name)
@@ -250,7 +239,7 @@ class Archive:
                 return Change(self.create_locked(documents, progress), [True] * len(documents))
             index = self.current()
             created = [d.doc_id not in index.documents for d in documents]
-            changed = [d for d in documents if self._live_hash(index, d.doc_id) != document_hash(d)]
+            changed = [d for d in documents if index.document_hash(d.doc_id) != document_hash(d)]
             if not changed:
                 return Change(index, created)
             known = known_vectors(index, [d.doc_id for d in changed])
@@ -258,7 +247,7 @@ class Archive:
             name = write_segment(self.index_dir, content)
             replaced = {d.doc_id for d in changed if d.doc_id in index.documents}
             entries = [*self._tombstoned(index, replaced), SegmentEntry(name)]
-            old = [h for doc_id in replaced if (h := self._live_hash(index, doc_id))]
+            old = [h for doc_id in replaced if (h := index.document_hash(doc_id))]
             new = [document_hash(d) for d in changed]
             return Change(self._commit(entries, combine_hashes([*old, *new], self._hash(index))), created)
 
@@ -270,21 +259,12 @@ class Archive:
             if missing:
                 raise MissingDocuments(missing)
             gone = set(doc_ids)
-            old = [h for doc_id in gone if (h := self._live_hash(index, doc_id))]
+            old = [h for doc_id in gone if (h := index.document_hash(doc_id))]
             return self._commit(self._tombstoned(index, gone), combine_hashes(old, self._hash(index)))
 
     @staticmethod
     def _hash(index: CorpusIndex) -> str:
         return str(index.manifest.get("corpus_hash", ""))
-
-    @staticmethod
-    def _live_hash(index: CorpusIndex, doc_id: str) -> str | None:
-        if doc_id not in index.documents:
-            return None
-        for segment, entry in zip(index.segments, generation_entries(index.manifest), strict=True):
-            if doc_id in segment.hashes and doc_id not in entry.deleted:
-                return segment.hashes[doc_id]
-        return None
 
     @staticmethod
     def _tombstoned(index: CorpusIndex, doc_ids: set[str]) -> list[SegmentEntry]:

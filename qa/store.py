@@ -310,6 +310,11 @@ class CorpusIndex:
             return np.full((len(queries), 1), -np.inf, np.float32), np.full((len(queries), 1), -1, np.int64)
         return merge_top(results, offsets, k)
 
+    def document_hash(self, doc_id: str) -> str | None:
+        """The hash of the live version of `doc_id` (None when the archive does not hold it)."""
+        number = self._doc_number.get(doc_id)
+        return None if number is None else self.segments[self._instance_segment[number]].hashes[doc_id]
+
     def utf16_offset(self, doc_id: str, offset: int) -> int:
         """The UTF-16 code-unit offset of code-point `offset` in the live article's text."""
         number = self._doc_number[doc_id]
