@@ -63,7 +63,7 @@ def run_stages(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
-    from benchmarks.serving import closed_loop, warm_up, worker_memory
+    from benchmarks.serving import closed_loop, warm_up, with_server_cpu, worker_memory
     from benchmarks.stats import child_pids, process_memory
     from tests.servers import start_server
 
@@ -72,8 +72,8 @@ def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
     try:
         questions = corpus.sample(ctx["requests"] * 8, seed=2)
         warm_up(server.base_url, questions)
-        one = _with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 1, ctx["requests"]))
-        eight = _with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 8, ctx["requests"]))
+        one = with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 1, ctx["requests"]))
+        eight = with_server_cpu(server, lambda: closed_loop(server.base_url, questions, 8, ctx["requests"]))
         workers = worker_memory(server)
         threads = [_os_threads(pid) for pid in child_pids(server.process.pid)]
         master_rss = process_memory(server.process.pid)["rss_mb"]
@@ -89,17 +89,6 @@ def _http_once(ctx: dict[str, Any]) -> dict[str, Any]:
         "master_rss_mb": master_rss,
         "os_threads_per_worker": max(threads, default=0),
     }
-
-
-def _with_server_cpu(server: Any, run: Any) -> dict[str, Any]:
-    """`run()`'s figures plus the server's CPU milliseconds per request: what a request costs
-    whatever the load, so the best rate on this machine is about cores x 1000 / that."""
-    from benchmarks.stats import child_pids, cpu_seconds
-
-    pids = [server.process.pid, *child_pids(server.process.pid)]
-    before = cpu_seconds(pids)
-    figures = run()
-    return {**figures, "server_cpu_ms_per_request": round((cpu_seconds(pids) - before) * 1000 / figures["n"], 2)}
 
 
 def _os_threads(pid: int) -> int:

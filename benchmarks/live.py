@@ -32,15 +32,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
 from benchmarks.corpus import SEEDS
-from benchmarks.serving import closed_loop, warm_up
+from benchmarks.serving import closed_loop, warm_up, with_server_cpu
 from benchmarks.stages import StageClock, patched
-from benchmarks.stats import latency_summary
+from benchmarks.stats import latency_summary, repeat
 from tests.servers import Client, Server, start_server
 
 # Topics no archive holds: the probes are cut from them (37 of 40 sentences).
@@ -464,7 +465,7 @@ def measure_size(ctx: dict[str, Any], corpus: LiveCorpus, size: int, embedder: A
     server, starts = _started_server(run_dir, ctx["workers"])
     try:
         warm_up(server.base_url, corpus.questions)
-        one = closed_loop(server.base_url, corpus.questions, 1, per_client=ctx["requests"])
+        one = with_server_cpu(server, lambda: closed_loop(server.base_url, corpus.questions, 1, ctx["requests"]))
         click.echo(f"live: {size:,} articles: 1 client p50 {one['p50_ms']} ms; publishing probes ...", err=True)
         run_settings = Settings.from_env(seeds_dir=SEEDS, index_dir=run_dir, workers=ctx["workers"])
         writer = Service(run_settings, embedder).load()
@@ -493,14 +494,17 @@ def measure_size(ctx: dict[str, Any], corpus: LiveCorpus, size: int, embedder: A
 
 
 def run_live(ctx: dict[str, Any], squad_file: Path) -> dict[str, Any]:
-    """The live stage at every size in `ctx["live_sizes"]`, smallest first."""
+    """The live stage at every size in `ctx["live_sizes"]`, smallest first, `ctx["repeats"]` runs
+    each (medians; every run is kept under `runs`)."""
     from qa.config import Settings
     from qa.embedding import Embedder
 
     settings = Settings.from_env(workers=ctx["workers"])
     embedder = Embedder.from_settings(settings)
     corpus = live_corpus(squad_file, settings.max_sentence_chars)
-    sizes = [measure_size(ctx, corpus, size, embedder) for size in sorted(ctx["live_sizes"])]
+    sizes = [
+        repeat(ctx["repeats"], partial(measure_size, ctx, corpus, size, embedder)) for size in sorted(ctx["live_sizes"])
+    ]
     result: dict[str, Any] = {
         "corpus": f"{len(corpus.paragraphs):,} SQuAD paragraphs ({squad_file.name}), replicated; "
         f"{len(corpus.probes)} probes of {PROBE_SENTENCES} sentences from {', '.join(HELD_OUT_TOPICS)}",

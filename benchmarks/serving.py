@@ -8,10 +8,10 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks.stats import child_pids, latency_summary, process_memory
+from benchmarks.stats import child_pids, cpu_seconds, latency_summary, process_memory
 from tests.servers import Client, Server
 
 
@@ -70,6 +70,15 @@ def closed_loop(
     if seconds is not None:
         result["generations_seen"] = len(set().union(*generations))
     return result
+
+
+def with_server_cpu(server: Server, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()`'s figures plus the server's CPU milliseconds per request: what a request costs
+    whatever the load, so the best rate on this machine is about cores x 1000 / that."""
+    pids = [server.process.pid, *child_pids(server.process.pid)]
+    before = cpu_seconds(pids)
+    figures = run()
+    return {**figures, "server_cpu_ms_per_request": round((cpu_seconds(pids) - before) * 1000 / figures["n"], 2)}
 
 
 def warm_up(base_url: str, questions: Sequence[str], count: int = 20) -> None:
