@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     for blueprint in (routes.ask, batch.batch, chat.chat, routes.documents, routes.health):
         api.register_blueprint(blueprint)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():
+    for name, schema in {**routes.COMPONENTS, **batch.COMPONENTS, **chat.COMPONENTS}.items():
         api.spec.components.schema(name, schema=schema)
     docs.register(app, api)
     app.register_blueprint(web)  # GET /, /widget.js, /demo/<doc_id>

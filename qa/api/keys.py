@@ -51,7 +51,6 @@ def require_write_key() -> None:
 
 
 def require_read_key() -> None:
-    """Before every read route when `QA_READ_REQUIRES_KEY` is on (and a key is configured)."""
-    settings = _settings()
-    if settings.read_requires_key and settings.api_keys and request.method != "OPTIONS":
+    """Before every read route when `QA_READ_REQUIRES_KEY` is on (settings refuse it without a key)."""
+    if _settings().read_requires_key and request.method != "OPTIONS":
         _check_key()
