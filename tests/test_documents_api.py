@@ -2,7 +2,7 @@
 the paginated listing, and what a write changes in the answers.
 
 Writes go to private archives (a module-wide one where each test uses its own ids, and a fresh one
-per test where the order of writes matters), never to the session's shared index; the session's
+per test where the order of writes matters: `private_service`), never to the session's shared index; the session's
 service only serves requests that must change nothing."""
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from qa.config import Settings
 from qa.documents import Document, InvalidCursor, page_documents
 from qa.schemas import DOC_ID_RULE, NOT_TEXT
 from qa.service import Service
-from tests.conftest import FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, SEED_TEXT, SEEDS, run_qa
+from tests.conftest import API_KEY, FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, SEED_TEXT, SEEDS, run_qa
 from tests.servers import start_server
 from tests.test_api import BLANK, INVALID, error_body, json_of
 from tests.test_openapi import errors_against, item_schema, resolve
 
-KEY = "k-3f9a1c"
+KEY = API_KEY
 OTHER_KEY = "k-second"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 NDJSON = "application/x-ndjson"
@@ -66,12 +66,6 @@ def writable(settings: Settings, service: Service, tmp_path_factory: pytest.Temp
     """A private archive of the seed article, with two keys; its tests each write their own ids."""
     private = settings.with_overrides(index_dir=tmp_path_factory.mktemp("writable"), api_keys=(KEY, OTHER_KEY))
     return Service(private, service.embedder).load()
-
-
-@pytest.fixture()
-def fresh(settings: Settings, service: Service, tmp_path: Path) -> Service:
-    """A private archive of the seed article for one test, for writes whose order matters."""
-    return Service(settings.with_overrides(index_dir=tmp_path / "index", api_keys=(KEY,)), service.embedder).load()
 
 
 def client_of(service: Service, **overrides: Any) -> FlaskClient:
@@ -182,12 +176,12 @@ def test_deleting_an_unknown_article_is_404_and_changes_nothing(writable: Servic
     assert generation(writable) == before
 
 
-def test_the_last_article_cannot_be_deleted(fresh: Service) -> None:
-    before = generation(fresh)
-    assert json_of(client_of(fresh).delete(f"/v1/documents/{SEED_ID}", headers=AUTH), 409) == error_body(
+def test_the_last_article_cannot_be_deleted(private_service: Service) -> None:
+    before = generation(private_service)
+    assert json_of(client_of(private_service).delete(f"/v1/documents/{SEED_ID}", headers=AUTH), 409) == error_body(
         "last_document", "the archive must keep at least one article: publish another before deleting the last"
     )
-    assert generation(fresh) == before and fresh.document(SEED_ID).text == SEED_TEXT
+    assert generation(private_service) == before and private_service.document(SEED_ID).text == SEED_TEXT
 
 
 def test_writes_before_the_index_is_loaded_are_503(settings: Settings) -> None:
@@ -458,8 +452,8 @@ def test_a_cursor_not_handed_out_is_invalid(cursor: str) -> None:
         page_documents(ORDERED, 2, cursor)
 
 
-def test_the_listing_walks_pages_over_http(fresh: Service) -> None:
-    client = client_of(fresh)
+def test_the_listing_walks_pages_over_http(private_service: Service) -> None:
+    client = client_of(private_service)
     moment = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
     items = [{"id": f"day-{n}", **article(n, published_at=(moment - timedelta(days=n)).isoformat())} for n in range(7)]
     json_of(client.post("/v1/documents", json=[*reversed(items), {"id": "undated", **article(9)}], headers=AUTH), 200)
@@ -581,8 +575,8 @@ def top_citation(client: FlaskClient, question: str) -> dict[str, Any]:
     return {**body["citations"][0], "generation": body["generation"]}
 
 
-def test_a_put_article_is_cited_at_exact_offsets_and_a_replacement_at_new_ones(fresh: Service) -> None:
-    client = client_of(fresh)
+def test_a_put_article_is_cited_at_exact_offsets_and_a_replacement_at_new_ones(private_service: Service) -> None:
+    client = client_of(private_service)
     for version, status, quote in (
         (FLOOD, 201, "The barrier will cost 12 million dollars."),
         (FLOOD_V2, 200, "The barrier will cost 15 million dollars."),
@@ -597,8 +591,8 @@ def test_a_put_article_is_cited_at_exact_offsets_and_a_replacement_at_new_ones(f
         assert cited["generation"] == written["generation"] == json_of(client.get("/readyz"), 200)["generation"]
 
 
-def test_deleting_the_seed_declines_its_question_and_putting_it_back_answers_it(fresh: Service) -> None:
-    client = client_of(fresh)
+def test_deleting_the_seed_declines_its_question_and_putting_it_back_answers_it(private_service: Service) -> None:
+    client = client_of(private_service)
     json_of(client.put("/v1/documents/flood-barrier", json=FLOOD, headers=AUTH), 201)
     assert client.delete(f"/v1/documents/{SEED_ID}", headers=AUTH).status_code == 204
     declined = json_of(client.post("/v1/ask", json={"question": FENTANYL_QUESTION}), 200)
@@ -636,9 +630,9 @@ def test_write_routes_document_their_key_and_errors(client: FlaskClient) -> None
     assert not errors_against(spec, record, {"id": "a.b", "title": "T", "text": "x", "metadata": {"url": "u"}})
 
 
-def test_real_write_responses_match_the_description(fresh: Service, client: FlaskClient) -> None:
+def test_real_write_responses_match_the_description(private_service: Service, client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
-    keyed = client_of(fresh)
+    keyed = client_of(private_service)
     item = f"/v1/documents/{SEED_ID}"
     exchanges: list[tuple[str, str, Callable[[], Any]]] = [
         ("/v1/documents/{doc_id}", "put", lambda: keyed.put("/v1/documents/new", json=FLOOD, headers=AUTH)),
