@@ -385,7 +385,12 @@ def test_bulk_limits_and_media_types(writable: Service, keyed: FlaskClient) -> N
     )
     ndjson = "\n".join(json.dumps(item) for item in items)
     assert json_of(client.post("/v1/documents", data=ndjson, content_type=NDJSON, headers=AUTH), 413)
-    assert json_of(keyed.post("/v1/documents", data=ndjson, content_type="text/plain", headers=AUTH), 415)
+    assert json_of(
+        keyed.post("/v1/documents", data=ndjson, content_type="text/plain", headers=AUTH), 415
+    ) == error_body(
+        "unsupported_media_type",
+        "Send a JSON array (Content-Type: application/json) or NDJSON (Content-Type: application/x-ndjson).",
+    )
     assert json_of(client_of(writable, max_body_bytes=100).post("/v1/documents", json=items, headers=AUTH), 413)
     assert generation(writable) == before
 

@@ -62,8 +62,15 @@ NDJSON = "application/x-ndjson"
 def require_article_body() -> None:
     """Article bodies are JSON; only the bulk `POST /v1/documents` also takes NDJSON (a PUT sent as
     NDJSON is a 415, not an article missing every field)."""
-    if not (request.method == "POST" and request.mimetype == NDJSON):
-        require_json_body()
+    if request.method == "POST" and request.mimetype == NDJSON:
+        return
+    if request.method == "POST" and not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send a JSON array (Content-Type: application/json) or NDJSON (Content-Type: application/x-ndjson).",
+        )
+    require_json_body()
 
 
 ask.before_request(require_read_key)
