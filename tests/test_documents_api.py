@@ -528,6 +528,17 @@ def test_with_read_requires_key_every_read_needs_a_key(
     assert reads_need_a_key.open(path, method=method, json=body, headers=AUTH).status_code == 200
 
 
+def test_with_read_requires_key_the_description_says_which_operations_need_one(reads_need_a_key: FlaskClient) -> None:
+    spec = json_of(reads_need_a_key.get("/openapi.json"), 200)
+    assert spec["security"] == [{"bearerAuth": []}]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            expected = [] if path in ("/healthz", "/readyz") else [{"bearerAuth": []}]
+            assert operation.get("security", spec["security"]) == expected, (path, method)
+
+
 @pytest.mark.parametrize("path", OPEN_PATHS)
 def test_with_read_requires_key_probes_docs_and_page_assets_stay_open(reads_need_a_key: FlaskClient, path: str) -> None:
     assert reads_need_a_key.get(path).status_code == 200
@@ -626,7 +637,7 @@ def test_write_routes_document_their_key_and_errors(client: FlaskClient) -> None
         assert {"401", "403", "503"} <= set(operation["responses"]), (path, method)
     assert {"200", "201", "400", "413", "415"} <= set(spec["paths"]["/v1/documents/{doc_id}"]["put"]["responses"])
     assert {"204", "404", "409"} <= set(spec["paths"]["/v1/documents/{doc_id}"]["delete"]["responses"])
-    assert "security" not in spec["paths"]["/v1/documents"]["get"]
+    assert "security" not in spec and "security" not in spec["paths"]["/v1/documents"]["get"]
     bulk = spec["paths"]["/v1/documents"]["post"]["requestBody"]["content"]
     assert set(bulk) == {"application/json", NDJSON}
     assert bulk[NDJSON]["x-item-schema"] == {"$ref": "#/components/schemas/DocumentRecord"}

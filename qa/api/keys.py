@@ -14,7 +14,9 @@ from flask import current_app, request
 from qa.api.errors import ApiError
 from qa.config import Settings
 
+# OpenAPI: a bearer key is needed (writes; every read too with QA_READ_REQUIRES_KEY), or none (probes).
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+NO_KEY: list[dict[str, list[str]]] = []
 WRITES = ("PUT", "POST", "DELETE")
 
 

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
 from qa.api.errors import INVALID_FIELDS, ApiError, error_document
-from qa.api.keys import WRITE_SECURITY, require_read_key, require_write_key
+from qa.api.keys import NO_KEY, WRITE_SECURITY, require_read_key, require_write_key
 from qa.api.streaming import ndjson_media, ref
 from qa.documents import Document, InvalidCursor, page_documents
 from qa.retrieval import Query
@@ -269,6 +269,7 @@ class DocumentView(MethodView):
 
 @health.route("/healthz")
 class Liveness(MethodView):
+    @health.doc(security=NO_KEY)
     @health.response(200, HealthSchema)
     def get(self) -> Any:
         """The process is up (it may still be loading the index)."""
@@ -277,6 +278,7 @@ class Liveness(MethodView):
 
 @health.route("/readyz")
 class Readiness(MethodView):
+    @health.doc(security=NO_KEY)
     @health.response(200, ReadinessSchema)
     @health.alt_response(503, schema=ReadinessSchema, description="The index is not loaded yet.")
     def get(self) -> Any:
