@@ -111,6 +111,9 @@ class Settings:
                 raise ValueError(f"QA_{name.upper()} must be {bound}, not {value!r}")
         if self.query_encoder not in QUERY_ENCODERS:
             raise ValueError(f"QA_QUERY_ENCODER must be one of {', '.join(QUERY_ENCODERS)}, not {self.query_encoder!r}")
+        if self.read_requires_key and not self.api_keys:
+            # Reads left open by a missing key would be the opposite of what was asked for.
+            raise ValueError("QA_READ_REQUIRES_KEY=1 needs a key: set QA_API_KEYS or QA_API_KEYS_FILE")
         if self.chunk_overlap >= self.sentences_per_chunk:
             raise ValueError(
                 f"QA_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "

@@ -183,12 +183,25 @@ MAX_PAGE = 1000
 
 
 class DocumentPageArgsSchema(ma.Schema):
-    limit = StrictInteger(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    # A query string is text: "50" is the integer 50 here (StrictInteger would refuse every value).
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
     cursor = Text(load_default=None, validate=validate.Length(1, 1000))
 
 
 # Article ids: what a URL path segment can carry unescaped, and never "." or "..".
 DOC_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"
+_DOC_ID = re.compile(DOC_ID_PATTERN)
+DOC_ID_RULE = "Must be 1 to 128 letters, digits, '.', '_' or '-' (not '.' or '..')."
+
+
+def is_doc_id(value: str) -> bool:
+    """The whole value matches: `re.match` would let `$` accept an id ending in a newline."""
+    return _DOC_ID.fullmatch(value) is not None
+
+
+def _doc_id(value: str) -> None:
+    if not is_doc_id(value):
+        raise ma.ValidationError(DOC_ID_RULE)
 
 
 def _metadata_fields(value: Any) -> None:
@@ -220,15 +233,21 @@ class DocumentWriteSchema(ma.Schema):
     text = Text(required=True, validate=_not_blank, metadata={"pattern": NOT_BLANK})
     metadata = fields.Dict(
         load_default=dict,
-        validate=[_metadata_fields, _metadata_text],
+        validate=_metadata_text,
         metadata={"description": "author, source, url, published_at (ISO 8601) and any other fields."},
     )
+
+    @ma.validates("metadata")
+    def _check_metadata(self, value: dict[str, Any], **_: Any) -> None:
+        # Here rather than among the field's validators, which would wrap the messages in a list:
+        # a client reads `fields.metadata.published_at`.
+        _metadata_fields(value)
 
 
 class DocumentRecordSchema(DocumentWriteSchema):
     """One article of `POST /v1/documents` (and of a `qa ingest` .jsonl file)."""
 
-    id = Text(required=True, validate=validate.Regexp(DOC_ID_PATTERN), metadata={"pattern": DOC_ID_PATTERN})
+    id = Text(required=True, validate=_doc_id, metadata={"pattern": DOC_ID_PATTERN})
 
 
 _RECORD, _WRITE = DocumentRecordSchema(), DocumentWriteSchema()
@@ -240,8 +259,8 @@ def parse_document(record: Any, doc_id: str | None = None, max_chars: int = 1_00
     if not isinstance(record, dict):
         raise ma.ValidationError({"_schema": ["Must be a JSON object."]})
     errors: dict[str, Any] = {}
-    if doc_id is not None and not re.match(DOC_ID_PATTERN, doc_id):
-        errors["doc_id"] = ["Must be 1 to 128 letters, digits, '.', '_' or '-' (not '.' or '..')."]
+    if doc_id is not None and not is_doc_id(doc_id):
+        errors["doc_id"] = [DOC_ID_RULE]
     try:
         data = (_WRITE if doc_id is not None else _RECORD).load(record)
     except ma.ValidationError as exc:
@@ -261,7 +280,10 @@ class PublishedSchema(DocumentSummarySchema):
 class ErrorBodySchema(ma.Schema):
     code = fields.String(required=True, metadata={"example": "invalid_request"})
     message = fields.String(required=True)
-    fields_ = fields.Dict(data_key="fields", metadata={"description": "Field name to its messages."})
+    # `attribute` too: without it a dump (a bulk write's per-item errors) looks for `fields_` and drops them.
+    fields_ = fields.Dict(
+        data_key="fields", attribute="fields", metadata={"description": "Field name to its messages."}
+    )
 
 
 class ErrorSchema(ma.Schema):

@@ -34,6 +34,7 @@ ROBINSON_QUESTION = "Who is Roger Robinson?"
 FOLLOW_UP_QUESTION = "What did he say should happen to companies that fail the criteria?"
 ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms", "generation"}
 CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score", "title", "url", "start_utf16", "end_utf16"}
+API_KEY = "k-3f9a1c"  # the write key of `private_service`
 SEED_TITLE = json.loads((SEEDS / f"{SEED_ID}.json").read_text(encoding="utf-8"))["title"]
 
 
@@ -84,6 +85,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Set
 @pytest.fixture(scope="session")
 def service(settings: Settings) -> Service:
     return Service(settings).load()
+
+
+@pytest.fixture()
+def private_service(settings: Settings, service: Service, tmp_path: Path) -> Service:
+    """A private archive of the seed article for one test, with the write key `API_KEY`: tests that
+    write never touch the session's index."""
+    private = settings.with_overrides(index_dir=tmp_path / "index", api_keys=(API_KEY,))
+    return Service(private, service.embedder).load()
 
 
 @pytest.fixture()

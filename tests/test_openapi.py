@@ -10,14 +10,16 @@ import json
 import re
 import shlex
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
+from qa.api import create_app
+from qa.service import Service
+from tests.conftest import API_KEY, ROOT, SEED_ID, SEED_TEXT
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
-from tests.conftest import ROOT, SEED_ID, SEED_TEXT
 from tests.contracts import ndjson_lines, sse_data
 
 NDJSON = "application/x-ndjson"
@@ -291,11 +293,11 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
 
 
-def readme_examples() -> list[tuple[str, str, str]]:
-    """(curl command, shown response) for every curl block followed at once by its response."""
+def readme_examples() -> list[tuple[int, str, str]]:
+    """(where, curl command, shown response) for every curl block followed at once by its response."""
     blocks = list(FENCE.finditer(README))
     return [
-        (block.group(2), following.group(2))
+        (block.start(), block.group(2), following.group(2))
         for block, following in pairwise(blocks)
         if block.group(1) == "sh"
         and block.group(2).lstrip().startswith("curl ")
@@ -303,12 +305,24 @@ def readme_examples() -> list[tuple[str, str, str]]:
     ]
 
 
-def curl_request(command: str) -> tuple[str, dict[str, str], dict[str, Any] | None]:
+class CurlRequest(NamedTuple):
+    method: str
+    path: str
+    headers: dict[str, str]
+    data: str | None
+
+    @property
+    def json(self) -> Any:
+        return None if self.data is None else json.loads(self.data)
+
+
+def curl_request(command: str) -> CurlRequest:
     words = shlex.split(command.replace("\\\n", " "))
     path = next(word for word in words if word.startswith("localhost:8000")).removeprefix("localhost:8000")
     headers = dict(words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H")
-    body = next((json.loads(words[i + 1]) for i, word in enumerate(words) if word == "-d"), None)
-    return path, headers, body
+    data = next((words[i + 1] for i, word in enumerate(words) if word in ("-d", "--data-binary")), None)
+    method = next((words[i + 1] for i, word in enumerate(words) if word == "-X"), "GET" if data is None else "POST")
+    return CurlRequest(method, path, headers, data)
 
 
 def shown_items(text: str, media: str) -> list[Any]:
@@ -317,12 +331,18 @@ def shown_items(text: str, media: str) -> list[Any]:
     return parsed_body(media, kept) if media != "application/json" else [json.loads(text)]
 
 
-EXAMPLES = readme_examples()
+# "Publishing articles" writes: its examples are replayed in order on a private archive, with a key.
+_PUBLISHING_START = README.index("\n## Publishing articles\n")
+_PUBLISHING_END = README.index("\n## ", _PUBLISHING_START + 1)
+EXAMPLES = [(c, s) for at, c, s in readme_examples() if not _PUBLISHING_START <= at < _PUBLISHING_END]
+PUBLISHING_EXAMPLES = [(c, s) for at, c, s in readme_examples() if _PUBLISHING_START <= at < _PUBLISHING_END]
 
 
 def test_the_readme_has_an_example_of_each_route_it_introduces() -> None:
-    paths = {curl_request(command)[0] for command, _ in EXAMPLES}
+    paths = {curl_request(command).path for command, _ in EXAMPLES}
     assert {"/v1/ask", "/v1/ask/batch", "/v1/chat/completions"} <= paths
+    writes = {curl_request(command).method for command, _ in PUBLISHING_EXAMPLES}
+    assert {"PUT", "POST", "DELETE", "GET"} <= writes
 
 
 @pytest.mark.parametrize("command, shown", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
@@ -332,8 +352,9 @@ def test_readme_examples_match_the_description(
     command: str,
     shown: str,
 ) -> None:
-    path, headers, body = curl_request(command)
-    method = "post" if body is not None else "get"
+    request = curl_request(command)
+    path, headers, body = request.path, request.headers, request.json
+    method = request.method.lower()
     media = headers.get("Accept", "application/json")
     if body is not None and body.get("stream"):
         media = EVENT_STREAM
@@ -346,7 +367,7 @@ def test_readme_examples_match_the_description(
             assert bool(errors_against(spec, question, asked)) == ("error" in result), asked
     elif body is not None:  # the request is valid exactly when the example shows an answer
         assert bool(errors_against(spec, request_schema(spec, path, method), body)) == failed
-    replayed = client.open(path, method=method.upper(), json=body, headers=headers)
+    replayed = client.open(path, method=method.upper(), data=request.data, headers=headers)
     if failed:
         assert replayed.get_json()["error"]["code"] == items[0]["error"]["code"]
     else:
@@ -356,6 +377,26 @@ def test_readme_examples_match_the_description(
         assert errors_against(spec, item_schema(spec, path, method, status, media), item) == [], item
     if media == "application/json":  # the values shown are the values served
         assert_shown_as_served(items[0], replayed.get_json())
+
+
+def test_the_readme_publishing_examples_replay_in_order(private_service: Service, spec: dict[str, Any]) -> None:
+    """Each shown body is what the write (or the read after it) serves, and matches the description;
+    a `-w '%{http_code}'` example shows the status alone."""
+    client = create_app(private_service.settings, private_service).test_client()
+    for command, shown in PUBLISHING_EXAMPLES:
+        request = curl_request(command.replace("$QA_API_KEY", API_KEY))
+        replayed = client.open(request.path, method=request.method, data=request.data, headers=request.headers)
+        if "%{http_code}" in command:
+            assert shown.strip() == str(replayed.status_code), command
+            continue
+        served, body = replayed.get_json(), json.loads(shown)
+        assert (replayed.status_code >= 400) == (set(body) == {"error"}), (command, served)
+        rule = client.application.url_map.bind("").match(request.path.split("?")[0], request.method, return_rule=True)
+        schema = item_schema(
+            spec, openapi_path(rule[0].rule), request.method.lower(), replayed.status_code, "application/json"
+        )
+        assert errors_against(spec, schema, body) == [], body
+        assert_shown_as_served(body, served)
 
 
 # Values that differ on every request: timings, and a chat completion's id and creation time.

@@ -9,7 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from flask_smorest import Api
 
-from qa.api import batch, chat, docs, errors, request_id, routes
+from qa.api import batch, chat, docs, errors, keys, request_id, routes
 from qa.config import Settings
 from qa.schemas import ErrorSchema
 from qa.service import Service
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
+        # With reads behind a key, every operation needs one unless it says otherwise (the probes).
+        API_SPEC_OPTIONS={"security": keys.WRITE_SECURITY} if settings.read_requires_key else {},
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         QA_SETTINGS=settings,
     )
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     for blueprint in (routes.ask, batch.batch, chat.chat, routes.documents, routes.health):
         api.register_blueprint(blueprint)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, schema in {**batch.COMPONENTS, **chat.COMPONENTS}.items():
+    for name, schema in {**routes.COMPONENTS, **batch.COMPONENTS, **chat.COMPONENTS}.items():
         api.spec.components.schema(name, schema=schema)
     docs.register(app, api)
     app.register_blueprint(web)  # GET /, /widget.js, /demo/<doc_id>

@@ -32,6 +32,8 @@ CODES = {
     501: "not_implemented",
     503: "not_ready",
 }
+# The message of every 400 whose `fields` say what is wrong.
+INVALID_FIELDS = "The request is not valid; see fields."
 
 
 class ApiError(HTTPException):
@@ -89,7 +91,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         response.headers.update(error.extra_headers)
     else:
         fields = _validation_fields(error)
-        message = "The request is not valid; see fields." if fields else (error.description or error.name)
+        message = INVALID_FIELDS if fields else (error.description or error.name)
         if status == 413:
             message = body_too_large_message(current_app.config["MAX_CONTENT_LENGTH"])
         response = error_response(status, CODES.get(status, "http_error"), message, fields)

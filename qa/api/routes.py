@@ -12,8 +12,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest
 
-from qa.api.errors import ApiError, error_document
-from qa.api.keys import WRITE_SECURITY, require_read_key, require_write_key
+from qa.api.errors import INVALID_FIELDS, ApiError, error_document
+from qa.api.keys import NO_KEY, WRITE_SECURITY, require_read_key, require_write_key
+from qa.api.streaming import ndjson_media, ref
 from qa.documents import Document, InvalidCursor, page_documents
 from qa.retrieval import Query
 from qa.schemas import (
@@ -22,6 +23,7 @@ from qa.schemas import (
     BulkResultSchema,
     DocumentListSchema,
     DocumentPageArgsSchema,
+    DocumentRecordSchema,
     DocumentSchema,
     DocumentWriteSchema,
     ErrorSchema,
@@ -54,16 +56,28 @@ def require_json_body() -> None:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
-def require_json_unless_ndjson() -> None:
-    if request.mimetype != "application/x-ndjson":
-        require_json_body()
+NDJSON = "application/x-ndjson"
+
+
+def require_article_body() -> None:
+    """Article bodies are JSON; only the bulk `POST /v1/documents` also takes NDJSON (a PUT sent as
+    NDJSON is a 415, not an article missing every field)."""
+    if request.method == "POST" and request.mimetype == NDJSON:
+        return
+    if request.method == "POST" and not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send a JSON array (Content-Type: application/json) or NDJSON (Content-Type: application/x-ndjson).",
+        )
+    require_json_body()
 
 
 ask.before_request(require_read_key)
 ask.before_request(require_json_body)
 documents.before_request(require_read_key)
 documents.before_request(require_write_key)
-documents.before_request(require_json_unless_ndjson)
+documents.before_request(require_article_body)
 
 
 @ask.route("/ask")
@@ -89,21 +103,31 @@ def _summary(document: Document) -> dict[str, Any]:
     }
 
 
-def _invalid(messages: Any) -> ApiError:
-    return ApiError(400, "invalid_request", "The article is not valid; see fields.", messages)
+class NotJson:
+    """An NDJSON line that is not JSON: its item gets an `invalid_json` error, the others go on."""
+
+    def __init__(self, line: int):
+        self.line = line
+
+
+def _ndjson_items(body: bytes) -> list[Any]:
+    """One item per non-blank line. Lines end at "\n" only: `str.splitlines` would also cut at
+    U+2028 or U+0085, which JSON strings may hold raw. Each line is strict UTF-8 (a replaced byte
+    would silently change an article's text), and JSON nested too deeply is not JSON either."""
+    items: list[Any] = []
+    for number, line in enumerate(body.split(b"\n"), 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line.decode("utf-8")))
+            except (ValueError, RecursionError):
+                items.append(NotJson(number))
+    return items
 
 
 def _bulk_items() -> list[Any]:
     """The items of a bulk body: a JSON array, or NDJSON (one JSON object a line)."""
-    if request.mimetype == "application/x-ndjson":
-        items: list[Any] = []
-        for number, line in enumerate(request.get_data(as_text=True).splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except ValueError:
-                    raise ApiError(400, "invalid_json", f"Line {number} of the NDJSON body is not JSON.") from None
-        return items
+    if request.mimetype == NDJSON:
+        return _ndjson_items(request.get_data())
     body = request.get_json()
     if not isinstance(body, list):
         raise ApiError(400, "invalid_request", "Send a JSON array of articles (or NDJSON).")
@@ -131,6 +155,27 @@ def write_route(body: bool) -> Callable[[Route], Route]:
     return document
 
 
+BULK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "items": {
+                    "anyOf": [
+                        ref("DocumentRecord"),
+                        {"description": "Any other JSON value is accepted too, answered with an error in its slot."},
+                    ]
+                },
+                "description": "At most QA_MAX_BATCH_DOCUMENTS (default 1000) articles; 413 beyond.",
+            }
+        },
+        NDJSON: ndjson_media(ref("DocumentRecord")),
+    },
+}
+COMPONENTS = {"DocumentRecord": DocumentRecordSchema}
+
+
 @documents.route("/documents")
 class Documents(MethodView):
     @documents.arguments(DocumentPageArgsSchema, location="query", error_status_code=400)
@@ -144,6 +189,7 @@ class Documents(MethodView):
             raise ApiError(400, "invalid_request", "The cursor is not valid.", {"cursor": [str(exc)]}) from None
         return {"documents": [_summary(d) for d in page], "next_cursor": cursor}
 
+    @documents.doc(requestBody=BULK_BODY)
     @documents.response(200, BulkResultSchema)
     @documents.alt_response(400, schema=ErrorSchema, description="The body is not an array or NDJSON.")
     @documents.alt_response(
@@ -161,6 +207,10 @@ class Documents(MethodView):
         results: list[dict[str, Any]] = []
         valid: dict[str, Document] = {}
         for item in items:
+            if isinstance(item, NotJson):
+                problem = error_document("invalid_json", f"Line {item.line} of the NDJSON body is not JSON.")
+                results.append({"id": None, **problem})
+                continue
             try:
                 document = parse_document(item, max_chars=settings.max_document_chars)
             except ma.ValidationError as exc:
@@ -168,9 +218,9 @@ class Documents(MethodView):
                 problem = error_document(
                     "invalid_request", "Not a valid article; see fields.", exc.normalized_messages()
                 )
-                results.append({"id": item_id, "error": problem["error"]})
+                results.append({"id": item_id, **problem})
                 continue
-            valid[document.doc_id] = document
+            valid[document.doc_id] = document  # an id given twice: the later valid item wins
             results.append({"id": document.doc_id})
         if not valid:
             return {"generation": None, "results": results}
@@ -191,18 +241,19 @@ class DocumentView(MethodView):
         document = service().document(doc_id)
         return {**_summary(document), "text": document.text}
 
-    @documents.arguments(DocumentWriteSchema, error_status_code=400)
+    @documents.doc(requestBody={"required": True, "content": {"application/json": {"schema": DocumentWriteSchema}}})
     @documents.response(200, PublishedSchema, description="The article was replaced.")
+    @documents.alt_response(400, schema=ErrorSchema, description="`invalid_request`: see fields.")
     @documents.alt_response(201, schema=PublishedSchema, description="The article was created.")
     @documents.alt_response(413, schema=ErrorSchema, description="The body is over QA_MAX_BODY_BYTES.")
     @write_route(body=True)
-    def put(self, body: dict[str, Any], doc_id: str) -> Any:
+    def put(self, doc_id: str) -> Any:
         """Create or replace one article. Returns once the write is durable and answered from;
         every worker and server on the same index answers from it within a second."""
         try:
             document = parse_document(request.get_json(), doc_id, current_app.config["QA_SETTINGS"].max_document_chars)
-        except ma.ValidationError as exc:
-            raise _invalid(exc.messages) from None
+        except ma.ValidationError as exc:  # the id and the body checked in one pass, one message
+            raise ApiError(400, "invalid_request", INVALID_FIELDS, exc.normalized_messages()) from None
         published = service().publish([document])
         return {**_summary(document), "generation": published.generation}, 201 if published.created[0] else 200
 
@@ -218,6 +269,7 @@ class DocumentView(MethodView):
 
 @health.route("/healthz")
 class Liveness(MethodView):
+    @health.doc(security=NO_KEY)
     @health.response(200, HealthSchema)
     def get(self) -> Any:
         """The process is up (it may still be loading the index)."""
@@ -226,6 +278,7 @@ class Liveness(MethodView):
 
 @health.route("/readyz")
 class Readiness(MethodView):
+    @health.doc(security=NO_KEY)
     @health.response(200, ReadinessSchema)
     @health.alt_response(503, schema=ReadinessSchema, description="The index is not loaded yet.")
     def get(self) -> Any:

@@ -15,6 +15,7 @@ from importlib.resources import files
 
 from flask import Blueprint, Response, render_template, send_from_directory
 
+from qa.api.keys import require_read_key
 from qa.api.routes import service
 
 STATIC = files(__name__) / "static"
@@ -52,7 +53,9 @@ def widget() -> Response:
 
 @web.get("/demo/<string:doc_id>")
 def demo(doc_id: str) -> str:
-    """An article page as a newsroom would publish it, with the widget embedded and scoped to it."""
+    """An article page as a newsroom would publish it, with the widget embedded and scoped to it.
+    It shows the article's text, so it needs a key when reads do (the chat page has no text of its own)."""
+    require_read_key()
     document = service().document(doc_id)  # 404 / 503 JSON, as the API
     paragraphs = [line for line in document.text.splitlines() if line.strip()]
     return render_template("demo.html", document=document, paragraphs=paragraphs)
