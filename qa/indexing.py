@@ -230,26 +230,55 @@ class Archive:
 
     def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
-        title, metadata and text are unchanged is left as it is."""
+        title, metadata and text are unchanged is left as it is.
+
+        The new segment is embedded and written before the writer lock is taken, against the
+        generation current then: the lock is held only to tombstone and commit, so other writers
+        and merges wait for a commit, not for an embedding. Should another writer have changed
+        one of these articles back meanwhile, the segment is made again under the lock."""
         ids = [d.doc_id for d in documents]
         if not ids or len(set(ids)) != len(ids):
             raise ValueError("publish takes one or more articles, each id once")
-        with writer_lock(self.index_dir):
-            if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
-                return Change(self.create_locked(documents, progress), [True] * len(documents))
-            index = self.current()
-            created = [d.doc_id not in index.documents for d in documents]
-            changed = [d for d in documents if index.document_hash(d.doc_id) != document_hash(d)]
-            if not changed:
-                return Change(index, created)
-            known = known_vectors(index, [d.doc_id for d in changed])
-            content = build_content(changed, self.embedder, self.settings, progress, known)
-            name = write_segment(self.index_dir, content)
-            replaced = {d.doc_id for d in changed if d.doc_id in index.documents}
-            entries = [*self._tombstoned(index, replaced), SegmentEntry(name)]
-            old = [h for doc_id in replaced if (h := index.document_hash(doc_id))]
-            new = [document_hash(d) for d in changed]
-            return Change(self._commit(entries, combine_hashes([*old, *new], self._hash(index))), created)
+        prepared: tuple[list[Document], Path] | None = None
+        if (self.index_dir / CURRENT).exists():
+            snapshot = self.current()
+            if early := self._changed(snapshot, documents):
+                prepared = self._prepare(snapshot, early, progress)
+        try:
+            with writer_lock(self.index_dir):
+                if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
+                    return Change(self.create_locked(documents, progress), [True] * len(documents))
+                index = self.current()
+                created = [d.doc_id not in index.documents for d in documents]
+                changed = self._changed(index, documents)
+                if not changed:
+                    return Change(index, created)
+                if prepared is None or not {d.doc_id for d in changed} <= {d.doc_id for d in prepared[0]}:
+                    if prepared is not None:
+                        shutil.rmtree(prepared[1], ignore_errors=True)
+                    prepared = self._prepare(index, changed, progress)
+                written, folder = prepared
+                name = install_segment(folder)
+                prepared = None
+                replaced = {d.doc_id for d in written if d.doc_id in index.documents}
+                entries = [*self._tombstoned(index, replaced), SegmentEntry(name)]
+                old = [h for doc_id in replaced if (h := index.document_hash(doc_id))]
+                new = [document_hash(d) for d in written]
+                return Change(self._commit(entries, combine_hashes([*old, *new], self._hash(index))), created)
+        finally:
+            if prepared is not None:  # not needed after all: nothing to commit, or made again
+                shutil.rmtree(prepared[1], ignore_errors=True)
+
+    @staticmethod
+    def _changed(index: CorpusIndex, documents: Sequence[Document]) -> list[Document]:
+        return [d for d in documents if index.document_hash(d.doc_id) != document_hash(d)]
+
+    def _prepare(self, index: CorpusIndex, changed: list[Document], progress: bool) -> tuple[list[Document], Path]:
+        """`changed` written as a prepared segment, the vectors of sentences their versions in
+        `index` already hold reused."""
+        known = known_vectors(index, [d.doc_id for d in changed])
+        content = build_content(changed, self.embedder, self.settings, progress, known)
+        return changed, prepare_segment(self.index_dir, content)
 
     def delete(self, doc_ids: Sequence[str]) -> CorpusIndex:
         """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent."""

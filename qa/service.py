@@ -139,7 +139,7 @@ class Service:
         log.info("serving index generation %s", index.generation)
         return True
 
-    def follow(self, interval: float = 0.2) -> threading.Thread:
+    def follow(self, interval: float = 0.05) -> threading.Thread:
         """Reload whenever another process (`qa index`, another server) switches `CURRENT`,
         checking every `interval` seconds, for as long as the process lives."""
 

@@ -708,10 +708,15 @@ class SegmentCache:
 
     def __init__(self) -> None:
         self._segments: dict[str, Segment] = {}
+        self._last: CorpusIndex | None = None  # the generation opened last, reused while current
         self._lock = threading.Lock()
 
     def open(self, folder: Path) -> CorpusIndex:
-        """The generation in `folder`, reading only the segments this cache has not loaded."""
+        """The generation in `folder`, reading only the segments this cache has not loaded (and
+        nothing when it is the generation opened last: a writer and its server share it)."""
+        last = self._last
+        if last is not None and last.path == folder:
+            return last
         manifest = read_manifest(folder)
         entries = generation_entries(manifest)
         if not entries:
@@ -723,6 +728,7 @@ class SegmentCache:
         index = CorpusIndex(folder, manifest, [loaded[e.name] for e in entries], [set(e.deleted) for e in entries])
         if manifest.get("counts", {}).get("documents") != len(index.documents):
             raise IndexUnavailable(f"{folder} is inconsistent: its manifest and segments disagree on what it holds")
+        self._last = index
         return index
 
     def segment(self, index_dir: Path, name: str) -> Segment:

@@ -223,6 +223,32 @@ def test_a_delete_made_while_a_merge_runs_is_kept(
     assert "brief-5" not in reopened.documents and "brief-50" in reopened.documents
 
 
+def test_the_later_of_two_racing_writes_wins_even_when_it_embedded_first(
+    archive_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish embeds before it takes the writer lock. If another writer changes one of its
+    articles meanwhile (here back from FLOOD_V1 to FLOOD_V2), the publish that commits last wins."""
+    archive = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
+    archive.create([*load_directory(SEEDS), FLOOD_V1])
+    other_writer = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
+    prepare_segment = indexing.prepare_segment
+    raced = []
+
+    def race(index_dir: Path, content: store.SegmentContent) -> Path:
+        if not raced:
+            raced.append(True)
+            other_writer.publish([FLOOD_V2])  # committed while this publish embeds its own articles
+        return prepare_segment(index_dir, content)
+
+    monkeypatch.setattr(indexing, "prepare_segment", race)
+    brief = small_article(1)
+    change = archive.publish([FLOOD_V1, brief])  # FLOOD_V1 was current when it started
+    assert change.created == [False, True]
+    assert change.index.documents["flood-barrier"].text == FLOOD_V1.text, "the later write wins"
+    assert set(change.index.documents) == {SEED_ID, "flood-barrier", brief.doc_id}
+    assert not list((archive_settings.index_dir / "segments").glob(".building-*")), "the stale segment is removed"
+
+
 # --- crashes --------------------------------------------------------------------------------
 
 KILLED_WRITER = """
