@@ -111,6 +111,9 @@ class Settings:
                 raise ValueError(f"QA_{name.upper()} must be {bound}, not {value!r}")
         if self.query_encoder not in QUERY_ENCODERS:
             raise ValueError(f"QA_QUERY_ENCODER must be one of {', '.join(QUERY_ENCODERS)}, not {self.query_encoder!r}")
+        if any(not key.isascii() or not key.isprintable() or " " in key for key in self.api_keys):
+            # An HTTP header carries bytes read as Latin-1: any other key could never be matched.
+            raise ValueError("QA_API_KEYS: a key must be printable ASCII without spaces (its value is not shown)")
         if self.read_requires_key and not self.api_keys:
             # Reads left open by a missing key would be the opposite of what was asked for.
             raise ValueError("QA_READ_REQUIRES_KEY=1 needs a key: set QA_API_KEYS or QA_API_KEYS_FILE")

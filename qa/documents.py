@@ -185,7 +185,8 @@ def page_documents(documents: Iterable[Document], limit: int, cursor: str | None
     after: tuple[int, float, str] | None = None
     if cursor:
         try:
-            group, moment, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+            padded = cursor + "=" * (-len(cursor) % 4)
+            group, moment, doc_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
             after = (int(group), float(moment), str(doc_id))
         except (ValueError, TypeError, UnicodeError):
             raise InvalidCursor("not a cursor this service handed out") from None
@@ -193,5 +194,6 @@ def page_documents(documents: Iterable[Document], limit: int, cursor: str | None
     page = ordered[:limit]
     if len(ordered) <= limit:
         return page, None
-    token = base64.urlsafe_b64encode(json.dumps(_page_key(page[-1])).encode("utf-8")).decode("ascii")
+    # URL-safe base64 without its "=" padding: a cursor goes into a query string as it is.
+    token = base64.urlsafe_b64encode(json.dumps(_page_key(page[-1])).encode("utf-8")).decode("ascii").rstrip("=")
     return page, token

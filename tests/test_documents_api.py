@@ -468,6 +468,7 @@ def test_the_listing_walks_pages_over_http(private_service: Service) -> None:
         body = json_of(client.get(query), 200)
         assert len(body["documents"]) <= 3
         seen += [d["doc_id"] for d in body["documents"]]
+        assert body["next_cursor"] is None or re.fullmatch(r"[A-Za-z0-9_-]+", body["next_cursor"]), "URL-safe as is"
         query = body["next_cursor"] and f"/v1/documents?limit=3&cursor={body['next_cursor']}"
     assert seen == [f"day-{n}" for n in range(7)] + [SEED_ID, "undated"]
     summary = json_of(client.get("/v1/documents?limit=1"), 200)["documents"][0]
