@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from qa.abstention import Calibration, signals
 from qa.retrieval import Candidate, RankedCandidates, Retrieval
 from qa.store import CorpusIndex
+from qa.verification import Verifier, evidence
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,18 @@ class Answerer:
         min_confidence: float = 0.5,
         calibration: Calibration | None = None,
         widening: Widening | None = None,
+        verifier: Verifier | None = None,
     ):
         self.index = index
         self.min_confidence = min_confidence
         self.calibration = calibration or Calibration()
         self.widening = widening or Widening()
+        self.verifier = verifier or Verifier()
 
     def answer(self, retrieval: Retrieval) -> Answer:
         query = retrieval.query
         candidates = retrieval.candidates
-        confidence = self.calibration.confidence(signals(retrieval, self.index)) if candidates else 0.0
+        confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(candidates, query.top_k)
@@ -89,6 +92,18 @@ class Answerer:
         quoted = [c for c in citations if c.score >= best - self.widening.quote_margin][:2]
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
+
+    def _confidence(self, retrieval: Retrieval) -> float:
+        """The lower of abstention's confidence (is the question about these articles at all?) and
+        the verifier's (does the best sentence say what is asked?); the second is only read when
+        the first passes."""
+        if not retrieval.candidates:
+            return 0.0
+        read = signals(retrieval, self.index)
+        confidence = self.calibration.confidence(read)
+        if confidence < self.min_confidence:
+            return confidence
+        return min(confidence, self.verifier.probability(evidence(retrieval, self.index, read)))
 
     def _citations(self, candidates: RankedCandidates, top_k: int) -> list[Citation]:
         """The best `top_k` sentences, each widened to its better neighbour if that scores about as well."""
