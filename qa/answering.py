@@ -8,12 +8,23 @@ neighbouring sentences join a citation, and which citations the answer text quot
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qa import spans
 from qa.abstention import Calibration, signals
 from qa.retrieval import Candidate, RankedCandidates, Retrieval
 from qa.store import CorpusIndex
 from qa.verification import Verifier, evidence
+
+
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The words that answer a fact question, inside its first citation: `text[start:end] == text`."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class Citation:
     url: str | None = None  # the article's `url` metadata, so a chatbot can link to it
     start_utf16: int = 0
     end_utf16: int = 0
+    short_answer: ShortAnswer | None = None  # the first citation's, for a fact question
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,16 @@ _OPENS_WITH_PRONOUN = re.compile(r"\W*(he|she|it|they|this|these|those|his|her|i
 NOT_COVERED = "The articles do not cover this: no passage in them answers the question."
 
 
+def _short_answer(question: str, citation: Citation) -> ShortAnswer | None:
+    """The span of the kind a fact question asks for ("when": a date) nearest the question's words
+    in the cited text; None for other questions, or when the citation holds no such span."""
+    kinds = spans.asked_kinds(question)
+    found = spans.short_answer(citation.quote, question, kinds) if kinds else None
+    if found is None:
+        return None
+    return ShortAnswer(found.text, citation.doc_id, citation.start + found.start, citation.start + found.end)
+
+
 class Answerer:
     def __init__(
         self,
@@ -88,9 +110,14 @@ class Answerer:
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(candidates, query.top_k)
+        short = _short_answer(query.question, citations[0])
+        if short is not None:
+            citations[0] = replace(citations[0], short_answer=short)
         best = citations[0].score
         quoted = [c for c in citations if c.score >= best - self.widening.quote_margin][:2]
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
+        if short is not None:
+            text = f"{short.text}: {text}"
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
     def _confidence(self, retrieval: Retrieval) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.lexical import tokenize
+from qa.lexical import STOPWORDS, tokenize
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -30,34 +30,47 @@ _SCALE = r"(?:\s(?:thousand|million|billion|trillion))?"
 _QUANTITY = rf"(?:{_DIGITS}{_SCALE}|{_NUMBER_WORD}(?:[\s-]{_NUMBER_WORD})*{_SCALE})"
 _UNIT_OF_TIME = r"(?:second|minute|hour|day|week|month|year|decade|century|centuries)s?"
 
+_NAME = r"\b[A-Z][\w'’.-]*[\w](?:\s(?:(?:of|de|du|da|van|von|the|and|for|al|bin)\s)?[A-Z][\w'’.-]*[\w])*"
+
 # Patterns of each kind of span, most specific first within a kind.
 _KIND_PATTERNS: dict[str, re.Pattern[str]] = {
     "money": re.compile(
-        rf"[$€£¥]\s?{_DIGITS}{_SCALE}|\b{_DIGITS}{_SCALE}\s(?:dollars|euros|pounds|yen|yuan|lira|francs|marks|rupees)\b", re.I
+        rf"[$€£¥]\s?{_DIGITS}{_SCALE}|\b{_DIGITS}{_SCALE}\s(?:dollars|euros|pounds|yen|yuan|lira|francs|marks|rupees)\b",
+        re.I,
     ),
     "percent": re.compile(rf"\b{_QUANTITY}\s?(?:%|percent\b|per cent\b)", re.I),
     "clock": re.compile(r"\b\d{1,2}(?::\d{2})?\s?[ap]\.m\.|\b\d{1,2}:\d{2}\b|\b(?:noon|midnight)\b", re.I),
     "time": re.compile(
-        rf"\b\d{{1,2}}(?::\d{{2}})?\s?[ap]\.m\.|\b{_MONTH}\s\d{{1,2}}(?:,\s\d{{4}})?|\b\d{{1,2}}\s{_MONTH}(?:\s\d{{4}})?"
-        rf"|\b{_MONTH}\s\d{{4}}\b|\b{_MONTH}|\b{_WEEKDAY}|\b(?:1[0-9]|20)\d{{2}}s?\b"
+        rf"\b\d{{1,2}}(?::\d{{2}})?\s?[ap]\.m\.|\b{_MONTH}\s\d{{1,2}}(?:,\s\d{{4}})?\b(?!\d)|\b\d{{1,2}}\s{_MONTH}(?:\s\d{{4}})?"
+        rf"|\b{_MONTH}\s\d{{4}}\b|\b{_MONTH}(?!\w)|\b{_WEEKDAY}\b|\b(?:1[0-9]|20)\d{{2}}s?\b"
         rf"|\b\d{{1,2}}(?:st|nd|rd|th)\scentury\b"
     ),
     "duration": re.compile(rf"\b(?:{_QUANTITY}|a|an|several|few)[\s-]+(?:more\s)?{_UNIT_OF_TIME}\b", re.I),
     "number": re.compile(rf"(?<![\w$€£¥.,]){_QUANTITY}(?![\w%])", re.I),
     # Runs of capitalised words, "of"/"de"/"the" allowed inside: people, organisations, places.
-    "name": re.compile(
-        r"\b[A-Z][\w'’.-]*[\w](?:\s(?:(?:of|de|du|da|van|von|the|and|for|al|bin)\s)?[A-Z][\w'’.-]*[\w])*"
-    ),
+    "name": re.compile(_NAME),
+    # A name after "in", "at", "near" or "from": where something is.
+    "place": re.compile(r"(?:(?<=\bin )|(?<=\bat )|(?<=\bnear )|(?<=\bfrom ))" + _NAME),
 }
 
 _AUX = r"(is|are|was|were|will|would|does|do|did|has|have|had|can|could|should|might|may)"
 
+# Kinds whose patterns rarely miss an answer: a sentence without one does not say it. (Numbers,
+# names and dates are written too many ways: on SQuAD v1.1 their absence cost answered questions.)
+RELIABLE = frozenset({"money", "percent", "clock"})
+
 # What a question asks for, in order of precedence: (pattern, kinds whose spans answer it).
 _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(r"\bhow long\b", re.I), ("duration",)),
+    (re.compile(r"\bhow (long|much time)\b", re.I), ("duration",)),
     # "How much is/will/does...": an amount of money; "how much land": a quantity too.
-    (re.compile(r"\bhow much(?= (is|are|was|were|will|would|does|do|did|has|have|had|money|funding)\b)", re.I), ("money",)),
-    (re.compile(r"\bhow much\b", re.I), ("money", "percent", "number")),
+    (
+        re.compile(r"\bhow much(?= (is|are|was|were|will|would|does|do|did|has|have|had|money|funding)\b)", re.I),
+        ("money",),
+    ),
+    (
+        re.compile(r"\bhow much\b(?! (more|less|higher|lower|larger|smaller|greater|bigger)\b)", re.I),
+        ("money", "percent"),
+    ),
     (re.compile(r"\b(what|which) (percentage|percent|share|proportion|fraction)\b", re.I), ("percent",)),
     (re.compile(r"\bhow (many|old)\b|\bwhat (number|amount)\b", re.I), ("number",)),
     (re.compile(r"\b(what|which|at what) time\b", re.I), ("clock",)),
@@ -68,7 +81,12 @@ _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
         ("time",),
     ),
     (re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|with|for) whom\b", re.I), ("name",)),
-    (re.compile(rf"^\W*where\s+{_AUX}\b|\b(what|which|in what) (city|country|state|town|place|region|county)\b", re.I), ("name",)),
+    (
+        re.compile(
+            rf"^\W*where\s+{_AUX}\b|\b(what|which|in what) (city|country|state|town|place|region|county)\b", re.I
+        ),
+        ("place",),
+    ),
     (
         re.compile(
             r"\b(what|which) (team|company|organi[sz]ation|university|school|party|group|newspaper|agency)\b", re.I
@@ -78,10 +96,12 @@ _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
 )
 
 _WORD = re.compile(r"\w+")
+_NAME_WORD = re.compile(r"[\w'’.-]*\w")
 # "How many more bus drivers...": the words after it name what is counted ("bus", "drivers").
 # What a "how many" question counts: the words up to its verb ("more bus drivers" does), else one.
 _HOW_MANY = re.compile(
-    r"\bhow many\s+((?:[\w'-]+\s+){0,2}?[\w'-]+)(?=\s+(is|are|was|were|will|would|does|do|did|has|have|had|can|could)\b)"
+    r"\bhow many\s+((?:[\w'-]+\s+){0,2}?[\w'-]+)"
+    r"(?=\s+(is|are|was|were|will|would|does|do|did|has|have|had|can|could)\b)"
     r"|\bhow many\s+([\w'-]+)",
     re.I,
 )
@@ -125,6 +145,11 @@ def _new(span: str, question_words: set[str]) -> bool:
     return bool(_words(span) - question_words - _GLUE)
 
 
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether `start` is the first word of a sentence of `text` (capitalised for that alone)."""
+    return not text[:start].strip() or bool(re.search(r"[.!?:\"“]\s*$", text[:start]))
+
+
 def _counted(question: str) -> set[str]:
     """Stems of what a "how many" question counts; empty for any other question."""
     match = _HOW_MANY.search(question)
@@ -136,22 +161,40 @@ def _counts(sentence: str, end: int, counted: set[str]) -> bool:
     return not counted or bool(counted & set(tokenize(" ".join(sentence[end:].split()[:COUNT_REACH]))))
 
 
+def _trimmed(span: Span, question_words: set[str]) -> Span:
+    """A name less the question's words at its ends and a possessive ("NFL Commissioner Roger
+    Goodell's" for "Who was the NFL Commissioner?": "Roger Goodell")."""
+    words = list(_NAME_WORD.finditer(span.text))
+    while words and words[0].group(0).lower() in question_words | _GLUE:
+        words.pop(0)
+    while words and words[-1].group(0).lower() in question_words | _GLUE:
+        words.pop()
+    if not words:
+        return Span(span.start, span.start, "")
+    start, end = words[0].start(), words[-1].end()
+    text = re.sub(r"['’]s$", "", span.text[start:end])
+    return Span(span.start + start, span.start + start + len(text), text)
+
+
 def candidates(sentence: str, kinds: tuple[str, ...], question: str) -> list[Span]:
     """Spans of `kinds` in `sentence` that are not made of the question's own words; a name
-    opening the sentence is kept only if it runs over more than one word ("The" is no name), a
-    number only if it is followed by what a "how many" question counts."""
+    opening a sentence is kept only if it runs over more than one word ("These" is no name) and
+    loses the question's words at its ends, a number is kept only if it is followed by what a
+    "how many" question counts."""
     question_words = _words(question)
     counted = _counted(question)
     found: list[Span] = []
     for kind in kinds:
         for match in _KIND_PATTERNS[kind].finditer(sentence):
-            text = match.group(0)
-            if kind == "name" and match.start() == len(sentence) - len(sentence.lstrip()) and " " not in text:
+            span = Span(match.start(), match.end(), match.group(0))
+            if kind in ("name", "place"):
+                span = _trimmed(span, question_words)
+                if " " not in span.text and (_opens_sentence(sentence, span.start) or span.text.lower() in STOPWORDS):
+                    continue
+            if kind == "number" and not _counts(sentence, span.end, counted):
                 continue
-            if kind == "number" and not _counts(sentence, match.end(), counted):
-                continue
-            if _new(text, question_words):
-                found.append(Span(match.start(), match.end(), text))
+            if _new(span.text, question_words):
+                found.append(span)
         if found:  # the first kind that occurs answers ("how much": money before a bare number)
             break
     return found

@@ -45,7 +45,7 @@ def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> No
     assert_exact_citations(message["citations"])
 
 
-def test_earlier_user_messages_are_the_history(client, service: Service, monkeypatch) -> None:
+def test_earlier_messages_and_the_last_answer_are_the_history(client, service: Service, monkeypatch) -> None:
     asked: list[Any] = []
     ask_many = service.ask_many
 
@@ -56,7 +56,11 @@ def test_earlier_user_messages_are_the_history(client, service: Service, monkeyp
     monkeypatch.setattr(service, "ask_many", recording_ask_many)
     message = chat(client, messages=CONVERSATION).get_json()["choices"][0]["message"]
     (query,) = asked
-    assert (query.question, query.history) == (FOLLOW_UP, (ROBINSON,))  # system and assistant turns read past
+    # The system message is read past; the assistant's answer joins, without its marker.
+    assert (query.question, query.history) == (
+        FOLLOW_UP,
+        (ROBINSON, "Roger Robinson founded the Prague Security Studies Institute."),
+    )
     assert DELISTED in message["citations"][0]["quote"]
     assert "[1]" in message["content"]
 

@@ -36,7 +36,9 @@ def collect(service: Service, questions: Sequence[EvalQuestion]) -> tuple[np.nda
     rows, labels, accepted = [], [], []
     for first in tqdm(range(0, len(questions), 64)):
         batch = questions[first : first + 64]
-        for question, retrieval in zip(batch, service.retriever.retrieve([Query(q.question, q.history) for q in batch]), strict=True):
+        for question, retrieval in zip(
+            batch, service.retriever.retrieve([Query(q.question, q.history) for q in batch]), strict=True
+        ):
             read = signals(retrieval, index)
             rows.append(evidence(retrieval, index, read).vector())
             accepted.append(answerer.calibration.confidence(read) >= answerer.min_confidence)
@@ -89,7 +91,7 @@ def main() -> None:
     service = Service(Settings.from_env(index_dir=args.index_dir)).load(documents=evalset.documents)
     x, labels, accepted = collect(service, evalset.questions)
     doc_ids = [d.doc_id for d in evalset.documents]
-    half = np.array([doc_ids.index(q.doc_id) % 2 == 0 for q in evalset.questions])
+    half = np.array([doc_ids.index(str(q.doc_id)) % 2 == 0 for q in evalset.questions])
     train = half & (labels >= 0)
     w, b = fit(x[train], labels[train].astype(float), args.l2)
     b += args.bias
