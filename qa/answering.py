@@ -109,7 +109,7 @@ class Answerer:
         confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
-        citations = self._citations(candidates, query.top_k)
+        citations = self._citations(candidates, query.top_k, query.question)
         short = _short_answer(query.question, citations[0])
         if short is not None:
             citations[0] = replace(citations[0], short_answer=short)
@@ -132,9 +132,11 @@ class Answerer:
             return confidence
         return min(confidence, self.verifier.probability(evidence(retrieval, self.index, read)))
 
-    def _citations(self, candidates: RankedCandidates, top_k: int) -> list[Citation]:
-        """The best `top_k` sentences, each widened to its better neighbour if that scores about as well."""
+    def _citations(self, candidates: RankedCandidates, top_k: int, question: str) -> list[Citation]:
+        """The best `top_k` sentences, each widened to its better neighbour if that scores about as
+        well; the first also to a neighbour holding what a fact question asks for when it holds none."""
         score_of = candidates.score_by_sentence()
+        kinds = spans.asked_kinds(question)
         used: set[int] = set()
         citations: list[Citation] = []
         for candidate in candidates:
@@ -144,6 +146,8 @@ class Answerer:
                 continue
             first = last = candidate.sentence_id
             neighbour = self._close_neighbour(candidate, score_of, used)
+            if neighbour is None and kinds and not citations:
+                neighbour = self._neighbour_holding(candidate.sentence_id, kinds, question)
             if neighbour is not None:
                 first, last = min(first, neighbour), max(last, neighbour)
             used.update(range(first, last + 1))
@@ -163,6 +167,17 @@ class Answerer:
             and score_of[n] >= candidate.score - self._margin(max(sentence, n))
         ]
         return max(neighbours, key=score_of.__getitem__, default=None)
+
+    def _neighbour_holding(self, sentence: int, kinds: tuple[str, ...], question: str) -> int | None:
+        """The adjacent sentence of the same paragraph (the next one first) that holds a span of
+        `kinds` when `sentence` holds none ("...held talks. They lasted more than seven hours.")."""
+        text = self.index.sentence_text
+        if spans.candidates(text(sentence), kinds, question):
+            return None
+        for neighbour in (sentence + 1, sentence - 1):
+            if self._same_paragraph(sentence, neighbour) and spans.candidates(text(neighbour), kinds, question):
+                return neighbour
+        return None
 
     def _margin(self, later: int) -> float:
         if _OPENS_WITH_PRONOUN.match(self.index.sentence_text(later)):
