@@ -66,6 +66,11 @@ class Evidence:
         return np.array([getattr(self, name) for name in EVIDENCE])
 
 
+def _holds(units: np.ndarray, sentences: np.ndarray) -> bool:
+    """Whether any of a few `sentences` is among `units` (np.isin sorts both: ten times slower here)."""
+    return bool((units[:, None] == sentences[None, :]).any())
+
+
 def _neighbourhood(index: CorpusIndex, sentence: int) -> np.ndarray:
     docs = index.sentence_doc_number
     around = [n for n in (sentence - 1, sentence, sentence + 1) if 0 <= n < index.sentence_count]
@@ -83,12 +88,12 @@ def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evid
     lexical = index.sentence_lexical
     for name in QUESTION_NAME.findall(question):
         name_tokens = [t for t in tokenize_question(name) if t not in retrieval.aliased_tokens]
-        if any(not np.isin(around, lexical.units_containing(t)).any() for t in name_tokens):
+        if any(not _holds(lexical.units_containing(t), around) for t in name_tokens):
             name_absent = 1.0
     if tokens:
         weights = lexical.idf(tokens)
         holding = [lexical.units_containing(t) for t in tokens]
-        absent = np.array([not np.isin(around, units).any() for units in holding])
+        absent = np.array([not _holds(units, around) for units in holding])
         alone = np.array([best not in units for units in holding])
         doc = index.sentence_doc_number[best]
         elsewhere = np.array([not (index.sentence_doc_number[units] == doc).any() for units in holding])
