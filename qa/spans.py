@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qa.lexical import STOPWORDS, tokenize
 
@@ -136,32 +137,35 @@ def without_asking(question: str) -> str:
     return question
 
 
-def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)}
+@lru_cache(maxsize=256)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(text))
 
 
-def _new(span: str, question_words: set[str]) -> bool:
+def _new(span: str, question_words: frozenset[str]) -> bool:
     """Whether `span` says something the question does not: a word neither glue nor the question's."""
     return bool(_words(span) - question_words - _GLUE)
 
 
 def _opens_sentence(text: str, start: int) -> bool:
     """Whether `start` is the first word of a sentence of `text` (capitalised for that alone)."""
-    return not text[:start].strip() or bool(re.search(r"[.!?:\"“]\s*$", text[:start]))
+    before = text[max(0, start - 3) : start].rstrip()
+    return (not before and not text[:start].strip()) or before[-1:] in {".", "!", "?", ":", '"', "“"}
 
 
-def _counted(question: str) -> set[str]:
+@lru_cache(maxsize=256)
+def _counted(question: str) -> frozenset[str]:
     """Stems of what a "how many" question counts; empty for any other question."""
     match = _HOW_MANY.search(question)
-    return set(tokenize(match.group(1) or match.group(3), _NOT_COUNTED)) if match else set()
+    return frozenset(tokenize(match.group(1) or match.group(3), _NOT_COUNTED)) if match else frozenset()
 
 
-def _counts(sentence: str, end: int, counted: set[str]) -> bool:
+def _counts(sentence: str, end: int, counted: frozenset[str]) -> bool:
     """Whether a number ending at `end` is followed closely by one of the `counted` words."""
     return not counted or bool(counted & set(tokenize(" ".join(sentence[end:].split()[:COUNT_REACH]))))
 
 
-def _trimmed(span: Span, question_words: set[str]) -> Span:
+def _trimmed(span: Span, question_words: frozenset[str]) -> Span:
     """A name less the question's words at its ends and a possessive ("NFL Commissioner Roger
     Goodell's" for "Who was the NFL Commissioner?": "Roger Goodell")."""
     words = list(_NAME_WORD.finditer(span.text))

@@ -96,7 +96,13 @@ def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evid
         absent = np.array([not _holds(units, around) for units in holding])
         alone = np.array([best not in units for units in holding])
         doc = index.sentence_doc_number[best]
-        elsewhere = np.array([not (index.sentence_doc_number[units] == doc).any() for units in holding])
+        # Only a word absent around the best sentence can be absent from its article.
+        elsewhere = np.array(
+            [
+                gone and not (index.sentence_doc_number[units] == doc).any()
+                for gone, units in zip(absent, holding, strict=True)
+            ]
+        )
         peak = weights.max()
         missing_peak = float(weights[absent].max(initial=0.0) / peak)
         missing_share = float(weights[absent].sum() / weights.sum())
