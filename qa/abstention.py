@@ -23,7 +23,7 @@ from qa.retrieval import RankedCandidates, Retrieval
 from qa.store import CorpusIndex
 
 # Capitalised words other than the question's first: the names a question mentions.
-_QUESTION_NAME = re.compile(r"(?<!^)(?<=\s)[A-Z][\w'’.-]*")
+QUESTION_NAME = re.compile(r"(?<!^)(?<=\s)[A-Z][\w'’.-]*")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def unknown_names(
         return len(sentences) > 0
 
     unknown = 0
-    for name in _QUESTION_NAME.findall(question):
+    for name in QUESTION_NAME.findall(question):
         tokens = [t for t in tokenize_question(name) if t not in aliased_tokens]
         if tokens and not any(mentioned(t) for t in tokens):
             unknown += 1

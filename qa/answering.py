@@ -8,11 +8,23 @@ neighbouring sentences join a citation, and which citations the answer text quot
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qa import spans
 from qa.abstention import Calibration, signals
 from qa.retrieval import Candidate, RankedCandidates, Retrieval
 from qa.store import CorpusIndex
+from qa.verification import Verifier, evidence
+
+
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The words that answer a fact question, inside its first citation: `text[start:end] == text`."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class Citation:
     url: str | None = None  # the article's `url` metadata, so a chatbot can link to it
     start_utf16: int = 0
     end_utf16: int = 0
+    short_answer: ShortAnswer | None = None  # the first citation's, for a fact question
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,16 @@ _OPENS_WITH_PRONOUN = re.compile(r"\W*(he|she|it|they|this|these|those|his|her|i
 NOT_COVERED = "The articles do not cover this: no passage in them answers the question."
 
 
+def _short_answer(question: str, citation: Citation) -> ShortAnswer | None:
+    """The span of the kind a fact question asks for ("when": a date) nearest the question's words
+    in the cited text; None for other questions, or when the citation holds no such span."""
+    kinds = spans.asked_kinds(question)
+    found = spans.short_answer(citation.quote, question, kinds) if kinds else None
+    if found is None:
+        return None
+    return ShortAnswer(found.text, citation.doc_id, citation.start + found.start, citation.start + found.end)
+
+
 class Answerer:
     def __init__(
         self,
@@ -73,27 +96,48 @@ class Answerer:
         min_confidence: float = 0.5,
         calibration: Calibration | None = None,
         widening: Widening | None = None,
+        verifier: Verifier | None = None,
     ):
         self.index = index
         self.min_confidence = min_confidence
         self.calibration = calibration or Calibration()
         self.widening = widening or Widening()
+        self.verifier = verifier or Verifier()
 
     def answer(self, retrieval: Retrieval) -> Answer:
         query = retrieval.query
         candidates = retrieval.candidates
-        confidence = self.calibration.confidence(signals(retrieval, self.index)) if candidates else 0.0
+        confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
-        citations = self._citations(candidates, query.top_k)
+        citations = self._citations(candidates, query.top_k, query.question)
+        short = _short_answer(query.question, citations[0])
+        if short is not None:
+            citations[0] = replace(citations[0], short_answer=short)
         best = citations[0].score
         quoted = [c for c in citations if c.score >= best - self.widening.quote_margin][:2]
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
+        if short is not None:
+            text = f"{short.text}: {text}"
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
-    def _citations(self, candidates: RankedCandidates, top_k: int) -> list[Citation]:
-        """The best `top_k` sentences, each widened to its better neighbour if that scores about as well."""
+    def _confidence(self, retrieval: Retrieval) -> float:
+        """The lower of abstention's confidence (is the question about these articles at all?) and
+        the verifier's (does the best sentence say what is asked?); the second is only read when
+        the first passes."""
+        if not retrieval.candidates:
+            return 0.0
+        read = signals(retrieval, self.index)
+        confidence = self.calibration.confidence(read)
+        if confidence < self.min_confidence:
+            return confidence
+        return min(confidence, self.verifier.probability(evidence(retrieval, self.index, read)))
+
+    def _citations(self, candidates: RankedCandidates, top_k: int, question: str) -> list[Citation]:
+        """The best `top_k` sentences, each widened to its better neighbour if that scores about as
+        well; the first also to a neighbour holding what a fact question asks for when it holds none."""
         score_of = candidates.score_by_sentence()
+        kinds = spans.asked_kinds(question)
         used: set[int] = set()
         citations: list[Citation] = []
         for candidate in candidates:
@@ -103,6 +147,8 @@ class Answerer:
                 continue
             first = last = candidate.sentence_id
             neighbour = self._close_neighbour(candidate, score_of, used)
+            if neighbour is None and kinds and not citations:
+                neighbour = self._neighbour_holding(candidate.sentence_id, kinds, question)
             if neighbour is not None:
                 first, last = min(first, neighbour), max(last, neighbour)
             used.update(range(first, last + 1))
@@ -122,6 +168,17 @@ class Answerer:
             and score_of[n] >= candidate.score - self._margin(max(sentence, n))
         ]
         return max(neighbours, key=score_of.__getitem__, default=None)
+
+    def _neighbour_holding(self, sentence: int, kinds: tuple[str, ...], question: str) -> int | None:
+        """The adjacent sentence of the same paragraph (the next one first) that holds a span of
+        `kinds` when `sentence` holds none ("...held talks. They lasted more than seven hours.")."""
+        text = self.index.sentence_text
+        if spans.candidates(text(sentence), kinds, question):
+            return None
+        for neighbour in (sentence + 1, sentence - 1):
+            if self._same_paragraph(sentence, neighbour) and spans.candidates(text(neighbour), kinds, question):
+                return neighbour
+        return None
 
     def _margin(self, later: int) -> float:
         if _OPENS_WITH_PRONOUN.match(self.index.sentence_text(later)):

@@ -17,7 +17,9 @@ import hashlib
 import json
 import math
 import re
+import string
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -152,6 +154,40 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
     return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD's F1: overlap of the normalised words, as a bag."""
+    predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def short_answer_scores(pairs: Sequence[tuple[EvalQuestion, Answer]]) -> dict[str, float]:
+    """Over answerable questions: the share given a short answer, and, where given, its SQuAD exact
+    match and F1 against the best-matching gold text."""
+    given = [
+        (q, a.citations[0].short_answer.text)
+        for q, a in pairs
+        if a.citations and a.citations[0].short_answer is not None
+    ]
+    exact = sum(max(normalize_answer(t) == normalize_answer(g.text) for g in q.gold) for q, t in given)
+    f1 = sum(max(token_f1(t, g.text) for g in q.gold) for q, t in given)
+    count = max(1, len(given))
+    return {
+        "given": round(len(given) / max(1, len(pairs)), 4),
+        "exact_match": round(exact / count, 4),
+        "f1": round(f1 / count, 4),
+    }
+
+
 @dataclass
 class Report:
     questions: int
@@ -161,6 +197,7 @@ class Report:
     median_citation_chars: float
     p90_citation_chars: float
     abstention: dict[str, int]
+    short_answer: dict[str, float]
     questions_per_second: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,6 +227,7 @@ def score(
             "answerable": len(answerable),
             "abstained_wrongly": sum(not a.answerable for _, a in answerable),
         },
+        short_answer=short_answer_scores([(q, a) for q, a in answerable if q.gold]),
         questions_per_second=round(len(questions) / seconds, 2) if seconds > 0 else 0.0,
     )
 

@@ -130,6 +130,23 @@ def needs_history(query: Query) -> bool:
     return bool(query.history) and (bool(_FOLLOW_UP.search(query.question)) or len(query.question.split()) <= 4)
 
 
+_PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his)\b", re.I)
+# A person's name as a question writes it: two or more capitalised words ("Carla Mendes").
+_PERSON_NAME = re.compile(r"\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)+")
+
+
+def resolved(query: Query) -> str:
+    """The question with he/she/him/her/his replaced by the person the conversation was last
+    about ("What did she say?" after "Who is Carla Mendes?"), so its own words find that person's
+    sentences; the question itself when it has no such pronoun or no earlier turn names anyone."""
+    if not needs_history(query) or not _PERSON_PRONOUN.search(query.question):
+        return query.question
+    names = [found[0] for turn in reversed(query.history) if (found := _PERSON_NAME.findall(turn))]
+    if not names:
+        return query.question
+    return _PERSON_PRONOUN.sub(lambda m: f"{names[0]}'s" if m.group(1).lower() == "his" else names[0], query.question)
+
+
 def _scaled(values: np.ndarray) -> np.ndarray:
     top = float(values.max(initial=0.0))
     return values / top if top > 0 else np.zeros_like(values, dtype=np.float64)
@@ -231,16 +248,17 @@ class Retriever:
         """Embed every question (and every follow-up's history) of the batch in one call."""
         turns = self.history_turns
         histories = {row: " ".join(q.history[-turns:]) for row, q in enumerate(queries) if needs_history(q)}
-        found = [mentions(q.question, self._authors) for q in queries]
+        questions = [resolved(q) for q in queries]
+        found = [mentions(question, self._authors) for question in questions]
         own_texts = [
-            f"{q.question} ({'; '.join(a for m in ms for a in m.alternatives)})" if ms else q.question
-            for q, ms in zip(queries, found, strict=True)
+            f"{question} ({'; '.join(a for m in ms for a in m.alternatives)})" if ms else question
+            for question, ms in zip(questions, found, strict=True)
         ]
         vectors = self.embedder.encode(own_texts + list(histories.values()))
         history_vectors = dict(zip(histories, vectors[len(queries) :], strict=True))
         forms = []
-        for row, query in enumerate(queries):
-            own_vector, own_tokens = vectors[row], tokenize_question(query.question)
+        for row, question in enumerate(questions):
+            own_vector, own_tokens = vectors[row], tokenize_question(question)
             context_vector, context_tokens = own_vector, own_tokens
             if row in history_vectors:
                 mixed = own_vector + self.weights.history_weight * history_vectors[row]

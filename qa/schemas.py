@@ -122,6 +122,13 @@ class AskRequestSchema(ma.Schema):
         )
 
 
+class ShortAnswerSchema(ma.Schema):
+    text = fields.String(required=True, metadata={"description": "Exactly document_text[start:end]."})
+    doc_id = fields.String(required=True)
+    start = fields.Integer(required=True, metadata={"description": "Code-point offset, inclusive."})
+    end = fields.Integer(required=True, metadata={"description": "Code-point offset, exclusive."})
+
+
 class CitationSchema(ma.Schema):
     id = fields.Integer(required=True, metadata={"description": "The [n] marker used in the answer."})
     doc_id = fields.String(required=True)
@@ -138,6 +145,15 @@ class CitationSchema(ma.Schema):
         metadata={"description": "`start` in UTF-16 code units, as JavaScript strings count (an emoji is two)."},
     )
     end_utf16 = fields.Integer(required=True, metadata={"description": "`end` in UTF-16 code units."})
+    short_answer = fields.Nested(
+        ShortAnswerSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "In the first citation of a fact question (who, when, how many...): the words "
+            "that answer it, which the answer text opens with; null otherwise."
+        },
+    )
 
 
 class AnswerSchema(ma.Schema):

@@ -33,7 +33,19 @@ ROBINSON_QUESTION = "Who is Roger Robinson?"
 # A follow-up to ROBINSON_QUESTION that names nothing itself: only the history says who "he" is.
 FOLLOW_UP_QUESTION = "What did he say should happen to companies that fail the criteria?"
 ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms", "generation"}
-CITATION_KEYS = {"id", "doc_id", "start", "end", "quote", "score", "title", "url", "start_utf16", "end_utf16"}
+CITATION_KEYS = {
+    "id",
+    "doc_id",
+    "start",
+    "end",
+    "quote",
+    "score",
+    "title",
+    "url",
+    "start_utf16",
+    "end_utf16",
+    "short_answer",
+}
 API_KEY = "k-3f9a1c"  # the write key of `private_service`
 SEED_TITLE = json.loads((SEEDS / f"{SEED_ID}.json").read_text(encoding="utf-8"))["title"]
 

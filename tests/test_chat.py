@@ -10,7 +10,9 @@ import openai
 import pytest
 
 from qa.api import create_app
+from qa.api.chat import chat_query
 from qa.config import Settings
+from qa.schemas import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import FOLLOW_UP_QUESTION as FOLLOW_UP
@@ -45,7 +47,7 @@ def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> No
     assert_exact_citations(message["citations"])
 
 
-def test_earlier_user_messages_are_the_history(client, service: Service, monkeypatch) -> None:
+def test_earlier_messages_and_the_last_answer_are_the_history(client, service: Service, monkeypatch) -> None:
     asked: list[Any] = []
     ask_many = service.ask_many
 
@@ -56,7 +58,11 @@ def test_earlier_user_messages_are_the_history(client, service: Service, monkeyp
     monkeypatch.setattr(service, "ask_many", recording_ask_many)
     message = chat(client, messages=CONVERSATION).get_json()["choices"][0]["message"]
     (query,) = asked
-    assert (query.question, query.history) == (FOLLOW_UP, (ROBINSON,))  # system and assistant turns read past
+    # The system message is read past; the assistant's answer joins, without its marker.
+    assert (query.question, query.history) == (
+        FOLLOW_UP,
+        (ROBINSON, "Roger Robinson founded the Prague Security Studies Institute."),
+    )
     assert DELISTED in message["citations"][0]["quote"]
     assert "[1]" in message["content"]
 
@@ -200,3 +206,27 @@ def test_a_declined_question_says_so_in_the_message_and_in_the_final_chunk(clien
     data = sse_data(chat(client, messages=messages, stream=True).get_data(as_text=True))
     final = json.loads(data[-2])["choices"][0]
     assert final["finish_reason"] == "stop" and final["delta"] == {"citations": [], "answerable": False}
+
+
+def test_the_last_answer_joins_the_history_without_markers_and_cut_to_a_question_s_length() -> None:
+    long_answer = "Robinson said they should be delisted. [1] " + "More. [2] " * 200
+    messages = [
+        *({"role": "user", "content": f"question {n}"} for n in range(25)),
+        {"role": "assistant", "content": long_answer},
+        {"role": "user", "content": "Tell me more."},
+    ]
+    query = chat_query(messages, top_k=3)
+    *questions, answer = query.history
+    assert answer.startswith("Robinson said they should be delisted. More.") and "[" not in answer
+    assert len(answer) <= MAX_QUESTION_CHARS
+    # At most MAX_HISTORY_TURNS turns: the answer takes the place of the oldest question.
+    assert questions == [f"question {n}" for n in range(6, 25)] and len(query.history) == MAX_HISTORY_TURNS
+
+
+def test_an_assistant_message_before_an_earlier_question_is_not_history() -> None:
+    messages = [
+        {"role": "assistant", "content": "Hello, ask me about the articles."},
+        {"role": "user", "content": ROBINSON},
+        {"role": "user", "content": FOLLOW_UP},
+    ]
+    assert chat_query(messages, top_k=3).history == (ROBINSON,)

@@ -4,13 +4,14 @@ formats, the off-corpus folds, and the command end to end with the real model.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 
-from qa.answering import NOT_COVERED, Answer, Citation
+from qa.answering import NOT_COVERED, Answer, Citation, ShortAnswer
 from qa.config import Settings
 from qa.documents import Document
 from qa.evaluation import (
@@ -19,6 +20,7 @@ from qa.evaluation import (
     answer_rank,
     covers,
     folds,
+    normalize_answer,
     off_corpus_questions,
     read_eval_file,
     read_seed_questions,
@@ -178,6 +180,34 @@ def test_abstention_counts_and_an_abstained_answerable_question_is_a_miss() -> N
     assert (BAKERY_SENTENCE.end - BAKERY_SENTENCE.start, WHITLOW_SENTENCE.end - WHITLOW_SENTENCE.start) == (52, 42)
     assert report.median_citation_chars == 42.0
     assert set(report.to_dict()) == REPORT_KEYS
+
+
+def with_short(answered: Answer, text: str) -> Answer:
+    first = answered.citations[0]
+    start = first.quote.index(text) + first.start
+    short = ShortAnswer(text, first.doc_id, start, start + len(text))
+    return Answer(
+        "q", f"{text}: an answer [1]", True, 0.9, [replace(first, short_answer=short), *answered.citations[1:]]
+    )
+
+
+def test_short_answer_metrics_over_answerable_questions_where_given() -> None:
+    year, lit_by = gold(LIGHTHOUSE, "1874"), gold(LIGHTHOUSE, "by Agnes Whitlow")
+    questions = [question(year), question(lit_by), question(WHITLOW), question(WHITLOW), question(answerable=False)]
+    answers = [
+        with_short(answer(WHITLOW_SENTENCE), "1874"),  # exact: EM 1, F1 1
+        with_short(answer(WHITLOW_SENTENCE), "Agnes Whitlow"),  # "by agnes whitlow": EM 0, F1 2*(1*2/3)/(1+2/3) = 0.8
+        with_short(answer(WHITLOW_SENTENCE), "lit"),  # no word in common: EM 0, F1 0
+        answer(WHITLOW_SENTENCE),  # none given
+        with_short(answer(WHITLOW_SENTENCE), "1874"),  # unanswerable: not counted
+    ]
+    report = score(questions, answers, CORPUS, seconds=1.0)
+    # Given for 3 of the 4 answerable; EM (1 + 0 + 0) / 3; F1 (1 + 0.8 + 0) / 3.
+    assert report.short_answer == {"given": 0.75, "exact_match": 0.3333, "f1": 0.6}
+
+
+def test_squad_normalisation_drops_case_punctuation_and_articles() -> None:
+    assert normalize_answer("The  Lamp, lit in 1874!") == normalize_answer("lamp lit in 1874") == "lamp lit in 1874"
 
 
 def test_no_answerable_questions_scores_zero_rather_than_dividing_by_zero() -> None:
@@ -478,6 +508,7 @@ REPORT_KEYS = {
     "p90_citation_chars",
     "questions",
     "abstention",
+    "short_answer",
     "questions_per_second",
 }
 ABSTENTION_KEYS = {"unanswerable", "abstained_correctly", "answerable", "abstained_wrongly"}

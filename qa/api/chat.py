@@ -1,11 +1,12 @@
 """`POST /v1/chat/completions`: the OpenAI chat-completions protocol, so chatbot front ends and
 the official clients can talk to the service unchanged.
 
-The last user message is the question and the earlier user messages are its history (system and
-assistant messages are read past). The reply's content is the answer with its `[n]` markers; the
-citations ride along in an extra `citations` field of the message, or, when streaming, of the
-final chunk's delta. Parameters such as `temperature` are accepted and ignored: there is no
-sampling to tune.
+The last user message is the question and the earlier user messages are its history; the
+assistant's reply just before the question joins the history too (without its [n] markers), so a
+bare follow-up ("Tell me more.") is about what was just answered. System messages are read past.
+The reply's content is the answer with its `[n]` markers; the citations ride along in an extra
+`citations` field of the message, or, when streaming, of the final chunk's delta. Parameters such
+as `temperature` are accepted and ignored: there is no sampling to tune.
 """
 
 from __future__ import annotations
@@ -159,15 +160,29 @@ class ChatRequestSchema(ma.Schema):
         return ChatRequest(chat_query(data["messages"], data["top_k"], data["doc_ids"]), data["stream"])
 
 
+_MARKER = re.compile(r"\s*\[\d+\]")
+
+
+def _previous_answer(messages: list[dict[str, str]], question: int) -> list[str]:
+    """The assistant's reply right before the question, markers dropped and cut to a question's
+    length (it is history, not something to validate); nothing when there is none."""
+    if question == 0 or messages[question - 1]["role"] != "assistant":
+        return []
+    text = _MARKER.sub("", messages[question - 1]["content"]).strip()[:MAX_QUESTION_CHARS].strip()
+    return [text] if text else []
+
+
 def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | None = None) -> Query:
-    """The last user message asks; up to MAX_HISTORY_TURNS earlier user messages are its history."""
+    """The last user message asks; the earlier user messages, and the assistant's reply just
+    before the question, are its history (MAX_HISTORY_TURNS at most, the oldest dropped)."""
     users = [position for position, message in enumerate(messages) if message["role"] == "user"]
     if not users:
         raise ma.ValidationError({"messages": ["Must contain a message with the role 'user'."]})
-    history = users[:-1][-MAX_HISTORY_TURNS:]
+    answer = _previous_answer(messages, users[-1])
+    history = users[:-1][-(MAX_HISTORY_TURNS - len(answer)) :]
     ask = {
         "question": messages[users[-1]]["content"],
-        "history": [messages[i]["content"] for i in history],
+        "history": [messages[i]["content"] for i in history] + answer,
         "top_k": top_k,
         "doc_ids": doc_ids or [],
     }

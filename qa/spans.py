@@ -1,0 +1,221 @@
+"""Typed spans: what kind of short answer a fact question asks for (a person, a date, an amount...)
+and the spans of that kind in a sentence, found with patterns at query time on the few sentences
+an answer cites.
+
+Two readers: abstention (a "how many" question whose best sentence holds no number it did not
+itself mention is rarely answered by it) and the short answer (the span nearest the question's
+own words in the best sentence). No tagger: spaCy's English models are not on PyPI under their
+own name, and a tagger's few milliseconds a sentence would not fit the speed budget.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from qa.lexical import STOPWORDS, tokenize
+
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
+)
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+    r"|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+    r"|hundred|thousand|dozen|dozens|hundreds|thousands|millions)"
+)
+_DIGITS = r"\d+(?:[.,]\d+)*"
+_SCALE = r"(?:\s(?:thousand|million|billion|trillion))?"
+_QUANTITY = rf"(?:{_DIGITS}{_SCALE}|{_NUMBER_WORD}(?:[\s-]{_NUMBER_WORD})*{_SCALE})"
+_UNIT_OF_TIME = r"(?:second|minute|hour|day|week|month|year|decade|century|centuries)s?"
+
+_NAME = r"\b[A-Z][\w'’.-]*[\w](?:\s(?:(?:of|de|du|da|van|von|the|and|for|al|bin)\s)?[A-Z][\w'’.-]*[\w])*"
+
+# Patterns of each kind of span, most specific first within a kind.
+_KIND_PATTERNS: dict[str, re.Pattern[str]] = {
+    "money": re.compile(
+        rf"[$€£¥]\s?{_DIGITS}{_SCALE}|\b{_DIGITS}{_SCALE}\s(?:dollars|euros|pounds|yen|yuan|lira|francs|marks|rupees)\b",
+        re.I,
+    ),
+    "percent": re.compile(rf"\b{_QUANTITY}\s?(?:%|percent\b|per cent\b)", re.I),
+    "clock": re.compile(r"\b\d{1,2}(?::\d{2})?\s?[ap]\.m\.|\b\d{1,2}:\d{2}\b|\b(?:noon|midnight)\b", re.I),
+    "time": re.compile(
+        rf"\b\d{{1,2}}(?::\d{{2}})?\s?[ap]\.m\.|\b{_MONTH}\s\d{{1,2}}(?:,\s\d{{4}})?\b(?!\d)|\b\d{{1,2}}\s{_MONTH}(?:\s\d{{4}})?"
+        rf"|\b{_MONTH}\s\d{{4}}\b|\b{_MONTH}(?!\w)|\b{_WEEKDAY}\b|\b(?:1[0-9]|20)\d{{2}}s?\b"
+        rf"|\b\d{{1,2}}(?:st|nd|rd|th)\scentury\b"
+    ),
+    "duration": re.compile(rf"\b(?:{_QUANTITY}|a|an|several|few)[\s-]+(?:more\s)?{_UNIT_OF_TIME}\b", re.I),
+    "number": re.compile(rf"(?<![\w$€£¥.,]){_QUANTITY}(?![\w%])", re.I),
+    # Runs of capitalised words, "of"/"de"/"the" allowed inside: people, organisations, places.
+    "name": re.compile(_NAME),
+    # A name after "in", "at", "near" or "from": where something is.
+    "place": re.compile(r"(?:(?<=\bin )|(?<=\bat )|(?<=\bnear )|(?<=\bfrom ))" + _NAME),
+}
+
+_AUX = r"(is|are|was|were|will|would|does|do|did|has|have|had|can|could|should|might|may)"
+
+# Kinds whose patterns rarely miss an answer: a sentence without one does not say it. (Numbers,
+# names and dates are written too many ways: on SQuAD v1.1 their absence cost answered questions.)
+RELIABLE = frozenset({"money", "percent", "clock"})
+
+# What a question asks for, in order of precedence: (pattern, kinds whose spans answer it).
+_ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"\bhow (long|much time)\b", re.I), ("duration",)),
+    # "How much is/will/does...": an amount of money; "how much land": a quantity too.
+    (
+        re.compile(r"\bhow much(?= (is|are|was|were|will|would|does|do|did|has|have|had|money|funding)\b)", re.I),
+        ("money",),
+    ),
+    (
+        re.compile(r"\bhow much\b(?! (more|less|higher|lower|larger|smaller|greater|bigger)\b)", re.I),
+        ("money", "percent"),
+    ),
+    (re.compile(r"\b(what|which) (percentage|percent|share|proportion|fraction)\b", re.I), ("percent",)),
+    (re.compile(r"\bhow (many|old)\b|\bwhat (number|amount)\b", re.I), ("number",)),
+    (re.compile(r"\b(what|which|at what) time\b", re.I), ("clock",)),
+    (
+        re.compile(
+            rf"^\W*when\s+{_AUX}\b|\b(what|which|in what|on what) (year|date|day|month|century|decade|period)\b", re.I
+        ),
+        ("time",),
+    ),
+    (re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|with|for) whom\b", re.I), ("name",)),
+    (
+        re.compile(
+            rf"^\W*where\s+{_AUX}\b|\b(what|which|in what) (city|country|state|town|place|region|county)\b", re.I
+        ),
+        ("place",),
+    ),
+    (
+        re.compile(
+            r"\b(what|which) (team|company|organi[sz]ation|university|school|party|group|newspaper|agency)\b", re.I
+        ),
+        ("name",),
+    ),
+)
+
+_WORD = re.compile(r"\w+")
+_NAME_WORD = re.compile(r"[\w'’.-]*\w")
+# "How many more bus drivers...": the words after it name what is counted ("bus", "drivers").
+# What a "how many" question counts: the words up to its verb ("more bus drivers" does), else one.
+_HOW_MANY = re.compile(
+    r"\bhow many\s+((?:[\w'-]+\s+){0,2}?[\w'-]+)"
+    r"(?=\s+(is|are|was|were|will|would|does|do|did|has|have|had|can|could)\b)"
+    r"|\bhow many\s+([\w'-]+)",
+    re.I,
+)
+_NOT_COUNTED = frozenset({"more", "different", "total", "people"})
+# A count names what it counts within this many words after it ("14 more drivers").
+COUNT_REACH = 4
+# Words a short answer may hold besides the question's: glue and articles never make it new.
+_GLUE = frozenset("a an the of in on at to and or for by from with about some more than".split())
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    text: str
+
+
+def asked_kinds(question: str) -> tuple[str, ...]:
+    """The kinds of span that answer `question`, or () for a question that asks for none."""
+    for asks, kinds in _ASKS:
+        if asks.search(question):
+            return kinds
+    return ()
+
+
+def without_asking(question: str) -> str:
+    """`question` less the words that ask for a kind ("how many", "what year"): they name what
+    is asked, not what the answer's sentence must say."""
+    for asks, _ in _ASKS:
+        if asks.search(question):
+            return asks.sub(" ", question, count=1)
+    return question
+
+
+@lru_cache(maxsize=256)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(text))
+
+
+def _new(span: str, question_words: frozenset[str]) -> bool:
+    """Whether `span` says something the question does not: a word neither glue nor the question's."""
+    return bool(_words(span) - question_words - _GLUE)
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether `start` is the first word of a sentence of `text` (capitalised for that alone)."""
+    before = text[max(0, start - 3) : start].rstrip()
+    return (not before and not text[:start].strip()) or before[-1:] in {".", "!", "?", ":", '"', "“"}
+
+
+@lru_cache(maxsize=256)
+def _counted(question: str) -> frozenset[str]:
+    """Stems of what a "how many" question counts; empty for any other question."""
+    match = _HOW_MANY.search(question)
+    return frozenset(tokenize(match.group(1) or match.group(3), _NOT_COUNTED)) if match else frozenset()
+
+
+def _counts(sentence: str, end: int, counted: frozenset[str]) -> bool:
+    """Whether a number ending at `end` is followed closely by one of the `counted` words."""
+    return not counted or bool(counted & set(tokenize(" ".join(sentence[end:].split()[:COUNT_REACH]))))
+
+
+def _trimmed(span: Span, question_words: frozenset[str]) -> Span:
+    """A name less the question's words at its ends and a possessive ("NFL Commissioner Roger
+    Goodell's" for "Who was the NFL Commissioner?": "Roger Goodell")."""
+    words = list(_NAME_WORD.finditer(span.text))
+    while words and words[0].group(0).lower() in question_words | _GLUE:
+        words.pop(0)
+    while words and words[-1].group(0).lower() in question_words | _GLUE:
+        words.pop()
+    if not words:
+        return Span(span.start, span.start, "")
+    start, end = words[0].start(), words[-1].end()
+    text = re.sub(r"['’]s$", "", span.text[start:end])
+    return Span(span.start + start, span.start + start + len(text), text)
+
+
+def candidates(sentence: str, kinds: tuple[str, ...], question: str) -> list[Span]:
+    """Spans of `kinds` in `sentence` that are not made of the question's own words; a name
+    opening a sentence is kept only if it runs over more than one word ("These" is no name) and
+    loses the question's words at its ends, a number is kept only if it is followed by what a
+    "how many" question counts."""
+    question_words = _words(question)
+    counted = _counted(question)
+    found: list[Span] = []
+    for kind in kinds:
+        for match in _KIND_PATTERNS[kind].finditer(sentence):
+            span = Span(match.start(), match.end(), match.group(0))
+            if kind in ("name", "place"):
+                span = _trimmed(span, question_words)
+                if " " not in span.text and (_opens_sentence(sentence, span.start) or span.text.lower() in STOPWORDS):
+                    continue
+            if kind == "number" and not _counts(sentence, span.end, counted):
+                continue
+            if _new(span.text, question_words):
+                found.append(span)
+        if found:  # the first kind that occurs answers ("how much": money before a bare number)
+            break
+    return found
+
+
+def short_answer(sentence: str, question: str, kinds: tuple[str, ...]) -> Span | None:
+    """The candidate span closest to the question's own words in `sentence` (where an answer
+    usually sits), or None when the sentence holds no span of `kinds`."""
+    found = candidates(sentence, kinds, question)
+    if not found:
+        return None
+    question_words = _words(question) - _GLUE
+    anchors = [m.start() for m in _WORD.finditer(sentence) if m.group(0).lower() in question_words]
+    if not anchors:
+        return found[0]
+
+    def distance(span: Span) -> int:
+        return min(min(abs(a - span.start), abs(a - span.end)) for a in anchors)
+
+    return min(found, key=distance)
