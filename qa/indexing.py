@@ -86,12 +86,23 @@ class EmptyArchive(ValueError):
     """A write would leave the archive without articles, which it cannot serve; nothing was changed."""
 
 
-def segment(documents: Sequence[Document], settings: BuildSettings) -> tuple[list[Sentence], list[Chunk]]:
-    """Every document's sentences and chunks, numbered across the documents given."""
+def segment(
+    documents: Sequence[Document],
+    settings: BuildSettings,
+    spans: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+) -> tuple[list[Sentence], list[Chunk]]:
+    """Every document's sentences and chunks, numbered across the documents given; `spans`, by
+    id, are sentence spans already found elsewhere (a Ray worker), so they are not split again."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
     for document in documents:
-        doc_sentences = split_sentences(document.doc_id, document.text, settings.max_sentence_chars)
+        if spans is None:
+            doc_sentences = split_sentences(document.doc_id, document.text, settings.max_sentence_chars)
+        else:
+            doc_sentences = [
+                Sentence(document.doc_id, position, start, end, document.text[start:end])
+                for position, (start, end) in enumerate(spans[document.doc_id])
+            ]
         doc_chunks = group_into_chunks(
             document.text, doc_sentences, settings.sentences_per_chunk, settings.chunk_overlap
         )
@@ -133,8 +144,16 @@ def build_content(
     sentences, chunks = segment(documents, settings)
     if not sentences:
         raise IndexUnavailable("the articles contain no text to index")
+    sentence_vectors = embed_sentences([s.text for s in sentences], embedder, known_vectors or {}, progress=progress)
+    return assemble_content(documents, sentences, chunks, sentence_vectors)
+
+
+def assemble_content(
+    documents: Sequence[Document], sentences: Sequence[Sentence], chunks: Sequence[Chunk], sentence_vectors: np.ndarray
+) -> SegmentContent:
+    """A segment's content from its split and embedded sentences: chunk vectors pooled, FAISS,
+    BM25 and answer types. Shared by local builds and articles embedded on a Ray cluster."""
     texts = [s.text for s in sentences]
-    sentence_vectors = embed_sentences(texts, embedder, known_vectors or {}, progress=progress)
     chunk_vectors = build_vector_index(
         pooled_chunk_vectors(sentence_vectors, chunks), np.arange(len(chunks)), index_type_for(len(chunks))
     )
@@ -148,6 +167,25 @@ def build_content(
         chunk_lexical=LexicalSegment.build([c.text for c in chunks]),
         answer_types=answer_types.sentence_flags(texts),
     )
+
+
+@dataclass(frozen=True)
+class EmbeddedArticle:
+    """An article split and embedded elsewhere (a Ray worker, `qa.backfill`): its sentence spans
+    and their vectors, in order, as `segment` and `embed_sentences` would have made them here."""
+
+    document: Document
+    spans: Sequence[tuple[int, int]]
+    vectors: np.ndarray
+
+
+def embedded_content(articles: Sequence[EmbeddedArticle], settings: BuildSettings) -> SegmentContent:
+    """The segment of `articles`, from their own spans and vectors: nothing is split or embedded again."""
+    documents = [a.document for a in articles]
+    sentences, chunks = segment(documents, settings, {a.document.doc_id: a.spans for a in articles})
+    if not sentences:
+        raise IndexUnavailable("the articles contain no text to index")
+    return assemble_content(documents, sentences, chunks, np.concatenate([a.vectors for a in articles]))
 
 
 def known_vectors(index: CorpusIndex, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -243,20 +281,39 @@ class Archive:
     def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
         title, metadata and text are unchanged is left as it is."""
+        return self._publish(
+            documents, lambda changed, known: build_content(changed, self.embedder, self.settings, progress, known)
+        )
+
+    def publish_embedded(self, articles: Sequence[EmbeddedArticle]) -> Change:
+        """`publish` for articles split and embedded elsewhere (`qa.backfill`): their own vectors
+        are committed, and this process never loads the model."""
+        by_id = {a.document.doc_id: a for a in articles}
+        return self._publish(
+            [a.document for a in articles],
+            lambda changed, _known: embedded_content([by_id[d.doc_id] for d in changed], self.settings),
+        )
+
+    def _publish(
+        self,
+        documents: Sequence[Document],
+        build: Callable[[Sequence[Document], Mapping[str, np.ndarray]], SegmentContent],
+    ) -> Change:
+        """`publish`, with `build(changed articles, vectors of their previous sentences)` making the segment."""
         ids = [d.doc_id for d in documents]
         if not ids or len(set(ids)) != len(ids):
             raise ValueError("publish takes one or more articles, each id once")
         with writer_lock(self.index_dir):
             if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
-                return Change(self.create_locked(documents, progress), [True] * len(documents))
+                name = write_segment(self.index_dir, build(documents, {}))
+                return Change(self._commit([SegmentEntry(name)], corpus_hash(documents)), [True] * len(documents))
             index = self.current()
             created = [d.doc_id not in index.documents for d in documents]
             changed = [d for d in documents if self._live_hash(index, d.doc_id) != document_hash(d)]
             if not changed:
                 return Change(index, created)
             known = known_vectors(index, [d.doc_id for d in changed])
-            content = build_content(changed, self.embedder, self.settings, progress, known)
-            name = write_segment(self.index_dir, content)
+            name = write_segment(self.index_dir, build(changed, known))
             replaced = {d.doc_id for d in changed if d.doc_id in index.documents}
             entries = [*self._tombstoned(index, replaced), SegmentEntry(name)]
             old = [h for doc_id in replaced if (h := self._live_hash(index, doc_id))]
