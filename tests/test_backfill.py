@@ -5,7 +5,6 @@ for the module, backfilling 240 articles made of SQuAD v1.1 dev paragraphs (test
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,42 +23,18 @@ from qa.embedding import Embedder
 from qa.retrieval import Query
 from qa.service import Service
 from tests.conftest import ROOT, run_qa
+from tests.ray_cluster import HEAD, RAY_ENV, two_nodes
 
 pytestmark = pytest.mark.slow
 
 ARTICLES = ROOT / "tests" / "data" / "squad_articles.jsonl"
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "data" / "squad_questions.jsonl").open(encoding="utf-8")]
-# The head's port must lie outside Ray's worker port range (10002-19999), or it fails to start.
-HEAD = "127.0.0.1:6380"
-# Loopback only, so without Ray's token authentication (a real cluster keeps it: README).
-RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-
-
-def ray_command(*args: str) -> None:
-    ray = Path(sys.executable).with_name("ray")
-    subprocess.run([str(ray), *args], env=RAY_ENV, check=True, capture_output=True, timeout=180)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """Two Ray nodes of one CPU each on loopback; their address."""
-    try:
-        ray_command(
-            "start",
-            "--head",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            HEAD.split(":")[1],
-            "--num-cpus",
-            "1",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-        )
-        ray_command("start", "--address", HEAD, "--node-ip-address", "127.0.0.1", "--num-cpus", "1")
-        yield HEAD
-    finally:
-        ray_command("stop", "--force")
+    with two_nodes() as head:
+        yield head
 
 
 def ingest_on_ray(index_dir: Path, *paths: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
