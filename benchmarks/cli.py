@@ -19,6 +19,9 @@ import click
 import qa  # noqa: F401  (sets the OpenMP wait policy before anything loads torch or faiss)
 
 SECTIONS = ("build", "stages", "http", "batch", "scale")
+# Run only when asked for (`--only backfill`): it needs the [ray] extra, starts Ray clusters and
+# takes ~15 minutes on 2 cores.
+OPTIONAL_SECTIONS = ("backfill",)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -162,7 +165,20 @@ def run_scale(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"hnsw_threshold": HNSW_THRESHOLD, "sizes": sizes}
 
 
-RUNNERS = {"build": run_build, "stages": run_stages, "http": run_http, "batch": run_batch, "scale": run_scale}
+def run_backfill(ctx: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.backfill import measure
+
+    return measure(ctx["squad"], ctx["backfill_articles"])
+
+
+RUNNERS = {
+    "backfill": run_backfill,
+    "build": run_build,
+    "stages": run_stages,
+    "http": run_http,
+    "batch": run_batch,
+    "scale": run_scale,
+}
 
 
 @click.command(name="bench", context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,8 +192,8 @@ RUNNERS = {"build": run_build, "stages": run_stages, "http": run_http, "batch": 
     "--only",
     "only",
     multiple=True,
-    type=click.Choice(SECTIONS),
-    help="Run only this section (repeatable). Default: all.",
+    type=click.Choice(SECTIONS + OPTIONAL_SECTIONS),
+    help="Run only this section (repeatable). Default: all but backfill.",
 )
 @click.option(
     "--json",
@@ -210,6 +226,11 @@ RUNNERS = {"build": run_build, "stages": run_stages, "http": run_http, "batch": 
 )
 @click.option("--scale-queries", type=click.IntRange(1), help="Queries per scale size (default 200; quick 20).")
 @click.option(
+    "--backfill-articles",
+    type=click.IntRange(1),
+    help="Synthetic articles the backfill section ingests to watch the driver's memory (default 100000; quick 200).",
+)
+@click.option(
     "--squad",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="SQuAD JSON for the corpus (default: ../shared/eval/squad/squad-v1.1-dev-part1.json; "
@@ -231,6 +252,7 @@ def bench(
     workers: int | None,
     scale_sizes: str | None,
     scale_queries: int | None,
+    backfill_articles: int | None,
     squad: Path | None,
     workdir: Path | None,
 ) -> None:
@@ -242,8 +264,9 @@ def bench(
       python -m benchmarks --only http --only stages
       python -m benchmarks --only scale --scale-sizes 10000,100000,1000000
       python -m benchmarks --quick --json /tmp/bench.json
+      python -m benchmarks --only backfill          # qa ingest with and without Ray ([ray] extra)
     """
-    from benchmarks.corpus import prepare
+    from benchmarks.corpus import DEFAULT_SQUAD, prepare
     from benchmarks.report import check_targets, markdown
     from benchmarks.stats import machine
     from qa.config import Settings
@@ -262,12 +285,14 @@ def bench(
         "scale_queries": scale_queries or (20 if quick else 200),
         "scale_flat_queries": 20 if quick else 50,
         "scale_k": 30,
+        "squad": None if quick else next((f for f in (squad, DEFAULT_SQUAD) if f and f.is_file()), None),
+        "backfill_articles": backfill_articles or (200 if quick else 100_000),
     }
-    sections = [s for s in SECTIONS if not only or s in only]
+    sections = [s for s in SECTIONS + OPTIONAL_SECTIONS if s in only or (not only and s in SECTIONS)]
     results: dict[str, Any] = {
         "machine": machine(),
         "corpus": {"name": corpus.name, "questions": len(corpus.questions)},
-        "config": {k: v for k, v in ctx.items() if k not in ("corpus", "index_dir")} | {"sections": sections},
+        "config": {k: v for k, v in ctx.items() if k not in ("corpus", "index_dir", "squad")} | {"sections": sections},
     }
     if any(s in sections for s in ("stages", "http", "batch")) and "build" not in sections:
         ensure_index(corpus.seeds_dir, index_dir)

@@ -210,4 +210,8 @@ def markdown(results: dict[str, Any]) -> str:
             for kind, i in s["indexes"].items()
         ]
         lines += _table(["chunks", "index", "store picks", "build s", "p50 ms", "p99 ms", "recall@10"], rows)
+    if "backfill" in results:
+        from benchmarks.backfill import markdown_lines
+
+        lines += markdown_lines(results["backfill"], _cell)
     return "\n".join(lines) + "\n"

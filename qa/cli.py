@@ -553,12 +553,14 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
 
 def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, address: str | None) -> dict[str, Any]:
     """`qa ingest --ray`: split and embed on Ray (`qa.backfill`), commit here, then merge."""
+    from importlib.util import find_spec
+
     from tqdm import tqdm
 
-    try:
-        from qa.backfill import backfill, count_articles
-    except ImportError as exc:  # ray, which only the [ray] extra installs
-        raise click.ClickException(f"--ray needs Ray: pip install 'article-qa[ray]' ({exc})") from exc
+    from qa.backfill import backfill, count_articles
+
+    if find_spec("ray") is None:  # only the [ray] extra installs it
+        raise click.ClickException("--ray needs Ray: pip install 'article-qa[ray]'")
     archive = writer(settings)  # the model is never loaded here: the workers embed
     try:
         with tqdm(total=count_articles(paths), unit="article", desc="backfilling", file=sys.stderr) as bar:
