@@ -42,4 +42,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_response(live_se
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
-    assert "failed" not in report.split("SUMMARY")[-1].lower(), report
+    # Without QA_API_KEYS the write routes answer 403 by design, which schemathesis reports as the
+    # warning "Authentication failed: N operations returned only 401/403 responses".
+    summary = [line for line in report.split("SUMMARY")[-1].lower().splitlines() if "authentication failed" not in line]
+    assert "failed" not in "\n".join(summary), report
