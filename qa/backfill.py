@@ -105,7 +105,7 @@ def read_sources(paths: Sequence[Path]) -> list[ray.data.Dataset]:
     return datasets
 
 
-def _records(batch: Mapping[str, np.ndarray]) -> Iterator[tuple[str, Any, str]]:
+def read_records(batch: Mapping[str, np.ndarray]) -> Iterator[tuple[str, Any, str]]:
     """`(where, record, problem)` for each input row of any source; `problem` is "" when the row
     could be read (the record is then checked like an API body)."""
     from qa.documents import DocumentError, load_document
@@ -162,7 +162,7 @@ class SplitAndEmbed:
         rows: list[tuple[str, str, str, bytes, bytes]] = []
         pending: list[tuple[Document, list[tuple[int, int]], int, str]] = []
         texts: list[str] = []
-        for where, record, problem in _records(batch):
+        for where, record, problem in read_records(batch):
             if record is None:
                 rows.append((INVALID, f"{where}: {problem}; skipped", "", b"", b""))
                 continue

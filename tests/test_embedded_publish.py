@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import store
-from qa.backfill import committed_hashes, embedded_article
+from qa.backfill import committed_hashes, embedded_article, read_records
 from qa.chunking import sentence_spans
 from qa.config import Settings
 from qa.documents import Document, load_directory
@@ -63,3 +63,28 @@ def test_a_worker_row_reads_back_as_the_article_it_was() -> None:
     article = embedded_article(json.dumps(record), spans.tobytes(), vectors.tobytes())
     assert article.document == document
     assert article.spans == [(0, 11), (12, 28)] and np.array_equal(article.vectors, vectors)
+
+
+def test_every_input_kind_reads_as_records_and_a_bad_row_names_where_it_is(tmp_path: Path) -> None:
+    """The rows Ray Data hands a worker: lines of .jsonl files, files of a folder, Parquet columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.txt").write_text("Some text.", encoding="utf-8")
+    (tmp_path / "a.json").write_text('{"id": "a-1", "title": "A"}', encoding="utf-8")
+    lines = {"path": np.array(["feed.jsonl"] * 2), "line": np.array(['{"id": "x", "text": "T"}', "not json"])}
+    files = {"file": np.array([str(tmp_path / "a.txt"), str(tmp_path / "gone.txt")])}
+    table = pa.table({"id": ["p"], "title": ["P"], "text": ["Text."], "metadata": ['{"author": "Desk"}']})
+    pq.write_table(table, tmp_path / "a.parquet")
+    columns = {k: np.array(v, dtype=object) for k, v in pq.read_table(tmp_path / "a.parquet").to_pydict().items()}
+
+    read = [*read_records(lines), *read_records(files), *read_records(columns)]
+    assert [(where, problem == "") for where, _, problem in read] == [
+        ("feed.jsonl: article 'x'", True),
+        ("feed.jsonl: 'not json'", False),
+        (str(tmp_path / "a.txt"), True),
+        (str(tmp_path / "gone.txt"), False),
+        ("article 'p'", True),
+    ]
+    assert read[2][1] == {"id": "a-1", "title": "A", "text": "Some text.", "metadata": {}}
+    assert read[4][1] == {"id": "p", "title": "P", "text": "Text.", "metadata": {"author": "Desk"}}
