@@ -9,7 +9,7 @@ PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -c constraints.txt -e '.[test]'
+	$(PIP_INSTALL) -c constraints.txt -e '.[test,ray]'
 	touch $@
 
 install: $(BIN)/.installed

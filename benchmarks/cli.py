@@ -19,6 +19,9 @@ import click
 import qa  # noqa: F401  (sets the OpenMP wait policy before anything loads torch or faiss)
 
 SECTIONS = ("build", "stages", "http", "batch", "scale", "live")
+# Run only when asked for (`--only backfill`): it needs the [ray] extra, starts Ray clusters and
+# takes ~15 minutes on 2 cores.
+OPTIONAL_SECTIONS = ("backfill",)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -160,7 +163,15 @@ def run_live(ctx: dict[str, Any]) -> dict[str, Any]:
     return live(ctx, squad)
 
 
+def run_backfill(ctx: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.backfill import measure
+
+    squad: Path = ctx["squad"]
+    return measure(squad if squad.is_file() else None, ctx["backfill_articles"])
+
+
 RUNNERS = {
+    "backfill": run_backfill,
     "build": run_build,
     "stages": run_stages,
     "http": run_http,
@@ -181,8 +192,8 @@ RUNNERS = {
     "--only",
     "only",
     multiple=True,
-    type=click.Choice(SECTIONS),
-    help="Run only this section (repeatable). Default: all.",
+    type=click.Choice(SECTIONS + OPTIONAL_SECTIONS),
+    help="Run only this section (repeatable). Default: all but backfill.",
 )
 @click.option(
     "--json",
@@ -229,6 +240,11 @@ RUNNERS = {
     help="Seconds of 8 clients with and without writes in the live section (default 20; quick 3).",
 )
 @click.option(
+    "--backfill-articles",
+    type=click.IntRange(1),
+    help="Synthetic articles the backfill section ingests to watch the driver's memory (default 100000; quick 200).",
+)
+@click.option(
     "--squad",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="SQuAD JSON for the corpus (default: ../shared/eval/squad/squad-v1.1-dev-part1.json; "
@@ -253,6 +269,7 @@ def bench(
     live_sizes: str | None,
     live_publishes: int | None,
     live_seconds: float | None,
+    backfill_articles: int | None,
     squad: Path | None,
     workdir: Path | None,
 ) -> None:
@@ -265,6 +282,7 @@ def bench(
       python -m benchmarks --only scale --scale-sizes 10000,100000,1000000
       python -m benchmarks --only live --live-sizes 1000,10000
       python -m benchmarks --quick --json /tmp/bench.json
+      python -m benchmarks --only backfill          # qa ingest with and without Ray ([ray] extra)
     """
     from benchmarks.corpus import DEFAULT_SQUAD, prepare
     from benchmarks.report import check_targets, markdown
@@ -292,8 +310,9 @@ def bench(
         "live_seconds": live_seconds or (3.0 if quick else 20.0),
         "live_clients": 8,
         "live_write_interval": 0.1,
+        "backfill_articles": backfill_articles or (200 if quick else 100_000),
     }
-    sections = [s for s in SECTIONS if not only or s in only]
+    sections = [s for s in SECTIONS + OPTIONAL_SECTIONS if s in only or (not only and s in SECTIONS)]
     results: dict[str, Any] = {
         "machine": machine(),
         "corpus": {"name": corpus.name, "questions": len(corpus.questions)},

@@ -254,6 +254,10 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         lines += _table(["chunks", "index", "store picks", "build s", "p50 ms", "p99 ms", "recall@10"], rows)
     lines += live_markdown(results)
+    if "backfill" in results:
+        from benchmarks.backfill import markdown_lines
+
+        lines += markdown_lines(results["backfill"], _cell)
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ from qa.config import Settings
 
 if TYPE_CHECKING:
     from qa.documents import Document
+    from qa.indexing import Archive
     from qa.service import Service
 
 INDEX_DIR = click.option(
@@ -45,6 +46,10 @@ SEEDS_HINT = (
 # What the index builder (a `qa.*` logger) logs at WARNING before it builds an index that is missing,
 # stale or damaged.
 STORE_BUILD_PREFIX = "building the index: "
+# Articles per commit of `qa ingest`: small commits locally (a feed of the day), few large ones
+# when backfilling on Ray (each commit is a generation and a segment to merge later).
+LOCAL_COMMIT = 100
+RAY_COMMIT = 10_000
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -453,36 +458,78 @@ def read_documents(paths: Sequence[Path], max_chars: int) -> Iterator[Document]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 10_000),
-    default=100,
-    show_default=True,
-    help="Articles per commit: a rerun after an interruption skips what was committed.",
+    type=click.IntRange(1, 1_000_000),
+    help="Articles per commit: a rerun after an interruption skips what was committed "
+    f"(default {LOCAL_COMMIT}; with --ray {RAY_COMMIT:,}).",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    metavar="[ADDRESS]",
+    help="Split and embed on a Ray cluster: this machine alone when no ADDRESS is given, `auto` for the "
+    "cluster it belongs to, or ray://HOST:10001 (needs `pip install 'article-qa[ray]'`). Put it after PATHS.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @INDEX_DIR
-def ingest(paths: tuple[Path, ...], batch_size: int, as_json: bool, index_dir: Path | None) -> None:
+def ingest(
+    paths: tuple[Path, ...], batch_size: int | None, ray_address: str | None, as_json: bool, index_dir: Path | None
+) -> None:
     """Publish articles from PATHS into the archive: new ones are added, changed ones replaced,
     unchanged ones skipped. Safe while `qa serve` runs on the same index: it serves each commit
     within a second.
 
     PATHS are folders of NAME.txt with optional NAME.json metadata (as the seeds folder), or .jsonl
-    files with one {"id", "title", "text", "metadata"} object a line. An invalid article is skipped
-    with its reason on stderr; the rest are published.
+    files with one {"id", "title", "text", "metadata"} object a line, or (with --ray) .parquet files
+    with those columns. An invalid article is skipped with its reason on stderr; the rest are
+    published.
+
+    With --ray a whole archive is backfilled: Ray workers read, split and embed the articles (the
+    input is never held whole) and every --batch-size articles are committed; rerun after an
+    interruption, it skips the articles already committed before embedding them.
 
     \b
     Examples:
       qa ingest seeds/                      # re-import the seeds folder
       qa ingest today.jsonl --json | jq .created
+      qa ingest archive.jsonl --ray         # backfill on this machine's cores
+      qa ingest archive.parquet --ray auto  # on the Ray cluster this machine belongs to
     """
+    settings = settings_from(index_dir=index_dir)
+    if ray_address is not None:
+        if Path(ray_address).exists():
+            raise click.UsageError(f"--ray took {ray_address!r} as its address: put --ray after PATHS")
+        summary = ingest_on_ray(
+            paths, settings, batch_size or RAY_COMMIT, None if ray_address == "local" else ray_address
+        )
+    else:
+        summary = ingest_locally(paths, settings, batch_size or LOCAL_COMMIT)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(
+            f"{summary['published']} articles published ({summary['created']} new, {summary['replaced']} "
+            f"replaced or unchanged) in generation {summary['generation']}",
+            err=True,
+        )
+
+
+def writer(settings: Settings) -> Archive:
+    """The archive `qa ingest` writes to (the embedder loads its model only if it is used)."""
     from qa.embedding import Embedder
     from qa.indexing import Archive, BuildSettings
 
-    settings = settings_from(index_dir=index_dir)
+    embedder = Embedder.from_settings(settings)
+    return Archive(settings.index_dir, embedder, BuildSettings.from_settings(settings, embedder))
+
+
+def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -> dict[str, Any]:
+    """`qa ingest` in this process: every article read first, then published in batches."""
     documents = {d.doc_id: d for d in read_documents(paths, settings.max_document_chars)}  # the last wins
     if not documents:
         raise click.ClickException("no valid article to publish")
-    embedder = Embedder.from_settings(settings)
-    archive = Archive(settings.index_dir, embedder, BuildSettings.from_settings(settings, embedder))
+    archive = writer(settings)
     batch = list(documents.values())
     created_count, generation = 0, ""
     try:
@@ -496,15 +543,50 @@ def ingest(paths: tuple[Path, ...], batch_size: int, as_json: bool, index_dir: P
             generation = merged.generation
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
-    summary = {"published": len(batch), "created": created_count, "replaced": len(batch) - created_count}
-    if as_json:
-        click.echo(json.dumps({**summary, "generation": generation}))
-    else:
-        click.echo(
-            f"{summary['published']} articles published ({summary['created']} new, {summary['replaced']} "
-            f"replaced or unchanged) in generation {generation}",
-            err=True,
-        )
+    return {
+        "published": len(batch),
+        "created": created_count,
+        "replaced": len(batch) - created_count,
+        "generation": generation,
+    }
+
+
+def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, address: str | None) -> dict[str, Any]:
+    """`qa ingest --ray`: split and embed on Ray (`qa.backfill`), commit here, then merge."""
+    from importlib.util import find_spec
+
+    from tqdm import tqdm
+
+    from qa.backfill import backfill, count_articles
+
+    if find_spec("ray") is None:  # only the [ray] extra installs it
+        raise click.ClickException("--ray needs Ray: pip install 'article-qa[ray]'")
+    archive = writer(settings)  # the model is never loaded here: the workers embed
+    try:
+        with tqdm(total=count_articles(paths), unit="article", desc="backfilling", file=sys.stderr) as bar:
+            summary = backfill(
+                paths,
+                archive,
+                settings.model_path,
+                settings.max_document_chars,
+                address,
+                batch_size,
+                on_progress=bar.update,
+                on_problem=lambda line: bar.write(line, file=sys.stderr),
+            )
+        generation = summary.generation
+        while (merged := archive.merge()) is not None:
+            generation = merged.generation
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    return {
+        "published": summary.published,
+        "created": summary.created,
+        "replaced": summary.published - summary.created,
+        "unchanged": summary.unchanged,
+        "invalid": summary.invalid,
+        "generation": generation,
+    }
 
 
 @cli.command()

@@ -85,12 +85,23 @@ class EmptyArchive(ValueError):
     """A write would leave the archive without articles, which it cannot serve; nothing was changed."""
 
 
-def segment(documents: Sequence[Document], settings: BuildSettings) -> tuple[list[Sentence], list[Chunk]]:
-    """Every document's sentences and chunks, numbered across the documents given."""
+def segment(
+    documents: Sequence[Document],
+    settings: BuildSettings,
+    spans: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+) -> tuple[list[Sentence], list[Chunk]]:
+    """Every document's sentences and chunks, numbered across the documents given; `spans`, by
+    id, are sentence spans already found elsewhere (a Ray worker), so they are not split again."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
     for document in documents:
-        doc_sentences = split_sentences(document.doc_id, document.text, settings.max_sentence_chars)
+        if spans is None:
+            doc_sentences = split_sentences(document.doc_id, document.text, settings.max_sentence_chars)
+        else:
+            doc_sentences = [
+                Sentence(document.doc_id, position, start, end, document.text[start:end])
+                for position, (start, end) in enumerate(spans[document.doc_id])
+            ]
         doc_chunks = group_into_chunks(
             document.text, doc_sentences, settings.sentences_per_chunk, settings.chunk_overlap
         )
@@ -132,8 +143,16 @@ def build_content(
     sentences, chunks = segment(documents, settings)
     if not sentences:
         raise IndexUnavailable("the articles contain no text to index")
+    sentence_vectors = embed_sentences([s.text for s in sentences], embedder, known_vectors or {}, progress=progress)
+    return assemble_content(documents, sentences, chunks, sentence_vectors)
+
+
+def assemble_content(
+    documents: Sequence[Document], sentences: Sequence[Sentence], chunks: Sequence[Chunk], sentence_vectors: np.ndarray
+) -> SegmentContent:
+    """A segment's content from its split and embedded sentences: chunk vectors pooled, FAISS,
+    BM25 and answer types. Shared by local builds and articles embedded on a Ray cluster."""
     texts = [s.text for s in sentences]
-    sentence_vectors = embed_sentences(texts, embedder, known_vectors or {}, progress=progress)
     chunk_vectors = build_vector_index(
         pooled_chunk_vectors(sentence_vectors, chunks), np.arange(len(chunks)), index_type_for(len(chunks))
     )
@@ -149,6 +168,25 @@ def build_content(
     )
 
 
+@dataclass(frozen=True)
+class EmbeddedArticle:
+    """An article split and embedded elsewhere (a Ray worker, `qa.backfill`): its sentence spans
+    and their vectors, in order, as `segment` and `embed_sentences` would have made them here."""
+
+    document: Document
+    spans: Sequence[tuple[int, int]]
+    vectors: np.ndarray
+
+
+def embedded_content(articles: Sequence[EmbeddedArticle], settings: BuildSettings) -> SegmentContent:
+    """The segment of `articles`, from their own spans and vectors: nothing is split or embedded again."""
+    documents = [a.document for a in articles]
+    sentences, chunks = segment(documents, settings, {a.document.doc_id: a.spans for a in articles})
+    if not sentences:
+        raise IndexUnavailable("the articles contain no text to index")
+    return assemble_content(documents, sentences, chunks, np.concatenate([a.vectors for a in articles]))
+
+
 def known_vectors(index: CorpusIndex, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Sentence text -> vector for the live versions of `doc_ids` in `index`."""
     wanted = np.flatnonzero(np.isin(index.sentence_doc_number, index.doc_numbers(doc_ids)))
@@ -156,6 +194,11 @@ def known_vectors(index: CorpusIndex, doc_ids: Sequence[str]) -> dict[str, np.nd
         return {}
     vectors = index.sentence_vectors[wanted]
     return {index.sentence_text(int(s)): vectors[row] for row, s in enumerate(wanted.tolist())}
+
+
+# Makes a segment from the articles that changed and the vectors of sentences their previous
+# versions held (to reuse): embedding here (`publish`) or taking vectors made elsewhere.
+SegmentBuilder = Callable[[Sequence[Document], Mapping[str, np.ndarray]], SegmentContent]
 
 
 @dataclass(frozen=True)
@@ -230,9 +273,24 @@ class Archive:
 
     def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
-        title, metadata and text are unchanged is left as it is.
+        title, metadata and text are unchanged is left as it is."""
+        return self._publish(
+            documents, lambda changed, known: build_content(changed, self.embedder, self.settings, progress, known)
+        )
 
-        The new segment is embedded and written before the writer lock is taken, against the
+    def publish_embedded(self, articles: Sequence[EmbeddedArticle]) -> Change:
+        """`publish` for articles split and embedded elsewhere (`qa.backfill`): their own vectors
+        are committed, and this process never loads the model."""
+        by_id = {a.document.doc_id: a for a in articles}
+        return self._publish(
+            [a.document for a in articles],
+            lambda changed, _known: embedded_content([by_id[d.doc_id] for d in changed], self.settings),
+        )
+
+    def _publish(self, documents: Sequence[Document], build: SegmentBuilder) -> Change:
+        """`publish`, with `build(changed articles, vectors of their previous sentences)` making the segment.
+
+        The new segment is made and written before the writer lock is taken, against the
         generation current then: the lock is held only to tombstone and commit, so other writers
         and merges wait for a commit, not for an embedding. Should another writer have changed
         one of these articles back meanwhile, the segment is made again under the lock."""
@@ -243,11 +301,12 @@ class Archive:
         if (self.index_dir / CURRENT).exists():
             snapshot = self.current()
             if early := self._changed(snapshot, documents):
-                prepared = self._prepare(snapshot, early, progress)
+                prepared = self._prepare(snapshot, early, build)
         try:
             with writer_lock(self.index_dir):
                 if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
-                    return Change(self.create_locked(documents, progress), [True] * len(documents))
+                    name = write_segment(self.index_dir, build(documents, {}))
+                    return Change(self._commit([SegmentEntry(name)], corpus_hash(documents)), [True] * len(documents))
                 index = self.current()
                 created = [d.doc_id not in index.documents for d in documents]
                 changed = self._changed(index, documents)
@@ -256,7 +315,7 @@ class Archive:
                 if prepared is None or not {d.doc_id for d in changed} <= {d.doc_id for d in prepared[0]}:
                     if prepared is not None:
                         shutil.rmtree(prepared[1], ignore_errors=True)
-                    prepared = self._prepare(index, changed, progress)
+                    prepared = self._prepare(index, changed, build)
                 written, folder = prepared
                 name = install_segment(folder)
                 prepared = None
@@ -273,12 +332,13 @@ class Archive:
     def _changed(index: CorpusIndex, documents: Sequence[Document]) -> list[Document]:
         return [d for d in documents if index.document_hash(d.doc_id) != document_hash(d)]
 
-    def _prepare(self, index: CorpusIndex, changed: list[Document], progress: bool) -> tuple[list[Document], Path]:
-        """`changed` written as a prepared segment, the vectors of sentences their versions in
-        `index` already hold reused."""
+    def _prepare(
+        self, index: CorpusIndex, changed: list[Document], build: SegmentBuilder
+    ) -> tuple[list[Document], Path]:
+        """`changed` made by `build` and written as a prepared segment; `build` gets the vectors of
+        the sentences their versions in `index` already hold, to reuse."""
         known = known_vectors(index, [d.doc_id for d in changed])
-        content = build_content(changed, self.embedder, self.settings, progress, known)
-        return changed, prepare_segment(self.index_dir, content)
+        return changed, prepare_segment(self.index_dir, build(changed, known))
 
     def delete(self, doc_ids: Sequence[str]) -> CorpusIndex:
         """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent."""

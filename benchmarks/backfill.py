@@ -1,0 +1,204 @@
+"""`python -m benchmarks --only backfill`: what `qa ingest --ray` costs against a local ingest.
+
+Throughput is sentences per second of `qa ingest FILE` end to end (read, split, embed, commit,
+merge) in a fresh process and a fresh index: locally, with `--ray` on this machine, and with
+`--ray` on a two-node loopback cluster of one CPU each (`tests/ray_cluster.py`). All three run on
+the same two cores, so the figures show Ray's overhead, not a speed-up. Each mode is also timed
+on a one-article file, and the throughput is given net of that start-up (the model import, Ray's
+start, the actors' start).
+
+Driver memory: the RSS of the `qa ingest --ray` process, sampled while it ingests synthetic
+articles of one short sentence each (so that 100,000 of them embed in minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from benchmarks.stats import process_memory
+
+WORDS = "council mayor budget river bridge school police harbour festival election court museum".split()
+
+
+def write_squad_articles(squad: Path, out: Path) -> int:
+    """Every paragraph of a SQuAD file as one article of a `.jsonl`; how many."""
+    data = json.loads(squad.read_text(encoding="utf-8"))["data"]
+    with out.open("w", encoding="utf-8") as handle:
+        count = 0
+        for article in data:
+            for number, paragraph in enumerate(article["paragraphs"]):
+                doc_id = "".join(c if c.isalnum() else "-" for c in article["title"])[:60] + f"-{number}"
+                record = {"id": doc_id, "title": article["title"], "text": paragraph["context"], "metadata": {}}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+    return count
+
+
+def write_synthetic_articles(out: Path, count: int, seed: int = 0) -> None:
+    """`count` articles of one short sentence each, all different."""
+    rng = random.Random(seed)
+    with out.open("w", encoding="utf-8") as handle:
+        for n in range(count):
+            words = " ".join(rng.choice(WORDS) for _ in range(6))
+            text = f"Brief {n}: the {words} story was filed on day {n % 365}."
+            handle.write(json.dumps({"id": f"brief-{n}", "title": f"Brief {n}", "text": text, "metadata": {}}) + "\n")
+
+
+def timed_ingest(file: Path, index_dir: Path, ray: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """`qa ingest FILE --json [--ray ...]` in a fresh process: seconds, sentences, and the RSS of
+    that process sampled every half second."""
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa", "ingest", str(file), "--json", *ray],
+        env={**env, "QA_INDEX_DIR": str(index_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    rss: list[float] = []
+    while process.poll() is None:
+        try:
+            rss.append(round(process_memory(process.pid)["rss_mb"], 1))
+        except OSError:
+            break
+        time.sleep(0.5)
+    seconds = time.perf_counter() - began
+    stdout = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"qa ingest {' '.join(ray)} failed with {process.returncode}")
+    manifest_counts = _counts(index_dir)
+    return {
+        "summary": json.loads(stdout),
+        "seconds": round(seconds, 2),
+        "sentences": manifest_counts["sentences"],
+        "rss_mb_samples": rss,
+    }
+
+
+def _counts(index_dir: Path) -> dict[str, int]:
+    from qa.store import current_generation, read_manifest
+
+    return dict(read_manifest(current_generation(index_dir))["counts"])
+
+
+def run_mode(file: Path, one: Path, workdir: Path, name: str, ray: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """One mode: the whole file and, for its start-up, a one-article file."""
+    startup = timed_ingest(one, workdir / f"{name}-startup", ray, env)["seconds"]
+    full = timed_ingest(file, workdir / f"{name}-full", ray, env)
+    net = max(full["seconds"] - startup, 1e-9)
+    return {
+        "seconds": full["seconds"],
+        "startup_seconds": startup,
+        "sentences": full["sentences"],
+        "sentences_per_s": round(full["sentences"] / full["seconds"], 1),
+        "sentences_per_s_net_of_startup": round(full["sentences"] / net, 1),
+        "driver_peak_rss_mb": max(full["rss_mb_samples"], default=0.0),
+    }
+
+
+def measure(squad: Path | None, memory_articles: int, workdir: Path | None = None) -> dict[str, Any]:
+    """Throughput of the three modes and the driver's memory over a large synthetic ingest."""
+    from tests.ray_cluster import RAY_ENV, two_nodes
+
+    root = Path(tempfile.mkdtemp(prefix="backfill-", dir=workdir))
+    corpus, one = root / "articles.jsonl", root / "one.jsonl"
+    if squad is not None:
+        articles = write_squad_articles(squad, corpus)
+    else:
+        corpus.write_bytes((Path(__file__).resolve().parent.parent / "tests/data/squad_articles.jsonl").read_bytes())
+        articles = sum(1 for _ in corpus.open(encoding="utf-8"))
+    one.write_text(corpus.open(encoding="utf-8").readline(), encoding="utf-8")
+    modes: dict[str, tuple[list[str], Callable[[], AbstractContextManager[Any]]]] = {
+        "local": ([], nullcontext),
+        "ray, this machine": (["--ray"], nullcontext),
+        "ray, two nodes": (["--ray", "127.0.0.1:6380"], two_nodes),
+    }
+    result: dict[str, Any] = {"articles": articles, "modes": {}}
+    for name, (ray, cluster) in modes.items():
+        with cluster():
+            result["modes"][name] = run_mode(corpus, one, root, name.replace(", ", "-"), ray, RAY_ENV)
+    local = result["modes"]["local"]["sentences_per_s_net_of_startup"]
+    for figures in result["modes"].values():
+        figures["overhead_vs_local"] = round(1 - figures["sentences_per_s_net_of_startup"] / local, 3)
+    synthetic = root / "synthetic.jsonl"
+    write_synthetic_articles(synthetic, memory_articles)
+    run = timed_ingest(synthetic, root / "memory", ["--ray"], RAY_ENV)
+    samples = run["rss_mb_samples"]
+    tenth = max(1, len(samples) // 10)
+    result["driver_memory"] = {
+        "articles": memory_articles,
+        "sentences": run["sentences"],
+        "seconds": run["seconds"],
+        "rss_mb_by_tenth_of_run": [max(samples[i : i + tenth]) for i in range(0, len(samples), tenth)][:10],
+        "peak_rss_mb": max(samples, default=0.0),
+    }
+    return result
+
+
+def markdown_lines(backfill: dict[str, Any], cell: Callable[[Any], str]) -> list[str]:
+    """The section's tables for the report."""
+    lines = ["", f"Backfill of {backfill['articles']:,} SQuAD paragraphs with `qa ingest` (same 2 cores):", ""]
+    header = ["mode", "seconds", "start-up s", "sentences/s", "net of start-up", "overhead", "driver peak RSS MB"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for name, m in backfill["modes"].items():
+        row = [
+            name,
+            m["seconds"],
+            m["startup_seconds"],
+            m["sentences_per_s"],
+            m["sentences_per_s_net_of_startup"],
+            f"{m['overhead_vs_local']:.1%}",
+            m["driver_peak_rss_mb"],
+        ]
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    memory = backfill.get("driver_memory")
+    if memory:
+        lines += [
+            "",
+            f"Driver RSS (MB) while `qa ingest --ray` ingests {memory['articles']:,} one-sentence synthetic articles "
+            f"({cell(memory['seconds'])} s), highest in each tenth of the run: "
+            + ", ".join(cell(v) for v in memory["rss_mb_by_tenth_of_run"]),
+        ]
+    return lines
+
+
+def served_cost(index_dir: Path, questions: int = 200) -> dict[str, Any]:
+    """What an archive costs the process that serves it: the RSS its generation adds once
+    opened (model apart), and the in-process time of one question (p50, a worker's threads)."""
+    from benchmarks.stats import latency_summary
+    from qa.config import Settings
+    from qa.embedding import Embedder
+    from qa.retrieval import Query
+    from qa.service import Service
+    from qa.store import open_index
+
+    embedder = Embedder()
+    embedder.encode(["warm up the model", "before measuring"])
+    before = process_memory(os.getpid())["rss_mb"]
+    index = open_index(index_dir)
+    opened = process_memory(os.getpid())["rss_mb"] - before
+    service = Service(Settings(index_dir=index_dir), embedder).load()
+    rng = random.Random(1)
+    asked = [f"What {rng.choice(WORDS)} story was filed on day {rng.randrange(365)}?" for _ in range(questions)]
+    latencies = []
+    for question in asked:
+        began = time.perf_counter()
+        service.ask(Query(question))
+        latencies.append((time.perf_counter() - began) * 1000)
+    return {
+        "sentences": int(index.live_sentence.sum()),
+        "chunks": len(index.chunk_first),
+        "index_rss_mb": round(opened, 1),
+        "question": latency_summary(latencies),
+    }
