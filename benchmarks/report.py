@@ -276,7 +276,7 @@ def live_markdown(results: dict[str, Any]) -> list[str]:
         "`/v1/ask` answer citing the new article, to the first answer from its generation, the "
         "writer's own `publish` (durable and served by the writer) and the CPU its process spent in it "
         "(what a quiet machine would take, roughly), and from the commit to the first answer from it "
-        "(the server's follower: a 0.2 s poll plus the reload):",
+        "(the server's follower: a 50 ms poll of `CURRENT` plus the reload):",
         "",
     ]
     rows = []
