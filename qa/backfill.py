@@ -155,9 +155,9 @@ class SplitAndEmbed:
         import marshmallow
 
         from qa.chunking import sentence_spans
+        from qa.documents import document_hash
         from qa.indexing import embed_sentences
         from qa.schemas import parse_document
-        from qa.documents import document_hash
 
         rows: list[tuple[str, str, str, bytes, bytes]] = []
         pending: list[tuple[Document, list[tuple[int, int]], int, str]] = []
