@@ -66,7 +66,6 @@ class GunicornServer(BaseApplication):
         from qa.embedding import bundled_model_path, load_model, set_thread_budget
 
         set_thread_budget()
-        quiet_libraries()
         model_path = self.settings.model_path or bundled_model_path()
         model = load_model(model_path)
         if self.settings.cache_dir is not None:
@@ -103,14 +102,6 @@ def _export_quietly(model: Any, model_path: str, cache_dir: Path, int8: bool) ->
         prepare(model, model_path, cache_dir, int8)
     except Exception:  # the worker's Embedder tries again, then warns and uses torch
         log.debug("no ONNX export made before the workers start", exc_info=True)
-
-
-def quiet_libraries() -> None:
-    """bm25s sets its own logger to DEBUG when imported, so its per-query debug lines reached the
-    server's log whatever the log level; it logs like every other library now (warnings)."""
-    import bm25s  # noqa: F401  (imported first: its import sets the level)
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings) -> None:
