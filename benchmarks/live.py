@@ -179,7 +179,8 @@ def _writer_targets(service: Any) -> list[tuple[Any, str, str]]:
     return [
         (service.embedder, "encode", "embed"),
         (qa.indexing, "build_content", "build_segment"),  # includes embed
-        (qa.indexing, "write_segment", "write_segment"),
+        (qa.indexing, "prepare_segment", "write_segment"),  # written and fsynced before the lock
+        (qa.indexing, "install_segment", "install_segment"),  # renamed into place under the lock
         (qa.indexing, "commit_generation", "commit"),
         (service._segments, "open", "open_generation"),
         (service, "_pipeline_for", "pipeline"),
