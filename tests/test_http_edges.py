@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -65,6 +68,63 @@ def test_an_insane_request_id_is_replaced(client: Any, insane: str) -> None:
 def test_error_responses_carry_a_request_id_too(client: Any) -> None:
     response = client.post("/v1/ask", data="{", content_type="application/json", headers={"X-Request-Id": "e-1"})
     assert response.status_code == 400 and response.headers["X-Request-Id"] == "e-1"
+
+
+SERVER_TIMING = re.compile(r"app;dur=(\d+\.\d{3})(?:, pipeline;dur=(\d+\.\d{3}))?")
+
+
+def server_timing(header: str | None) -> tuple[float, float | None]:
+    """`app` and `pipeline` (None when absent) from a Server-Timing header, in ms."""
+    match = SERVER_TIMING.fullmatch(header or "")
+    assert match, header
+    return float(match[1]), None if match[2] is None else float(match[2])
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": ROBINSON_QUESTION}),
+        ("/v1/ask/batch", {"questions": [{"question": ROBINSON_QUESTION}]}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": ROBINSON_QUESTION}]}),
+    ],
+)
+def test_answers_say_what_the_pipeline_and_the_app_took(client: Any, path: str, body: dict[str, Any]) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 200
+    app, pipeline = server_timing(response.headers.get("Server-Timing"))
+    assert pipeline is not None and 0 < pipeline <= app
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/healthz"), ("POST", "/v1/ask"), ("GET", "/nowhere")])
+def test_other_responses_and_errors_say_what_the_app_took(client: Any, method: str, path: str) -> None:
+    response = client.open(path, method=method, data="{", content_type="application/json")
+    assert response.status_code in (200, 400, 404)
+    app, pipeline = server_timing(response.headers.get("Server-Timing"))
+    assert app > 0 and pipeline is None
+
+
+def test_a_streamed_answer_says_only_what_the_app_took_before_it_began(client: Any) -> None:
+    body = {"messages": [{"role": "user", "content": ROBINSON_QUESTION}], "stream": True}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert server_timing(response.headers.get("Server-Timing"))[1] is None
+
+
+def test_request_threads_search_faiss_on_one_openmp_thread() -> None:
+    """libgomp keeps `omp_set_num_threads` per thread: a request thread (not the one that set the
+    budget) searched FAISS with a team of one thread per core, and waited for a busy core."""
+    probe = (
+        "import qa, faiss, threading\n"
+        "from qa.embedding import set_thread_budget\n"
+        "set_thread_budget()\n"
+        "seen = []\n"
+        "thread = threading.Thread(target=lambda: seen.append(faiss.omp_get_max_threads()))\n"
+        "thread.start(); thread.join()\n"
+        "print(faiss.omp_get_max_threads(), seen[0])\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    result = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", "1"]
 
 
 # --- on a real gunicorn server ------------------------------------------------------------------
@@ -278,3 +338,18 @@ def test_the_access_log_names_the_request_id_and_the_duration(server: Server) ->
     log = wait_for_log(server, "id=trace-42")
     assert re.search(r'"GET /v1/documents HTTP/1.1" 200 .* \d+\.\d{6}s id=trace-42$', log, re.MULTILINE), log
     assert re.search(r'"POST /v1/ask HTTP/1.1" 200 .* \d+\.\d{6}s id=[0-9a-f]{32}$', log, re.MULTILINE), log
+
+
+@pytest.mark.slow
+def test_the_server_sends_server_timing_through_gunicorn(server: Server) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    began = time.perf_counter()
+    connection.request(
+        "POST", "/v1/ask", json.dumps({"question": ROBINSON_QUESTION}), {"Content-Type": "application/json"}
+    )
+    response = connection.getresponse()
+    response.read()
+    took_ms = (time.perf_counter() - began) * 1000
+    connection.close()
+    app, pipeline = server_timing(response.headers["Server-Timing"])
+    assert response.status == 200 and pipeline is not None and 0 < pipeline <= app < took_ms

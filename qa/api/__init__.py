@@ -9,7 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from flask_smorest import Api
 
-from qa.api import batch, chat, docs, errors, keys, request_id, routes
+from qa.api import batch, chat, docs, errors, keys, request_id, routes, timing
 from qa.config import Settings
 from qa.schemas import ErrorSchema
 from qa.service import Service
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         service.load_in_background()
         service.follow()
     app.extensions["qa.service"] = service
+    timing.register(app)  # first, so its clock starts before every other hook
     api = QaApi(app)
     errors.register_error_handlers(app)
     request_id.register(app)

@@ -21,6 +21,7 @@ from qa.api.errors import ApiError
 from qa.api.keys import require_read_key
 from qa.api.routes import require_json_body, service
 from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
+from qa.api.timing import timed
 from qa.batching import answer_items, parse_item, text_size
 from qa.schemas import AnswerSchema, BatchQuestionSchema, ErrorBodySchema, ErrorSchema, id_field
 
@@ -131,7 +132,9 @@ class AskBatch(MethodView):
         if request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON:
             lines = ndjson(answer_items(answering, items, STREAM_CHUNK))
             return streamed(lines, NDJSON)
-        return {"results": list(answer_items(answering, items))}
+        with timed("pipeline"):
+            results = list(answer_items(answering, items))
+        return {"results": results}
 
 
 COMPONENTS = {"BatchQuestion": BatchQuestionSchema, "BatchAnswer": BatchAnswerSchema, "BatchError": BatchErrorSchema}

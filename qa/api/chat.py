@@ -28,6 +28,7 @@ from qa.answering import Answer
 from qa.api.keys import require_read_key
 from qa.api.routes import require_json_body, service
 from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
+from qa.api.timing import timed
 from qa.retrieval import Query
 from qa.schemas import (
     DEFAULT_TOP_K,
@@ -316,7 +317,8 @@ class ChatCompletions(MethodView):
         With `"stream": true` the reply is a stream of server-sent events, one
         `chat.completion.chunk` each, the citations in the final chunk, then `data: [DONE]`.
         """
-        answer = service().ask(chat_request.query)
+        with timed("pipeline"):
+            answer = service().ask(chat_request.query)
         if chat_request.stream:
             events = server_sent_events(completion_chunks(answer))
             return streamed(events, EVENT_STREAM)

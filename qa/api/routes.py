@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest
 from qa.api.errors import INVALID_FIELDS, ApiError, error_document
 from qa.api.keys import NO_KEY, WRITE_SECURITY, require_read_key, require_write_key
 from qa.api.streaming import ndjson_media, ref
+from qa.api.timing import timed
 from qa.documents import Document, InvalidCursor, page_documents
 from qa.retrieval import Query
 from qa.schemas import (
@@ -91,7 +92,8 @@ class Ask(MethodView):
         Every citation satisfies `document_text[start:end] == quote`. When the articles do not
         cover the question, `answerable` is false and `citations` is empty.
         """
-        return service().ask(query)
+        with timed("pipeline"):
+            return service().ask(query)
 
 
 def _summary(document: Document) -> dict[str, Any]:
