@@ -93,11 +93,10 @@ class Settings:
     embed_threads: int = 0
     # Where the embedding model's ONNX export is kept (made once, a few seconds); None: no export.
     cache_dir: Path | None = field(default_factory=_default_cache_dir)
-    # What embeds one question: "fp32" (the export as it is) or "int8" (the export quantized, checked
-    # against float32 first, which it falls back to). Batches and the corpus are float either way;
-    # fp32 stays the default because int8 changes a lone question's citations against the same
-    # question in a batch for 7.6% of SQuAD questions (README, "The int8 query encoder").
-    query_encoder: str = "fp32"
+    # What embeds questions: "int8" (the ONNX export quantized, checked against float32 first, which
+    # it falls back to; every question alone, in a batch too) or "fp32" (the export for a lone
+    # question, torch for batches). Articles are embedded in float either way, so neither re-indexes.
+    query_encoder: str = "int8"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import Settings
-from qa.onnx_encoder import OnnxEncoder, load_or_export
+from qa.onnx_encoder import OnnxEncoder, QueryTokenizer, load_or_export
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -119,6 +119,7 @@ class Embedder:
         self._lock = threading.Lock()
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
+        self._tokenize: QueryTokenizer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -139,6 +140,7 @@ class Embedder:
                     if self.cache_dir is not None:
                         int8 = self.query_encoder == "int8"
                         self._onnx = load_or_export(model, self.model_path, self.cache_dir, int8=int8)
+                        self._tokenize = QueryTokenizer(model) if self._onnx is not None else None
                     self._model = model
         return self._model
 
@@ -161,7 +163,8 @@ class Embedder:
         return int(dimension)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """`(len(texts), dimension)` float32, each row of unit length (cosine = inner product)."""
+        """`(len(texts), dimension)` float32, each row of unit length (cosine = inner product).
+        Articles' sentences come here: several texts always go through torch, in float."""
         model = self.model
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -181,6 +184,25 @@ class Embedder:
                 bar.update(len(batch_vectors))
         return vectors
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Questions (and conversations' earlier turns), as `encode` returns them.
+
+        With the int8 query encoder every text goes through it alone, spread over the threads:
+        a question then gets the very vector it gets asked alone, in a batch or in a conversation,
+        so `/v1/ask` and `/v1/ask/batch` cite alike. That is also the faster way here (README,
+        "The int8 query encoder"); a padded int8 batch would not do (its activations are quantized
+        with one scale for the whole batch, so a question's vector would depend on its neighbours).
+        Otherwise as `encode`: float32 alone, torch in float for several.
+        """
+        if self.one_text_backend != "onnxruntime-int8" or len(texts) < 2:
+            return self.encode(texts)
+        share = math.ceil(len(texts) / self.threads)
+        parts = [texts[first : first + share] for first in range(0, len(texts), share)]
+        return np.vstack([vectors for part in self._pool.map(self._encode_each, parts) for vectors in part])
+
+    def _encode_each(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [self._encode_one(text) for text in texts]
+
     def close(self) -> None:
         """Wait for running passes, then stop the pool's threads and drop the ONNX session.
 
@@ -190,9 +212,10 @@ class Embedder:
         self._onnx = None
 
     def _encode_one(self, text: str) -> np.ndarray:
-        features = self.model.preprocess([text])
-        if self._onnx is None:
-            return self._forward(features)
+        model = self.model
+        if self._onnx is None or self._tokenize is None:
+            return self._forward(model.preprocess([text]))
+        features = self._tokenize(text)
         with self._slots:
             return self._onnx.encode(features)
 

@@ -254,7 +254,7 @@ class Retriever:
             f"{question} ({'; '.join(a for m in ms for a in m.alternatives)})" if ms else question
             for question, ms in zip(questions, found, strict=True)
         ]
-        vectors = self.embedder.encode(own_texts + list(histories.values()))
+        vectors = self.embedder.encode_queries(own_texts + list(histories.values()))
         history_vectors = dict(zip(histories, vectors[len(queries) :], strict=True))
         forms = []
         for row, question in enumerate(questions):

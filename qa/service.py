@@ -92,9 +92,10 @@ class Service:
                 index = ensure_index(
                     self.settings.index_dir, documents, self.embedder, build, progress, cache=self._segments
                 )
-            # Load the model and run both paths once (one text, a batch) before declaring readiness.
-            self.embedder.encode(["warm-up"])
-            self.embedder.encode(["warm up", "the batch path"])
+            # Load the model and run every path once (a question, questions, articles) before declaring readiness.
+            self.embedder.encode_queries(["warm-up"])
+            self.embedder.encode_queries(["warm up", "the batch path"])
+            self.embedder.encode(["warm up", "the articles' path"])
             self._pipeline = self._pipeline_for(index)
         except Exception:
             self._load_failed = True

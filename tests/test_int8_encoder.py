@@ -15,7 +15,14 @@ import pytest
 
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.onnx_encoder import INT8_MIN_COSINE, OnnxEncoder, cached_export_path, check_int8, load_or_export
+from qa.onnx_encoder import (
+    INT8_MIN_COSINE,
+    OnnxEncoder,
+    QueryTokenizer,
+    cached_export_path,
+    check_int8,
+    load_or_export,
+)
 from qa.quantize import CheckFailed, int8_path
 from tests.servers import Client, start_server
 
@@ -61,9 +68,33 @@ def test_int8_vectors_are_close_to_fp32_but_not_the_same(int8: Embedder, fp32: E
         assert INT8_MIN_COSINE <= cosine < 0.99999, text  # close, and really another model
 
 
-def test_batches_stay_on_torch(int8: Embedder, fp32: Embedder) -> None:
-    """Only a lone question is quantized: a batch (and so the corpus) gets the same vectors either way."""
+def test_articles_stay_on_torch(int8: Embedder, fp32: Embedder) -> None:
+    """Only questions are quantized: articles' sentences (`encode`) get the same vectors either way."""
     assert np.array_equal(int8.encode(TEXTS), fp32.encode(TEXTS))
+
+
+def test_a_question_gets_the_same_int8_vector_alone_and_among_others(int8: Embedder, fp32: Embedder) -> None:
+    """With int8, questions in a batch (or a question with its conversation) go through the int8
+    encoder one by one, so each gets exactly its lone vector; with fp32 a batch goes through torch."""
+    alone = np.vstack([int8.encode_queries([text]) for text in TEXTS])
+    together = int8.encode_queries(TEXTS)
+    assert together.shape == (len(TEXTS), 384) and together.dtype == np.float32
+    assert np.array_equal(together, alone)
+    assert not np.array_equal(together, fp32.encode_queries(TEXTS))
+    assert np.array_equal(fp32.encode_queries(TEXTS), fp32.encode(TEXTS))
+    assert int8.encode_queries([]).shape == (0, 384)
+
+
+def test_the_query_tokenizer_gives_the_ids_sentence_transformers_gives(fp32: Embedder) -> None:
+    tokenize = QueryTokenizer(fp32.model)
+    texts = [*TEXTS, "", "naïve café — “quotes” 😀 𝔘𝔫𝔦", "ÉCOLE Straße İstanbul\ttab\nline", "word " * 600]
+    for text in texts:
+        expected = fp32.model.preprocess([text])
+        features = tokenize(text)
+        assert sorted(features) == ["attention_mask", "input_ids", "token_type_ids"]
+        for name, ids in features.items():
+            assert ids.dtype == np.int64 and np.array_equal(ids, expected[name].numpy()), (text[:30], name)
+    assert tokenize("word " * 600)["input_ids"].shape == (1, fp32.model.max_seq_length)  # truncated alike
 
 
 def test_the_int8_file_is_cached_beside_the_export_and_reused(int8: Embedder, cache: Path) -> None:
@@ -127,8 +158,8 @@ def test_a_damaged_int8_file_falls_back_to_fp32(damaged_cache: Path, caplog: pyt
 
 
 def test_the_setting_chooses_the_encoder() -> None:
-    assert Settings().query_encoder == "fp32"
-    assert Settings.from_env({"QA_QUERY_ENCODER": "int8"}).query_encoder == "int8"
+    assert Settings().query_encoder == "int8"
+    assert Settings.from_env({"QA_QUERY_ENCODER": "fp32"}).query_encoder == "fp32"
     with pytest.raises(ValueError, match=r"^QA_QUERY_ENCODER must be one of int8, fp32, not 'int4'$"):
         Settings.from_env({"QA_QUERY_ENCODER": "int4"})
 
