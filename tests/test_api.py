@@ -321,7 +321,7 @@ def test_health_and_readiness_of_a_loaded_service(client: Any, service: Service)
         "documents": 1,
         "sentences": 30,
         "chunks": 15,
-        "question_embedding": "onnxruntime",
+        "question_embedding": "onnxruntime-int8",
         "warnings": [],
     }
 
