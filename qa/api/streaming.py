@@ -56,7 +56,7 @@ def json_or_stream(
     """Validate the JSON body with `body` (400, described as `invalid`, on failure); document 200
     as `response` in JSON or `stream_media` in `stream_type`, and 503 while the index loads."""
     decorators = [
-        blueprint.arguments(body, error_status_code=400),
+        blueprint.arguments(body(), error_status_code=400),
         blueprint.alt_response(400, schema=ErrorSchema, description=invalid),
         blueprint.response(200, response),
         blueprint.doc(responses={200: {"content": {stream_type: stream_media}}}),
