@@ -18,7 +18,7 @@ import click
 
 import qa  # noqa: F401  (sets the OpenMP wait policy before anything loads torch or faiss)
 
-SECTIONS = ("build", "stages", "http", "batch", "scale", "live")
+SECTIONS = ("build", "stages", "http", "batch", "fastpath", "scale", "live")
 # Run only when asked for (`--only backfill`): it needs the [ray] extra, starts Ray clusters and
 # takes ~15 minutes on 2 cores.
 OPTIONAL_SECTIONS = ("backfill",)
@@ -141,6 +141,12 @@ def run_batch(ctx: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def run_fastpath(ctx: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.fastpath import measure
+
+    return measure(ctx)
+
+
 def run_scale(ctx: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.scale import measure_size
     from qa.vectors import HNSW_THRESHOLD
@@ -176,6 +182,7 @@ RUNNERS = {
     "stages": run_stages,
     "http": run_http,
     "batch": run_batch,
+    "fastpath": run_fastpath,
     "scale": run_scale,
     "live": run_live,
 }
@@ -304,6 +311,9 @@ def bench(
         "scale_flat_queries": 20 if quick else 50,
         "scale_k": 30,
         "squad": squad or DEFAULT_SQUAD,
+        "workdir": workdir,
+        "fastpath_requests": 10 if quick else 1000,
+        "fastpath_embed_rounds": 1 if quick else 50,
         "live_workdir": workdir / "live",
         "live_sizes": _sizes(live_sizes) if live_sizes else ([100] if quick else [1_000, 10_000]),
         "live_publishes": live_publishes or (3 if quick else 30),
@@ -318,7 +328,7 @@ def bench(
         "corpus": {"name": corpus.name, "questions": len(corpus.questions)},
         "config": {k: v for k, v in ctx.items() if not isinstance(v, Path) and k != "corpus"} | {"sections": sections},
     }
-    if any(s in sections for s in ("stages", "http", "batch")) and "build" not in sections:
+    if any(s in sections for s in ("stages", "http", "batch", "fastpath")) and "build" not in sections:
         ensure_index(corpus.seeds_dir, index_dir)
     for section in sections:
         click.echo(f"bench: {section} ...", err=True)

@@ -115,6 +115,43 @@ TARGETS = (
         lambda v, r: v <= 20,
     ),
     Target(
+        "fast path, seed article: /v1/ask with int8, 1 client, p50 ms",
+        "<= 5",
+        lambda r: get(r, "fastpath", "one_client", "int8", "p50_ms"),
+        lambda v, r: v <= 5,
+    ),
+    Target(
+        "fast path, seed article: /v1/ask with int8, 1 client, p99 ms",
+        "<= 10",
+        lambda r: get(r, "fastpath", "one_client", "int8", "p99_ms"),
+        lambda v, r: v <= 10,
+    ),
+    Target(
+        "fast path: HTTP layer beyond the pipeline, p50 ms",
+        "<= 1",
+        lambda r: get(r, "fastpath", "one_client", "int8", "http_layer_p50_ms"),
+        lambda v, r: v <= 1,
+    ),
+    Target(
+        "fast path: a question's int8 embedding in process, p50 ms",
+        "<= 2.5",
+        lambda r: get(r, "fastpath", "embedding", "int8", "p50_ms"),
+        lambda v, r: v <= 2.5,
+    ),
+    Target(
+        "fast path: POST /v1/ask/batch with int8, questions/s",
+        ">= 800 (int8 faster), else >= float32",
+        lambda r: get(r, "fastpath", "batch", "int8", "questions_per_s"),
+        lambda v, r: (
+            v
+            >= (
+                800
+                if v > get(r, "fastpath", "batch", "fp32", "questions_per_s")
+                else get(r, "fastpath", "batch", "fp32", "questions_per_s")
+            )
+        ),
+    ),
+    Target(
         "inference threads x workers",
         "<= cores",
         lambda r: get(r, "http", "threads", "inference_threads_x_workers"),
@@ -253,6 +290,10 @@ def markdown(results: dict[str, Any]) -> str:
             for kind, i in s["indexes"].items()
         ]
         lines += _table(["chunks", "index", "store picks", "build s", "p50 ms", "p99 ms", "recall@10"], rows)
+    if "fastpath" in results:
+        from benchmarks.fastpath import markdown_lines as fastpath_lines
+
+        lines += fastpath_lines(results["fastpath"], _cell)
     lines += live_markdown(results)
     if "backfill" in results:
         from benchmarks.backfill import markdown_lines

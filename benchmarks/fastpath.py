@@ -1,0 +1,178 @@
+"""The fast path, float32 and int8 side by side: one question over HTTP on the seed article, where
+its time goes (`Server-Timing`), a question's embedding in process, and a batch of questions.
+
+Each round starts one server per query encoder (`QA_QUERY_ENCODER`), the encoders taking turns so
+a burst of load on the shared machine hits both alike. One closed-loop client on a keep-alive
+connection reads every answer's `Server-Timing`: its own latency minus `pipeline` is what the
+HTTP layer costs (gunicorn, the event loop, the thread hand-off, Flask and the schemas), split
+at `app` into what lies below Flask and what Flask itself costs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.batch import http_batch
+from benchmarks.corpus import Corpus, seed_corpus
+from benchmarks.serving import warm_up
+from benchmarks.stats import latency_summary, load_average
+from tests.servers import Client, start_server
+
+ENCODERS = ("fp32", "int8")
+
+
+def server_timing(header: str) -> dict[str, float]:
+    """`{"app": ms, "pipeline": ms}` from a `Server-Timing` header."""
+    entries = (entry.split(";dur=") for entry in header.split(", "))
+    return {name: float(milliseconds) for name, milliseconds in entries}
+
+
+def one_client(base_url: str, questions: Sequence[str], requests: int) -> dict[str, Any]:
+    """`requests` questions back to back on one connection: latency percentiles, and the medians
+    of the pipeline's time and of what the layers around it add."""
+    host = base_url.split("//", 1)[1]
+    connection = http.client.HTTPConnection(host, timeout=60)
+    total: list[float] = []
+    app: list[float] = []
+    pipeline: list[float] = []
+    for i in range(requests):
+        body = json.dumps({"question": questions[i % len(questions)]})
+        began = time.perf_counter()
+        connection.request("POST", "/v1/ask", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        total.append((time.perf_counter() - began) * 1000)
+        if response.status != 200:
+            raise RuntimeError(f"/v1/ask answered {response.status}")
+        timing = server_timing(response.getheader("Server-Timing", ""))
+        app.append(timing["app"])
+        pipeline.append(timing["pipeline"])
+    connection.close()
+    totals, apps, pipelines = np.array(total), np.array(app), np.array(pipeline)
+    return {
+        **latency_summary(total),
+        "pipeline_p50_ms": _p50(pipelines),
+        "http_layer_p50_ms": _p50(totals - pipelines),
+        "below_flask_p50_ms": _p50(totals - apps),
+        "flask_p50_ms": _p50(apps - pipelines),
+    }
+
+
+def _p50(values: np.ndarray) -> float:
+    return round(float(np.median(values)), 3)
+
+
+def embedding(questions: Sequence[str], cache_dir: Path, rounds: int) -> dict[str, dict[str, Any]]:
+    """One question's embedding in process (`encode_queries`, as retrieval calls it), with a
+    server worker's thread budget, the encoders alternating question by question."""
+    from qa.embedding import Embedder
+
+    embedders = {encoder: Embedder(cache_dir=cache_dir, query_encoder=encoder) for encoder in ENCODERS}
+    timings: dict[str, list[float]] = {encoder: [] for encoder in ENCODERS}
+    for embedder in embedders.values():
+        embedder.encode_queries(["warm-up"])
+    for _ in range(rounds):
+        for question in questions:
+            for encoder, embedder in embedders.items():
+                began = time.perf_counter()
+                embedder.encode_queries([question])
+                timings[encoder].append((time.perf_counter() - began) * 1000)
+    result = {}
+    for encoder, embedder in embedders.items():
+        result[encoder] = {"backend": embedder.one_text_backend, **latency_summary(timings[encoder])}
+        embedder.close()
+    return result
+
+
+def _each_encoder(
+    seeds_dir: Path, index_dir: Path, rounds: int, measure: Callable[[str], dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """`measure(base_url)` on a fresh server per encoder, the encoders taking turns for `rounds`."""
+    runs: dict[str, list[dict[str, Any]]] = {encoder: [] for encoder in ENCODERS}
+    for _ in range(rounds):
+        for encoder in ENCODERS:
+            server = start_server(seeds_dir, index_dir, env={"QA_QUERY_ENCODER": encoder})
+            try:
+                _, body = Client(server.base_url).request("GET", "/readyz")
+                backend = json.loads(body)["question_embedding"]
+                runs[encoder].append({"backend": backend, **measure(server.base_url), "load_1min": load_average()})
+            finally:
+                server.stop()
+    return runs
+
+
+def _medians(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    from benchmarks.stats import median_of_runs
+
+    return {encoder: median_of_runs(encoder_runs) for encoder, encoder_runs in runs.items()}
+
+
+def measure(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The seed article's questions over HTTP and in process; the main corpus's batch."""
+    from benchmarks.cli import ensure_index
+
+    seed: Corpus = seed_corpus(ctx["workdir"])
+    seed_index = ctx["workdir"] / "index-fastpath-seed"
+    ensure_index(seed.seeds_dir, seed_index)
+    questions = seed.sample(len(seed.questions) * 4, seed=5)
+    requests = ctx["fastpath_requests"]
+
+    def latency(base_url: str) -> dict[str, Any]:
+        warm_up(base_url, questions, 50)
+        return one_client(base_url, questions, requests)
+
+    corpus: Corpus = ctx["corpus"]
+    batch_questions = corpus.sample(ctx["batch_questions"], seed=3)
+
+    def batch(base_url: str) -> dict[str, Any]:
+        warm_up(base_url, batch_questions)
+        return http_batch(base_url, batch_questions)
+
+    cache_dir = Path(ctx["workdir"]) / "fastpath-cache"
+    return {
+        "seed_questions": len(seed.questions),
+        "one_client": _medians(_each_encoder(seed.seeds_dir, seed_index, ctx["repeats"], latency)),
+        "embedding": embedding(questions, cache_dir, ctx["fastpath_embed_rounds"]),
+        "batch": _medians(_each_encoder(corpus.seeds_dir, ctx["index_dir"], ctx["repeats"], batch)),
+    }
+
+
+def markdown_lines(results: dict[str, Any], cell: Callable[[Any], str]) -> list[str]:
+    one, embed, batch = results["one_client"], results["embedding"], results["batch"]
+    rows = [
+        [
+            "`/v1/ask` over HTTP, 1 client, p50 / p99 ms",
+            *(f"{cell(one[e]['p50_ms'])} / {cell(one[e]['p99_ms'])}" for e in ENCODERS),
+        ],
+        ["pipeline (`Server-Timing`), p50 ms", *(cell(one[e]["pipeline_p50_ms"]) for e in ENCODERS)],
+        ["HTTP layer beyond the pipeline, p50 ms", *(cell(one[e]["http_layer_p50_ms"]) for e in ENCODERS)],
+        [
+            "of which below Flask / Flask and schemas",
+            *(f"{cell(one[e]['below_flask_p50_ms'])} / {cell(one[e]['flask_p50_ms'])}" for e in ENCODERS),
+        ],
+        [
+            "a question's embedding in process, p50 / p99 ms",
+            *(f"{cell(embed[e]['p50_ms'])} / {cell(embed[e]['p99_ms'])}" for e in ENCODERS),
+        ],
+        [
+            f"`POST /v1/ask/batch` of {batch['int8']['questions']:,} questions, questions/s",
+            *(cell(batch[e]["questions_per_s"]) for e in ENCODERS),
+        ],
+    ]
+    backends = " / ".join(one[e]["runs"][0]["backend"] for e in ENCODERS)
+    return [
+        "",
+        f"The fast path on the seed article ({results['seed_questions']} questions; servers {backends}, "
+        "taking turns; medians of the runs):",
+        "",
+        "| | float32 | int8 |",
+        "|---|---|---|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
