@@ -353,3 +353,21 @@ def test_the_server_sends_server_timing_through_gunicorn(server: Server) -> None
     connection.close()
     app, pipeline = server_timing(response.headers["Server-Timing"])
     assert response.status == 200 and pipeline is not None and 0 < pipeline <= app < took_ms
+
+
+def test_flask_decides_once_per_function_whether_it_is_a_coroutine_and_keeps_no_view_objects(client: Any) -> None:
+    """`QaFlask.ensure_sync` remembers its decision per function, weakly, under bound methods: a
+    method view is bound to a new object at every request, which must not pile up."""
+    app = client.application
+    for _ in range(30):
+        assert client.post("/v1/ask", json={"question": ROBINSON_QUESTION}).status_code == 200
+    remembered = len(app._coroutine)
+    for _ in range(30):
+        assert client.post("/v1/ask", json={"question": ROBINSON_QUESTION}).status_code == 200
+    assert 0 < len(app._coroutine) == remembered
+
+    async def coroutine() -> None:
+        pass
+
+    with pytest.raises(RuntimeError, match=r"Install Flask with the 'async' extra"):
+        app.ensure_sync(coroutine)  # still recognised as a coroutine function, as Flask does
