@@ -3,7 +3,9 @@
 a2wsgi's own responder makes the thread wait for the event loop at every message (the status,
 each body chunk, the end): on a busy machine each wait is a chance to lose the core. Here the
 thread only posts its messages (`call_soon_threadsafe`) and goes on; it waits only when
-`WINDOW` messages are still unsent, which bounds memory for a long stream to a slow client.
+`WINDOW` messages are still unsent, which bounds memory for a long stream to a slow client. A
+response of declared length (every JSON answer) crosses in a single post: its status, its body
+and its end, so the event loop is woken once.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class _Response:
         self._unsent = threading.Semaphore(WINDOW)
         self._start: Message | None = None
         self._started = False
+        self._finished = False
+        self._remaining: int | None = None  # bytes still due when the response declares its length
         self._gone = False
 
     # --- in the app's thread ---
@@ -43,6 +47,8 @@ class _Response:
             raise exc_info[1].with_traceback(exc_info[2])
         encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
         self._start = {"type": "http.response.start", "status": int(status.split(" ", 1)[0]), "headers": encoded}
+        length = dict(encoded).get(b"content-length", b"")
+        self._remaining = int(length) if length.isdigit() else None
         return self._write
 
     def run(self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> None:
@@ -51,29 +57,42 @@ class _Response:
             for chunk in chunks:
                 if chunk:
                     self._write(chunk)
-            self._post_start()
-            self._post({"type": "http.response.body", "body": b"", "more_body": False})
+            if not self._finished:
+                self._post(*self._unsent_start(), {"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             getattr(chunks, "close", lambda: None)()
 
     def _write(self, chunk: bytes) -> None:
-        self._post_start()
-        self._post({"type": "http.response.body", "body": chunk, "more_body": True})
+        """Hand `chunk` over, with the start if it is the first; the chunk that completes a declared
+        length ends the response, so a whole JSON answer crosses to the event loop in one hand-off."""
+        if self._finished:
+            return  # beyond the declared length: the server would cut it anyway
+        if self._remaining is not None:
+            self._remaining -= len(chunk)
+            self._finished = self._remaining <= 0
+        body = {"type": "http.response.body", "body": chunk, "more_body": not self._finished}
+        self._post(*self._unsent_start(), body)
 
-    def _post_start(self) -> None:
-        if not self._started:
-            if self._start is None:
-                raise RuntimeError("the WSGI app sent a body before calling start_response")
-            self._started = True
-            self._post(self._start)
+    def _unsent_start(self) -> list[Message]:
+        if self._started:
+            return []
+        if self._start is None:
+            raise RuntimeError("the WSGI app sent a body before calling start_response")
+        self._started = True
+        return [self._start]
 
-    def _post(self, message: Message) -> None:
-        self._unsent.acquire()
-        if self._gone:
-            raise ClientGone
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
+    def _post(self, *messages: Message) -> None:
+        for _ in messages:
+            self._unsent.acquire()
+            if self._gone:  # woken by `deliver` giving up: nobody will take these
+                raise ClientGone
+        self._loop.call_soon_threadsafe(self._enqueue, messages)
 
     # --- on the event loop ---
+
+    def _enqueue(self, messages: tuple[Message, ...]) -> None:
+        for message in messages:
+            self._queue.put_nowait(message)
 
     async def deliver(self, send: Send) -> None:
         """Send the messages as they come, until the last one; if sending fails, free the thread."""

@@ -1,0 +1,115 @@
+"""`call_wsgi`: a WSGI app run on a pool thread, its response handed to a real event loop. A
+response of declared length arrives as one start and one final body; a stream arrives chunk by
+chunk as it is made; a client that goes away stops the app's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from qa.wsgi_thread import Message, call_wsgi
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def serve(app: Callable[[dict[str, Any], StartResponse], Any], send_fails_after: int | None = None) -> list[Message]:
+    """Run `app` through `call_wsgi` on a fresh loop; the messages its `send` received."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if send_fails_after is not None and len(sent) >= send_fails_after:
+            raise ConnectionResetError("the client went away")
+        sent.append(message)
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as executor:
+            await call_wsgi(app, {}, send, executor)
+
+    asyncio.run(main())
+    return sent
+
+
+def test_a_response_of_declared_length_is_one_start_and_one_final_body() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "11")])
+        return [b'{"a": ', b"true}"]
+
+    sent = serve(app)
+    assert sent[0] == {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
+    }
+    assert sent[1:] == [
+        {"type": "http.response.body", "body": b'{"a": ', "more_body": True},
+        {"type": "http.response.body", "body": b"true}", "more_body": False},  # the end, with the last bytes
+    ]
+
+
+def test_bytes_beyond_the_declared_length_are_not_sent() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok", b"and more"]
+
+    sent = serve(app)
+    assert [m.get("body") for m in sent] == [None, b"ok"] and sent[-1]["more_body"] is False
+
+
+def test_a_stream_is_sent_chunk_by_chunk_as_it_is_made() -> None:
+    first_sent = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/x-ndjson")])
+        yield b"first\n"
+        # The next line is made only once the first has reached the client.
+        assert first_sent.wait(timeout=10), "the first chunk was held back"
+        yield b"second\n"
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message.get("body") == b"first\n":
+            first_sent.set()
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as executor:
+            await call_wsgi(app, {}, send, executor)
+
+    asyncio.run(main())
+    assert [(m["type"], m.get("body"), m.get("more_body")) for m in sent] == [
+        ("http.response.start", None, None),
+        ("http.response.body", b"first\n", True),
+        ("http.response.body", b"second\n", True),
+        ("http.response.body", b"", False),
+    ]
+
+
+def test_a_client_gone_mid_stream_stops_the_apps_thread() -> None:
+    closed = threading.Event()
+    made: list[int] = []
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        try:
+            for n in range(10_000):
+                made.append(n)
+                yield b"data: x\n\n"
+        finally:
+            closed.set()
+
+    serve(app, send_fails_after=3)
+    assert closed.wait(timeout=10) and len(made) < 10_000
+
+
+def test_a_body_before_start_response_is_an_error() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        return [b"no status"]
+
+    with pytest.raises(RuntimeError, match="before calling start_response"):
+        serve(app)
