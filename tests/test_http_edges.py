@@ -103,11 +103,20 @@ def test_other_responses_and_errors_say_what_the_app_took(client: Any, method: s
     assert app > 0 and pipeline is None
 
 
-def test_a_streamed_answer_says_only_what_the_app_took_before_it_began(client: Any) -> None:
+def test_a_streamed_batch_says_only_what_the_app_took_before_it_began(client: Any) -> None:
+    """NDJSON results are answered as they stream, after the headers are sent."""
+    body = {"questions": [{"question": ROBINSON_QUESTION}]}
+    response = client.post("/v1/ask/batch", json=body, headers={"Accept": "application/x-ndjson"})
+    assert response.status_code == 200 and response.mimetype == "application/x-ndjson"
+    assert server_timing(response.headers.get("Server-Timing"))[1] is None
+
+
+def test_a_streamed_chat_answer_is_answered_before_it_streams(client: Any) -> None:
     body = {"messages": [{"role": "user", "content": ROBINSON_QUESTION}], "stream": True}
     response = client.post("/v1/chat/completions", json=body)
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
-    assert server_timing(response.headers.get("Server-Timing"))[1] is None
+    app, pipeline = server_timing(response.headers.get("Server-Timing"))
+    assert pipeline is not None and 0 < pipeline <= app
 
 
 def test_request_threads_search_faiss_on_one_openmp_thread() -> None:

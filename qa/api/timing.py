@@ -2,8 +2,8 @@
 and any client can read. `app` runs from the first of Flask's hooks to the last (validation,
 the view, serialization); `pipeline` is the part spent answering (`timed`). A client's own
 latency minus `app` is what the HTTP layer below Flask costs (gunicorn, the event loop, the
-thread hand-off); `app` minus `pipeline` is what Flask and the schemas cost. Streamed responses
-send their headers before they answer, so they carry `app` alone.
+thread hand-off); `app` minus `pipeline` is what Flask and the schemas cost. A streamed batch
+(NDJSON) answers after its headers are sent, so it carries `app` alone.
 """
 
 from __future__ import annotations
