@@ -3,17 +3,21 @@ are exact spans, and every error of the README's table with its exact JSON body.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import marshmallow as ma
 import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 
 from qa.api import create_app
+from qa.api.batch import BatchAnswerSchema
 from qa.config import Settings
 from qa.documents import DocumentError
-from qa.schemas import DEFAULT_TOP_K
+from qa.retrieval import Query
+from qa.schemas import DEFAULT_TOP_K, AnswerSchema
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import FENTANYL_SPAN, SEED_ID, SEED_TEXT, assert_valid_answer
@@ -361,3 +365,19 @@ def test_openapi_document_is_valid_and_describes_the_routes(client: Any) -> None
     validate(spec)
     assert {"/v1/ask", "/v1/documents", "/v1/documents/{doc_id}", "/healthz", "/readyz"} <= set(spec["paths"])
     assert "400" in spec["paths"]["/v1/ask"]["post"]["responses"]
+
+
+def test_the_planned_answer_dump_is_marshmallows_to_the_byte(service: Service) -> None:
+    """`AnswerSchema.dump` follows a plan made from its fields; on real answers (answered and
+    declined, with and without a short answer, with a null url) it gives what marshmallow gives."""
+    questions = [FENTANYL, "Who is Roger Robinson?", "When did Blinken arrive?", "What is the capital of Australia?"]
+    answers = service.ask_many([Query(question=q) for q in questions])
+    assert {a.answerable for a in answers} == {True, False}
+    assert any(c.short_answer is not None for a in answers for c in a.citations)
+    schema = AnswerSchema()
+    for answer in answers:
+        planned, walked = schema.dump(answer), ma.Schema.dump(schema, answer)
+        assert json.dumps(planned) == json.dumps(walked)
+    assert schema.dump(answers, many=True) == [ma.Schema.dump(schema, a) for a in answers]
+    batch_schema = BatchAnswerSchema()  # its `id` field is not one the plan knows: marshmallow dumps it
+    assert batch_schema._plan is None and batch_schema.dump(answers[0])["id"] is None
