@@ -396,6 +396,13 @@ class ReadinessSchema(ma.Schema):
         }
     )
     warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})
+    worker = fields.Integer(
+        required=True,
+        metadata={
+            "description": "The process id of the server worker that answered: each worker loads and follows the "
+            "index on its own, so with several workers each says its own state."
+        },
+    )
 
 
 class ItemId(fields.Field):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -181,11 +182,13 @@ class Service:
                 **pipeline.index.manifest["counts"],
                 "question_embedding": self.embedder.one_text_backend,
                 "warnings": self._seed_warnings,
+                "worker": os.getpid(),
             }
         return {
             "ready": False,
             "reason": LOAD_FAILED if self._load_failed else "the index is loading",
             "warnings": self._seed_warnings,
+            "worker": os.getpid(),
         }
 
     @property

@@ -142,13 +142,18 @@ def start_server(
     raise TimeoutError(f"qa serve was not ready within {timeout:.0f}s")
 
 
-def wait_until_every_worker_is_ready(base_url: str, timeout: float = 120.0) -> None:
-    """`start_server` returns at the first ready worker; a new connection may reach another, so
-    wait for 20 ready answers in a row, each on a new connection."""
+def wait_until_every_worker_is_ready(base_url: str, workers: int, timeout: float = 120.0) -> None:
+    """`start_server` returns at the first ready worker, and a worker still loading may seldom win
+    a new connection while a ready one answers at once: wait until `workers` distinct workers
+    (`/readyz`'s `worker`) have said they are ready, each asked on a new connection."""
     deadline = time.monotonic() + timeout
-    in_a_row = 0
-    while in_a_row < 20:
-        assert time.monotonic() < deadline, "the workers did not all get ready"
+    ready: set[int] = set()
+    while len(ready) < workers:
+        assert time.monotonic() < deadline, f"only {len(ready)} of {workers} workers got ready"
         client = Client(base_url)
-        in_a_row = in_a_row + 1 if client.request("GET", "/readyz")[0] == 200 else 0
+        status, body = client.request("GET", "/readyz")
         client.close()
+        if status == 200:
+            ready.add(json.loads(body)["worker"])
+        else:
+            time.sleep(0.01)

@@ -4,6 +4,7 @@ are exact spans, and every error of the README's table with its exact JSON body.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,7 @@ def test_health_and_readiness_of_a_loaded_service(client: Any, service: Service)
         "chunks": 15,
         "question_embedding": "onnxruntime-int8",
         "warnings": [],
+        "worker": os.getpid(),
     }
 
 
@@ -339,7 +341,12 @@ def unloaded_app(settings: Settings) -> Flask:
 def test_before_loading_readiness_is_503_and_requests_say_not_ready(unloaded_app: Flask) -> None:
     client = unloaded_app.test_client()
     assert json_of(client.get("/healthz"), 200) == {"status": "ok"}
-    assert json_of(client.get("/readyz"), 503) == {"ready": False, "reason": "the index is loading", "warnings": []}
+    assert json_of(client.get("/readyz"), 503) == {
+        "ready": False,
+        "reason": "the index is loading",
+        "warnings": [],
+        "worker": os.getpid(),
+    }
     for response in (
         client.post("/v1/ask", json={"question": FENTANYL}),
         client.get("/v1/documents"),
@@ -356,7 +363,12 @@ def test_a_failed_load_is_reported_by_readiness_and_requests(settings: Settings,
         service.load()
     client = create_app(settings, service).test_client()
     reason = "the index could not be loaded; the server's log says why"  # no server paths for clients
-    assert json_of(client.get("/readyz"), 503) == {"ready": False, "reason": reason, "warnings": []}
+    assert json_of(client.get("/readyz"), 503) == {
+        "ready": False,
+        "reason": reason,
+        "warnings": [],
+        "worker": os.getpid(),
+    }
     assert json_of(client.post("/v1/ask", json={"question": FENTANYL}), 503) == error_body("not_ready", reason)
 
 

@@ -315,7 +315,7 @@ def two_workers(archive_settings: Settings, live: Service) -> Iterator[str]:
     env = {"QA_API_KEYS": WRITER_KEY}
     server = start_server(archive_settings.seeds_dir, archive_settings.index_dir, workers=2, env=env)
     try:
-        wait_until_every_worker_is_ready(server.base_url)
+        wait_until_every_worker_is_ready(server.base_url, workers=2)
         yield server.base_url
     finally:
         server.stop()

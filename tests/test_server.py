@@ -22,7 +22,7 @@ from tests.servers import Client, start_server, wait_until_every_worker_is_ready
 def test_sigterm_stops_every_worker_cleanly(settings: Settings, service: Service, tmp_path: Path, workers: int) -> None:
     server = start_server(settings.seeds_dir, settings.index_dir, workers=workers, log_path=tmp_path / "serve.log")
     try:
-        wait_until_every_worker_is_ready(server.base_url)
+        wait_until_every_worker_is_ready(server.base_url, workers)
         client = Client(server.base_url)
         for question in (ROBINSON_QUESTION, FENTANYL_QUESTION) * 3:
             assert client.request("POST", "/v1/ask", {"question": question})[0] == 200
