@@ -281,7 +281,7 @@ def backfill(
             change = archive.publish_embedded(list(pending.values()))
             summary.published += len(pending)
             summary.created += sum(change.created)
-            summary.generation = change.index.generation
+            summary.generation = change.generation
             pending.clear()
 
     for batch in itertools.chain.from_iterable(results):

@@ -537,7 +537,7 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
             for start in range(0, len(batch), batch_size):
                 change = archive.publish(batch[start : start + batch_size])
                 created_count += sum(change.created)
-                generation = change.index.generation
+                generation = change.generation
                 bar.update(len(change.created))
         while (merged := archive.merge()) is not None:
             generation = merged.generation
