@@ -486,7 +486,8 @@ def ingest(
     published.
 
     With --ray a whole archive is backfilled: Ray workers read, split and embed the articles (the
-    input is never held whole) and every --batch-size articles are committed; rerun after an
+    input is never held whole) and every --batch-size articles are committed, without loading
+    the archive or merging its segments (`qa merge` does that afterwards); rerun after an
     interruption, it skips the articles already committed before embedding them.
 
     \b
@@ -537,10 +538,8 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
             for start in range(0, len(batch), batch_size):
                 change = archive.publish(batch[start : start + batch_size])
                 created_count += sum(change.created)
-                generation = change.generation
+                generation = merge_all(archive) or change.generation
                 bar.update(len(change.created))
-        while (merged := archive.merge()) is not None:
-            generation = merged.generation
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     return {
@@ -552,7 +551,8 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
 
 
 def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, address: str | None) -> dict[str, Any]:
-    """`qa ingest --ray`: split and embed on Ray (`qa.backfill`), commit here, then merge."""
+    """`qa ingest --ray`: split and embed on Ray (`qa.backfill`) and commit here. Nothing is merged:
+    a merge holds the merged segments in memory, and the driver must not grow with the archive."""
     from importlib.util import find_spec
 
     from tqdm import tqdm
@@ -574,9 +574,13 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
                 on_progress=bar.update,
                 on_problem=lambda line: bar.write(line, file=sys.stderr),
             )
-        generation = summary.generation
-        while (merged := archive.merge()) is not None:
-            generation = merged.generation
+        segments = len(archive.catalog().entries)
+        if archive.merge_candidates(archive.catalog()):
+            click.echo(
+                f"the archive is in {_plural(segments, 'segment')}: run `qa merge` where there is memory for "
+                "the merged segments (or a server merges them after its next write)",
+                err=True,
+            )
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     return {
@@ -585,8 +589,45 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
         "replaced": summary.published - summary.created,
         "unchanged": summary.unchanged,
         "invalid": summary.invalid,
-        "generation": generation,
+        "generation": summary.generation,
+        "segments": segments,
     }
+
+
+def merge_all(archive: Archive) -> str | None:
+    """Merge segments until the merge policy is met; the last generation committed (None: no merge)."""
+    generation = None
+    while (merged := archive.merge()) is not None:
+        generation = merged.generation
+    return generation
+
+
+@cli.command()
+@INDEX_DIR
+def merge(index_dir: Path | None) -> None:
+    """Merge the archive's small segments now, as a server does after its writes: segments of about
+    the same size are merged 8 at a time, so a question visits few, and deleted articles are
+    dropped for good. Safe while `qa serve` runs on the same index.
+
+    `qa ingest --ray` leaves this to be run after a backfill: a merge holds the merged segments'
+    vectors and builds their FAISS index in memory, which the backfill's driver does not.
+
+    \b
+    Example:
+      qa merge --index-dir /srv/articles-index
+    """
+    settings = settings_from(index_dir=index_dir)
+    archive = writer(settings)  # stored vectors are reused: the model is never loaded
+    try:
+        before = len(archive.catalog().entries)
+        generation = merge_all(archive)
+        after = len(archive.catalog().entries)
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    if generation is None:
+        click.echo(f"nothing to merge: {_plural(before, 'segment')}", err=True)
+    else:
+        click.echo(f"merged {before} segments into {after}; generation {generation}", err=True)
 
 
 @cli.command()
