@@ -425,33 +425,37 @@ def serve(
 
 def read_documents(paths: Sequence[Path], max_chars: int) -> Iterator[Document]:
     """The valid articles of `paths` (folders of `.txt` + `.json`, or `.jsonl` files of
-    `{id, title, text, metadata}`), each checked as `PUT /v1/documents` checks it; an invalid
-    one is skipped with a line on stderr naming where it is and what is wrong."""
+    `{id, title, text, metadata}`, read a line at a time), each checked as `PUT /v1/documents`
+    checks it; an invalid one is skipped with a line on stderr naming where it is and what is wrong."""
     import marshmallow
 
-    from qa.documents import load_seeds
     from qa.schemas import parse_document
+
+    for where, record in _records(paths):
+        try:
+            yield parse_document(record, max_chars=max_chars)
+        except marshmallow.ValidationError as exc:
+            click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+
+
+def _records(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
+    from qa.documents import load_seeds
 
     for path in paths:
         if path.is_dir():
-            records = [
-                (f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata})
-                for d in load_seeds(path).documents
-            ]
-        else:
-            records = []
-            with path.open(encoding="utf-8", errors="surrogateescape") as handle:
-                for number, line in enumerate(handle, 1):
-                    if line.strip():
-                        try:
-                            records.append((f"{path}:{number}", json.loads(line)))
-                        except ValueError as exc:
-                            click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
-        for where, record in records:
-            try:
-                yield parse_document(record, max_chars=max_chars)
-            except marshmallow.ValidationError as exc:
-                click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+            for d in load_seeds(path).documents:
+                yield f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
+            continue
+        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
+                    continue
+                yield f"{path}:{number}", record
 
 
 @cli.command()
@@ -526,28 +530,46 @@ def writer(settings: Settings) -> Archive:
 
 
 def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -> dict[str, Any]:
-    """`qa ingest` in this process: every article read first, then published in batches."""
-    documents = {d.doc_id: d for d in read_documents(paths, settings.max_document_chars)}  # the last wins
-    if not documents:
+    """`qa ingest` in this process: articles are read as they are published, `batch_size` per
+    commit, so neither the input nor the archive is ever held whole (a later duplicate id wins:
+    it is published later)."""
+    from qa.backfill import count_articles
+
+    documents = read_documents(paths, settings.max_document_chars)
+    batch = next_batch(documents, batch_size)
+    if not batch:
         raise click.ClickException("no valid article to publish")
     archive = writer(settings)
-    batch = list(documents.values())
-    created_count, generation = 0, ""
+    published = created_count = 0
+    generation = ""
     try:
-        with click.progressbar(length=len(batch), label="publishing", file=sys.stderr) as bar:
-            for start in range(0, len(batch), batch_size):
-                change = archive.publish(batch[start : start + batch_size])
+        with click.progressbar(length=count_articles(paths), label="publishing", file=sys.stderr) as bar:
+            while batch:
+                change = archive.publish(batch)
+                published += len(batch)
                 created_count += sum(change.created)
                 generation = merge_all(archive) or change.generation
-                bar.update(len(change.created))
+                bar.update(len(batch))
+                batch = next_batch(documents, batch_size)
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     return {
-        "published": len(batch),
+        "published": published,
         "created": created_count,
-        "replaced": len(batch) - created_count,
+        "replaced": published - created_count,
         "generation": generation,
     }
+
+
+def next_batch(documents: Iterator[Document], size: int) -> list[Document]:
+    """The next `size` distinct articles of `documents`; an id given twice keeps its later version."""
+    batch: dict[str, Document] = {}
+    for document in documents:
+        batch.pop(document.doc_id, None)
+        batch[document.doc_id] = document
+        if len(batch) >= size:
+            break
+    return list(batch.values())
 
 
 def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, address: str | None) -> dict[str, Any]:

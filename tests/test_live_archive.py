@@ -457,6 +457,32 @@ def test_qa_ingest_and_qa_delete_change_the_archive_a_running_service_follows(li
     assert live.reload() and "flood-barrier" not in live.pipeline.index.documents
 
 
+def test_qa_ingest_publishes_as_it_reads_and_a_later_duplicate_wins_across_commits(
+    archive_settings: Settings, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    versions = [FLOOD_V1, small_article(1), FLOOD_V2]
+    feed.write_text(
+        "".join(
+            json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, "metadata": {}}) + "\n" for d in versions
+        ),
+        encoding="utf-8",
+    )
+    result = run_qa(
+        {"QA_INDEX_DIR": str(archive_settings.index_dir)}, "ingest", str(feed), "--batch-size", "1", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) | {"generation": ""} == {
+        "published": 3,
+        "created": 2,
+        "replaced": 1,
+        "generation": "",
+    }, "each line is published in its turn"
+    index = store.open_index(archive_settings.index_dir)
+    assert set(index.documents) == {"flood-barrier", "brief-1"}
+    assert index.documents["flood-barrier"].text == FLOOD_V2.text
+
+
 def test_the_archive_not_the_seeds_folder_is_the_source_of_truth_once_it_exists(
     archive_settings: Settings, embedder: Embedder, tmp_path: Path
 ) -> None:
