@@ -7,8 +7,10 @@ the same two cores, so the figures show Ray's overhead, not a speed-up. Each mod
 on a one-article file, and the throughput is given net of that start-up (the model import, Ray's
 start, the actors' start).
 
-Driver memory: the RSS of the `qa ingest --ray` process, sampled while it ingests synthetic
-articles of one short sentence each (so that 100,000 of them embed in minutes on two cores).
+Driver memory: the RSS of the `qa ingest --ray` process, sampled with how far it is while it
+ingests synthetic articles of one short sentence each (so that 100,000 of them embed in minutes
+on two cores); `driver_memory` runs alone, for `--ray` or a local `qa ingest`
+(`benchmarks/results/2026-12-04-backfill-memory-2core.*`).
 """
 
 from __future__ import annotations
