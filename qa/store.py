@@ -538,6 +538,15 @@ class Catalog:
         position = self.live_segment(doc_id)
         return None if position is None else self.segments[position].hashes[doc_id]
 
+    def live_hashes(self) -> dict[str, str]:
+        """The hash of every live article, by id."""
+        return {
+            doc_id: h
+            for entry, summary in zip(self.entries, self.segments, strict=True)
+            for doc_id, h in summary.hashes.items()
+            if doc_id not in entry.deleted
+        }
+
     def tombstoned(self, doc_ids: Collection[str]) -> list[SegmentEntry]:
         """The generation's entries with `doc_ids` deleted wherever they are live."""
         return [
