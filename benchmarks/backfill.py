@@ -7,8 +7,10 @@ the same two cores, so the figures show Ray's overhead, not a speed-up. Each mod
 on a one-article file, and the throughput is given net of that start-up (the model import, Ray's
 start, the actors' start).
 
-Driver memory: the RSS of the `qa ingest --ray` process, sampled while it ingests synthetic
-articles of one short sentence each (so that 100,000 of them embed in minutes on two cores).
+Driver memory: the RSS of the `qa ingest --ray` process, sampled with how far it is while it
+ingests synthetic articles of one short sentence each (so that 100,000 of them embed in minutes
+on two cores); `driver_memory` runs alone, for `--ray` or a local `qa ingest`
+(`benchmarks/results/2026-12-04-backfill-memory-2core.*`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,10 +26,12 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from benchmarks.stats import process_memory
 
+# The percentage in the last progress bar line of `qa ingest --ray` (tqdm: "backfilling:  45%|").
+BAR = re.compile(r"backfilling:\s*(\d+)%")
 WORDS = "council mayor budget river bridge school police harbour festival election court museum".split()
 
 
@@ -55,34 +60,63 @@ def write_synthetic_articles(out: Path, count: int, seed: int = 0) -> None:
 
 
 def timed_ingest(file: Path, index_dir: Path, ray: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """`qa ingest FILE --json [--ray ...]` in a fresh process: seconds, sentences, and the RSS of
-    that process sampled every half second."""
+    """`qa ingest FILE --json [--ray ...]` in a fresh process: seconds, sentences, and every half
+    second the RSS of that process with how far it is (the percentage its progress bar shows, and
+    the articles committed so far)."""
     began = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa", "ingest", str(file), "--json", *ray],
-        env={**env, "QA_INDEX_DIR": str(index_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    rss: list[float] = []
-    while process.poll() is None:
-        try:
-            rss.append(round(process_memory(process.pid)["rss_mb"], 1))
-        except OSError:
-            break
-        time.sleep(0.5)
-    seconds = time.perf_counter() - began
-    stdout = process.stdout.read() if process.stdout else ""
-    if process.returncode != 0:
-        raise RuntimeError(f"qa ingest {' '.join(ray)} failed with {process.returncode}")
-    manifest_counts = _counts(index_dir)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa", "ingest", str(file), "--json", *ray],
+            env={**env, "QA_INDEX_DIR": str(index_dir)},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        samples: list[dict[str, float]] = []
+        while process.poll() is None:
+            try:
+                rss = round(process_memory(process.pid)["rss_mb"], 1)
+            except OSError:
+                break
+            samples.append(
+                {
+                    "seconds": round(time.perf_counter() - began, 1),
+                    "rss_mb": rss,
+                    "bar_percent": _bar_percent(stderr),
+                    "committed": _committed(index_dir),
+                }
+            )
+            time.sleep(0.5)
+        seconds = time.perf_counter() - began
+        stdout = process.stdout.read() if process.stdout else ""
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"qa ingest {' '.join(ray)} failed with {process.returncode}: {stderr.read()[-2000:]}")
     return {
         "summary": json.loads(stdout),
         "seconds": round(seconds, 2),
-        "sentences": manifest_counts["sentences"],
-        "rss_mb_samples": rss,
+        "sentences": _counts(index_dir)["sentences"],
+        "rss_mb_samples": [s["rss_mb"] for s in samples],
+        "samples": samples,
     }
+
+
+def _bar_percent(stderr: IO[str]) -> float:
+    """The percentage the ingest's progress bar (tqdm, `qa ingest --ray`) shows last; -1 without one."""
+    stderr.seek(max(0, os.fstat(stderr.fileno()).st_size - 4096))
+    found = BAR.findall(stderr.read())
+    stderr.seek(0, os.SEEK_END)
+    return float(found[-1]) if found else -1.0
+
+
+def _committed(index_dir: Path) -> int:
+    """Articles in the current generation (0 before the first commit)."""
+    from qa.store import IndexUnavailable
+
+    try:
+        return _counts(index_dir)["documents"]
+    except (IndexUnavailable, KeyError):
+        return 0
 
 
 def _counts(index_dir: Path) -> dict[str, int]:
@@ -130,19 +164,36 @@ def measure(squad: Path | None, memory_articles: int, workdir: Path | None = Non
     local = result["modes"]["local"]["sentences_per_s_net_of_startup"]
     for figures in result["modes"].values():
         figures["overhead_vs_local"] = round(1 - figures["sentences_per_s_net_of_startup"] / local, 3)
-    synthetic = root / "synthetic.jsonl"
-    write_synthetic_articles(synthetic, memory_articles)
-    run = timed_ingest(synthetic, root / "memory", ["--ray"], RAY_ENV)
-    samples = run["rss_mb_samples"]
-    tenth = max(1, len(samples) // 10)
-    result["driver_memory"] = {
-        "articles": memory_articles,
+    result["driver_memory"] = driver_memory(memory_articles, root, ["--ray"], RAY_ENV)
+    return result
+
+
+def driver_memory(articles: int, root: Path, ray: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """The RSS of `qa ingest [--ray]` while it ingests `articles` synthetic one-sentence articles:
+    highest per tenth of the run's time, and the highest until 10%, 50% and 100% of the input was
+    done (as its progress bar says; without one, `qa ingest` locally, as the articles committed)."""
+    synthetic = root / f"synthetic-{articles}.jsonl"
+    write_synthetic_articles(synthetic, articles)
+    run = timed_ingest(synthetic, root / f"memory-{'ray' if ray else 'local'}-{articles}", ray, env)
+    samples = run["samples"]
+    rss = [s["rss_mb"] for s in samples]
+    tenth = max(1, len(rss) // 10)
+    done = [s["bar_percent"] if s["bar_percent"] >= 0 else 100 * s["committed"] / articles for s in samples]
+    return {
+        "mode": " ".join(["qa ingest", *ray]),
+        "articles": articles,
         "sentences": run["sentences"],
         "seconds": run["seconds"],
-        "rss_mb_by_tenth_of_run": [max(samples[i : i + tenth]) for i in range(0, len(samples), tenth)][:10],
-        "peak_rss_mb": max(samples, default=0.0),
+        "summary": run["summary"],
+        "rss_mb_by_tenth_of_run": [max(rss[i : i + tenth]) for i in range(0, len(rss), tenth)][:10],
+        "rss_mb_until_done": {
+            f"{share}%": max((r for r, d in zip(rss, done, strict=True) if d <= share), default=0.0)
+            for share in (10, 50, 100)
+        },
+        "peak_rss_mb": max(rss, default=0.0),
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        "samples": samples,
     }
-    return result
 
 
 def markdown_lines(backfill: dict[str, Any], cell: Callable[[Any], str]) -> list[str]:
@@ -166,10 +217,15 @@ def markdown_lines(backfill: dict[str, Any], cell: Callable[[Any], str]) -> list
     if memory:
         lines += [
             "",
-            f"Driver RSS (MB) while `qa ingest --ray` ingests {memory['articles']:,} one-sentence synthetic articles "
-            f"({cell(memory['seconds'])} s), highest in each tenth of the run: "
+            f"Driver RSS (MB) while `{memory.get('mode', 'qa ingest --ray')}` ingests {memory['articles']:,} "
+            f"one-sentence synthetic articles ({cell(memory['seconds'])} s), highest in each tenth of the run: "
             + ", ".join(cell(v) for v in memory["rss_mb_by_tenth_of_run"]),
         ]
+        if "rss_mb_until_done" in memory:
+            lines.append(
+                "Highest until the input was "
+                + ", ".join(f"{share} done: {cell(v)}" for share, v in memory["rss_mb_until_done"].items())
+            )
     return lines
 
 

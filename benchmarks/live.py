@@ -346,13 +346,12 @@ def _write_loop(
     from qa.config import Settings
     from qa.documents import Document
     from qa.service import Service
-    from qa.store import CorpusIndex
 
     service = Service(Settings.from_env(seeds_dir=SEEDS, index_dir=index_dir)).load()
     merges = {"done": 0, "running": 0}
     merge = qa.indexing.Archive.merge
 
-    def counted(archive: qa.indexing.Archive) -> CorpusIndex | None:
+    def counted(archive: qa.indexing.Archive) -> qa.indexing.Commit | None:
         merges["running"] += 1
         try:
             merged = merge(archive)

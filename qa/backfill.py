@@ -54,17 +54,11 @@ class Summary:
 def committed_hashes(index_dir: Path) -> dict[str, str]:
     """`document_hash` of every live article, read from the manifests alone (no segment is
     loaded): what a rerun compares against to skip articles already committed."""
-    from qa.store import SEGMENTS, IndexUnavailable, current_generation, generation_entries, read_manifest
+    from qa.store import CURRENT, SegmentCache, current_generation
 
-    try:
-        entries = generation_entries(read_manifest(current_generation(index_dir)))
-    except IndexUnavailable:
+    if not (index_dir / CURRENT).exists():  # a new archive; a damaged one is an error
         return {}
-    hashes: dict[str, str] = {}
-    for entry in entries:
-        documents = read_manifest(index_dir / SEGMENTS / entry.name).get("documents", {})
-        hashes.update({doc_id: h for doc_id, h in documents.items() if doc_id not in entry.deleted})
-    return hashes
+    return SegmentCache().catalog(current_generation(index_dir)).live_hashes()
 
 
 def count_articles(paths: Sequence[Path]) -> int:
@@ -281,7 +275,7 @@ def backfill(
             change = archive.publish_embedded(list(pending.values()))
             summary.published += len(pending)
             summary.created += sum(change.created)
-            summary.generation = change.index.generation
+            summary.generation = change.generation
             pending.clear()
 
     for batch in itertools.chain.from_iterable(results):

@@ -425,33 +425,37 @@ def serve(
 
 def read_documents(paths: Sequence[Path], max_chars: int) -> Iterator[Document]:
     """The valid articles of `paths` (folders of `.txt` + `.json`, or `.jsonl` files of
-    `{id, title, text, metadata}`), each checked as `PUT /v1/documents` checks it; an invalid
-    one is skipped with a line on stderr naming where it is and what is wrong."""
+    `{id, title, text, metadata}`, read a line at a time), each checked as `PUT /v1/documents`
+    checks it; an invalid one is skipped with a line on stderr naming where it is and what is wrong."""
     import marshmallow
 
-    from qa.documents import load_seeds
     from qa.schemas import parse_document
+
+    for where, record in _records(paths):
+        try:
+            yield parse_document(record, max_chars=max_chars)
+        except marshmallow.ValidationError as exc:
+            click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+
+
+def _records(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
+    from qa.documents import load_seeds
 
     for path in paths:
         if path.is_dir():
-            records = [
-                (f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata})
-                for d in load_seeds(path).documents
-            ]
-        else:
-            records = []
-            with path.open(encoding="utf-8", errors="surrogateescape") as handle:
-                for number, line in enumerate(handle, 1):
-                    if line.strip():
-                        try:
-                            records.append((f"{path}:{number}", json.loads(line)))
-                        except ValueError as exc:
-                            click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
-        for where, record in records:
-            try:
-                yield parse_document(record, max_chars=max_chars)
-            except marshmallow.ValidationError as exc:
-                click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+            for d in load_seeds(path).documents:
+                yield f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
+            continue
+        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
+                    continue
+                yield f"{path}:{number}", record
 
 
 @cli.command()
@@ -486,7 +490,8 @@ def ingest(
     published.
 
     With --ray a whole archive is backfilled: Ray workers read, split and embed the articles (the
-    input is never held whole) and every --batch-size articles are committed; rerun after an
+    input is never held whole) and every --batch-size articles are committed, without loading
+    the archive or merging its segments (`qa merge` does that afterwards); rerun after an
     interruption, it skips the articles already committed before embedding them.
 
     \b
@@ -525,34 +530,51 @@ def writer(settings: Settings) -> Archive:
 
 
 def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -> dict[str, Any]:
-    """`qa ingest` in this process: every article read first, then published in batches."""
-    documents = {d.doc_id: d for d in read_documents(paths, settings.max_document_chars)}  # the last wins
-    if not documents:
+    """`qa ingest` in this process: articles are read as they are published, `batch_size` per
+    commit, so neither the input nor the archive is ever held whole (a later duplicate id wins:
+    it is published later)."""
+    from qa.backfill import count_articles
+
+    documents = read_documents(paths, settings.max_document_chars)
+    batch = next_batch(documents, batch_size)
+    if not batch:
         raise click.ClickException("no valid article to publish")
     archive = writer(settings)
-    batch = list(documents.values())
-    created_count, generation = 0, ""
+    published = created_count = 0
+    generation = ""
     try:
-        with click.progressbar(length=len(batch), label="publishing", file=sys.stderr) as bar:
-            for start in range(0, len(batch), batch_size):
-                change = archive.publish(batch[start : start + batch_size])
+        with click.progressbar(length=count_articles(paths), label="publishing", file=sys.stderr) as bar:
+            while batch:
+                change = archive.publish(batch)
+                published += len(batch)
                 created_count += sum(change.created)
-                generation = change.index.generation
-                bar.update(len(change.created))
-        while (merged := archive.merge()) is not None:
-            generation = merged.generation
+                generation = merge_all(archive) or change.generation
+                bar.update(len(batch))
+                batch = next_batch(documents, batch_size)
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     return {
-        "published": len(batch),
+        "published": published,
         "created": created_count,
-        "replaced": len(batch) - created_count,
+        "replaced": published - created_count,
         "generation": generation,
     }
 
 
+def next_batch(documents: Iterator[Document], size: int) -> list[Document]:
+    """The next `size` distinct articles of `documents`; an id given twice keeps its later version."""
+    batch: dict[str, Document] = {}
+    for document in documents:
+        batch.pop(document.doc_id, None)
+        batch[document.doc_id] = document
+        if len(batch) >= size:
+            break
+    return list(batch.values())
+
+
 def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, address: str | None) -> dict[str, Any]:
-    """`qa ingest --ray`: split and embed on Ray (`qa.backfill`), commit here, then merge."""
+    """`qa ingest --ray`: split and embed on Ray (`qa.backfill`) and commit here. Nothing is merged:
+    a merge holds the merged segments in memory, and the driver must not grow with the archive."""
     from importlib.util import find_spec
 
     from tqdm import tqdm
@@ -574,9 +596,13 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
                 on_progress=bar.update,
                 on_problem=lambda line: bar.write(line, file=sys.stderr),
             )
-        generation = summary.generation
-        while (merged := archive.merge()) is not None:
-            generation = merged.generation
+        segments = len(archive.catalog().entries)
+        if archive.merge_candidates(archive.catalog()):
+            click.echo(
+                f"the archive is in {_plural(segments, 'segment')}: run `qa merge` where there is memory for "
+                "the merged segments (or a server merges them after its next write)",
+                err=True,
+            )
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     return {
@@ -585,8 +611,45 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
         "replaced": summary.published - summary.created,
         "unchanged": summary.unchanged,
         "invalid": summary.invalid,
-        "generation": generation,
+        "generation": summary.generation,
+        "segments": segments,
     }
+
+
+def merge_all(archive: Archive) -> str | None:
+    """Merge segments until the merge policy is met; the last generation committed (None: no merge)."""
+    generation = None
+    while (merged := archive.merge()) is not None:
+        generation = merged.generation
+    return generation
+
+
+@cli.command()
+@INDEX_DIR
+def merge(index_dir: Path | None) -> None:
+    """Merge the archive's small segments now, as a server does after its writes: segments of about
+    the same size are merged 8 at a time, so a question visits few, and deleted articles are
+    dropped for good. Safe while `qa serve` runs on the same index.
+
+    `qa ingest --ray` leaves this to be run after a backfill: a merge holds the merged segments'
+    vectors and builds their FAISS index in memory, which the backfill's driver does not.
+
+    \b
+    Example:
+      qa merge --index-dir /srv/articles-index
+    """
+    settings = settings_from(index_dir=index_dir)
+    archive = writer(settings)  # stored vectors are reused: the model is never loaded
+    try:
+        before = len(archive.catalog().entries)
+        generation = merge_all(archive)
+        after = len(archive.catalog().entries)
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    if generation is None:
+        click.echo(f"nothing to merge: {_plural(before, 'segment')}", err=True)
+    else:
+        click.echo(f"merged {before} segments into {after}; generation {generation}", err=True)
 
 
 @cli.command()

@@ -5,7 +5,9 @@ written as a segment that `qa.store` commits in a new generation.
 Every change goes through `Archive`, under the store's writer lock, against the generation that
 is current when the lock is taken (another process may have committed since this one last
 looked): `publish` adds a segment with the new versions and tombstones the old ones, `delete`
-only tombstones, `merge` rewrites small segments as one in the background. `ensure_index` and
+only tombstones, `merge` rewrites small segments as one in the background. What a change does is
+decided from the generation's manifests, never by loading it: a writer that does not serve (a
+backfill's driver) stays the same size however large the archive grows. `ensure_index` and
 `open_or_import` are what the service and the CLI call when they start.
 """
 
@@ -30,18 +32,21 @@ from qa.embedding import Embedder
 from qa.lexical import LexicalSegment
 from qa.store import (
     CURRENT,
+    SEGMENTS,
+    Catalog,
     CorpusIndex,
     IndexUnavailable,
-    Segment,
     SegmentCache,
     SegmentContent,
     SegmentEntry,
+    SegmentSummary,
     combine_hashes,
     commit_generation,
     corpus_hash,
-    generation_entries,
+    current_generation,
     install_segment,
     prepare_segment,
+    stored_articles,
     write_segment,
     writer_lock,
 )
@@ -187,32 +192,55 @@ def embedded_content(articles: Sequence[EmbeddedArticle], settings: BuildSetting
     return assemble_content(documents, sentences, chunks, np.concatenate([a.vectors for a in articles]))
 
 
-def known_vectors(index: CorpusIndex, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Sentence text -> vector for the live versions of `doc_ids` in `index`."""
-    wanted = np.flatnonzero(np.isin(index.sentence_doc_number, index.doc_numbers(doc_ids)))
-    if not len(wanted):
-        return {}
-    vectors = index.sentence_vectors[wanted]
-    return {index.sentence_text(int(s)): vectors[row] for row, s in enumerate(wanted.tolist())}
+def known_vectors(catalog: Catalog, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Sentence text -> vector for the live versions of `doc_ids` in `catalog`, read from the
+    segments holding them (their rows and mapped vectors, not the whole segments)."""
+    by_segment: dict[str, list[str]] = {}
+    for doc_id in doc_ids:
+        if (position := catalog.live_segment(doc_id)) is not None:
+            by_segment.setdefault(catalog.entries[position].name, []).append(doc_id)
+    known: dict[str, np.ndarray] = {}
+    for name, ids in by_segment.items():
+        known.update(stored_articles(catalog.index_dir / SEGMENTS / name, ids)[1])
+    return known
 
 
-# Makes a segment from the articles that changed and the vectors of sentences their previous
-# versions held (to reuse): embedding here (`publish`) or taking vectors made elsewhere.
-SegmentBuilder = Callable[[Sequence[Document], Mapping[str, np.ndarray]], SegmentContent]
+# Makes a segment from the articles that changed, given a way to get the vectors of sentences
+# their previous versions held (to reuse; read only if asked for): embedding here (`publish`) or
+# taking vectors made elsewhere (`publish_embedded`, which never asks).
+SegmentBuilder = Callable[[Sequence[Document], Callable[[], Mapping[str, np.ndarray]]], SegmentContent]
 
 
 @dataclass(frozen=True)
-class Change:
-    """What one write did: the generation that serves it and, per article given, whether it was
+class Commit:
+    """A generation a write made current. Its segments are loaded only when `index` is asked for
+    (by a server, to answer from it): a writer that does not serve, such as `qa ingest`, never
+    loads them, so it does not grow with the archive it writes."""
+
+    folder: Path
+    cache: SegmentCache
+
+    @property
+    def generation(self) -> str:
+        return self.folder.name
+
+    @property
+    def index(self) -> CorpusIndex:
+        return self.cache.open(self.folder)
+
+
+@dataclass(frozen=True)
+class Change(Commit):
+    """What one publish did: the generation that holds it and, per article given, whether it was
     new (True) or replaced a previous version (False)."""
 
-    index: CorpusIndex
     created: list[bool]
 
 
 class Archive:
     """The writer's side of one index folder: every change is one new generation, made under the
-    writer lock against the generation current at that moment."""
+    writer lock against the generation current at that moment. What a change does is decided from
+    the generation's manifests (`Catalog`); no segment is loaded to write."""
 
     def __init__(
         self, index_dir: Path, embedder: Embedder, settings: BuildSettings, cache: SegmentCache | None = None
@@ -220,62 +248,48 @@ class Archive:
         self.index_dir, self.embedder, self.settings = index_dir, embedder, settings
         self.cache = cache or SegmentCache()
 
-    def _description(self, counts: Mapping[str, int], hash_: str, dimension: int) -> dict[str, Any]:
-        return {
+    def _commit(self, entries: Sequence[SegmentEntry], hash_: str, counts: Mapping[str, int], dimension: int) -> Path:
+        """Commit `entries` (dropping segments whose every article is deleted); the new generation's folder."""
+        kept = [e for e in entries if not self._all_deleted(e)]
+        if not kept:
+            raise EmptyArchive("the archive must keep at least one article: publish another before deleting the last")
+        description = {
             "build": asdict(self.settings),
             "dimension": dimension,
             "corpus_hash": hash_,
             "counts": dict(counts),
         }
-
-    def _commit(self, entries: Sequence[SegmentEntry], hash_: str) -> CorpusIndex:
-        """Commit `entries` (dropping segments whose every article is deleted) and open the result."""
-        kept = [e for e in entries if not self._all_deleted(e)]
-        if not kept:
-            raise EmptyArchive("the archive must keep at least one article: publish another before deleting the last")
-        dimension = int(self._segment(kept[0].name).sentence_vectors.shape[1])
-        folder = commit_generation(self.index_dir, kept, self._description(self._count(kept), hash_, dimension))
-        return self.cache.open(folder)
+        return commit_generation(self.index_dir, kept, description)
 
     def _all_deleted(self, entry: SegmentEntry) -> bool:
-        return bool(entry.deleted) and set(self._segment(entry.name).hashes) <= entry.deleted
+        return bool(entry.deleted) and set(self.cache.summary(self.index_dir, entry.name).hashes) <= entry.deleted
 
-    def _segment(self, name: str) -> Segment:
-        return self.cache.segment(self.index_dir, name)
+    def catalog(self) -> Catalog:
+        """The generation current now, from its manifests, checked to be one this writer may add to."""
+        catalog = self.cache.catalog(current_generation(self.index_dir))
+        if catalog.manifest.get("build") != asdict(self.settings):
+            raise IndexUnavailable(f"generation {catalog.folder.name} was built with other settings or another model")
+        return catalog
 
-    def _count(self, entries: Sequence[SegmentEntry]) -> dict[str, int]:
-        counts = {"documents": 0, "sentences": 0, "chunks": 0}
-        for entry in entries:
-            seg = self._segment(entry.name)
-            dead = np.array([d.doc_id in entry.deleted for d in seg.documents], dtype=bool)
-            live_sentences = ~dead[seg.sentence_doc] if len(dead) else np.zeros(0, bool)
-            counts["documents"] += int((~dead).sum())
-            counts["sentences"] += int(live_sentences.sum())
-            counts["chunks"] += int(live_sentences[seg.chunk_first].sum())
-        return counts
-
-    def current(self) -> CorpusIndex:
-        """The generation current now, checked to be one this writer may add to."""
-        index = self.cache.open_current(self.index_dir)
-        if index.manifest.get("build") != asdict(self.settings):
-            raise IndexUnavailable(f"generation {index.generation} was built with other settings or another model")
-        return index
-
-    def create(self, documents: Sequence[Document], progress: bool = False) -> CorpusIndex:
+    def create(self, documents: Sequence[Document], progress: bool = False) -> Commit:
         """A new archive holding exactly `documents` (what was there before is dropped)."""
         with writer_lock(self.index_dir):
             return self.create_locked(documents, progress)
 
-    def create_locked(self, documents: Sequence[Document], progress: bool = False) -> CorpusIndex:
+    def create_locked(self, documents: Sequence[Document], progress: bool = False) -> Commit:
         """`create`, for a caller already holding the writer lock."""
-        name = write_segment(self.index_dir, build_content(documents, self.embedder, self.settings, progress))
-        return self._commit([SegmentEntry(name)], corpus_hash(documents))
+        return Commit(self._create(build_content(documents, self.embedder, self.settings, progress)), self.cache)
+
+    def _create(self, content: SegmentContent) -> Path:
+        name = write_segment(self.index_dir, content)
+        dimension = int(content.sentence_vectors.shape[1])
+        return self._commit([SegmentEntry(name)], corpus_hash(content.documents), content.counts, dimension)
 
     def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
         title, metadata and text are unchanged is left as it is."""
         return self._publish(
-            documents, lambda changed, known: build_content(changed, self.embedder, self.settings, progress, known)
+            documents, lambda changed, known: build_content(changed, self.embedder, self.settings, progress, known())
         )
 
     def publish_embedded(self, articles: Sequence[EmbeddedArticle]) -> Change:
@@ -299,117 +313,131 @@ class Archive:
             raise ValueError("publish takes one or more articles, each id once")
         prepared: tuple[list[Document], Path] | None = None
         if (self.index_dir / CURRENT).exists():
-            snapshot = self.current()
+            snapshot = self.catalog()
             if early := self._changed(snapshot, documents):
                 prepared = self._prepare(snapshot, early, build)
         try:
             with writer_lock(self.index_dir):
                 if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
-                    name = write_segment(self.index_dir, build(documents, {}))
-                    return Change(self._commit([SegmentEntry(name)], corpus_hash(documents)), [True] * len(documents))
-                index = self.current()
-                created = [d.doc_id not in index.documents for d in documents]
-                changed = self._changed(index, documents)
+                    return Change(self._create(build(documents, lambda: {})), self.cache, [True] * len(documents))
+                catalog = self.catalog()
+                created = [catalog.live_segment(d.doc_id) is None for d in documents]
+                changed = self._changed(catalog, documents)
                 if not changed:
-                    return Change(index, created)
+                    return Change(catalog.folder, self.cache, created)
                 if prepared is None or not {d.doc_id for d in changed} <= {d.doc_id for d in prepared[0]}:
                     if prepared is not None:
                         shutil.rmtree(prepared[1], ignore_errors=True)
-                    prepared = self._prepare(index, changed, build)
+                    prepared = self._prepare(catalog, changed, build)
                 written, folder = prepared
+                added = SegmentSummary.read(folder).counts
                 name = install_segment(folder)
                 prepared = None
-                replaced = {d.doc_id for d in written if d.doc_id in index.documents}
-                entries = [*self._tombstoned(index, replaced), SegmentEntry(name)]
-                old = [h for doc_id in replaced if (h := index.document_hash(doc_id))]
+                replaced = [d.doc_id for d in written if catalog.live_segment(d.doc_id) is not None]
+                old = [h for doc_id in replaced if (h := catalog.document_hash(doc_id))]
                 new = [document_hash(d) for d in written]
-                return Change(self._commit(entries, combine_hashes([*old, *new], self._hash(index))), created)
+                counts = catalog.counts_without(replaced)
+                counts = {key: counts[key] + added[key] for key in counts}
+                committed = self._commit(
+                    [*catalog.tombstoned(replaced), SegmentEntry(name)],
+                    combine_hashes([*old, *new], self._hash(catalog)),
+                    counts,
+                    self._dimension(catalog),
+                )
+                return Change(committed, self.cache, created)
         finally:
             if prepared is not None:  # not needed after all: nothing to commit, or made again
                 shutil.rmtree(prepared[1], ignore_errors=True)
 
     @staticmethod
-    def _changed(index: CorpusIndex, documents: Sequence[Document]) -> list[Document]:
-        return [d for d in documents if index.document_hash(d.doc_id) != document_hash(d)]
+    def _changed(catalog: Catalog, documents: Sequence[Document]) -> list[Document]:
+        return [d for d in documents if catalog.document_hash(d.doc_id) != document_hash(d)]
 
-    def _prepare(
-        self, index: CorpusIndex, changed: list[Document], build: SegmentBuilder
-    ) -> tuple[list[Document], Path]:
-        """`changed` made by `build` and written as a prepared segment; `build` gets the vectors of
-        the sentences their versions in `index` already hold, to reuse."""
-        known = known_vectors(index, [d.doc_id for d in changed])
-        return changed, prepare_segment(self.index_dir, build(changed, known))
+    def _prepare(self, catalog: Catalog, changed: list[Document], build: SegmentBuilder) -> tuple[list[Document], Path]:
+        """`changed` made by `build` and written as a prepared segment; `build` may ask for the
+        vectors of the sentences their versions in `catalog` already hold, to reuse."""
+        ids = [d.doc_id for d in changed]
+        return changed, prepare_segment(self.index_dir, build(changed, lambda: known_vectors(catalog, ids)))
 
-    def delete(self, doc_ids: Sequence[str]) -> CorpusIndex:
+    def delete(self, doc_ids: Sequence[str]) -> Commit:
         """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent."""
         with writer_lock(self.index_dir):
-            index = self.current()
-            missing = [d for d in dict.fromkeys(doc_ids) if d not in index.documents]
+            catalog = self.catalog()
+            gone = list(dict.fromkeys(doc_ids))
+            missing = [d for d in gone if catalog.live_segment(d) is None]
             if missing:
                 raise MissingDocuments(missing)
-            gone = set(doc_ids)
-            old = [h for doc_id in gone if (h := index.document_hash(doc_id))]
-            return self._commit(self._tombstoned(index, gone), combine_hashes(old, self._hash(index)))
+            old = [h for doc_id in gone if (h := catalog.document_hash(doc_id))]
+            committed = self._commit(
+                catalog.tombstoned(gone),
+                combine_hashes(old, self._hash(catalog)),
+                catalog.counts_without(gone),
+                self._dimension(catalog),
+            )
+            return Commit(committed, self.cache)
 
     @staticmethod
-    def _hash(index: CorpusIndex) -> str:
-        return str(index.manifest.get("corpus_hash", ""))
+    def _hash(catalog: Catalog) -> str:
+        return str(catalog.manifest.get("corpus_hash", ""))
 
     @staticmethod
-    def _tombstoned(index: CorpusIndex, doc_ids: set[str]) -> list[SegmentEntry]:
-        """The generation's entries with `doc_ids` deleted wherever they are live."""
-        return [
-            SegmentEntry(e.name, e.deleted | (doc_ids & set(s.hashes)))
-            for s, e in zip(index.segments, generation_entries(index.manifest), strict=True)
-        ]
+    def _dimension(catalog: Catalog) -> int:
+        return int(catalog.manifest.get("dimension", 0))
 
     # --- merging ----------------------------------------------------------------------------
 
-    def merge_candidates(self, index: CorpusIndex) -> list[str]:
+    def merge_candidates(self, catalog: Catalog) -> list[str]:
         """The segments to merge next: MERGE_FACTOR or more of one size class, smallest class first."""
         classes: dict[int, list[str]] = {}
-        for segment in index.segments:
-            size_class = int(math.log(max(segment.sentence_count, 1), MERGE_FACTOR))
-            classes.setdefault(size_class, []).append(segment.name)
+        for entry, summary in zip(catalog.entries, catalog.segments, strict=True):
+            size_class = int(math.log(max(summary.counts.get("sentences", 0), 1), MERGE_FACTOR))
+            classes.setdefault(size_class, []).append(entry.name)
         for size_class in sorted(classes):
             if len(classes[size_class]) >= MERGE_FACTOR:
                 return classes[size_class]
         return []
 
-    def merge(self) -> CorpusIndex | None:
+    def merge(self) -> Commit | None:
         """Merge one set of segments (see `merge_candidates`) into one, without holding the writer
         lock while it is built; None when nothing needed merging or the set changed meanwhile.
 
-        Vectors are reused, never recomputed. Articles deleted or replaced while the merge ran are
-        tombstoned in the merged segment when it is committed, so no acknowledged write is lost."""
-        snapshot = self.current()
+        Only the merged segments' live articles and their stored vectors are read (never
+        recomputed, and no other segment is loaded). Articles deleted or replaced while the merge
+        ran are tombstoned in the merged segment when it is committed, so no acknowledged write
+        is lost."""
+        snapshot = self.catalog()
         names = self.merge_candidates(snapshot)
         if not names:
             return None
-        chosen = [s for s in snapshot.segments if s.name in names]
-        entries = {e.name: e for e in generation_entries(snapshot.manifest)}
-        documents = [d for s in chosen for d in s.documents if d.doc_id not in entries[s.name].deleted]
+        chosen = [(e, s) for e, s in zip(snapshot.entries, snapshot.segments, strict=True) if e.name in names]
+        documents: list[Document] = []
+        known: dict[str, np.ndarray] = {}
         started = time.perf_counter()
-        known = known_vectors(snapshot, [d.doc_id for d in documents])
+        for entry, summary in chosen:
+            live = [doc_id for doc_id in summary.hashes if doc_id not in entry.deleted]
+            held, vectors = stored_articles(self.index_dir / SEGMENTS / entry.name, live)
+            documents.extend(held)
+            known.update(vectors)
         prepared = prepare_segment(self.index_dir, build_content(documents, self.embedder, self.settings, False, known))
         with writer_lock(self.index_dir):
-            index = self.current()
-            now = {e.name: e for e in generation_entries(index.manifest)}
+            catalog = self.catalog()
+            now = {e.name: e for e in catalog.entries}
             if not set(names) <= set(now):  # another process merged some of them first
                 shutil.rmtree(prepared, ignore_errors=True)
                 return None
             merged = install_segment(prepared)
-            # Live in the snapshot, deleted or replaced since: tombstoned in the merged segment.
-            gone = {d.doc_id for s in chosen for d in s.documents if d.doc_id in now[s.name].deleted}
+            # Deleted or replaced since the snapshot (their tombstones are new): tombstoned in the
+            # merged segment. Older tombstones are of versions the merge left out.
+            gone = frozenset(doc_id for entry, _ in chosen for doc_id in now[entry.name].deleted - entry.deleted)
             result: list[SegmentEntry] = []
-            for entry in generation_entries(index.manifest):
+            for entry in catalog.entries:
                 if entry.name == names[0]:
-                    result.append(SegmentEntry(merged, frozenset(gone & {d.doc_id for d in documents})))
+                    result.append(SegmentEntry(merged, gone))
                 elif entry.name not in names:
                     result.append(entry)
-            merged_index = self._commit(result, self._hash(index))
+            committed = self._commit(result, self._hash(catalog), catalog.manifest["counts"], self._dimension(catalog))
         log.info("merged %d segments (%d articles) in %.1fs", len(names), len(documents), time.perf_counter() - started)
-        return merged_index
+        return Commit(committed, self.cache)
 
 
 def check_fresh(manifest: dict[str, Any], documents: Sequence[Document], settings: BuildSettings) -> None:
@@ -425,9 +453,9 @@ def build_index(
 ) -> Path:
     """Replace the archive with one of exactly `documents`; returns the new generation's folder."""
     started = time.perf_counter()
-    index = Archive(index_dir, embedder, settings).create(documents, progress)
-    log.info("built index %s in %.1fs", index.generation, time.perf_counter() - started)
-    return index.path
+    commit = Archive(index_dir, embedder, settings).create(documents, progress)
+    log.info("built index %s in %.1fs", commit.generation, time.perf_counter() - started)
+    return commit.folder
 
 
 def ensure_index(
@@ -451,7 +479,7 @@ def ensure_index(
                 return index
             except IndexUnavailable as reason:
                 log.warning("%s%s", BUILD_NOTICE, reason)
-        return archive.create_locked(documents, progress)
+        return archive.create_locked(documents, progress).index
 
 
 def open_or_import(
@@ -485,4 +513,4 @@ def open_or_import(
             documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
             why = "re-embedding was asked for" if force else "the index was built with other settings or another model"
             log.warning("%s%s", BUILD_NOTICE, why)
-        return archive.create_locked(documents, progress)
+        return archive.create_locked(documents, progress).index

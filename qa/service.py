@@ -249,7 +249,7 @@ class Service:
         change) when any of them is not in the archive."""
         self._require_ready()
         try:
-            index = self._archive().delete(doc_ids)
+            index = self._archive().delete(doc_ids).index
         except MissingDocuments as exc:
             raise DocumentNotFound(exc.doc_ids[0]) from None
         self._serve(index)
@@ -265,7 +265,7 @@ class Service:
         def merge() -> None:
             try:
                 while (merged := self._archive().merge()) is not None:
-                    self._serve(merged)
+                    self._serve(merged.index)
             except Exception:
                 log.exception("merging segments failed; the archive is unchanged")
             finally:

@@ -10,15 +10,18 @@ names the generation in use and is replaced atomically (temporary file, fsync, r
 
 So a write costs what its articles cost: publishing adds a segment and tombstones the article's
 previous version; deleting only adds a tombstone. Small segments are merged in the background
-(`qa.indexing.merge_segments`), which also drops deleted articles for good. Everything is written
+(`qa.indexing.Archive.merge`), which also drops deleted articles for good. Everything is written
 under a `.building-*` name and renamed when complete, so a crash at any point leaves `CURRENT`
 naming either the generation before the write or the one after it, and the leftovers are
 collected by the next writer.
 
 A reader (`CorpusIndex`) is a generation's segments numbered one after another, with deleted
 articles masked out; `SegmentCache` keeps loaded segments, so a process that follows a new
-generation reads only the segments it has not seen. This module knows file formats and the
-commit protocol, nothing of models or sentence splitting: `qa.indexing` computes segments.
+generation reads only the segments it has not seen. A writer needs less: a `Catalog` is a
+generation as its manifests describe it (each segment's articles by content hash, and the
+tombstones), read without loading any segment, so writing does not cost memory that grows with
+the archive. This module knows file formats and the commit protocol, nothing of models or
+sentence splitting: `qa.indexing` computes segments.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +113,10 @@ class SegmentContent:
     sentence_lexical: LexicalSegment
     chunk_lexical: LexicalSegment
     answer_types: np.ndarray  # (sentences, kinds) booleans, see qa.answer_types
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"documents": len(self.documents), "sentences": len(self.sentences), "chunks": len(self.chunks)}
 
 
 @dataclass
@@ -440,11 +447,7 @@ def prepare_segment(index_dir: Path, content: SegmentContent) -> Path:
         _write_files(workdir, content)
         manifest = {
             "schema_version": SCHEMA_VERSION,
-            "counts": {
-                "documents": len(content.documents),
-                "sentences": len(content.sentences),
-                "chunks": len(content.chunks),
-            },
+            "counts": content.counts,
             "documents": {d.doc_id: document_hash(d) for d in content.documents},
             "files": _file_hashes(workdir),
         }
@@ -489,6 +492,82 @@ def generation_entries(manifest: Mapping[str, Any]) -> list[SegmentEntry]:
         return [SegmentEntry(str(e["name"]), frozenset(map(str, e["deleted"]))) for e in manifest["segments"]]
     except (KeyError, TypeError) as exc:
         raise IndexUnavailable(f"a generation manifest does not list its segments: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    """What a segment's manifest says it holds: each article's hash, by id, and its counts."""
+
+    hashes: Mapping[str, str]
+    counts: Mapping[str, int]
+
+    @classmethod
+    def read(cls, folder: Path) -> SegmentSummary:
+        manifest = read_manifest(folder)
+        try:
+            return cls(dict(manifest["documents"]), {k: int(v) for k, v in manifest["counts"].items()})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise IndexUnavailable(f"{folder} has no readable manifest: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A generation as its manifests describe it: which articles each segment holds (by content
+    hash) and which of them are deleted. It is all a writer needs to decide what a change does and
+    to commit it, and it reads no segment's rows, vectors or postings: a process that writes a
+    large archive (a backfill's driver) does not grow with it."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    entries: list[SegmentEntry]
+    segments: list[SegmentSummary]
+
+    @property
+    def index_dir(self) -> Path:
+        return self.folder.parent.parent
+
+    def live_segment(self, doc_id: str) -> int | None:
+        """The position (in `entries`) of the segment holding the live version of `doc_id`."""
+        for position in range(len(self.entries) - 1, -1, -1):
+            if doc_id in self.segments[position].hashes and doc_id not in self.entries[position].deleted:
+                return position
+        return None
+
+    def document_hash(self, doc_id: str) -> str | None:
+        """The hash of the live version of `doc_id` (None when the archive does not hold it)."""
+        position = self.live_segment(doc_id)
+        return None if position is None else self.segments[position].hashes[doc_id]
+
+    def live_hashes(self) -> dict[str, str]:
+        """The hash of every live article, by id."""
+        return {
+            doc_id: h
+            for entry, summary in zip(self.entries, self.segments, strict=True)
+            for doc_id, h in summary.hashes.items()
+            if doc_id not in entry.deleted
+        }
+
+    def tombstoned(self, doc_ids: Collection[str]) -> list[SegmentEntry]:
+        """The generation's entries with `doc_ids` deleted wherever they are live."""
+        return [
+            SegmentEntry(entry.name, entry.deleted | {d for d in doc_ids if d in summary.hashes})
+            for entry, summary in zip(self.entries, self.segments, strict=True)
+        ]
+
+    def counts_without(self, doc_ids: Collection[str]) -> dict[str, int]:
+        """The generation's counts once the live versions of `doc_ids` are deleted; their sizes
+        are counted in the SQLite rows of the segments holding them."""
+        counts = {key: int(self.manifest["counts"][key]) for key in ("documents", "sentences", "chunks")}
+        by_segment: dict[int, list[str]] = {}
+        for doc_id in doc_ids:
+            if (position := self.live_segment(doc_id)) is not None:
+                by_segment.setdefault(position, []).append(doc_id)
+        for position, ids in by_segment.items():
+            sizes = article_sizes(self.index_dir / SEGMENTS / self.entries[position].name, ids)
+            counts["documents"] -= len(ids)
+            counts["sentences"] -= sum(sentences for sentences, _ in sizes.values())
+            counts["chunks"] -= sum(chunks for _, chunks in sizes.values())
+        return counts
 
 
 def commit_generation(index_dir: Path, entries: Sequence[SegmentEntry], description: dict[str, Any]) -> Path:
@@ -642,25 +721,69 @@ def verify_generation(folder: Path) -> None:
         verify_segment(index_dir / SEGMENTS / entry.name)
 
 
-def _read_rows(folder: Path) -> tuple[list[Document], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+@contextmanager
+def _database(folder: Path) -> Iterator[sqlite3.Connection]:
+    """A segment's SQLite rows, read-only; any failure to read them is `IndexUnavailable`."""
     try:
         db = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise IndexUnavailable(f"{folder / DATABASE} cannot be opened: {exc}") from exc
     try:
-        documents = [
-            Document(doc_id, text, title, json.loads(metadata))
-            for doc_id, title, metadata, text in db.execute(
-                "SELECT doc_id, title, metadata, text FROM documents ORDER BY position"
-            )
-        ]
-        sentences = db.execute('SELECT doc_id, start, "end" FROM sentences ORDER BY id').fetchall()
-        chunks = db.execute("SELECT first_sentence, last_sentence FROM chunks ORDER BY id").fetchall()
+        yield db
     except (sqlite3.Error, ValueError) as exc:
         raise IndexUnavailable(f"{folder / DATABASE} cannot be read: {exc}") from exc
     finally:
         db.close()
+
+
+def _documents(db: sqlite3.Connection, where: str = "", *parameters: Any) -> list[Document]:
+    return [
+        Document(doc_id, text, title, json.loads(metadata))
+        for doc_id, title, metadata, text in db.execute(
+            f"SELECT doc_id, title, metadata, text FROM documents {where} ORDER BY position", parameters
+        )
+    ]
+
+
+def _read_rows(folder: Path) -> tuple[list[Document], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with _database(folder) as db:
+        documents = _documents(db)
+        sentences = db.execute('SELECT doc_id, start, "end" FROM sentences ORDER BY id').fetchall()
+        chunks = db.execute("SELECT first_sentence, last_sentence FROM chunks ORDER BY id").fetchall()
     return documents, sentences, chunks
+
+
+# Rows of the articles named in one JSON list, the query's only parameter (no limit on how many).
+_NAMED = "WHERE doc_id IN (SELECT value FROM json_each(?))"
+
+
+def article_sizes(folder: Path, doc_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+    """Sentences and chunks of each of `doc_ids` that the segment in `folder` holds, counted in
+    its SQLite rows: what a tombstone takes off a generation's counts, without loading the segment."""
+    named = json.dumps(list(doc_ids))
+    with _database(folder) as db:
+        sentences = dict(db.execute(f"SELECT doc_id, COUNT(*) FROM sentences {_NAMED} GROUP BY doc_id", (named,)))
+        chunks = dict(db.execute(f"SELECT doc_id, COUNT(*) FROM chunks {_NAMED} GROUP BY doc_id", (named,)))
+    return {doc_id: (int(count), int(chunks.get(doc_id, 0))) for doc_id, count in sentences.items()}
+
+
+def stored_articles(folder: Path, doc_ids: Collection[str]) -> tuple[list[Document], dict[str, np.ndarray]]:
+    """The articles among `doc_ids` that the segment in `folder` holds (in its order) and their
+    sentences' vectors by text, read from its rows and its vectors file mapped rather than loaded:
+    what a writer reuses (a merge, a replaced article's unchanged sentences) without loading the
+    segment's FAISS index, postings or other articles."""
+    named = json.dumps(list(doc_ids))
+    with _database(folder) as db:
+        documents = _documents(db, _NAMED, named)
+        rows = db.execute(f'SELECT id, doc_id, start, "end" FROM sentences {_NAMED} ORDER BY id', (named,)).fetchall()
+    if not rows:
+        return documents, {}
+    try:
+        vectors = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")[[row[0] for row in rows]]
+    except (OSError, ValueError, IndexError) as exc:
+        raise IndexUnavailable(f"{folder / SENTENCE_VECTORS} cannot be read: {exc}") from exc
+    texts = {d.doc_id: d.text for d in documents}
+    return documents, {texts[doc_id][start:end]: vectors[n] for n, (_, doc_id, start, end) in enumerate(rows)}
 
 
 def open_segment(folder: Path) -> Segment:
@@ -731,11 +854,22 @@ class SegmentCache:
         self._last = index
         return index
 
-    def segment(self, index_dir: Path, name: str) -> Segment:
-        """One segment, from the cache when it is loaded (without adding it)."""
+    def catalog(self, folder: Path) -> Catalog:
+        """The generation in `folder` as its manifests describe it; a segment this cache has
+        loaded is described from memory, any other from its manifest (it is not loaded)."""
+        manifest = read_manifest(folder)
+        entries = generation_entries(manifest)
+        if not entries or not isinstance(manifest.get("counts"), dict):
+            raise IndexUnavailable(f"{folder} lists no segments or no counts")
+        return Catalog(folder, manifest, entries, [self.summary(folder.parent.parent, e.name) for e in entries])
+
+    def summary(self, index_dir: Path, name: str) -> SegmentSummary:
         with self._lock:
-            cached = self._segments.get(name)
-        return cached if cached is not None else open_segment(index_dir / SEGMENTS / name)
+            loaded = self._segments.get(name)
+        if loaded is None:
+            return SegmentSummary.read(index_dir / SEGMENTS / name)
+        counts = {"documents": len(loaded.documents), "sentences": loaded.sentence_count, "chunks": loaded.chunk_count}
+        return SegmentSummary(loaded.hashes, counts)
 
     def open_current(self, index_dir: Path) -> CorpusIndex:
         return self.open(current_generation(index_dir))

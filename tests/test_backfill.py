@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa import store
+from qa import indexing, store
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.retrieval import Query
@@ -104,7 +104,7 @@ def test_a_killed_backfill_resumes_without_embedding_or_committing_anything_twic
     cluster: str, local_index: Path, tmp_path: Path
 ) -> None:
     index_dir = tmp_path / "index"
-    first = ingest_on_ray(index_dir, ARTICLES, extra=("--batch-size", "50"))
+    first = ingest_on_ray(index_dir, ARTICLES, extra=("--batch-size", "25"))
     deadline = time.monotonic() + 600
     while not (index_dir / store.CURRENT).exists():
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.stderr else ""
@@ -112,13 +112,22 @@ def test_a_killed_backfill_resumes_without_embedding_or_committing_anything_twic
     first.send_signal(signal.SIGKILL)
     first.communicate()
     committed = set(store.open_index(index_dir).documents)
-    assert 50 <= len(committed) < 240
+    assert 25 <= len(committed) < 240
 
-    summary, _ = finished(ingest_on_ray(index_dir, ARTICLES, extra=("--batch-size", "50")))
+    summary, stderr = finished(ingest_on_ray(index_dir, ARTICLES, extra=("--batch-size", "25")))
     assert summary["unchanged"] == len(committed), "what was committed is skipped before it is embedded"
     assert summary["published"] == summary["created"] == 240 - len(committed)
     resumed, local = store.open_index(index_dir), store.open_index(local_index)
     assert set(resumed.documents) == set(local.documents)
     assert int(resumed.live_sentence.sum()) == int(local.live_sentence.sum()) == local.manifest["counts"]["sentences"]
     assert resumed.manifest["counts"] == local.manifest["counts"], "no article twice"
+
+    # The driver merged nothing (ten commits of 25), and said so; `qa merge` does it afterwards.
+    assert summary["segments"] == len(resumed.segments) >= indexing.MERGE_FACTOR
+    assert "run `qa merge`" in stderr
+    result = run_qa({"QA_INDEX_DIR": str(index_dir)}, "merge")
+    assert result.exit_code == 0, result.output
+    merged = store.open_index(index_dir)
+    assert len(merged.segments) < len(resumed.segments)
+    assert merged.manifest["counts"] == local.manifest["counts"] and set(merged.documents) == set(local.documents)
     shutil.rmtree(index_dir)

@@ -192,13 +192,35 @@ def test_merging_small_segments_keeps_every_answer_and_drops_deleted_articles(
     archive.delete(["brief-3"])
     before = Service(archive_settings, embedder).load()
     expected = [cited(before, f"Which bridge did brief {n} report?") for n in range(briefs)]
-    merged = archive.merge()
-    assert merged is not None and len(merged.segments) == 2, "the eight small segments became one"
+    commit = archive.merge()
+    assert commit is not None
+    merged = commit.index
+    assert len(merged.segments) == 2, "the eight small segments became one"
     assert archive.merge() is None, "nothing left to merge"
     assert set(merged.documents) == {SEED_ID, *(f"brief-{n}" for n in range(briefs) if n != 3)}
     assert "brief-3" not in merged.segments[1].hashes, "a deleted article is gone for good"
     after = Service(archive_settings, embedder).load()
     assert [cited(after, f"Which bridge did brief {n} report?") for n in range(briefs)] == expected
+
+
+def test_a_merge_keeps_the_live_version_of_an_article_replaced_before_it_started(
+    archive_settings: Settings, embedder: Embedder
+) -> None:
+    """Two merged segments, one holding an article's old version (tombstoned) and one its live
+    version: the old tombstone must not be carried onto the merged segment's live version."""
+    archive = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
+    archive.create([*load_directory(SEEDS)])
+    archive.publish([small_article(0), small_article(50)])
+    for n in range(1, MERGE_FACTOR - 1):
+        archive.publish([small_article(n)])
+    replacement = Document("brief-50", "Brief number 50 now reports that the harbour bridge closed.", "Brief 50")
+    archive.publish([replacement])  # the MERGE_FACTOR-th small segment; brief-50 is tombstoned in the first
+    commit = archive.merge()
+    assert commit is not None
+    merged = commit.index
+    assert len(merged.segments) == 2
+    assert merged.documents["brief-50"].text == replacement.text
+    assert set(merged.documents) == {SEED_ID, "brief-50", *(f"brief-{n}" for n in range(MERGE_FACTOR - 1))}
 
 
 def test_a_delete_made_while_a_merge_runs_is_kept(
@@ -216,8 +238,10 @@ def test_a_delete_made_while_a_merge_runs_is_kept(
         return prepare_segment(index_dir, content)
 
     monkeypatch.setattr(indexing, "prepare_segment", delete_meanwhile)
-    merged = archive.merge()
-    assert merged is not None and "brief-5" not in merged.documents and "brief-50" in merged.documents
+    commit = archive.merge()
+    assert commit is not None
+    merged = commit.index
+    assert "brief-5" not in merged.documents and "brief-50" in merged.documents
     assert len(merged.segments) == 2
     reopened = Service(archive_settings, embedder).load().pipeline.index
     assert "brief-5" not in reopened.documents and "brief-50" in reopened.documents
@@ -431,6 +455,32 @@ def test_qa_ingest_and_qa_delete_change_the_archive_a_running_service_follows(li
     deleted = run_qa(env, "delete", "flood-barrier")
     assert deleted.exit_code == 0, deleted.output
     assert live.reload() and "flood-barrier" not in live.pipeline.index.documents
+
+
+def test_qa_ingest_publishes_as_it_reads_and_a_later_duplicate_wins_across_commits(
+    archive_settings: Settings, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    versions = [FLOOD_V1, small_article(1), FLOOD_V2]
+    feed.write_text(
+        "".join(
+            json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, "metadata": {}}) + "\n" for d in versions
+        ),
+        encoding="utf-8",
+    )
+    result = run_qa(
+        {"QA_INDEX_DIR": str(archive_settings.index_dir)}, "ingest", str(feed), "--batch-size", "1", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) | {"generation": ""} == {
+        "published": 3,
+        "created": 2,
+        "replaced": 1,
+        "generation": "",
+    }, "each line is published in its turn"
+    index = store.open_index(archive_settings.index_dir)
+    assert set(index.documents) == {"flood-barrier", "brief-1"}
+    assert index.documents["flood-barrier"].text == FLOOD_V2.text
 
 
 def test_the_archive_not_the_seeds_folder_is_the_source_of_truth_once_it_exists(
