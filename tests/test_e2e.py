@@ -24,7 +24,7 @@ REQUESTS = [
 
 
 def snapshot(base_url: str) -> dict[str, Any]:
-    """Everything a client can observe of the index, timings left out."""
+    """Everything a client can observe of the index, timings and the answering worker's pid left out."""
     answers = []
     for body in REQUESTS:
         response = requests.post(f"{base_url}/v1/ask", json=body, timeout=60)
@@ -33,8 +33,10 @@ def snapshot(base_url: str) -> dict[str, Any]:
         assert_valid_answer(answer, body["question"], body.get("top_k", 3))
         answers.append(without_timing(answer))
     document = requests.get(f"{base_url}/v1/documents/{SEED_ID}", timeout=30).json()
+    readiness = requests.get(f"{base_url}/readyz", timeout=30).json()
+    assert isinstance(readiness.pop("worker"), int)
     return {
-        "readiness": requests.get(f"{base_url}/readyz", timeout=30).json(),
+        "readiness": readiness,
         "answers": answers,
         "document": document,
     }
