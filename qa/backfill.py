@@ -20,7 +20,7 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,14 +51,16 @@ class Summary:
     generation: str = ""
 
 
-def committed_hashes(index_dir: Path) -> dict[str, str]:
+def committed_hashes(archive: Archive) -> dict[str, str]:
     """`document_hash` of every live article, read from the manifests alone (no segment is
-    loaded): what a rerun compares against to skip articles already committed."""
-    from qa.store import CURRENT, SegmentCache, current_generation
+    loaded): what a rerun compares against to skip articles already committed. Refuses, before any
+    work, an archive built with other settings or another model (`IndexUnavailable`): its vectors
+    and these could not be searched together."""
+    from qa.store import CURRENT
 
-    if not (index_dir / CURRENT).exists():  # a new archive; a damaged one is an error
+    if not (archive.index_dir / CURRENT).exists():  # a new archive; a damaged one is an error
         return {}
-    return SegmentCache().catalog(current_generation(index_dir)).live_hashes()
+    return archive.catalog().live_hashes()
 
 
 def count_articles(paths: Sequence[Path]) -> int:
@@ -204,17 +206,6 @@ def embedded_article(document_json: str, span_bytes: bytes, vector_bytes: bytes)
     return EmbeddedArticle(document, [(int(s), int(e)) for s, e in spans], vectors)
 
 
-def check_settings(archive: Archive) -> None:
-    """Refuse, before any work, an archive built with other settings or another model: its
-    vectors and these could not be searched together."""
-    from qa.store import CURRENT, IndexUnavailable, current_generation, read_manifest
-
-    if (archive.index_dir / CURRENT).exists():
-        built = read_manifest(current_generation(archive.index_dir)).get("build")
-        if built != asdict(archive.settings):
-            raise IndexUnavailable("the archive was built with other settings or another model: run `qa index` first")
-
-
 def connect(address: str | None) -> int:
     """Join the Ray cluster at `address` (None: start one on this machine; "auto": the cluster
     this machine belongs to; "ray://host:10001": a remote one) and return its CPU count."""
@@ -245,12 +236,12 @@ def backfill(
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
-    check_settings(archive)
+    hashes = committed_hashes(archive)  # first: an archive of other settings is refused before Ray starts
     cpus = connect(address)
     context = DataContext.get_current()
     context.enable_progress_bars = False  # the caller shows one bar, in articles
     context.execution_options.preserve_order = True  # so the last duplicate in the input wins
-    committed = [ray.put(committed_hashes(archive.index_dir))]
+    committed = [ray.put(hashes)]
     results = (
         source.map_batches(
             SplitAndEmbed,

@@ -596,8 +596,9 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
                 on_progress=bar.update,
                 on_problem=lambda line: bar.write(line, file=sys.stderr),
             )
-        segments = len(archive.catalog().entries)
-        if archive.merge_candidates(archive.catalog()):
+        catalog = archive.catalog()
+        segments = len(catalog.entries)
+        if archive.merge_candidates(catalog):
             click.echo(
                 f"the archive is in {_plural(segments, 'segment')}: run `qa merge` where there is memory for "
                 "the merged segments (or a server merges them after its next write)",

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import Settings
-from qa.onnx_encoder import OnnxEncoder, QueryTokenizer, load_or_export
+from qa.onnx_encoder import OnnxEncoder, load_or_export
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -119,7 +119,6 @@ class Embedder:
         self._lock = threading.Lock()
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
-        self._tokenize: QueryTokenizer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -140,7 +139,6 @@ class Embedder:
                     if self.cache_dir is not None:
                         int8 = self.query_encoder == "int8"
                         self._onnx = load_or_export(model, self.model_path, self.cache_dir, int8=int8)
-                        self._tokenize = QueryTokenizer(model) if self._onnx is not None else None
                     self._model = model
         return self._model
 
@@ -213,9 +211,9 @@ class Embedder:
 
     def _encode_one(self, text: str) -> np.ndarray:
         model = self.model
-        if self._onnx is None or self._tokenize is None:
+        if self._onnx is None:
             return self._forward(model.preprocess([text]))
-        features = self._tokenize(text)
+        features = self._onnx.tokenize(text)
         with self._slots:
             return self._onnx.encode(features)
 

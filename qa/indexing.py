@@ -195,13 +195,9 @@ def embedded_content(articles: Sequence[EmbeddedArticle], settings: BuildSetting
 def known_vectors(catalog: Catalog, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Sentence text -> vector for the live versions of `doc_ids` in `catalog`, read from the
     segments holding them (their rows and mapped vectors, not the whole segments)."""
-    by_segment: dict[str, list[str]] = {}
-    for doc_id in doc_ids:
-        if (position := catalog.live_segment(doc_id)) is not None:
-            by_segment.setdefault(catalog.entries[position].name, []).append(doc_id)
     known: dict[str, np.ndarray] = {}
-    for name, ids in by_segment.items():
-        known.update(stored_articles(catalog.index_dir / SEGMENTS / name, ids)[1])
+    for folder, ids in catalog.live_by_segment(doc_ids).items():
+        known.update(stored_articles(folder, ids)[1])
     return known
 
 

@@ -99,11 +99,13 @@ class QueryTokenizer:
 
 
 class OnnxEncoder:
-    """One text in, one unit-length float32 vector out, on the calling thread."""
+    """One text in, one unit-length float32 vector out, on the calling thread: `tokenize` it (cheap,
+    no inference slot needed), then `encode` its features."""
 
-    def __init__(self, path: Path, backend: str = "onnxruntime"):
+    def __init__(self, path: Path, tokenize: QueryTokenizer, backend: str = "onnxruntime"):
         import onnxruntime
 
+        self.tokenize = tokenize
         self.backend = backend  # what `/readyz` reports as the question embedding
 
         options = onnxruntime.SessionOptions()
@@ -205,9 +207,8 @@ def load_or_export(
     export's int8 version when it passes its checks (`int8_min_cosine`), else the float32 export."""
     try:
         path = exported(model, model_path, cache_dir)
-        encoder = OnnxEncoder(path)
-        tokenize = QueryTokenizer(model)
-        agreement = min(_agreement(model, tokenize, encoder, text) for text in _PROBES)
+        encoder = OnnxEncoder(path, QueryTokenizer(model))
+        agreement = min(_agreement(model, encoder, text) for text in _PROBES)
     except Exception as exc:  # a missing package, a read-only cache folder, an export error
         log.warning("embedding one text with torch, not ONNX Runtime: %s: %.300s", type(exc).__name__, exc)
         return None
@@ -218,20 +219,19 @@ def load_or_export(
         return encoder
     checked = checked_int8(
         path,
-        lambda int8_path: OnnxEncoder(int8_path, backend="onnxruntime-int8"),
-        lambda candidate: check_int8(model, encoder, candidate, int8_min_cosine),
+        lambda int8_path: OnnxEncoder(int8_path, encoder.tokenize, backend="onnxruntime-int8"),
+        lambda candidate: check_int8(encoder, candidate, int8_min_cosine),
     )
     return checked or encoder
 
 
-def check_int8(model: SentenceTransformer, reference: OnnxEncoder, candidate: OnnxEncoder, min_cosine: float) -> None:
+def check_int8(reference: OnnxEncoder, candidate: OnnxEncoder, min_cosine: float) -> None:
     """Raise `CheckFailed` unless `candidate` embeds every probe within `min_cosine` of `reference`
-    and every retrieval probe finds the same passage with it as with `reference`."""
-
-    tokenize = QueryTokenizer(model)
+    and every retrieval probe finds the same passage with it as with `reference` (both fed the
+    reference's tokens)."""
 
     def vectors(encoder: OnnxEncoder, texts: tuple[str, ...]) -> np.ndarray:
-        return np.vstack([encoder.encode(tokenize(text)) for text in texts])
+        return np.vstack([encoder.encode(reference.tokenize(text)) for text in texts])
 
     probes = _PROBES + _RETRIEVAL_PROBES
     cosines = (vectors(reference, probes) * vectors(candidate, probes)).sum(axis=1)
@@ -246,12 +246,12 @@ def check_int8(model: SentenceTransformer, reference: OnnxEncoder, candidate: On
             raise CheckFailed(f"{question!r} finds {_PASSAGES[got]!r}, not {_PASSAGES[want]!r} as with float32")
 
 
-def _agreement(model: SentenceTransformer, tokenize: QueryTokenizer, encoder: OnnxEncoder, text: str) -> float:
+def _agreement(model: SentenceTransformer, encoder: OnnxEncoder, text: str) -> float:
     """Cosine between torch's vector of `text` (tokenized by sentence-transformers) and the
-    encoder's (tokenized by `tokenize`): it checks the export and the tokenizer at once."""
+    encoder's (tokenized by its own tokenizer): it checks the export and the tokenizer at once."""
     import torch
 
     with torch.inference_mode():
         expected = model(model.preprocess([text]))["sentence_embedding"]
         expected = torch.nn.functional.normalize(expected, dim=1).numpy()
-    return float((encoder.encode(tokenize(text)) * expected).sum())
+    return float((encoder.encode(encoder.tokenize(text)) * expected).sum())

@@ -317,11 +317,6 @@ class CorpusIndex:
             return np.full((len(queries), 1), -np.inf, np.float32), np.full((len(queries), 1), -1, np.int64)
         return merge_top(results, offsets, k)
 
-    def document_hash(self, doc_id: str) -> str | None:
-        """The hash of the live version of `doc_id` (None when the archive does not hold it)."""
-        number = self._doc_number.get(doc_id)
-        return None if number is None else self.segments[self._instance_segment[number]].hashes[doc_id]
-
     def utf16_offset(self, doc_id: str, offset: int) -> int:
         """The UTF-16 code-unit offset of code-point `offset` in the live article's text."""
         number = self._doc_number[doc_id]
@@ -554,16 +549,20 @@ class Catalog:
             for entry, summary in zip(self.entries, self.segments, strict=True)
         ]
 
+    def live_by_segment(self, doc_ids: Iterable[str]) -> dict[Path, list[str]]:
+        """The folders of the segments holding the live versions of `doc_ids`, each with its ids."""
+        by_segment: dict[Path, list[str]] = {}
+        for doc_id in doc_ids:
+            if (position := self.live_segment(doc_id)) is not None:
+                by_segment.setdefault(self.index_dir / SEGMENTS / self.entries[position].name, []).append(doc_id)
+        return by_segment
+
     def counts_without(self, doc_ids: Collection[str]) -> dict[str, int]:
         """The generation's counts once the live versions of `doc_ids` are deleted; their sizes
         are counted in the SQLite rows of the segments holding them."""
         counts = {key: int(self.manifest["counts"][key]) for key in ("documents", "sentences", "chunks")}
-        by_segment: dict[int, list[str]] = {}
-        for doc_id in doc_ids:
-            if (position := self.live_segment(doc_id)) is not None:
-                by_segment.setdefault(position, []).append(doc_id)
-        for position, ids in by_segment.items():
-            sizes = article_sizes(self.index_dir / SEGMENTS / self.entries[position].name, ids)
+        for folder, ids in self.live_by_segment(doc_ids).items():
+            sizes = article_sizes(folder, ids)
             counts["documents"] -= len(ids)
             counts["sentences"] -= sum(sentences for sentences, _ in sizes.values())
             counts["chunks"] -= sum(chunks for _, chunks in sizes.values())

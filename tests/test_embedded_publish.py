@@ -47,11 +47,11 @@ def test_an_article_embedded_elsewhere_is_committed_as_publish_would_and_replace
 
     change = there.publish_embedded(embedded_elsewhere(embedder, build, FLOOD_V2))
     assert change.created == [False] and change.index.documents["flood-barrier"].text == FLOOD_V2.text
-    assert committed_hashes(tmp_path / "there") == {
+    assert committed_hashes(there) == {
         SEED_ID: store.document_hash(seeds[0]),
         "flood-barrier": store.document_hash(FLOOD_V2),
     }, "the replaced version's hash is not counted as committed"
-    assert committed_hashes(tmp_path / "nowhere") == {}
+    assert committed_hashes(Archive(tmp_path / "nowhere", embedder, build)) == {}
 
 
 def test_a_commit_decides_from_manifests_and_never_loads_the_segments_it_adds_to(tmp_path: Path) -> None:

@@ -128,11 +128,11 @@ class Reversed:
 
 
 def test_the_retrieval_check_rejects_an_encoder_that_finds_other_passages(fp32: Embedder) -> None:
-    reference = OnnxEncoder(export_of(fp32))
-    check_int8(fp32.model, reference, reference, INT8_MIN_COSINE)  # the float model passes its own check
+    reference = OnnxEncoder(export_of(fp32), QueryTokenizer(fp32.model))
+    check_int8(reference, reference, INT8_MIN_COSINE)  # the float model passes its own check
     wrong_passage = r"^'What did Blinken say about fentanyl\?' finds .+, not 'Secretary of State Antony Blinken"
     with pytest.raises(CheckFailed, match=wrong_passage):
-        check_int8(fp32.model, reference, Reversed(reference), -2.0)  # type: ignore[arg-type]  (no floor; duck-typed)
+        check_int8(reference, Reversed(reference), -2.0)  # type: ignore[arg-type]  (no floor; duck-typed)
 
 
 @pytest.fixture()
