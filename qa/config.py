@@ -56,7 +56,7 @@ _LIMITS: dict[str, tuple[float, float | None]] = {
     "threads_per_worker": (1, None),
 }
 
-QUERY_ENCODERS = ("int8", "fp32")
+PRECISIONS = ("int8", "fp32")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,10 @@ class Settings:
     # it falls back to; every question alone, in a batch too) or "fp32" (the export for a lone
     # question, torch for batches). Articles are embedded in float either way, so neither re-indexes.
     query_encoder: str = "int8"
+    # What runs the reader (`qa.reader`), which reads the best few sentences of each question:
+    # "int8" (its ONNX export quantized, checked against the float export first, which it falls
+    # back to) or "fp32" (the float export).
+    reader: str = "int8"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -108,8 +112,10 @@ class Settings:
             if not (low <= value and (high is None or value <= high)):  # also rejects NaN
                 bound = f"at least {low}" if high is None else f"between {low} and {high}"
                 raise ValueError(f"QA_{name.upper()} must be {bound}, not {value!r}")
-        if self.query_encoder not in QUERY_ENCODERS:
-            raise ValueError(f"QA_QUERY_ENCODER must be one of {', '.join(QUERY_ENCODERS)}, not {self.query_encoder!r}")
+        if self.query_encoder not in PRECISIONS:
+            raise ValueError(f"QA_QUERY_ENCODER must be one of {', '.join(PRECISIONS)}, not {self.query_encoder!r}")
+        if self.reader not in PRECISIONS:
+            raise ValueError(f"QA_READER must be one of {', '.join(PRECISIONS)}, not {self.reader!r}")
         if any(not key.isascii() or not key.isprintable() or " " in key for key in self.api_keys):
             # An HTTP header carries bytes read as Latin-1: any other key could never be matched.
             raise ValueError("QA_API_KEYS: a key must be printable ASCII without spaces (its value is not shown)")
@@ -145,6 +151,7 @@ class Settings:
             "embed_threads": int,
             "cache_dir": Path,
             "query_encoder": str,
+            "reader": str,
             "host": str,
             "port": int,
             "workers": int,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def bundled_model_path() -> str:
@@ -197,6 +199,13 @@ class Embedder:
         share = math.ceil(len(texts) / self.threads)
         parts = [texts[first : first + share] for first in range(0, len(texts), share)]
         return np.vstack([vectors for part in self._pool.map(self._encode_each, parts) for vectors in part])
+
+    def on_threads(self, function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+        """`function` of each item, in order, spread over the inference threads: for the other
+        per-question model runs of a batch (the reader), which free the GIL as the encoder does."""
+        if len(items) < 2:
+            return [function(item) for item in items]
+        return list(self._pool.map(function, items))
 
     def _encode_each(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [self._encode_one(text) for text in texts]

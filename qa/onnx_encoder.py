@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.quantize import CheckFailed, checked_int8, quantize
+from qa.quantize import CheckFailed, checked_int8, export_onnx, quantize
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -154,28 +151,16 @@ def export(model: SentenceTransformer, path: Path) -> None:
             inputs = dict(zip(names, tensors, strict=True)) | {"modality": features["modality"]}
             return self.model(inputs)["sentence_embedding"]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            # The tracer warns of every Python branch it records; the probes check the result.
-            warnings.simplefilter("ignore")
-            # In eval mode: the exporter restores the wrapper's mode afterwards, recursively, and a
-            # wrapper left in training mode would switch the shared model's dropout on.
-            torch.onnx.export(
-                Pipeline().eval(),
-                tuple(features[n] for n in names),
-                temporary,
-                input_names=names,
-                output_names=["sentence_embedding"],
-                dynamic_axes={n: {1: "tokens"} for n in names},
-                opset_version=17,
-                dynamo=False,
-            )
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    # In eval mode: the exporter restores the wrapper's mode afterwards, recursively, and a
+    # wrapper left in training mode would switch the shared model's dropout on.
+    export_onnx(
+        Pipeline().eval(),
+        tuple(features[n] for n in names),
+        path,
+        input_names=names,
+        output_names=["sentence_embedding"],
+        dynamic_axes={n: {1: "tokens"} for n in names},
+    )
 
 
 def exported(model: SentenceTransformer, model_path: str, cache_dir: Path) -> Path:

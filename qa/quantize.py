@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,40 @@ def quantize(float_path: Path) -> Path:
         root.removeFilter(_no_quantizer_chatter)
         Path(temporary).unlink(missing_ok=True)
     return path
+
+
+def export_onnx(
+    module: Any,
+    inputs: tuple[Any, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+) -> None:
+    """Export a torch module (in eval mode) by tracing it on `inputs`, to a temporary file renamed
+    into place, so a reader never sees half a model."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns of every Python branch it records; callers check the result.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                inputs,
+                temporary,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _no_quantizer_chatter(record: logging.LogRecord) -> bool:

@@ -135,16 +135,30 @@ _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his)\b", re.I)
 _PERSON_NAME = re.compile(r"\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)+")
 
 
+_ASKS_FOR_AUTHOR = re.compile(r"^\W*who\s+(wrote|authored|reported)\b", re.I)
+_ASKS_WHO_DID = re.compile(r"^\W*who\s+(?!(is|was|are|were)\b)\w+", re.I)
+
+
 def resolved(query: Query) -> str:
     """The question with he/she/him/her/his replaced by the person the conversation was last
-    about ("What did she say?" after "Who is Carla Mendes?"), so its own words find that person's
-    sentences; the question itself when it has no such pronoun or no earlier turn names anyone."""
+    about ("What did she say?" after "Who is Carla Mendes?"; "the author" after "Who wrote ...?"),
+    so its own words find that person's sentences; the question itself when it has no such
+    pronoun, when the last turn asked who did something (its answer is the person), or when no
+    earlier turn names anyone."""
     if not needs_history(query) or not _PERSON_PRONOUN.search(query.question):
         return query.question
-    names = [found[0] for turn in reversed(query.history) if (found := _PERSON_NAME.findall(turn))]
-    if not names:
+    if _ASKS_FOR_AUTHOR.match(query.history[-1]):
+        person = "the author"  # which retrieval reads as the articles' bylines
+    elif _ASKS_WHO_DID.match(query.history[-1]):
+        # "Who wrote the article about Blinken and Wang Yi?": the person is that turn's answer,
+        # not a name it mentions.
         return query.question
-    return _PERSON_PRONOUN.sub(lambda m: f"{names[0]}'s" if m.group(1).lower() == "his" else names[0], query.question)
+    else:
+        names = [found[0] for turn in reversed(query.history) if (found := _PERSON_NAME.findall(turn))]
+        if not names:
+            return query.question
+        person = names[0]
+    return _PERSON_PRONOUN.sub(lambda m: f"{person}'s" if m.group(1).lower() == "his" else person, query.question)
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:

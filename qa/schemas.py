@@ -395,6 +395,12 @@ class ReadinessSchema(ma.Schema):
             "(float32: QA_QUERY_ENCODER=fp32, or int8 failed its check), or torch (about 2x slower) without the export."
         }
     )
+    reader = fields.String(
+        metadata={
+            "description": "What reads a fact question's best sentences for its short answer: onnxruntime-int8 "
+            "(the checked int8 export) or onnxruntime (float32: QA_READER=fp32, or int8 failed its check)."
+        }
+    )
     warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})
     worker = fields.Integer(
         required=True,

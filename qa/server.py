@@ -72,7 +72,7 @@ class GunicornServer(BaseApplication):
             # A forked child (multiprocessing ends it with os._exit), so ONNX Runtime is never imported here.
             child = multiprocessing.get_context("fork").Process(
                 target=_export_quietly,
-                args=(model, model_path, self.settings.cache_dir, self.settings.query_encoder == "int8"),
+                args=(model, model_path, self.settings.cache_dir, self.settings),
                 name="qa-onnx-export",
             )
             child.start()
@@ -95,13 +95,18 @@ class GunicornServer(BaseApplication):
         )
 
 
-def _export_quietly(model: Any, model_path: str, cache_dir: Path, int8: bool) -> None:
-    from qa.onnx_encoder import prepare
+def _export_quietly(model: Any, model_path: str, cache_dir: Path, settings: Settings) -> None:
+    """Make the query encoder's and the reader's ONNX files, so that workers only load them."""
+    from qa import onnx_encoder, reader
 
     try:
-        prepare(model, model_path, cache_dir, int8)
+        onnx_encoder.prepare(model, model_path, cache_dir, settings.query_encoder == "int8")
     except Exception:  # the worker's Embedder tries again, then warns and uses torch
         log.debug("no ONNX export made before the workers start", exc_info=True)
+    try:
+        reader.prepare(cache_dir, settings.reader == "int8")
+    except Exception:  # the worker tries again and reports what fails
+        log.debug("no reader export made before the workers start", exc_info=True)
 
 
 def serve(settings: Settings) -> None:

@@ -24,6 +24,7 @@ from qa.config import Settings
 from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
 from qa.indexing import Archive, BuildSettings, MissingDocuments, ensure_index, open_or_import
+from qa.reader import Reader, load_reader
 from qa.retrieval import Query, Retriever
 from qa.store import CorpusIndex, IndexUnavailable, SegmentCache, current_generation, read_manifest
 
@@ -70,6 +71,7 @@ class Service:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
+        self.reader: Reader | None = None  # loaded with the index, one per process
         self._pipeline: Pipeline | None = None
         self._load_failed = False
         self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
@@ -97,6 +99,7 @@ class Service:
             self.embedder.encode_queries(["warm-up"])
             self.embedder.encode_queries(["warm up", "the batch path"])
             self.embedder.encode(["warm up", "the articles' path"])
+            self.reader = load_reader(self.settings.cache_dir, int8=self.settings.reader == "int8")
             self._pipeline = self._pipeline_for(index)
         except Exception:
             self._load_failed = True
@@ -113,7 +116,10 @@ class Service:
         return BuildSettings.from_settings(self.settings, self.embedder)
 
     def _pipeline_for(self, index: CorpusIndex) -> Pipeline:
-        return Pipeline(index, Retriever(index, self.embedder), Answerer(index, self.settings.min_confidence))
+        if self.reader is None:
+            raise NotReady("the reader is not loaded")
+        answerer = Answerer(index, self.reader, self.settings.min_confidence)
+        return Pipeline(index, Retriever(index, self.embedder), answerer)
 
     def reload(self) -> bool:
         """Serve the generation `CURRENT` names now, if it is not the one served; True if it
@@ -181,6 +187,7 @@ class Service:
                 "generation": pipeline.index.generation,
                 **pipeline.index.manifest["counts"],
                 "question_embedding": self.embedder.one_text_backend,
+                "reader": self.reader.backend if self.reader is not None else "none",
                 "warnings": self._seed_warnings,
                 "worker": os.getpid(),
             }
@@ -225,7 +232,7 @@ class Service:
         if unknown:
             raise UnknownDocuments(unknown)
         started = time.perf_counter()
-        answers = [pipeline.answerer.answer(r) for r in pipeline.retriever.retrieve(queries)]
+        answers = self.embedder.on_threads(pipeline.answerer.answer, pipeline.retriever.retrieve(queries))
         took_ms = round((time.perf_counter() - started) * 1000 / len(queries), 2)
         generation = pipeline.index.generation
         return [replace(answer, took_ms=took_ms, generation=generation) for answer in answers]

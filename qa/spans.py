@@ -2,10 +2,10 @@
 and the spans of that kind in a sentence, found with patterns at query time on the few sentences
 an answer cites.
 
-Two readers: abstention (a "how many" question whose best sentence holds no number it did not
-itself mention is rarely answered by it) and the short answer (the span nearest the question's
-own words in the best sentence). No tagger: spaCy's English models are not on PyPI under their
-own name, and a tagger's few milliseconds a sentence would not fit the speed budget.
+Their readers: the verifier (a "how many" question whose best sentence holds no number it did
+not itself mention is rarely answered by it) and the citations (a "when" question's citation
+widens to the next sentence when only that one holds a date). The short answer itself is the
+reader's (`qa.reader`), which picks the words far better than patterns near the question's.
 """
 
 from __future__ import annotations
@@ -202,20 +202,3 @@ def candidates(sentence: str, kinds: tuple[str, ...], question: str) -> list[Spa
         if found:  # the first kind that occurs answers ("how much": money before a bare number)
             break
     return found
-
-
-def short_answer(sentence: str, question: str, kinds: tuple[str, ...]) -> Span | None:
-    """The candidate span closest to the question's own words in `sentence` (where an answer
-    usually sits), or None when the sentence holds no span of `kinds`."""
-    found = candidates(sentence, kinds, question)
-    if not found:
-        return None
-    question_words = _words(question) - _GLUE
-    anchors = [m.start() for m in _WORD.finditer(sentence) if m.group(0).lower() in question_words]
-    if not anchors:
-        return found[0]
-
-    def distance(span: Span) -> int:
-        return min(min(abs(a - span.start), abs(a - span.end)) for a in anchors)
-
-    return min(found, key=distance)

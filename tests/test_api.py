@@ -327,6 +327,7 @@ def test_health_and_readiness_of_a_loaded_service(client: Any, service: Service)
         "sentences": 30,
         "chunks": 15,
         "question_embedding": "onnxruntime-int8",
+        "reader": "onnxruntime-int8",
         "warnings": [],
         "worker": os.getpid(),
     }
