@@ -137,8 +137,9 @@ def test_a_sentence_opening_with_a_pronoun_is_cited_with_the_one_it_refers_to(
     (retrieval,) = tiny.retriever.retrieve([query])
     first, second = text.index("Organisers"), text.index("It was held")
     # The best sentence is the first; "It was held ..." scores 0.3-0.7 lower and opens with "It".
-    (citation,) = Answerer(tiny.index, 0.0).answer(retrieval).citations
+    reader = tiny.pipeline.answerer.reader
+    (citation,) = Answerer(tiny.index, reader, 0.0).answer(retrieval).citations
     assert (citation.start, citation.end) == (first, text.index("terminal.") + len("terminal."))
     assert citation.quote == text[citation.start : citation.end]
-    (alone,) = Answerer(tiny.index, 0.0, widening=Widening(pronoun_margin=0.25)).answer(retrieval).citations
+    (alone,) = Answerer(tiny.index, reader, 0.0, widening=Widening(pronoun_margin=0.25)).answer(retrieval).citations
     assert (alone.start, alone.end) == (first, second - 1)
