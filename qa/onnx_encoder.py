@@ -206,6 +206,7 @@ def load_or_export(
         path,
         lambda int8_path: OnnxEncoder(int8_path, encoder.tokenize, backend="onnxruntime-int8"),
         lambda candidate: check_int8(encoder, candidate, int8_min_cosine),
+        terms=f"cosine >= {int8_min_cosine}, same passages",
     )
     return checked or encoder
 

@@ -108,13 +108,23 @@ def _no_quantizer_chatter(record: logging.LogRecord) -> bool:
     return not (from_quantizer and (record.levelno < logging.WARNING or advice))
 
 
-def checked_int8(float_path: Path, load: Callable[[Path], Model], check: Callable[[Model], None]) -> Model | None:
+def checked_int8(
+    float_path: Path, load: Callable[[Path], Model], check: Callable[[Model], None], terms: str
+) -> Model | None:
     """The int8 version of `float_path`, loaded by `load`, once `check` has accepted it (it raises
-    `CheckFailed` otherwise); None, with a warning, when it cannot be made, loaded or trusted."""
+    `CheckFailed` otherwise); None, with a warning, when it cannot be made, loaded or trusted.
+
+    A pass is remembered beside the file with the file's size and modification time and the
+    check's `terms` (its thresholds), so later loads of the same file under the same terms skip
+    the check and whatever float reference it would load: a server's workers then hold the int8
+    model alone. A file changed since, or stricter terms, are checked again."""
     try:
         path = quantize(float_path)
         model = load(path)
-        check(model)
+        stamp, passed = f"{_stamp(path)} {terms}", path.with_name(f"{path.name}.checked")
+        if not (passed.exists() and passed.read_text(encoding="utf-8") == stamp):
+            check(model)
+            _remember(passed, stamp)
     except CheckFailed as exc:
         log.warning("using %s in float32: its int8 version fails the check: %s", float_path.name, exc)
         return None
@@ -128,3 +138,19 @@ def checked_int8(float_path: Path, load: Callable[[Path], Model], check: Callabl
         )
         return None
     return model
+
+
+def _stamp(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_size} {status.st_mtime_ns}"
+
+
+def _remember(passed: Path, stamp: str) -> None:
+    """Write the pass, atomically; a folder that takes no writes only means checking again."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=passed.parent, prefix=f".{passed.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(stamp)
+        os.replace(temporary, passed)
+    except OSError:
+        log.debug("could not record that %s passed its check", passed.parent, exc_info=True)

@@ -292,8 +292,13 @@ def load_reader(cache_dir: Path | None, int8: bool = True, weights: Path = WEIGH
         with tempfile.TemporaryDirectory(prefix="qa-reader-") as folder:
             return load_reader(Path(folder), int8, weights)
     path = prepare(cache_dir, int8=False, weights=weights)
-    reader = Reader(path, "onnxruntime")
     if not int8:
-        return reader
-    quantized = checked_int8(path, lambda p: Reader(p, "onnxruntime-int8"), lambda c: check_int8(reader, c))
-    return quantized or reader
+        return Reader(path, "onnxruntime")
+    # The float reader is loaded only to check a new int8 file against it (`checked_int8`).
+    quantized = checked_int8(
+        path,
+        lambda p: Reader(p, "onnxruntime-int8"),
+        lambda candidate: check_int8(Reader(path, "onnxruntime"), candidate),
+        terms=f"probability gap <= {_INT8_MAX_GAP}, same words from {_CHECKED_SPAN}",
+    )
+    return quantized or Reader(path, "onnxruntime")

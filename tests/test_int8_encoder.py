@@ -101,7 +101,8 @@ def test_the_int8_file_is_cached_beside_the_export_and_reused(int8: Embedder, ca
     int8.encode(["warm"])
     export = export_of(int8)
     quantized = int8_path(export)
-    assert sorted(p.name for p in cache.iterdir()) == sorted([export.name, quantized.name])  # no temporary
+    passed = f"{quantized.name}.checked"  # the record that it passed its check
+    assert sorted(p.name for p in cache.iterdir()) == sorted([export.name, quantized.name, passed])  # no temporary
     written = quantized.stat().st_mtime_ns
     again = Embedder(cache_dir=cache)
     assert again.one_text_backend == "onnxruntime-int8"

@@ -5,6 +5,7 @@ reorders a fact question's best sentences."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,28 @@ def test_without_a_cache_folder_the_reader_is_made_in_a_temporary_one() -> None:
     load_reader.cache_clear()
     (place,) = reader.read(WHERE, [TALKS])
     assert TALKS[place.answer_start : place.answer_end] == "Bangkok"
+
+
+def test_a_passed_check_is_remembered_until_the_int8_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Workers then load the int8 reader alone: the float one, loaded only for the check, kept
+    # about 30 MB of a worker's memory after it was dropped.
+    checks: list[Reader] = []
+    real_check = reader_module.check_int8
+
+    def counting(reference: Reader, candidate: Reader) -> None:
+        checks.append(candidate)
+        real_check(reference, candidate)
+
+    monkeypatch.setattr(reader_module, "check_int8", counting)
+    for expected in (1, 1):
+        load_reader.cache_clear()
+        assert load_reader(tmp_path, int8=True).backend == "onnxruntime-int8"
+        assert len(checks) == expected
+    quantized = int8_path(prepare(tmp_path, int8=False))
+    os.utime(quantized, ns=(quantized.stat().st_atime_ns, quantized.stat().st_mtime_ns + 1))
+    load_reader.cache_clear()
+    assert load_reader(tmp_path, int8=True).backend == "onnxruntime-int8"
+    load_reader.cache_clear()
+    assert len(checks) == 2  # checked again: the file is not the one that passed
