@@ -152,7 +152,7 @@ def main() -> None:
         "newsroom": [r for r in rows if r["set"] == "newsroom"],
         "dev": [r for r in rows if r["set"] == "dev"],
     }
-    for floor in (0.1, 0.15, 0.18, 0.2, 0.25, 0.3):
+    for floor in (0.1, 0.15, 0.18, 0.2, 0.22, 0.25, 0.3):
         print(f"floor {floor}")
         for name, group in groups.items():
             print(f"  {name}: {report(group, floor)}")
