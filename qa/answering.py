@@ -91,17 +91,6 @@ SHORT_ANSWER_FLOOR = 0.22
 NOT_COVERED = "The articles do not cover this: no passage in them answers the question."
 
 
-_FACT_QUESTION = re.compile(
-    r"^\W*(which|what)\s+(?!(is|are|was|were|will|would|does|do|did|has|have|had|can|could|should|might|may)\b)\w+",
-    re.I,
-)
-
-
-def asks_for_fact(question: str) -> bool:
-    """Who, when, where, how many, how much, what year, which X...: a question a few words answer."""
-    return bool(spans.asked_kinds(question)) or bool(_FACT_QUESTION.match(question))
-
-
 class Answerer:
     def __init__(
         self,
@@ -127,7 +116,7 @@ class Answerer:
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(retrieval.candidates, query.top_k, query.question)
-        short = self._short_answer(retrieval, citations[0]) if asks_for_fact(query.question) else None
+        short = self._short_answer(retrieval, citations[0]) if spans.asks_for_fact(query.question) else None
         if short is not None:
             citations[0] = replace(citations[0], short_answer=short)
         best = citations[0].score

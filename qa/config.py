@@ -97,7 +97,7 @@ class Settings:
     # it falls back to; every question alone, in a batch too) or "fp32" (the export for a lone
     # question, torch for batches). Articles are embedded in float either way, so neither re-indexes.
     query_encoder: str = "int8"
-    # What runs the reader (`qa.reader`), which reads the best few sentences of each question:
+    # What runs the reader (`qa.reader`), which reads a fact question's best sentence for its short answer:
     # "int8" (its ONNX export quantized, checked against the float export first, which it falls
     # back to) or "fp32" (the float export).
     reader: str = "int8"

@@ -18,14 +18,13 @@ is quantized, so no index is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.quantize import CheckFailed, checked_int8, export_onnx, quantize
+from qa.quantize import CheckFailed, checked_int8, export_name, export_onnx, one_thread_session, quantize
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -100,17 +99,9 @@ class OnnxEncoder:
     no inference slot needed), then `encode` its features."""
 
     def __init__(self, path: Path, tokenize: QueryTokenizer, backend: str = "onnxruntime"):
-        import onnxruntime
-
         self.tokenize = tokenize
         self.backend = backend  # what `/readyz` reports as the question embedding
-
-        options = onnxruntime.SessionOptions()
-        # Threads are the Embedder's business: each call runs on the thread that makes it.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = one_thread_session(path)
         self._inputs = [i.name for i in self._session.get_inputs()]
 
     def encode(self, features: Features) -> np.ndarray:
@@ -121,17 +112,8 @@ class OnnxEncoder:
 
 
 def cached_export_path(model_path: str, cache_dir: Path) -> Path:
-    """Where the export of `model_path` lives: named by a hash of the model files' names, sizes
-    and modification times and of the torch and ONNX Runtime versions."""
-    import onnxruntime
-    import torch
-
-    key = hashlib.sha256(f"{EXPORT_FORMAT} {torch.__version__} {onnxruntime.__version__}".encode())
-    for file in sorted(Path(model_path).rglob("*")):
-        if file.is_file():
-            stat = file.stat()
-            key.update(f"{file.relative_to(model_path)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
-    return cache_dir / f"{Path(model_path).name}-{key.hexdigest()[:16]}.onnx"
+    """Where the export of `model_path` lives, named after its files and the library versions."""
+    return cache_dir / export_name(Path(model_path).name, EXPORT_FORMAT, [Path(model_path)])
 
 
 def export(model: SentenceTransformer, path: Path) -> None:

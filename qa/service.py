@@ -187,7 +187,7 @@ class Service:
                 "generation": pipeline.index.generation,
                 **pipeline.index.manifest["counts"],
                 "question_embedding": self.embedder.one_text_backend,
-                "reader": self.reader.backend if self.reader is not None else "none",
+                "reader": pipeline.answerer.reader.backend,
                 "warnings": self._seed_warnings,
                 "worker": os.getpid(),
             }

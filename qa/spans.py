@@ -128,6 +128,15 @@ def asked_kinds(question: str) -> tuple[str, ...]:
     return ()
 
 
+_WHICH_OR_WHAT_THING = re.compile(rf"^\W*(which|what)\s+(?!{_AUX}\b)\w+", re.I)
+
+
+def asks_for_fact(question: str) -> bool:
+    """Who, when, where, how many, how much, what year, which or what X...: a question a few
+    words answer (the reader's short answer), whether or not it asks for a kind of span."""
+    return bool(asked_kinds(question)) or bool(_WHICH_OR_WHAT_THING.match(question))
+
+
 def without_asking(question: str) -> str:
     """`question` less the words that ask for a kind ("how many", "what year"): they name what
     is asked, not what the answer's sentence must say."""

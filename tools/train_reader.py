@@ -28,13 +28,21 @@ import numpy as np
 import torch
 
 from qa.config import Settings
+from qa.embedding import bundled_model_path
 from qa.evaluation import EvalQuestion, EvalSet, read_squad
-from qa.reader import MAX_TOKENS, TRAINED_LAYERS, ReaderModel, load_tokenizer
+from qa.reader import MAX_TOKENS, untrained_module
 from qa.retrieval import Query
 from qa.service import Service
 
 SEED = 0
 CANDIDATES = 4
+
+
+def load_tokenizer() -> Any:
+    """The model's tokenizer through transformers, for its offset mapping of question/sentence pairs."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(bundled_model_path(), local_files_only=True)
 
 
 def training_half(v11: EvalSet) -> set[str]:
@@ -188,8 +196,8 @@ def main() -> None:
     print(f"{len(rows)} examples, {positives} positive, from {len(half)} articles")
 
     tokenizer = load_tokenizer()
-    model = ReaderModel.from_bundled()
-    model.freeze_below(TRAINED_LAYERS)
+    model = untrained_module()
+    model.freeze_embeddings()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=0.01)
     steps = args.epochs * ((len(rows) + args.batch_size - 1) // args.batch_size)

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from qa import spans
 from qa.abstention import signals
-from qa.answering import asks_for_fact
 from qa.config import Settings
 from qa.evaluation import EvalQuestion, EvalSet, normalize_answer, read_eval_file, token_f1
 from qa.reader import load_reader
 from qa.retrieval import Query, resolved
 from qa.service import Service
-from qa.verification import Verifier, evidence
+from qa.verification import evidence
 
 READ = 3
 
@@ -43,7 +43,7 @@ def rows_of(name: str, evalset: EvalSet, service: Service, reader: Any, trained:
         for question, query, retrieval in zip(batch, queries, service.retriever.retrieve(queries), strict=True):
             read_signals = signals(retrieval, index)
             confidence = answerer.calibration.confidence(read_signals)
-            verified = Verifier().probability(evidence(retrieval, index, read_signals))
+            verified = answerer.verifier.probability(evidence(retrieval, index, read_signals))
             candidates = retrieval.candidates[:READ]
             texts = [index.sentence_text(c.sentence_id) for c in candidates]
             readings = reader.read(resolved(query), texts)
@@ -71,7 +71,7 @@ def rows_of(name: str, evalset: EvalSet, service: Service, reader: Any, trained:
                 "answerable": question.answerable,
                 "gold": [g.text for g in question.gold],
                 "question": question.question,
-                "fact": asks_for_fact(question.question),
+                "fact": spans.asks_for_fact(question.question),
                 "follow_up": bool(question.history),
                 "confidence": confidence,
                 "verified": verified,
