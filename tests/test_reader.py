@@ -100,3 +100,17 @@ def test_a_passed_check_is_remembered_until_the_int8_file_changes(
     assert load_reader(tmp_path, int8=True).backend == "onnxruntime-int8"
     load_reader.cache_clear()
     assert len(checks) == 2  # checked again: the file is not the one that passed
+
+
+def test_the_export_is_named_after_the_bundled_model_it_is_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its embeddings and layers come from the bundled model: a changed model must not reuse an
+    # export of the old one (it was named after the trained weights and library versions only).
+    bundled = tmp_path / "model"
+    bundled.mkdir()
+    (bundled / "model.safetensors").write_bytes(b"weights, first release")
+    monkeypatch.setattr(reader_module, "bundled_model_path", lambda: str(bundled))
+    first = reader_module._export_path(tmp_path, reader_module.WEIGHTS)
+    (bundled / "model.safetensors").write_bytes(b"weights, second release")
+    assert reader_module._export_path(tmp_path, reader_module.WEIGHTS) != first
