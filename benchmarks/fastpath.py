@@ -1,11 +1,13 @@
 """The fast path, float32 and int8 side by side: one question over HTTP on the seed article, where
 its time goes (`Server-Timing`), a question's embedding in process, and a batch of questions.
 
-Each round starts one server per query encoder (`QA_QUERY_ENCODER`), the encoders taking turns so
-a burst of load on the shared machine hits both alike. One closed-loop client on a keep-alive
-connection reads every answer's `Server-Timing`: its own latency minus `pipeline` is what the
-HTTP layer costs (gunicorn, the event loop, the thread hand-off, Flask and the schemas), split
-at `app` into what lies below Flask and what Flask itself costs.
+Each round starts one server per setting in `SERVERS` (the query encoder, `QA_QUERY_ENCODER`, and
+the int8 one again without the reader, `QA_READER=off`: the pipeline with and without its one model
+run beyond the encoder), taking turns so a burst of load on the shared machine hits all alike.
+One closed-loop client on a keep-alive connection reads every answer's `Server-Timing`: its own
+latency minus `pipeline` is what the HTTP layer costs (gunicorn, the event loop, the thread
+hand-off, Flask and the schemas), split at `app` into what lies below Flask and what Flask itself
+costs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from benchmarks.stats import latency_summary, load_average
 from tests.servers import Client, start_server
 
 ENCODERS = ("fp32", "int8")
+NO_READER = "int8_no_reader"
+SERVERS = {
+    "fp32": {"QA_QUERY_ENCODER": "fp32"},
+    "int8": {"QA_QUERY_ENCODER": "int8"},
+    NO_READER: {"QA_QUERY_ENCODER": "int8", "QA_READER": "off"},
+}
+COLUMNS = {"fp32": "float32", "int8": "int8", NO_READER: "int8, reader off"}
 
 
 def server_timing(header: str) -> dict[str, float]:
@@ -91,18 +100,19 @@ def embedding(questions: Sequence[str], cache_dir: Path, rounds: int) -> dict[st
     return result
 
 
-def _each_encoder(
+def _each_server(
     seeds_dir: Path, index_dir: Path, rounds: int, measure: Callable[[str], dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """`measure(base_url)` on a fresh server per encoder, the encoders taking turns for `rounds`."""
-    runs: dict[str, list[dict[str, Any]]] = {encoder: [] for encoder in ENCODERS}
+    """`measure(base_url)` on a fresh server per setting of `SERVERS`, taking turns for `rounds`."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVERS}
     for _ in range(rounds):
-        for encoder in ENCODERS:
-            server = start_server(seeds_dir, index_dir, env={"QA_QUERY_ENCODER": encoder})
+        for name, env in SERVERS.items():
+            server = start_server(seeds_dir, index_dir, env=env)
             try:
                 _, body = Client(server.base_url).request("GET", "/readyz")
-                backend = json.loads(body)["question_embedding"]
-                runs[encoder].append({"backend": backend, **measure(server.base_url), "load_1min": load_average()})
+                ready = json.loads(body)
+                backends = {"backend": ready["question_embedding"], "reader": ready["reader"]}
+                runs[name].append({**backends, **measure(server.base_url), "load_1min": load_average()})
             finally:
                 server.stop()
     return runs
@@ -111,7 +121,7 @@ def _each_encoder(
 def _medians(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     from benchmarks.stats import median_of_runs
 
-    return {encoder: median_of_runs(encoder_runs) for encoder, encoder_runs in runs.items()}
+    return {name: median_of_runs(server_runs) for name, server_runs in runs.items()}
 
 
 def measure(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -138,41 +148,48 @@ def measure(ctx: dict[str, Any]) -> dict[str, Any]:
     cache_dir = Path(ctx["workdir"]) / "fastpath-cache"
     return {
         "seed_questions": len(seed.questions),
-        "one_client": _medians(_each_encoder(seed.seeds_dir, seed_index, ctx["repeats"], latency)),
+        "one_client": _medians(_each_server(seed.seeds_dir, seed_index, ctx["repeats"], latency)),
         "embedding": embedding(questions, cache_dir, ctx["fastpath_embed_rounds"]),
-        "batch": _medians(_each_encoder(corpus.seeds_dir, ctx["index_dir"], ctx["repeats"], batch)),
+        "batch": _medians(_each_server(corpus.seeds_dir, ctx["index_dir"], ctx["repeats"], batch)),
     }
 
 
 def markdown_lines(results: dict[str, Any], cell: Callable[[Any], str]) -> list[str]:
     one, embed, batch = results["one_client"], results["embedding"], results["batch"]
+    servers = [name for name in SERVERS if name in one]  # runs from before the reader-off server lack it
+
+    def row(label: str, value: Callable[[str], str]) -> list[str]:
+        return [label, *(value(name) for name in servers)]
+
     rows = [
-        [
+        row(
             "`/v1/ask` over HTTP, 1 client, p50 / p99 ms",
-            *(f"{cell(one[e]['p50_ms'])} / {cell(one[e]['p99_ms'])}" for e in ENCODERS),
-        ],
-        ["pipeline (`Server-Timing`), p50 ms", *(cell(one[e]["pipeline_p50_ms"]) for e in ENCODERS)],
-        ["HTTP layer beyond the pipeline, p50 ms", *(cell(one[e]["http_layer_p50_ms"]) for e in ENCODERS)],
-        [
+            lambda n: f"{cell(one[n]['p50_ms'])} / {cell(one[n]['p99_ms'])}",
+        ),
+        row("pipeline (`Server-Timing`), p50 ms", lambda n: cell(one[n]["pipeline_p50_ms"])),
+        row("HTTP layer beyond the pipeline, p50 ms", lambda n: cell(one[n]["http_layer_p50_ms"])),
+        row(
             "of which below Flask / Flask and schemas",
-            *(f"{cell(one[e]['below_flask_p50_ms'])} / {cell(one[e]['flask_p50_ms'])}" for e in ENCODERS),
-        ],
-        [
+            lambda n: f"{cell(one[n]['below_flask_p50_ms'])} / {cell(one[n]['flask_p50_ms'])}",
+        ),
+        row(
             "a question's embedding in process, p50 / p99 ms",
-            *(f"{cell(embed[e]['p50_ms'])} / {cell(embed[e]['p99_ms'])}" for e in ENCODERS),
-        ],
-        [
+            lambda n: f"{cell(embed[n]['p50_ms'])} / {cell(embed[n]['p99_ms'])}" if n in embed else "as int8",
+        ),
+        row(
             f"`POST /v1/ask/batch` of {batch['int8']['questions']:,} questions, questions/s",
-            *(cell(batch[e]["questions_per_s"]) for e in ENCODERS),
-        ],
+            lambda n: cell(batch[n]["questions_per_s"]),
+        ),
     ]
-    backends = " / ".join(one[e]["runs"][0]["backend"] for e in ENCODERS)
+    backends = " / ".join(
+        f"{one[n]['runs'][0]['backend']}, reader {one[n]['runs'][0].get('reader', 'on')}" for n in servers
+    )
     return [
         "",
         f"The fast path on the seed article ({results['seed_questions']} questions; servers {backends}, "
         "taking turns; medians of the runs):",
         "",
-        "| | float32 | int8 |",
-        "|---|---|---|",
-        *("| " + " | ".join(row) + " |" for row in rows),
+        "| | " + " | ".join(COLUMNS[n] for n in servers) + " |",
+        "|---" * (len(servers) + 1) + "|",
+        *("| " + " | ".join(cells) + " |" for cells in rows),
     ]

@@ -95,7 +95,7 @@ class Answerer:
     def __init__(
         self,
         index: CorpusIndex,
-        reader: Reader,
+        reader: Reader | None,
         min_confidence: float = 0.5,
         calibration: Calibration | None = None,
         widening: Widening | None = None,
@@ -116,7 +116,9 @@ class Answerer:
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         citations = self._citations(retrieval.candidates, query.top_k, query.question)
-        short = self._short_answer(retrieval, citations[0]) if spans.asks_for_fact(query.question) else None
+        short = None
+        if self.reader is not None and spans.asks_for_fact(query.question):
+            short = self._short_answer(self.reader, retrieval, citations[0])
         if short is not None:
             citations[0] = replace(citations[0], short_answer=short)
         best = citations[0].score
@@ -138,12 +140,12 @@ class Answerer:
             return confidence
         return min(confidence, self.verifier.probability(evidence(retrieval, self.index, read)))
 
-    def _short_answer(self, retrieval: Retrieval, citation: Citation) -> ShortAnswer | None:
+    def _short_answer(self, reader: Reader, retrieval: Retrieval, citation: Citation) -> ShortAnswer | None:
         """The reader's words in the best sentence (always inside the first citation), when it is
         sure enough of them: its start and end probabilities' product at least the floor."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
-        (reading,) = self.reader.read(resolved(retrieval.query), [text])
+        (reading,) = reader.read(resolved(retrieval.query), [text])
         if reading.answer_probability < self.short_answer_floor:
             return None
         start = int(self.index.sentence_start[sentence])

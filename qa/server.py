@@ -103,6 +103,8 @@ def _export_quietly(model: Any, model_path: str, cache_dir: Path, settings: Sett
         onnx_encoder.prepare(model, model_path, cache_dir, settings.query_encoder == "int8")
     except Exception:  # the worker's Embedder tries again, then warns and uses torch
         log.debug("no ONNX export made before the workers start", exc_info=True)
+    if settings.reader == "off":
+        return
     try:
         reader.prepare(cache_dir, settings.reader == "int8")
     except Exception:  # the worker tries again and reports what fails

@@ -71,7 +71,8 @@ class Service:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
-        self.reader: Reader | None = None  # loaded with the index, one per process
+        self.reader: Reader | None = None  # loaded with the index (one per process) unless QA_READER=off
+        self._reader_loaded = False
         self._pipeline: Pipeline | None = None
         self._load_failed = False
         self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
@@ -99,7 +100,9 @@ class Service:
             self.embedder.encode_queries(["warm-up"])
             self.embedder.encode_queries(["warm up", "the batch path"])
             self.embedder.encode(["warm up", "the articles' path"])
-            self.reader = load_reader(self.settings.cache_dir, int8=self.settings.reader == "int8")
+            if self.settings.reader != "off":
+                self.reader = load_reader(self.settings.cache_dir, int8=self.settings.reader == "int8")
+            self._reader_loaded = True
             self._pipeline = self._pipeline_for(index)
         except Exception:
             self._load_failed = True
@@ -116,7 +119,7 @@ class Service:
         return BuildSettings.from_settings(self.settings, self.embedder)
 
     def _pipeline_for(self, index: CorpusIndex) -> Pipeline:
-        if self.reader is None:
+        if not self._reader_loaded:
             raise NotReady("the reader is not loaded")
         answerer = Answerer(index, self.reader, self.settings.min_confidence)
         return Pipeline(index, Retriever(index, self.embedder), answerer)
@@ -187,7 +190,7 @@ class Service:
                 "generation": pipeline.index.generation,
                 **pipeline.index.manifest["counts"],
                 "question_embedding": self.embedder.one_text_backend,
-                "reader": pipeline.answerer.reader.backend,
+                "reader": pipeline.answerer.reader.backend if pipeline.answerer.reader else "off",
                 "warnings": self._seed_warnings,
                 "worker": os.getpid(),
             }

@@ -158,11 +158,14 @@ def test_a_damaged_int8_file_falls_back_to_fp32(damaged_cache: Path, caplog: pyt
     assert f"delete {next(damaged_cache.glob('*-int8v*.onnx'))} to have it made again" in caplog.text
 
 
-def test_the_setting_chooses_the_encoder() -> None:
+def test_the_settings_choose_the_encoder_and_the_reader() -> None:
     assert Settings().query_encoder == "int8"
     assert Settings.from_env({"QA_QUERY_ENCODER": "fp32"}).query_encoder == "fp32"
     with pytest.raises(ValueError, match=r"^QA_QUERY_ENCODER must be one of int8, fp32, not 'int4'$"):
         Settings.from_env({"QA_QUERY_ENCODER": "int4"})
+    assert Settings().reader == "int8" and Settings.from_env({"QA_READER": "off"}).reader == "off"
+    with pytest.raises(ValueError, match=r"^QA_READER must be one of int8, fp32, off, not 'none'$"):
+        Settings.from_env({"QA_READER": "none"})
 
 
 def readiness(base_url: str) -> dict[str, Any]:

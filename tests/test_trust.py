@@ -5,6 +5,7 @@ offsets; and the typed spans and pronoun resolution those rest on."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,21 @@ def test_a_fact_question_gets_a_short_answer_at_exact_offsets_inside_its_first_c
     assert first.start <= short.start < short.end <= first.end
     assert answer.answer.startswith(short.text)
     assert all(c.short_answer is None for c in answer.citations[1:])
+
+
+def test_with_the_reader_off_answers_cite_alike_without_short_answers(newsroom: Service) -> None:
+    """`QA_READER=off` (the fast path without a model run beyond the encoder): the same citations
+    and confidence, no short answer, and `/readyz` says so."""
+    from qa.api import create_app
+
+    off = Service(newsroom.settings.with_overrides(reader="off"), embedder=newsroom.embedder).load()
+    _, with_reader = ask(newsroom, "a05")
+    _, without = ask(off, "a05")
+    assert with_reader.citations[0].short_answer is not None
+    assert without.citations == [replace(c, short_answer=None) for c in with_reader.citations]
+    assert without.confidence == with_reader.confidence
+    assert without.answer == with_reader.answer.removeprefix(f"{with_reader.citations[0].short_answer.text}: ")
+    assert create_app(off.settings, off).test_client().get("/readyz").get_json()["reader"] == "off"
 
 
 def test_a_question_that_asks_for_no_kind_gets_no_short_answer(newsroom: Service) -> None:
