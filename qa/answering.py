@@ -20,12 +20,15 @@ from qa.verification import Verifier, evidence
 
 @dataclass(frozen=True)
 class ShortAnswer:
-    """The words that answer a fact question, inside its first citation: `text[start:end] == text`."""
+    """The words that answer a fact question, inside its first citation: `text[start:end] == text`;
+    `start_utf16`/`end_utf16` are the same offsets in UTF-16 units, as a citation's are."""
 
     text: str
     doc_id: str
     start: int
     end: int
+    start_utf16: int
+    end_utf16: int
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,15 @@ class Answerer:
         (reading,) = reader.read(resolved(retrieval.query), [text])
         if reading.answer_probability < self.short_answer_floor:
             return None
-        start = int(self.index.sentence_start[sentence])
+        offset = int(self.index.sentence_start[sentence])
+        start, end = offset + reading.answer_start, offset + reading.answer_end
         return ShortAnswer(
             text[reading.answer_start : reading.answer_end],
             citation.doc_id,
-            start + reading.answer_start,
-            start + reading.answer_end,
+            start,
+            end,
+            self.index.utf16_offset(citation.doc_id, start),
+            self.index.utf16_offset(citation.doc_id, end),
         )
 
     def _citations(self, candidates: RankedCandidates, top_k: int, question: str) -> list[Citation]:

@@ -185,6 +185,11 @@ class ShortAnswerSchema(ma.Schema):
     doc_id = fields.String(required=True)
     start = fields.Integer(required=True, metadata={"description": "Code-point offset, inclusive."})
     end = fields.Integer(required=True, metadata={"description": "Code-point offset, exclusive."})
+    start_utf16 = fields.Integer(
+        required=True,
+        metadata={"description": "`start` in UTF-16 code units, as JavaScript strings count (an emoji is two)."},
+    )
+    end_utf16 = fields.Integer(required=True, metadata={"description": "`end` in UTF-16 code units."})
 
 
 class CitationSchema(ma.Schema):

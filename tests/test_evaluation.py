@@ -185,7 +185,7 @@ def test_abstention_counts_and_an_abstained_answerable_question_is_a_miss() -> N
 def with_short(answered: Answer, text: str) -> Answer:
     first = answered.citations[0]
     start = first.quote.index(text) + first.start
-    short = ShortAnswer(text, first.doc_id, start, start + len(text))
+    short = ShortAnswer(text, first.doc_id, start, start + len(text), start, start + len(text))  # ASCII: same offsets
     return Answer(
         "q", f"{text}: an answer [1]", True, 0.9, [replace(first, short_answer=short), *answered.citations[1:]]
     )

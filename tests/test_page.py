@@ -290,29 +290,18 @@ def test_a_cut_stream_says_so_and_its_retry_answers(page: Page, server: Server, 
 
 
 def test_a_short_answer_is_shown_first_and_opens_its_span(page: Page, server: Server, screenshots: Path) -> None:
-    """The service gives no short answers yet: the server's own stream, with one added to its final
-    chunk in the documented shape (offsets in code points and in UTF-16 units)."""
-    events = server_events(server, FENTANYL_QUESTION)
-    final = json.loads(events[-2].removeprefix("data: "))
-    start = SEED_TEXT.index("the fentanyl crisis")
-    end = start + len("the fentanyl crisis")
-    short = {
-        "text": "the fentanyl crisis",
-        "doc_id": SEED_ID,
-        "start": start,
-        "end": end,
-        "start_utf16": utf16_offset(SEED_TEXT, start),
-        "end_utf16": utf16_offset(SEED_TEXT, end),
-    }
-    final["choices"][0]["delta"]["short_answer"] = short
-    serve_events(page, [*events[:-2], "data: " + json.dumps(final), events[-1]])
+    """The service's own short answer, which rides in the first citation: shown above the answer,
+    and "Show in the article" highlights exactly its words, after astral characters in the article
+    (the UTF-16 offsets). The page read it from a field the server never sends, so it never showed."""
     page.goto(server.base_url + "/")
-    ask(page, FENTANYL_QUESTION)
+    page.get_by_test_id("article-picker").select_option(EMOJI_ID)
+    ask(page, "When will the bakery open its second shop?")
     turn = last_turn(page)
     expect(turn.locator(":scope > *").first).to_have_attribute("data-testid", "short-answer")
-    expect(turn.get_by_test_id("short-answer")).to_contain_text("the fentanyl crisis")
+    expect(turn.get_by_test_id("short-answer").locator(".qa-short-text")).to_have_text("March")
+    expect(turn.get_by_test_id("answer")).to_have_text(f"{EMOJI_SENTENCE} [1]")  # not "March: The bakery ..."
     turn.get_by_role("button", name="Show in the article").click()
-    expect(page.get_by_test_id("highlight")).to_have_text("the fentanyl crisis", use_inner_text=False)
+    expect(page.get_by_test_id("highlight")).to_have_text("March", use_inner_text=False)
     shoot(page, screenshots, "short-answer")
 
 

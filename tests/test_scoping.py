@@ -74,6 +74,10 @@ def test_citations_carry_the_title_the_link_and_utf16_offsets(archive: Service) 
     as_javascript = HARBOUR.encode("utf-16-le")  # two bytes a code unit
     assert citation.start_utf16 == citation.start + 3, "three astral characters come before the span"
     assert as_javascript[2 * citation.start_utf16 : 2 * citation.end_utf16].decode("utf-16-le") == citation.quote
+    short = citation.short_answer  # the same offsets for the words a page highlights first
+    assert short is not None and HARBOUR[short.start : short.end] == short.text and "40 million" in short.text
+    assert short.start_utf16 == short.start + 3
+    assert as_javascript[2 * short.start_utf16 : 2 * short.end_utf16].decode("utf-16-le") == short.text
 
 
 def test_an_article_without_astral_characters_has_equal_offsets_and_no_link(archive: Service) -> None:

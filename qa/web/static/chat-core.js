@@ -65,7 +65,7 @@ const QaChat = (() => {
   }
 
   /** Ask with the whole conversation; `onText` gets each piece of the answer as it arrives.
-   * Resolves to the final chunk's extras: {citations, short_answer, answerable}. A stream that
+   * Resolves to the final chunk's extras: {citations, answerable}. A stream that
    * ends (or breaks) before `data: [DONE]` is a cut stream. */
   async function streamAnswer(api, messages, docIds, onText) {
     const body = { model: "article-qa", messages, stream: true };
@@ -77,7 +77,7 @@ const QaChat = (() => {
     });
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
-    const extras = { citations: [], short_answer: null, answerable: undefined };
+    const extras = { citations: [], answerable: undefined };
     let buffer = "";
     for (;;) {
       let chunk;
@@ -98,7 +98,6 @@ const QaChat = (() => {
         const delta = (JSON.parse(data).choices || [{}])[0].delta || {};
         if (delta.content) onText(delta.content);
         if (delta.citations) extras.citations = delta.citations;
-        if (delta.short_answer) extras.short_answer = delta.short_answer;
         if (typeof delta.answerable === "boolean") extras.answerable = delta.answerable;
       }
     }
@@ -300,14 +299,18 @@ const QaChat = (() => {
       }
       const citations = extras.citations;
       const byId = new Map(citations.map((citation) => [String(citation.id), citation]));
+      // A fact question's short answer rides in its first citation, as in /v1/ask; the answer
+      // text opens with it, which the box above the answer says already.
+      const short = citations.length && citations[0].short_answer && citations[0].short_answer.text
+        ? citations[0].short_answer : null;
+      const shown = short && answer.startsWith(short.text + ": ") ? answer.slice(short.text.length + 2) : answer;
       const text = el("p", { class: "qa-answer", "data-testid": "answer" });
-      for (const part of answer.split(/(\[\d+\])/)) {
+      for (const part of shown.split(/(\[\d+\])/)) {
         const citation = byId.get((part.match(/^\[(\d+)\]$/) || [])[1]);
         text.append(citation ? this.marker(citation, citations) : part);
       }
       const parts = [text, this.sources(citations)];
-      const short = extras.short_answer;
-      if (short && short.text) parts.unshift(this.shortAnswer(short, citations));
+      if (short) parts.unshift(this.shortAnswer(short, citations));
       turn.replaceChildren(...parts);
     }
 
