@@ -278,8 +278,12 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: b
 
 
 def print_answer(answer: Any) -> None:
-    """Human-readable answer with its citations underneath."""
+    """Human-readable answer with its short answer, if any, and its citations underneath, each
+    with the offsets that let a reader check it."""
     click.echo(answer.answer)
+    short = answer.citations[0].short_answer if answer.citations else None
+    if short is not None:
+        click.echo(f"  short answer: {short.doc_id} {short.start}-{short.end}: {short.text}")
     for citation in answer.citations:
         click.echo(
             f"  [{citation.id}] {citation.doc_id} {citation.start}-{citation.end} "

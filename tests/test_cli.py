@@ -107,6 +107,17 @@ def test_ask_prints_the_answer_and_one_line_per_citation(cli_env: dict[str, str]
         assert match is not None and SEED_TEXT[int(match.group(1)) : int(match.group(2))] == match.group(3)
 
 
+def test_ask_prints_a_short_answer_with_its_offsets(cli_env: dict[str, str]) -> None:
+    """A fact question's short answer gets a line of its own, offsets included, so it can be
+    checked like a citation (the answer text alone opened with its words and gave no offsets)."""
+    result = run(cli_env, "ask", "How long did the talks last?", "--top-k", "1")
+    assert result.exit_code == 0, result.output
+    answer, short, citation = result.stdout.splitlines()
+    assert answer.startswith("more than seven hours: ")
+    assert short == f"  short answer: {SEED_ID} 284-305: more than seven hours"
+    assert SEED_TEXT[284:305] == "more than seven hours" and citation.startswith("  [1] ")
+
+
 @pytest.mark.parametrize("question", ["", "   "])
 def test_ask_with_an_empty_question_is_a_usage_error(cli_env: dict[str, str], question: str) -> None:
     result = run(cli_env, "ask", question)
