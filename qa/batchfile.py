@@ -24,7 +24,8 @@ from qa.retrieval import Query
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 OUTPUT_FORMATS = ("jsonl", "csv")
-CSV_COLUMNS = ("id", "question", "answer", "answerable", "confidence", "citations")
+# The short answer's words last: a row read by a spreadsheet keeps the older columns where they were.
+CSV_COLUMNS = ("id", "question", "answer", "answerable", "confidence", "citations", "short_answer")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
 
 
@@ -170,11 +171,14 @@ class AnswerWriter:
 
     def write(self, result: dict[str, Any]) -> None:
         if self._csv is not None:
+            citations = result["citations"]
+            short = citations[0]["short_answer"] if citations else None
             self._csv.writerow(
                 {
                     **result,
                     "answerable": json.dumps(result["answerable"]),
-                    "citations": json.dumps(result["citations"], ensure_ascii=False),
+                    "citations": json.dumps(citations, ensure_ascii=False),
+                    "short_answer": short["text"] if short else "",
                 }
             )
         else:

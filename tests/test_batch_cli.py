@@ -76,7 +76,8 @@ def test_csv_in_csv_out_with_citations(tmp_path: Path, cli_env: dict[str, str]) 
         f"f1,{FENTANYL},first\n"
         f',"{ROBINSON}\nasked on two lines",no id\n'
         "x3,,empty question\n"
-        "x4,too,many,fields\n",
+        "x4,too,many,fields\n"
+        "t7,How long did the talks last?,a fact\n",
         encoding="utf-8",
     )
     out = tmp_path / "answers.csv"
@@ -86,13 +87,16 @@ def test_csv_in_csv_out_with_citations(tmp_path: Path, cli_env: dict[str, str]) 
     assert "questions.csv:6: skipped: more fields than the 3 columns" in result.stderr
     with out.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["id"] for row in rows] == ["f1", "3"]  # the second question starts on line 3
+    assert [row["id"] for row in rows] == ["f1", "3", "t7"]  # the second question starts on line 3
     assert rows[0]["question"] == FENTANYL and rows[1]["question"].endswith("on two lines")
     assert rows[0]["answerable"] == "true"
     citations = json.loads(rows[0]["citations"])
     assert citations
     assert_exact_citations(citations)
     assert "[1]" in rows[0]["answer"]
+    # A fact question's short answer has a column of its own (and its offsets in the citations).
+    assert (rows[0]["short_answer"], rows[2]["short_answer"]) == ("", "more than seven hours")
+    assert json.loads(rows[2]["citations"])[0]["short_answer"]["start"] == 284
 
 
 def test_output_format_can_be_chosen(tmp_path: Path, cli_env: dict[str, str]) -> None:
