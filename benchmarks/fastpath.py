@@ -156,10 +156,9 @@ def measure(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def markdown_lines(results: dict[str, Any], cell: Callable[[Any], str]) -> list[str]:
     one, embed, batch = results["one_client"], results["embedding"], results["batch"]
-    servers = [name for name in SERVERS if name in one]  # runs from before the reader-off server lack it
 
     def row(label: str, value: Callable[[str], str]) -> list[str]:
-        return [label, *(value(name) for name in servers)]
+        return [label, *(value(name) for name in SERVERS)]
 
     rows = [
         row(
@@ -181,15 +180,13 @@ def markdown_lines(results: dict[str, Any], cell: Callable[[Any], str]) -> list[
             lambda n: cell(batch[n]["questions_per_s"]),
         ),
     ]
-    backends = " / ".join(
-        f"{one[n]['runs'][0]['backend']}, reader {one[n]['runs'][0].get('reader', 'on')}" for n in servers
-    )
+    backends = " / ".join(f"{one[n]['runs'][0]['backend']}, reader {one[n]['runs'][0]['reader']}" for n in SERVERS)
     return [
         "",
         f"The fast path on the seed article ({results['seed_questions']} questions; servers {backends}, "
         "taking turns; medians of the runs):",
         "",
-        "| | " + " | ".join(COLUMNS[n] for n in servers) + " |",
-        "|---" * (len(servers) + 1) + "|",
+        "| | " + " | ".join(COLUMNS[n] for n in SERVERS) + " |",
+        "|---" * (len(SERVERS) + 1) + "|",
         *("| " + " | ".join(cells) + " |" for cells in rows),
     ]

@@ -21,7 +21,8 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +34,19 @@ Model = TypeVar("Model")
 
 class CheckFailed(Exception):
     """Raised by a check when the int8 model's outputs stray too far from the float model's."""
+
+
+@contextmanager
+def _written_in_place(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` for the block to write, renamed onto `path` once the block
+    succeeds and removed if it fails, so a reader never sees half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def int8_path(float_path: Path) -> Path:
@@ -49,22 +63,19 @@ def quantize(float_path: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     log.info("quantizing %s to int8 (once per export)", float_path.name)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
     root = logging.getLogger()
     root.addFilter(_no_quantizer_chatter)
     try:
-        quantize_dynamic(
-            float_path,
-            temporary,
-            op_types_to_quantize=["MatMul"],
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-        )
-        os.replace(temporary, path)
+        with _written_in_place(path) as temporary:
+            quantize_dynamic(
+                float_path,
+                temporary,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+            )
     finally:
         root.removeFilter(_no_quantizer_chatter)
-        Path(temporary).unlink(missing_ok=True)
     return path
 
 
@@ -110,25 +121,24 @@ def export_onnx(
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            # The tracer warns of every Python branch it records; callers check the result.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                inputs,
-                temporary,
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=dynamic_axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with (
+        _written_in_place(path) as temporary,
+        torch.inference_mode(False),
+        torch.no_grad(),
+        warnings.catch_warnings(),
+    ):
+        # The tracer warns of every Python branch it records; callers check the result.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            inputs,
+            temporary,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def _no_quantizer_chatter(record: logging.LogRecord) -> bool:
@@ -179,9 +189,7 @@ def _stamp(path: Path) -> str:
 def _remember(passed: Path, stamp: str) -> None:
     """Write the pass, atomically; a folder that takes no writes only means checking again."""
     try:
-        handle, temporary = tempfile.mkstemp(dir=passed.parent, prefix=f".{passed.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(stamp)
-        os.replace(temporary, passed)
+        with _written_in_place(passed) as temporary:
+            temporary.write_text(stamp, encoding="utf-8")
     except OSError:
         log.debug("could not record that %s passed its check", passed.parent, exc_info=True)

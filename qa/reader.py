@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.documents import Document
 from qa.embedding import bundled_model_path
-from qa.quantize import CheckFailed, checked_int8, export_name, one_thread_session, quantize
+from qa.quantize import CheckFailed, checked_int8, export_name, export_onnx, one_thread_session, quantize
 
 if TYPE_CHECKING:
     import torch
@@ -116,6 +118,12 @@ def _reader_module() -> type:
     return ReaderModule
 
 
+def trained_articles(documents: Sequence[Document]) -> set[str]:
+    """The articles of SQuAD v1.1 dev part 1 (`documents`, in the file's order) the shipped weights
+    were trained on: those at even positions. The odd half is held out for the README's figures."""
+    return {document.doc_id for position, document in enumerate(documents) if position % 2 == 0}
+
+
 def untrained_module() -> Any:
     """The torch reader as training starts it: the bundled layers, new heads."""
     return _reader_module()()
@@ -140,7 +148,8 @@ class Reading:
 
 
 class PairTokenizer:
-    """The model's fast tokenizer on (question, sentence) pairs, padded to the longest pair."""
+    """The model's fast tokenizer on (question, sentence) pairs, padded to the longest pair: the
+    reader's features as it reads and as it is trained (`tools/train_reader.py`)."""
 
     def __init__(self) -> None:
         from tokenizers import Tokenizer
@@ -149,8 +158,9 @@ class PairTokenizer:
         self._tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
         self._tokenizer.enable_padding()
 
-    def __call__(self, question: str, sentences: list[str]) -> tuple[dict[str, np.ndarray], list[Any]]:
-        encodings = self._tokenizer.encode_batch([(question, s) for s in sentences])
+    def __call__(self, pairs: list[tuple[str, str]]) -> tuple[dict[str, np.ndarray], list[Any]]:
+        """The model's inputs, and each pair's encoding (its tokens' sequence ids and offsets)."""
+        encodings = self._tokenizer.encode_batch(pairs)
         features = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
@@ -182,7 +192,7 @@ class Reader:
     def read(self, question: str, sentences: list[str]) -> list[Reading]:
         if not sentences:
             return []
-        features, encodings = self._tokenize(question, sentences)
+        features, encodings = self._tokenize([(question, sentence) for sentence in sentences])
         answers, starts, ends = self._session.run(None, features)
         readings = []
         for i, encoding in enumerate(encodings):
@@ -225,13 +235,10 @@ def _half_word_embeddings(model: Any) -> Any:
 
 
 def _export(path: Path, weights: Path) -> None:
-    from qa.quantize import export_onnx
-
-    log.info("exporting the reader to %s (once per weights and library versions)", path)
-    tokenize = PairTokenizer()
-    features, _ = tokenize(_PROBES[0][0], [_PROBES[0][1], _PROBES[1][1]])
     import torch
 
+    log.info("exporting the reader to %s (once per weights and library versions)", path)
+    features, _ = PairTokenizer()([(_PROBES[0][0], sentence) for sentence in (_PROBES[0][1], _PROBES[1][1])])
     names = list(features)
     export_onnx(
         _half_word_embeddings(trained_module(weights)),

@@ -403,7 +403,8 @@ class ReadinessSchema(ma.Schema):
     reader = fields.String(
         metadata={
             "description": "What reads a fact question's best sentences for its short answer: onnxruntime-int8 "
-            "(the checked int8 export) or onnxruntime (float32: QA_READER=fp32, or int8 failed its check)."
+            "(the checked int8 export), onnxruntime (float32: QA_READER=fp32, or int8 failed its check), "
+            "or off (QA_READER=off: no short answers)."
         }
     )
     warnings = fields.List(fields.String(), metadata={"description": "Seed files skipped or loaded with defaults."})

@@ -103,12 +103,11 @@ def _export_quietly(model: Any, model_path: str, cache_dir: Path, settings: Sett
         onnx_encoder.prepare(model, model_path, cache_dir, settings.query_encoder == "int8")
     except Exception:  # the worker's Embedder tries again, then warns and uses torch
         log.debug("no ONNX export made before the workers start", exc_info=True)
-    if settings.reader == "off":
-        return
-    try:
-        reader.prepare(cache_dir, settings.reader == "int8")
-    except Exception:  # the worker tries again and reports what fails
-        log.debug("no reader export made before the workers start", exc_info=True)
+    if settings.reader != "off":
+        try:
+            reader.prepare(cache_dir, settings.reader == "int8")
+        except Exception:  # the worker tries again and reports what fails
+            log.debug("no reader export made before the workers start", exc_info=True)
 
 
 def serve(settings: Settings) -> None:

@@ -71,8 +71,6 @@ class Service:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
-        self.reader: Reader | None = None  # loaded with the index (one per process) unless QA_READER=off
-        self._reader_loaded = False
         self._pipeline: Pipeline | None = None
         self._load_failed = False
         self._seed_warnings: list[str] = []  # bad seed records skipped or defaulted by the last load
@@ -100,9 +98,6 @@ class Service:
             self.embedder.encode_queries(["warm-up"])
             self.embedder.encode_queries(["warm up", "the batch path"])
             self.embedder.encode(["warm up", "the articles' path"])
-            if self.settings.reader != "off":
-                self.reader = load_reader(self.settings.cache_dir, int8=self.settings.reader == "int8")
-            self._reader_loaded = True
             self._pipeline = self._pipeline_for(index)
         except Exception:
             self._load_failed = True
@@ -119,10 +114,15 @@ class Service:
         return BuildSettings.from_settings(self.settings, self.embedder)
 
     def _pipeline_for(self, index: CorpusIndex) -> Pipeline:
-        if not self._reader_loaded:
-            raise NotReady("the reader is not loaded")
-        answerer = Answerer(index, self.reader, self.settings.min_confidence)
+        answerer = Answerer(index, self._reader(), self.settings.min_confidence)
         return Pipeline(index, Retriever(index, self.embedder), answerer)
+
+    def _reader(self) -> Reader | None:
+        """The process's reader (loaded by the first pipeline, a few seconds the first time it is
+        exported), or None with QA_READER=off."""
+        if self.settings.reader == "off":
+            return None
+        return load_reader(self.settings.cache_dir, int8=self.settings.reader == "int8")
 
     def reload(self) -> bool:
         """Serve the generation `CURRENT` names now, if it is not the one served; True if it

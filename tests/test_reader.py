@@ -1,6 +1,6 @@
 """The reader with its committed weights: exported and quantized once, checked against its float
-export, falling back to float with a warning; its short answers at exact offsets; the way it
-reorders a fact question's best sentences."""
+export, falling back to float with a warning, and remembering a passed check; its short answers
+at exact offsets, the same for a sentence read alone or with others."""
 
 from __future__ import annotations
 

@@ -28,26 +28,13 @@ import numpy as np
 import torch
 
 from qa.config import Settings
-from qa.embedding import bundled_model_path
-from qa.evaluation import EvalQuestion, EvalSet, read_squad
-from qa.reader import MAX_TOKENS, untrained_module
+from qa.evaluation import EvalQuestion, read_squad
+from qa.reader import PairTokenizer, trained_articles, untrained_module
 from qa.retrieval import Query
 from qa.service import Service
 
 SEED = 0
 CANDIDATES = 4
-
-
-def load_tokenizer() -> Any:
-    """The model's tokenizer through transformers, for its offset mapping of question/sentence pairs."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(bundled_model_path(), local_files_only=True)
-
-
-def training_half(v11: EvalSet) -> set[str]:
-    """The articles the reader is trained on: those at even positions of the v1.1 file."""
-    return {d.doc_id for position, d in enumerate(v11.documents) if position % 2 == 0}
 
 
 def examples(service: Service, questions: list[EvalQuestion]) -> list[dict[str, Any]]:
@@ -114,36 +101,26 @@ def swapped(rows: list[dict[str, Any]], seed: int = SEED) -> list[dict[str, Any]
     return made
 
 
-def encode(tokenizer: Any, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    encoded = tokenizer(
-        [r["question"] for r in rows],
-        [r["sentence"] for r in rows],
-        truncation="only_second",
-        max_length=MAX_TOKENS,
-        padding=True,
-        return_offsets_mapping=True,
-        return_tensors="np",
-    )
-    count, length = encoded["input_ids"].shape
-    sentence_mask = np.zeros((count, length), dtype=bool)
-    starts = np.zeros(count, dtype=np.int64)
-    ends = np.zeros(count, dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids = encoded.sequence_ids(i)
-        offsets = encoded["offset_mapping"][i]
-        sentence_mask[i] = [s == 1 for s in ids]
+def encode(tokenize: PairTokenizer, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The reader's features for `rows`, tokenized as the service reads, with each positive's
+    answer as the first and last sentence tokens it overlaps (a span truncated away: a negative)."""
+    features, encodings = tokenize([(r["question"], r["sentence"]) for r in rows])
+    starts = np.zeros(len(rows), dtype=np.int64)
+    ends = np.zeros(len(rows), dtype=np.int64)
+    for i, (row, encoding) in enumerate(zip(rows, encodings, strict=True)):
         if row["label"] == 1:
             a, b = int(row["answer_start"]), int(row["answer_end"])
-            tokens = [t for t in range(length) if ids[t] == 1 and offsets[t][1] > a and offsets[t][0] < b]
+            tokens = [
+                t
+                for t, (sequence, (first, last)) in enumerate(zip(encoding.sequence_ids, encoding.offsets, strict=True))
+                if sequence == 1 and last > a and first < b
+            ]
             if tokens:
                 starts[i], ends[i] = tokens[0], tokens[-1]
             else:  # truncated away
                 row["label"] = 0
     return {
-        "input_ids": torch.from_numpy(encoded["input_ids"]),
-        "attention_mask": torch.from_numpy(encoded["attention_mask"]),
-        "token_type_ids": torch.from_numpy(encoded["token_type_ids"]),
-        "sentence_mask": torch.from_numpy(sentence_mask),
+        **{name: torch.from_numpy(values) for name, values in features.items()},
         "labels": torch.tensor([float(r["label"]) for r in rows]),
         "starts": torch.from_numpy(starts),
         "ends": torch.from_numpy(ends),
@@ -179,7 +156,7 @@ def main() -> None:
     torch.set_num_threads(2)
 
     v11, v2 = read_squad(args.squad11), read_squad(args.squad2)
-    half = training_half(v11)
+    half = trained_articles(v11.documents)
     if args.data and args.data.exists():
         rows = [json.loads(line) for line in args.data.read_text().splitlines()]
     else:
@@ -195,7 +172,7 @@ def main() -> None:
     positives = sum(1 for r in rows if r["label"] == 1)
     print(f"{len(rows)} examples, {positives} positive, from {len(half)} articles")
 
-    tokenizer = load_tokenizer()
+    tokenize = PairTokenizer()
     model = untrained_module()
     model.freeze_embeddings()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -216,7 +193,7 @@ def main() -> None:
             batches = [part[b : b + args.batch_size] for b in range(0, len(part), args.batch_size)]
             random.Random(SEED + c).shuffle(batches)
             for picked in batches:
-                loss = loss_of(model, encode(tokenizer, [dict(rows[i]) for i in picked]))
+                loss = loss_of(model, encode(tokenize, [dict(rows[i]) for i in picked]))
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)

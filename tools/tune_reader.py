@@ -26,7 +26,7 @@ from qa import spans
 from qa.abstention import signals
 from qa.config import Settings
 from qa.evaluation import EvalQuestion, EvalSet, normalize_answer, read_eval_file, token_f1
-from qa.reader import load_reader
+from qa.reader import load_reader, trained_articles
 from qa.retrieval import Query, resolved
 from qa.service import Service
 from qa.verification import evidence
@@ -110,7 +110,7 @@ def main() -> None:
         print(f"reader: {reader.backend}")
         squad = args.eval_dir / "squad"
         v11 = read_eval_file(squad / "squad-v1.1-dev-part1.json")
-        trained = {d.doc_id for position, d in enumerate(v11.documents) if position % 2 == 0}
+        trained = trained_articles(v11.documents)
         sets = [
             ("v1.1", v11, args.index_root / "squad-v1.1-dev-part1", None),
             (
