@@ -144,17 +144,25 @@ class Answerer:
         return min(confidence, self.verifier.probability(evidence(retrieval, self.index, read)))
 
     def _short_answer(self, reader: Reader, retrieval: Retrieval, citation: Citation) -> ShortAnswer | None:
-        """The reader's words in the best sentence (always inside the first citation), when it is
-        sure enough of them: its start and end probabilities' product at least the floor."""
+        """The words of the best sentence (always inside the first citation) that answer a fact
+        question: its one span of the kind asked when it holds exactly one (`spans.lone_span`),
+        else the reader's words when it is sure enough of them (start and end probabilities'
+        product at least the floor)."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
-        (reading,) = reader.read(resolved(retrieval.query), [text])
-        if reading.answer_probability < self.short_answer_floor:
-            return None
+        question = resolved(retrieval.query)
+        lone = spans.lone_span(text, question)
+        if lone is not None:
+            first, last = lone.start, lone.end
+        else:
+            (reading,) = reader.read(question, [text])
+            if reading.answer_probability < self.short_answer_floor:
+                return None
+            first, last = reading.answer_start, reading.answer_end
         offset = int(self.index.sentence_start[sentence])
-        start, end = offset + reading.answer_start, offset + reading.answer_end
+        start, end = offset + first, offset + last
         return ShortAnswer(
-            text[reading.answer_start : reading.answer_end],
+            text[first:last],
             citation.doc_id,
             start,
             end,

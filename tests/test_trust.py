@@ -77,6 +77,33 @@ def test_a_fact_question_gets_a_short_answer_at_exact_offsets_inside_its_first_c
     assert all(c.short_answer is None for c in answer.citations[1:])
 
 
+@pytest.mark.parametrize(
+    ("question_id", "expected"),
+    [
+        # The reader gave "3,400 families conducted in the spring found that 61 percent" (0.30).
+        ("a06", "61 percent"),
+        # The reader's words ("six additional buses, at a cost of about $1.9 million", 0.20) fell
+        # under the floor: no short answer.
+        ("a04", "14"),
+    ],
+)
+def test_the_one_span_of_the_kind_asked_is_the_short_answer(newsroom: Service, question_id: str, expected: str) -> None:
+    _, answer = ask(newsroom, question_id)
+    short = answer.citations[0].short_answer
+    assert short is not None and (short.text, LAKESIDE[short.start : short.end]) == (expected, expected)
+    assert answer.citations[0].start <= short.start < short.end <= answer.citations[0].end
+
+
+def test_a_lone_span_only_for_kinds_written_one_way_and_only_when_alone() -> None:
+    when = "When were the talks held?"
+    held = "The talks were held on October 26-27, 2023 in Washington."
+    assert spans.lone_span(held, when) == spans.Span(23, 42, "October 26-27, 2023")  # the range whole
+    assert spans.lone_span("They met in March and again on May 4.", when) is None  # two dates: the reader picks
+    assert spans.lone_span("Carla Mendes, the superintendent, agreed.", "Who agreed?") is None  # names: the reader
+    assert spans.lone_span("It lasted more than seven hours.", "How long did it last?") is None  # durations too
+    assert spans.lone_span("The district hired 14 drivers.", "How many drivers were hired?") == spans.Span(19, 21, "14")
+
+
 def test_with_the_reader_off_answers_cite_alike_without_short_answers(newsroom: Service) -> None:
     """`QA_READER=off` (the fast path without a model run beyond the encoder): the same citations
     and confidence, no short answer, and `/readyz` says so."""

@@ -3,7 +3,8 @@ question of the eval sets once, then score short answers at several floors offli
 
 Each row records, per question: abstention's and the verifier's confidence, and for each of the
 best `READ` candidate sentences its retrieval score, the reader's probability that it answers,
-its short answer and that answer's probability, and whether the sentence covers a gold span.
+its short answer and that answer's probability, and whether the sentence covers a gold span;
+and the best sentence's lone span of the kind asked (`qa.spans.lone_span`), which comes first.
 Each floor is scored on the SQuAD articles the reader was trained on and on the held-out ones,
 separately, and on the newsroom and seed sets. (Reading three lets the rows also tell whether the
 reader could reorder candidates: with the shipped weights it did not help, README.)
@@ -47,6 +48,7 @@ def rows_of(name: str, evalset: EvalSet, service: Service, reader: Any, trained:
             candidates = retrieval.candidates[:READ]
             texts = [index.sentence_text(c.sentence_id) for c in candidates]
             readings = reader.read(resolved(query), texts)
+            lone = spans.lone_span(texts[0], resolved(query)) if texts else None
             read = []
             for candidate, text, reading in zip(candidates, texts, readings, strict=True):
                 n = candidate.sentence_id
@@ -73,6 +75,7 @@ def rows_of(name: str, evalset: EvalSet, service: Service, reader: Any, trained:
                 "question": question.question,
                 "fact": spans.asks_for_fact(question.question),
                 "follow_up": bool(question.history),
+                "lone": lone.text if lone is not None else None,
                 "confidence": confidence,
                 "verified": verified,
                 "read": read,
@@ -80,17 +83,17 @@ def rows_of(name: str, evalset: EvalSet, service: Service, reader: Any, trained:
 
 
 def report(rows: list[dict[str, Any]], floor: float) -> dict[str, Any]:
-    """Short answers as `qa.answering.Answerer` gives them: answered fact questions whose best
-    sentence's short answer has at least `floor` probability."""
+    """Short answers as `qa.answering.Answerer` gives them, for answered fact questions: the best
+    sentence's lone span of the kind asked, else its reader's words with at least `floor` probability."""
     answerable = [r for r in rows if r["answerable"]]
     given = [
-        (r, r["read"][0])
+        (r, r["lone"] if r["lone"] is not None else r["read"][0]["span"])
         for r in answerable
         if r["read"] and min(r["confidence"], r["verified"]) >= 0.5 and r["fact"]
-        if r["read"][0]["span_probability"] >= floor
+        if r["lone"] is not None or r["read"][0]["span_probability"] >= floor
     ]
-    exact = [max(normalize_answer(c["span"]) == normalize_answer(g) for g in r["gold"]) for r, c in given]
-    f1 = [max(token_f1(c["span"], g) for g in r["gold"]) for r, c in given]
+    exact = [max(normalize_answer(span) == normalize_answer(g) for g in r["gold"]) for r, span in given]
+    f1 = [max(token_f1(span, g) for g in r["gold"]) for r, span in given]
     return {
         "given": round(len(given) / max(1, len(answerable)), 4),
         "exact_match": round(float(np.mean(exact)), 4) if exact else None,
