@@ -690,8 +690,7 @@ def delete(doc_ids: tuple[str, ...], index_dir: Path | None) -> None:
     "--index-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Index for the evaluated articles (default: INDEX_DIR/eval/<file name> for SQuAD, "
-    "INDEX_DIR/eval/<folder name>-<hash> for --seeds-dir other than the service's, "
-    "else the service's own index).",
+    "INDEX_DIR/eval/<seeds folder name>-<hash> for seed questions; never the service's own).",
 )
 @click.option(
     "--off-corpus",
@@ -740,7 +739,7 @@ def evaluate(
     if off_corpus and not evalset.documents:  # before loading the model and asking every question
         raise click.ClickException("--off-corpus needs a SQuAD file: its questions name their article")
     documents = evalset.documents or read_articles(settings)
-    index_dir = index_dir or default_index_dir(file, settings, service_seeds_dir=settings_from().seeds_dir)
+    index_dir = index_dir or default_index_dir(file, settings)
     service = open_service(settings.with_overrides(index_dir=index_dir), documents)
     report = run_evaluation(evalset, service, off_corpus=off_corpus, fold_count=folds, limit=limit)
     if as_json:

@@ -269,15 +269,15 @@ def off_corpus_questions(questions: Iterable[EvalQuestion], held_out: Sequence[D
 # --- orchestration (what `qa eval` runs) -----------------------------------------------------
 
 
-def default_index_dir(path: Path, settings: Any, service_seeds_dir: Path) -> Path:
-    """Where `qa eval` keeps the index of what it evaluates: apart from the service's index (under
-    INDEX_DIR/eval), unless the articles are the service's own. A SQuAD file's index is named after
-    the file; another seeds folder's after its name and a hash of its full path."""
+def default_index_dir(path: Path, settings: Any) -> Path:
+    """Where `qa eval` keeps the index of what it evaluates: always under INDEX_DIR/eval, apart
+    from the service's index, even for the service's own seeds folder: that archive may hold
+    articles published since its seeds were imported, and an index over exactly the evaluated
+    articles would replace them. A SQuAD file's index is named after the file; a seeds folder's
+    after its name and a hash of its full path."""
     if path.suffix == ".json":
         return settings.index_dir / "eval" / path.stem
     seeds = settings.seeds_dir.resolve()
-    if seeds == service_seeds_dir.resolve():
-        return settings.index_dir
     digest = hashlib.sha256(str(seeds).encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return settings.index_dir / "eval" / f"{seeds.name}-{digest}"
 

@@ -144,7 +144,8 @@ def test_a_bad_setting_is_a_usage_error_naming_the_variable(cli_env: dict[str, s
 @pytest.fixture()
 def index_copy(settings: Settings, service: Any, tmp_path: Path) -> dict[str, str]:
     """Environment for commands that write: a private copy of the session's (built) index."""
-    shutil.copytree(settings.index_dir, tmp_path / "index")
+    # Not the evaluation indexes other tests' `qa eval` runs keep beside it.
+    shutil.copytree(settings.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns("eval"))
     return {"QA_SEEDS_DIR": str(settings.seeds_dir), "QA_INDEX_DIR": str(tmp_path / "index")}
 
 
@@ -369,6 +370,36 @@ def test_eval_of_other_seeds_leaves_the_service_index_untouched(index_copy: dict
 
     again = run(index_copy, "eval", str(questions), "--seeds-dir", str(seeds), "--json")
     assert again.exit_code == 0 and "rebuilding" not in again.stderr, "a second run reuses the eval index"
+
+
+def test_eval_of_the_service_seeds_keeps_the_articles_published_since(
+    index_copy: dict[str, str], tmp_path: Path
+) -> None:
+    """Seed questions asked of the service's own seeds folder: the archive also holds an article
+    published since, and `qa eval` rebuilt the archive from the seeds alone, deleting it."""
+    article = {
+        "id": "flood-barrier",
+        "title": "Flood barrier",
+        "text": "The council approved a flood barrier. The barrier will cost 12 million dollars.",
+    }
+    published = tmp_path / "new.jsonl"
+    published.write_text(json.dumps(article) + "\n", encoding="utf-8")
+    assert run(index_copy, "ingest", str(published)).exit_code == 0
+    before = current(index_copy)
+    questions = tmp_path / "questions.jsonl"
+    gold = {"text": SEED_TEXT[921:1115], "start": 921, "end": 1115}
+    questions.write_text(
+        json.dumps({"id": "f", "question": FENTANYL_QUESTION, "gold": [gold]}) + "\n", encoding="utf-8"
+    )
+
+    result = run(index_copy, "eval", str(questions), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hit_at_1"] == 1.0
+    assert current(index_copy) == before
+    answer = json.loads(run(index_copy, "ask", "How much will the flood barrier cost?", "--json").stdout)
+    assert answer["citations"][0]["doc_id"] == "flood-barrier"
+    [own] = (Path(index_copy["QA_INDEX_DIR"]) / "eval").iterdir()
+    assert own.name.startswith(f"{Path(index_copy['QA_SEEDS_DIR']).name}-")
 
 
 @pytest.mark.slow

@@ -557,7 +557,7 @@ def test_eval_seed_questions_json(
 
 def test_eval_seed_questions_as_text_with_a_limit(tmp_path: Path, cli_env: dict[str, str], service: Service) -> None:
     path = write_jsonl(tmp_path / "seed.jsonl", seed_lines()[::-1])  # the unanswerable one first
-    result = qa_eval(cli_env, str(path), "--limit", "1")  # index: QA_INDEX_DIR, the session's
+    result = qa_eval(cli_env, str(path), "--limit", "1")  # index: QA_INDEX_DIR/eval/<seeds>-<hash>
     assert result.exit_code == 0, result.output
     lines = {key.strip(): value for key, value in (line.split(": ", 1) for line in result.stdout.splitlines())}
     assert set(lines) == REPORT_KEYS
