@@ -53,7 +53,7 @@ class EvalQuestion:
 @dataclass
 class EvalSet:
     questions: list[EvalQuestion]
-    documents: list[Document] = field(default_factory=list)  # empty: use the service's own index
+    documents: list[Document] = field(default_factory=list)  # empty: the seeds folder's articles
 
 
 # --- reading --------------------------------------------------------------------------------
