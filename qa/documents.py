@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,40 @@ log = logging.getLogger(__name__)
 # At most this many warnings are kept for `/readyz`; the log has them all.
 MAX_WARNINGS = 20
 _DEFAULTED = "using the file name as id and title"
+
+
+# Article ids: what a URL path segment can carry unescaped, and never "." or "..". The one rule
+# for every way in (the API, `qa ingest`, a seeds folder), so any article can be replaced by id.
+DOC_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"
+_DOC_ID = re.compile(DOC_ID_PATTERN)
+DOC_ID_RULE = "Must be 1 to 128 letters, digits, '.', '_' or '-' (not '.' or '..')."
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def is_doc_id(value: str) -> bool:
+    """The whole value matches: `re.match` would let `$` accept an id ending in a newline."""
+    return _DOC_ID.fullmatch(value) is not None
+
+
+def metadata_problems(metadata: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with an article's metadata, by field: `published_at` must be ISO 8601 (pages
+    sort by it) and `url` a string (citations link it)."""
+    problems = {}
+    if "url" in metadata and not isinstance(metadata["url"], str):
+        problems["url"] = "Must be a string."
+    if "published_at" in metadata and parse_instant(metadata["published_at"]) is None:
+        problems["published_at"] = "Must be an ISO 8601 date or date and time, e.g. 2026-12-04T09:30:00Z."
+    return problems
+
+
+def parse_instant(stamp: Any) -> datetime | None:
+    """An ISO 8601 date or date and time ("Z" for UTC), or None when `stamp` is not one."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.removesuffix("Z") + ("+00:00" if stamp.endswith("Z") else ""))
+    except ValueError:
+        return None
 
 
 class DocumentError(ValueError):
@@ -73,14 +108,14 @@ def _short_json(value: Any) -> str:
 
 def _string_field(record: dict[str, Any], key: str, fallback: str, problems: list[str]) -> str:
     """`record[key]` when it is a usable string, else `fallback` (and a problem saying so). An id must
-    also be non-empty and without "/", or `GET /v1/documents/<doc_id>` could not reach the article."""
+    also follow `DOC_ID_RULE`, as the API's do, or the article could not be replaced by id."""
     if key not in record:
         return fallback
     value = record.pop(key)
     if key == "id":
-        if isinstance(value, str) and value.strip() and "/" not in value:
+        if isinstance(value, str) and is_doc_id(value):
             return value
-        rule = 'a non-empty string without "/"'
+        rule = "1 to 128 letters, digits, '.', '_' or '-'"
     else:
         if isinstance(value, str):
             return value
@@ -101,9 +136,21 @@ def load_document(text_path: Path) -> tuple[Document, list[str]]:
     except DocumentError as exc:
         problems.append(f"{exc}; {_DEFAULTED}")
         record = {}
-    doc_id = _string_field(record, "id", text_path.stem, problems)
+    doc_id = _string_field(record, "id", _id_from_name(text_path.stem), problems)
     title = _string_field(record, "title", text_path.stem, problems)
-    return Document(doc_id=doc_id, text=read_text(text_path), title=title, metadata=record), problems
+    text = read_text(text_path)
+    if not text.strip():
+        raise DocumentError("no text, only whitespace")
+    for name, problem in metadata_problems(record).items():
+        problems.append(f'"{name}": {problem} Left out')
+        del record[name]
+    return Document(doc_id=doc_id, text=text, title=title, metadata=record), problems
+
+
+def _id_from_name(stem: str) -> str:
+    """A file name as an article id: runs of characters an id cannot hold become "-"
+    ("Harbour report" -> "Harbour-report"); "." and ".." cannot be file names of *.txt files."""
+    return _NOT_IN_ID.sub("-", stem)[:128] or "-"
 
 
 def load_seeds(directory: Path) -> Seeds:
@@ -163,12 +210,8 @@ class InvalidCursor(ValueError):
 
 
 def _published_at(document: Document) -> float | None:
-    stamp = document.metadata.get("published_at")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.removesuffix("Z") + ("+00:00" if stamp.endswith("Z") else ""))
-    except ValueError:
+    moment = parse_instant(document.metadata.get("published_at"))
+    if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 

@@ -10,14 +10,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from qa.answering import Answer
-from qa.documents import Document
+from qa.documents import DOC_ID_PATTERN, DOC_ID_RULE, Document, is_doc_id, metadata_problems
 from qa.retrieval import Query
 
 MAX_QUESTION_CHARS = 1000
@@ -267,37 +266,15 @@ class DocumentPageArgsSchema(ma.Schema):
     cursor = Text(load_default=None, validate=validate.Length(1, 1000))
 
 
-# Article ids: what a URL path segment can carry unescaped, and never "." or "..".
-DOC_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"
-_DOC_ID = re.compile(DOC_ID_PATTERN)
-DOC_ID_RULE = "Must be 1 to 128 letters, digits, '.', '_' or '-' (not '.' or '..')."
-
-
-def is_doc_id(value: str) -> bool:
-    """The whole value matches: `re.match` would let `$` accept an id ending in a newline."""
-    return _DOC_ID.fullmatch(value) is not None
-
-
 def _doc_id(value: str) -> None:
     if not is_doc_id(value):
         raise ma.ValidationError(DOC_ID_RULE)
 
 
 def _metadata_fields(value: Any) -> None:
-    """`published_at` must be ISO 8601 (pages sort by it) and `url` a string (citations link it)."""
-    if "url" in value and not isinstance(value["url"], str):
-        raise ma.ValidationError({"url": ["Must be a string."]})
-    if "published_at" not in value:
-        return
-    stamp = value["published_at"]
-    try:
-        if not isinstance(stamp, str):
-            raise ValueError
-        datetime.fromisoformat(stamp.removesuffix("Z") + ("+00:00" if stamp.endswith("Z") else ""))
-    except ValueError:
-        raise ma.ValidationError(
-            {"published_at": ["Must be an ISO 8601 date or date and time, e.g. 2026-12-04T09:30:00Z."]}
-        ) from None
+    problems = metadata_problems(value)
+    if problems:
+        raise ma.ValidationError({name: [problem] for name, problem in problems.items()})
 
 
 def _metadata_text(value: Any) -> None:

@@ -14,6 +14,7 @@ from qa.documents import (
     Document,
     DocumentError,
     document_hash,
+    is_doc_id,
     load_directory,
     load_document,
     load_seeds,
@@ -104,12 +105,12 @@ def test_unusable_metadata_keeps_the_article_under_its_file_name(
         (
             {"id": 7, "title": "T", "author": "A"},
             Document("bad", "Text.", "T", {"author": "A"}),
-            '"id" must be a non-empty string without "/", not 7; using "bad"',
+            "\"id\" must be 1 to 128 letters, digits, '.', '_' or '-', not 7; using \"bad\"",
         ),
         (
             {"id": "a/b"},
             Document("bad", "Text.", "bad", {}),
-            '"id" must be a non-empty string without "/", not "a/b"; using "bad"',
+            "\"id\" must be 1 to 128 letters, digits, '.', '_' or '-', not \"a/b\"; using \"bad\"",
         ),
         (
             {"id": "x", "title": ["T"]},
@@ -123,6 +124,44 @@ def test_a_field_of_the_wrong_type_falls_back_to_the_file_name(
     tmp_path: Path, record: dict[str, object], expected: Document, problem: str
 ) -> None:
     assert load_document(write_article(tmp_path, "bad", "Text.", record)) == (expected, [problem])
+
+
+@pytest.mark.parametrize(
+    ("name", "record", "expected", "problems"),
+    [
+        # An id the API refuses ("a b?#%") was imported as it was and could then not be replaced.
+        (
+            "bad",
+            {"id": "a b?#%"},
+            Document("bad", "Text.", "bad", {}),
+            ["\"id\" must be 1 to 128 letters, digits, '.', '_' or '-', not \"a b?#%\"; using \"bad\""],
+        ),
+        # A file name is an id once the characters an id cannot hold are dashes; the title keeps it.
+        ("Harbour report (final)", {}, Document("Harbour-report-final-", "Text.", "Harbour report (final)", {}), []),
+        # Metadata the API refuses is left out, not served: a `url` a page would link, a date pages sort by.
+        (
+            "bad",
+            {"url": 7, "published_at": "yesterday", "author": "Ann"},
+            Document("bad", "Text.", "bad", {"author": "Ann"}),
+            [
+                '"url": Must be a string. Left out',
+                '"published_at": Must be an ISO 8601 date or date and time, e.g. 2026-12-04T09:30:00Z. Left out',
+            ],
+        ),
+    ],
+    ids=["id-the-api-refuses", "file-name-with-spaces", "metadata-the-api-refuses"],
+)
+def test_a_seed_follows_the_api_rules_for_ids_and_metadata(
+    tmp_path: Path, name: str, record: dict[str, object], expected: Document, problems: list[str]
+) -> None:
+    assert load_document(write_article(tmp_path, name, "Text.", record)) == (expected, problems)
+    assert is_doc_id(expected.doc_id)
+
+
+def test_a_seed_with_only_whitespace_is_skipped(tmp_path: Path) -> None:
+    """It was imported as an article of no sentences, which `qa ingest` and the API refuse."""
+    with pytest.raises(DocumentError, match="no text, only whitespace"):
+        load_document(write_article(tmp_path, "blank", " \n\t "))
 
 
 def test_text_that_is_not_utf8_gives_document_error(tmp_path: Path) -> None:
@@ -157,7 +196,7 @@ EVERY_PROBLEM = [
     "latin1.txt: not UTF-8 text ('utf-8' codec can't decode byte 0xe9 in position 3: invalid continuation byte); "
     "skipped",
     "list-json.json: not a JSON object; " + DEFAULTED,
-    'numbered.json: "id" must be a non-empty string without "/", not 42; using "numbered"',
+    "numbered.json: \"id\" must be 1 to 128 letters, digits, '.', '_' or '-', not 42; using \"numbered\"",
     'untitled.json: "title" must be a string, not {"a": 1}; using "untitled"',
 ]
 
