@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -21,12 +20,12 @@ from typing import IO, Any
 
 from qa.batching import parse_item
 from qa.retrieval import Query
+from qa.schemas import NOT_UTF8, is_undecodable
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 OUTPUT_FORMATS = ("jsonl", "csv")
 # The short answer's words last: a row read by a spreadsheet keeps the older columns where they were.
 CSV_COLUMNS = ("id", "question", "answer", "answerable", "confidence", "citations", "short_answer")
-_UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,8 @@ def read_lines(path: Path) -> Iterator[Line]:
     if suffix not in readers:
         raise ValueError(f"{path}: unknown input format; use {', '.join(INPUT_SUFFIXES)}")
     for line in readers[suffix](path):
-        if line.item is not None and _UNDECODABLE.search(json.dumps(line.item, ensure_ascii=False)):
-            yield Line(line.number, problem="not valid UTF-8")
+        if line.item is not None and is_undecodable(json.dumps(line.item, ensure_ascii=False)):
+            yield Line(line.number, problem=NOT_UTF8)
         else:
             yield line
 

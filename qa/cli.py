@@ -25,6 +25,7 @@ from qa.config import Settings
 if TYPE_CHECKING:
     from qa.documents import Document
     from qa.indexing import Archive
+    from qa.retrieval import Query
     from qa.service import Service
 
 INDEX_DIR = click.option(
@@ -291,6 +292,37 @@ def print_answer(answer: Any) -> None:
         )
 
 
+# Where each field of a `POST /v1/ask` body comes from on `qa ask`'s command line.
+ASK_PARAMETERS = {"question": "QUESTION", "history": "'--history'", "top_k": "'--top-k'"}
+
+
+def checked_query(question: str, history: Sequence[str], top_k: int) -> Query:
+    """The query as `POST /v1/ask` takes it, through the same schema (its limits, its messages);
+    the first problem is a usage error naming the argument, before any model loads."""
+    import marshmallow
+
+    from qa.schemas import NOT_UTF8, AskRequestSchema, is_undecodable
+
+    arguments = [("question", None, question), *(("history", n, item) for n, item in enumerate(history))]
+    for name, position, value in arguments:
+        if is_undecodable(value):
+            raise _bad_argument(name, position, [NOT_UTF8])
+    try:
+        query: Query = AskRequestSchema().load({"question": question, "history": list(history), "top_k": top_k})
+    except marshmallow.ValidationError as exc:
+        name, messages = next(iter(exc.normalized_messages().items()))
+        position = None
+        if isinstance(messages, dict):  # a history item's: {position: [messages]}
+            position, messages = next(iter(messages.items()))
+        raise _bad_argument(name, position, messages) from None
+    return query
+
+
+def _bad_argument(name: str, position: int | None, messages: list[str]) -> click.BadParameter:
+    where = "" if position is None else f"item {position + 1}: "
+    return click.BadParameter(where + " ".join(messages), param_hint=ASK_PARAMETERS[name])
+
+
 @cli.command()
 @click.argument("question")
 @click.option("--history", multiple=True, help="An earlier question of the conversation (repeatable, oldest first).")
@@ -312,14 +344,12 @@ def ask(
       qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
       qa ask "What did Blinken say about fentanyl?" --json | jq '.citations[0]'
     """
-    from qa.retrieval import Query
     from qa.schemas import answer_to_dict
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    answer = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir)).ask(
-        Query(question, tuple(history), top_k)
-    )
+    query = checked_query(question, history, top_k)
+    answer = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir)).ask(query)
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False))
     else:

@@ -31,6 +31,8 @@ NOT_BLANK = r"\S"
 _NOT_BLANK = re.compile(NOT_BLANK)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 NOT_TEXT = "Must be valid Unicode text (no lone surrogate code points)."
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
+NOT_UTF8 = "not valid UTF-8"
 
 
 def _not_blank(value: str) -> None:
@@ -42,6 +44,13 @@ def is_text(value: str) -> bool:
     """False for a string holding a lone surrogate: JSON can spell one (`"\\ud800"`), but no
     tokenizer reads it and no UTF-8 encoder writes it back, so it must stop at validation."""
     return not _LONE_SURROGATE.search(value)
+
+
+def is_undecodable(value: str) -> bool:
+    """True for text read with `errors="surrogateescape"` (a file's lines; Python's command-line
+    arguments) that held bytes which are not UTF-8: `is_text` refuses it too, but "not valid UTF-8"
+    is what a person who typed or saved those bytes can act on."""
+    return _UNDECODABLE.search(value) is not None
 
 
 def unicode_text(value: str) -> None:

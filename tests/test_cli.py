@@ -18,7 +18,17 @@ from click.testing import Result
 
 from qa.cli import cli
 from qa.config import Settings
-from tests.conftest import FENTANYL_QUESTION, ROOT, SEED_ID, SEED_TEXT, SEEDS, assert_valid_answer, run_qa
+from qa.schemas import MAX_QUESTION_CHARS
+from tests.conftest import (
+    FENTANYL_QUESTION,
+    ROBINSON_QUESTION,
+    ROOT,
+    SEED_ID,
+    SEED_TEXT,
+    SEEDS,
+    assert_valid_answer,
+    run_qa,
+)
 from tests.servers import Client, free_port
 
 
@@ -130,6 +140,38 @@ def test_ask_with_top_k_out_of_range_is_a_usage_error(cli_env: dict[str, str], t
     result = run(cli_env, "ask", FENTANYL_QUESTION, "--top-k", top_k)
     assert result.exit_code == 2
     assert "Invalid value for '--top-k'" in result.output
+
+
+def assert_usage_error(result: Result, message: str) -> None:
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.endswith(f"\nError: {message}\n") and "Traceback" not in result.stderr
+
+
+def test_ask_with_a_question_that_is_not_utf8_is_a_usage_error(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """A byte that is not UTF-8 in argv (Python keeps it as a lone surrogate) reached the tokenizer,
+    whose TypeError was the error shown; a real process, so the byte goes through argv."""
+    folders = ("--seeds-dir", cli_env["QA_SEEDS_DIR"], "--index-dir", cli_env["QA_INDEX_DIR"])
+    asked = python_m_qa(tmp_path, "ask", "Who is Roger Robinson\udce9?", *folders)
+    assert (asked.returncode, asked.stdout) == (2, "")
+    assert asked.stderr.endswith("\nError: Invalid value for QUESTION: not valid UTF-8\n")
+
+
+def test_ask_with_a_question_longer_than_the_api_takes_is_a_usage_error(cli_env: dict[str, str], client: Any) -> None:
+    """The command line answered a question `POST /v1/ask` refuses; now it refuses it with the API's words."""
+    question = "x" * (MAX_QUESTION_CHARS + 1)
+    refused = client.post("/v1/ask", json={"question": question})
+    assert refused.status_code == 400
+    (message,) = refused.get_json()["error"]["fields"]["question"]
+    assert_usage_error(run(cli_env, "ask", question), f"Invalid value for QUESTION: {message}")
+
+
+def test_ask_with_a_blank_history_item_is_a_usage_error(cli_env: dict[str, str], client: Any) -> None:
+    """The command line answered with a blank history item, which `POST /v1/ask` refuses."""
+    refused = client.post("/v1/ask", json={"question": FENTANYL_QUESTION, "history": [ROBINSON_QUESTION, ""]})
+    assert refused.status_code == 400
+    messages = " ".join(refused.get_json()["error"]["fields"]["history"]["1"])
+    result = run(cli_env, "ask", FENTANYL_QUESTION, "--history", ROBINSON_QUESTION, "--history", "")
+    assert_usage_error(result, f"Invalid value for '--history': item 2: {messages}")
 
 
 def test_a_bad_setting_is_a_usage_error_naming_the_variable(cli_env: dict[str, str]) -> None:
