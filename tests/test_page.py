@@ -15,6 +15,7 @@ import shutil
 import threading
 import urllib.request
 from collections.abc import Iterator
+from datetime import date, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,10 +87,10 @@ CONTRAST_FAILURES = """(root) => {
 }"""
 
 
-def write_article(folder: Path, doc_id: str, text: str, title: str) -> None:
+def write_article(folder: Path, doc_id: str, text: str, title: str, **metadata: str) -> None:
     (folder / f"{doc_id}.txt").write_text(text, encoding="utf-8")
     (folder / f"{doc_id}.json").write_text(
-        json.dumps({"id": doc_id, "title": title, "author": "Ada Reporter", "source": "The Daily Example"}),
+        json.dumps({"id": doc_id, "title": title, "author": "Ada Reporter", "source": "The Daily Example", **metadata}),
         encoding="utf-8",
     )
 
@@ -353,6 +354,29 @@ def test_the_picker_shows_an_article_and_scopes_questions_to_it(page: Page, serv
     highlight = page.get_by_test_id("highlight")
     expect(highlight).to_have_text(EMOJI_TEXT[start : start + len(EMOJI_SENTENCE)], use_inner_text=False)
     shoot(page, screenshots, "emoji-article")
+
+
+def test_the_picker_lists_every_article_past_the_first_page(page: Page, tmp_path: Path) -> None:
+    """`GET /v1/documents` lists 50 articles a page; the picker read the first page only, so of 55
+    articles the 5 oldest (the list is newest first) could not be picked."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    first_day = date(2024, 1, 1)
+    for day in range(55):
+        published = (first_day + timedelta(days=day)).isoformat()
+        text = f"The harbour master counted {day + 3} ships in the port on {published}.\n"
+        write_article(seeds, f"harbour-{day:02d}", text, f"Harbour report {published}", published_at=published)
+    server = start_server(seeds, tmp_path / "index")
+    try:
+        page.goto(server.base_url + "/")
+        picker = page.get_by_test_id("article-picker")
+        expect(picker).to_be_enabled()
+        newest_first = [f"Harbour report {first_day + timedelta(days=day)}" for day in reversed(range(55))]
+        expect(picker.locator("option")).to_have_text(["All articles", *newest_first])
+        picker.select_option("harbour-00")  # the oldest, on the list's second page
+        expect(page.get_by_test_id("article")).to_contain_text("counted 3 ships")
+    finally:
+        server.stop()
 
 
 def test_the_widget_on_the_demo_page_answers_from_its_article(page: Page, server: Server, screenshots: Path) -> None:

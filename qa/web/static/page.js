@@ -28,10 +28,27 @@
     else articlePane.innerHTML = placeholder;
   }
 
+  // Pages of the article list (50 articles each, newest first) the picker reads at most: past
+  // 1,000 articles a drop-down is no way to find one, and the page would wait on ever more requests;
+  // the oldest are the ones left out.
+  const MAX_PAGES = 20;
+
+  /** The archive's articles in the API's order, following `next_cursor` page after page. */
+  async function listArticles() {
+    const documents = [];
+    let path = "/v1/documents";
+    for (let page = 0; path && page < MAX_PAGES; page++) {
+      const { documents: more, next_cursor: next } = await getJson(api, path);
+      documents.push(...more);
+      path = next && `/v1/documents?cursor=${encodeURIComponent(next)}`;
+    }
+    return documents;
+  }
+
   async function loadArticles() {
     pickerStatus.replaceChildren();
     try {
-      const { documents } = await getJson(api, "/v1/documents");
+      const documents = await listArticles(); // all pages before any option: a retry starts clean
       for (const doc of documents) {
         titles.set(doc.doc_id, doc.title);
         picker.append(el("option", { value: doc.doc_id }, doc.title || doc.doc_id));
