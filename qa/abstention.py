@@ -18,12 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.lexical import tokenize_question
+from qa.lexical import composed, tokenize_question
 from qa.retrieval import RankedCandidates, Retrieval
 from qa.store import CorpusIndex
 
 # Capitalised words other than the question's first: the names a question mentions.
-QUESTION_NAME = re.compile(r"(?<!^)(?<=\s)[A-Z][\w'’.-]*")
+_QUESTION_NAME = re.compile(r"(?<!^)(?<=\s)[A-Z][\w'’.-]*")
+
+
+def question_names(question: str) -> list[str]:
+    """The names `question` mentions, whole even when typed with combining accents (`composed`)."""
+    return _QUESTION_NAME.findall(composed(question))
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ def unknown_names(
         return len(sentences) > 0
 
     unknown = 0
-    for name in QUESTION_NAME.findall(question):
+    for name in question_names(question):
         tokens = [t for t in tokenize_question(name) if t not in aliased_tokens]
         if tokens and not any(mentioned(t) for t in tokens):
             unknown += 1

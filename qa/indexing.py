@@ -29,7 +29,7 @@ from qa.chunking import SPLITTER_VERSION, Chunk, Sentence, group_into_chunks, sp
 from qa.config import Settings
 from qa.documents import Document, document_hash
 from qa.embedding import Embedder
-from qa.lexical import LexicalSegment
+from qa.lexical import TOKENIZER_VERSION, LexicalSegment
 from qa.store import (
     CURRENT,
     SEGMENTS,
@@ -72,6 +72,7 @@ class BuildSettings:
     chunk_overlap: int
     max_sentence_chars: int
     splitter: int = SPLITTER_VERSION
+    tokenizer: int = TOKENIZER_VERSION  # BM25 postings store its tokens
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder) -> BuildSettings:

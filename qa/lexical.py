@@ -15,6 +15,7 @@ The formula is Lucene's (k1 1.2, b 0.75, no (k1 + 1) factor), as bm25s's "lucene
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,10 @@ if TYPE_CHECKING:  # imported where it is used, so importing qa stays light
     import Stemmer
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+# Raised whenever the same text would give other tokens, so indexes built before are stale.
+# 2: text is read in NFC, so a decomposed accent ("e" + U+0301) no longer splits a word.
+TOKENIZER_VERSION = 2
 
 # Question words and glue only: content words, even common ones, carry the match.
 STOPWORDS = frozenset(
@@ -50,9 +55,16 @@ QUESTION_FRAMING = frozenset(
 )
 
 
+def composed(text: str) -> str:
+    """`text` in NFC, for matching words only (offsets stay in the text as published): an accent
+    typed as a combining mark ("e" + U+0301) is not a word character, so "Ame\u0301lie" would read
+    as "Ame" and "lie" where the composed "Amélie" is one word."""
+    return unicodedata.normalize("NFC", text)
+
+
 def tokenize(text: str, ignore: frozenset[str] = frozenset()) -> list[str]:
     """Lower-cased, stemmed content words of `text`, leaving out `ignore` as well as stopwords."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and w not in ignore]
+    words = [w for w in _WORD.findall(composed(text).lower()) if w not in STOPWORDS and w not in ignore]
     return _stemmer().stemWords(words) if words else []
 
 

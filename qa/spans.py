@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.lexical import STOPWORDS, tokenize
+from qa.lexical import STOPWORDS, composed, tokenize
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -155,7 +155,7 @@ def without_asking(question: str) -> str:
 
 @lru_cache(maxsize=256)
 def _words(text: str) -> frozenset[str]:
-    return frozenset(w.lower() for w in _WORD.findall(text))
+    return frozenset(w.lower() for w in _WORD.findall(composed(text)))
 
 
 def _new(span: str, question_words: frozenset[str]) -> bool:
@@ -172,7 +172,7 @@ def _opens_sentence(text: str, start: int) -> bool:
 @lru_cache(maxsize=256)
 def _counted(question: str) -> frozenset[str]:
     """Stems of what a "how many" question counts; empty for any other question."""
-    match = _HOW_MANY.search(question)
+    match = _HOW_MANY.search(composed(question))
     return frozenset(tokenize(match.group(1) or match.group(3), _NOT_COUNTED)) if match else frozenset()
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa import spans
-from qa.abstention import QUESTION_NAME, Signals
+from qa.abstention import Signals, question_names
 from qa.lexical import tokenize_question
 from qa.retrieval import Retrieval
 from qa.store import CorpusIndex
@@ -87,7 +87,7 @@ def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evid
     missing_peak = missing_share = missing_sentence = missing_document = name_absent = 0.0
     around = _neighbourhood(index, best)
     lexical = index.sentence_lexical
-    for name in QUESTION_NAME.findall(question):
+    for name in question_names(question):
         name_tokens = [t for t in tokenize_question(name) if t not in retrieval.aliased_tokens]
         if any(not _holds(lexical.units_containing(t), around) for t in name_tokens):
             name_absent = 1.0

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import unicodedata
 
 import numpy as np
 import pytest
 
 from qa.abstention import unknown_names
 from qa.api import create_app
+from qa.documents import Document
+from qa.lexical import tokenize
 from qa.retrieval import Query
 from qa.service import Service
 from qa.vectors import build_vector_index, search
@@ -22,6 +25,8 @@ HARBOUR = (
     "Harbour news 😀🚢 from 𝕏-town.\n\nThe new harbour bridge opened on Monday. It cost 40 million dollars to build.\n"
 )
 BRIDGE_QUESTION = "How much did the new harbour bridge cost to build?"
+# Accents typed as combining marks (NFD: "e" + U+0301), as some editors and macOS file names write them.
+DECOMPOSED = "Ame\u0301lie Poulain opened a cafe\u0301 in Paris in 2001."
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +162,23 @@ def test_a_name_only_another_article_mentions_counts_as_unknown_in_a_scoped_ques
     assert unknown_names(question, archive.index) == 0  # the seed article names Blinken
     assert unknown_names(question, archive.index, doc_ids=(SEED_ID,)) == 0
     assert unknown_names(question, archive.index, doc_ids=(HARBOUR_ID,)) == 1
+
+
+def test_a_word_with_a_combining_accent_is_the_word_with_the_composed_letter() -> None:
+    composed = unicodedata.normalize("NFC", DECOMPOSED)
+    assert composed != DECOMPOSED
+    # Before: ['ame', 'lie', 'poulain', 'open', 'cafe', 'pari', '2001'] for the decomposed text.
+    assert tokenize(DECOMPOSED) == tokenize(composed) == ["améli", "poulain", "open", "café", "pari", "2001"]
+
+
+def test_an_article_with_combining_accents_answers_a_question_typed_with_composed_letters(
+    private_service: Service,
+) -> None:
+    # Declined before (confidence 0.32): the question's "Amélie" and "café" were not the article's words.
+    private_service.publish([Document("amelie", DECOMPOSED)])
+    answer = private_service.ask(Query("Where did Amélie open a café?", doc_ids=("amelie",)))
+    assert answer.answerable
+    first = answer.citations[0]
+    assert (first.doc_id, first.start, first.end, first.quote) == ("amelie", 0, len(DECOMPOSED), DECOMPOSED)
+    short = first.short_answer
+    assert short is not None and (short.text, DECOMPOSED[short.start : short.end]) == ("Paris", "Paris")

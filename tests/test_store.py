@@ -25,6 +25,7 @@ from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
 from qa.indexing import BuildSettings, build_index, check_fresh, ensure_index
+from qa.lexical import TOKENIZER_VERSION
 from qa.retrieval import Query
 from qa.schemas import answer_to_dict
 from qa.service import Service
@@ -166,6 +167,7 @@ def test_manifest_records_build_settings_and_a_hash_of_every_file(tiny: Settings
         "chunk_overlap": 1,
         "max_sentence_chars": 600,
         "splitter": SPLITTER_VERSION,
+        "tokenizer": TOKENIZER_VERSION,
     }
     assert manifest["dimension"] == 384
     folder = segment_folder(tiny)
@@ -206,8 +208,19 @@ def edit_metadata(settings: Settings, build: BuildSettings) -> BuildSettings:
         lambda settings, build: replace(build, max_sentence_chars=30),
         lambda settings, build: replace(build, model="another-model"),
         lambda settings, build: replace(build, splitter=SPLITTER_VERSION - 1),
+        lambda settings, build: replace(build, tokenizer=TOKENIZER_VERSION - 1),
     ],
-    ids=["seed-text", "new-article", "metadata", "chunk-size", "overlap", "max-chars", "model", "splitter"],
+    ids=[
+        "seed-text",
+        "new-article",
+        "metadata",
+        "chunk-size",
+        "overlap",
+        "max-chars",
+        "model",
+        "splitter",
+        "tokenizer",
+    ],
 )
 def test_a_stale_index_is_rebuilt(
     tiny: Settings, embedder: Embedder, change: Callable[[Settings, BuildSettings], BuildSettings]
