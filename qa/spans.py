@@ -60,18 +60,25 @@ _AUX = r"(is|are|was|were|will|would|does|do|did|has|have|had|can|could|should|m
 # names and dates are written too many ways: on SQuAD v1.1 their absence cost answered questions.)
 RELIABLE = frozenset({"money", "percent", "clock"})
 
+# "How much more/higher...": a difference, which no kind of span answers alone.
+_NOT_COMPARED = r"(?! (?:more|less|higher|lower|larger|smaller|greater|bigger)\b)"
+# Verbs of a change in an amount ("rose", "has fallen", "increased"): a share says how much too.
+_CHANGE = (
+    r"(?:ris(?:e|es|en|ing)|rose|f[ae]ll(?:s|en|ing)?|(?:in|de)creas(?:e|es|ed|ing)|gr[eo]wn?|grows|growing"
+    r"|(?:drop|climb|jump|gain)(?:s|ped|ed|ping|ing)?|declin(?:e|es|ed|ing)|shr[iau]nk(?:s|ing)?)"
+)
+
 # What a question asks for, in order of precedence: (pattern, kinds whose spans answer it).
 _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\bhow (long|much time)\b", re.I), ("duration",)),
-    # "How much is/will/does...": an amount of money; "how much land": a quantity too.
+    # "How much did prices rise?": an amount or a share (money first, so a sentence holding both
+    # answers with the amount); "how much is in the fund?", "how much money": an amount of money.
+    (re.compile(rf"\bhow much{_NOT_COMPARED}(?=.*\b{_CHANGE}\b)", re.I), ("money", "percent")),
     (
         re.compile(r"\bhow much(?= (is|are|was|were|will|would|does|do|did|has|have|had|money|funding)\b)", re.I),
         ("money",),
     ),
-    (
-        re.compile(r"\bhow much\b(?! (more|less|higher|lower|larger|smaller|greater|bigger)\b)", re.I),
-        ("money", "percent"),
-    ),
+    (re.compile(rf"\bhow much\b{_NOT_COMPARED}", re.I), ("money", "percent")),
     (re.compile(r"\b(what|which) (percentage|percent|share|proportion|fraction)\b", re.I), ("percent",)),
     (re.compile(r"\bhow (many|old)\b|\bwhat (number|amount)\b", re.I), ("number",)),
     (re.compile(r"\b(what|which|at what) time\b", re.I), ("clock",)),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from qa import spans
+from qa.documents import Document
 from qa.evaluation import answer_rank, read_seed_questions
 from qa.retrieval import Query, resolved
 from qa.service import Service
@@ -92,6 +93,31 @@ def test_the_one_span_of_the_kind_asked_is_the_short_answer(newsroom: Service, q
     short = answer.citations[0].short_answer
     assert short is not None and (short.text, LAKESIDE[short.start : short.end]) == (expected, expected)
     assert answer.citations[0].start <= short.start < short.end <= answer.citations[0].end
+
+
+TICKETS = "The festival returns in June. Ticket prices rose 15% compared with last year, the organisers said.\n"
+
+
+@pytest.mark.parametrize("question", ["How much did ticket prices rise?", "By how much did ticket prices rise?"])
+def test_how_much_an_amount_rose_is_answered_with_a_share(private_service: Service, question: str) -> None:
+    # Declined before (confidence 0.0): "how much did" asked for money only, and a sentence without
+    # an amount of money was ruled out.
+    private_service.publish([Document("festival", TICKETS)])
+    answer = private_service.ask(Query(question, doc_ids=("festival",)))
+    assert answer.answerable
+    short = answer.citations[0].short_answer
+    assert short is not None and (short.doc_id, short.text) == ("festival", "15%")
+    assert TICKETS[short.start : short.end] == "15%"
+
+
+def test_how_much_asks_for_a_share_only_of_a_change() -> None:
+    assert spans.asked_kinds("How much did ticket prices rise?") == ("money", "percent")
+    assert spans.asked_kinds("By how much have sales fallen?") == ("money", "percent")
+    assert spans.asked_kinds("How much is in the district's reserve fund?") == ("money",)
+    assert spans.asked_kinds("How much money did the appeal raise?") == ("money",)
+    assert spans.asked_kinds("How much higher did prices rise?") == ()  # a difference
+    rise = "How much did prices rise?"  # a sentence holding both answers with the amount
+    assert spans.candidates("Prices rose 15%, or $3 each.", spans.asked_kinds(rise), rise) == [spans.Span(20, 22, "$3")]
 
 
 def test_a_lone_span_only_for_kinds_written_one_way_and_only_when_alone() -> None:
