@@ -290,7 +290,10 @@ def test_a_failure_is_one_line_and_verbose_shows_the_traceback_behind_it(tmp_pat
     env = {"QA_SEEDS_DIR": str(blank_seeds(tmp_path / "seeds")), "QA_INDEX_DIR": str(tmp_path / "index")}
     quiet = run(env, "index")
     assert quiet.exit_code == 1
-    assert quiet.stderr == f"building the index in {tmp_path / 'index'} from 1 article...\n{NO_TEXT_ERROR}"
+    assert quiet.stderr == (
+        "warning: blank.txt: no text, only whitespace; skipped\n"
+        f"building the index in {tmp_path / 'index'} from 0 articles...\n{NO_TEXT_ERROR}"
+    )
     verbose = run(env, "-v", "index")
     assert verbose.exit_code == 1
     assert verbose.stderr.count("Traceback (most recent call last)") == 1
