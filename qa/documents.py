@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -222,17 +223,26 @@ def _page_key(document: Document) -> tuple[int, float, str]:
     return (1, 0.0, document.doc_id) if moment is None else (0, -moment, document.doc_id)
 
 
+def _cursor_key(cursor: str) -> tuple[int, float, str]:
+    """The page key a cursor holds. Only the shapes `_page_key` makes are taken: coercing others
+    (NaN, infinity, true, a number as id) would answer a page that silently skips articles."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError):
+        key = None
+    match key:
+        case [int() as group, float() as moment, str() as doc_id] if (
+            not isinstance(group, bool) and math.isfinite(moment) and (group == 0 or (group, moment) == (1, 0.0))
+        ):
+            return group, moment, doc_id
+    raise InvalidCursor("not a cursor this service handed out")
+
+
 def page_documents(documents: Iterable[Document], limit: int, cursor: str | None) -> tuple[list[Document], str | None]:
     """One page of `documents` after `cursor` (keyset pagination: a page never repeats or skips an
     article that stays in the archive while a client walks the pages), and the next page's cursor."""
-    after: tuple[int, float, str] | None = None
-    if cursor:
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            group, moment, doc_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-            after = (int(group), float(moment), str(doc_id))
-        except (ValueError, TypeError, UnicodeError):
-            raise InvalidCursor("not a cursor this service handed out") from None
+    after = _cursor_key(cursor) if cursor else None
     ordered = sorted((d for d in documents if after is None or _page_key(d) > after), key=_page_key)
     page = ordered[:limit]
     if len(ordered) <= limit:

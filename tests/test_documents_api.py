@@ -495,6 +495,31 @@ def test_a_bad_limit_or_cursor_is_400_with_fields(client: FlaskClient, query: st
     assert json_of(client.get(f"/v1/documents?{query}"), 400) == error_body("invalid_request", message, fields)
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        '[0, NaN, "y"]',
+        '[0, 1e400, "y"]',
+        '[0, -Infinity, "y"]',
+        '[true, 1.0, "y"]',
+        "[0, 1.0, 5]",
+        '[0, 1, "y"]',  # the service writes its moments as floats
+        '[1, 5.0, "y"]',  # undated articles all sit at 0.0: this one would skip them all
+        '[2, 1.0, "y"]',
+        '[0.0, 1.0, "y"]',
+        '[0, 1.0, "y", 1]',
+        '{"a": 0, "b": 1.0, "c": "y"}',
+        '"abc"',
+    ],
+)
+def test_a_forged_cursor_is_400(client: FlaskClient, key: str) -> None:
+    """A cursor must be one the service could have made, not any JSON its parts can be coerced from."""
+    cursor = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    fields = {"cursor": ["not a cursor this service handed out"]}
+    expected = error_body("invalid_request", "The cursor is not valid.", fields)
+    assert json_of(client.get(f"/v1/documents?cursor={cursor}"), 400) == expected
+
+
 def test_limit_1000_is_accepted(client: FlaskClient) -> None:
     assert json_of(client.get("/v1/documents?limit=1000"), 200)["next_cursor"] is None
 
