@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from qa.api import create_app
 from qa.config import Settings
 from qa.service import Service
-from tests.conftest import ROBINSON_QUESTION
+from tests.conftest import API_KEY, ROBINSON_QUESTION
 from tests.servers import Client, Server, start_server
 
 NOT_FOUND = (
@@ -31,9 +32,31 @@ NOT_FOUND = (
 INVALID_JSON = {"error": {"code": "invalid_json", "message": "The request body is not valid JSON."}}
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 POST_ROUTES = ["/v1/ask", "/v1/ask/batch", "/v1/chat/completions"]
+QUESTION_BODIES = [
+    ("/v1/ask", {"question": ROBINSON_QUESTION}),
+    ("/v1/ask/batch", {"questions": [{"question": ROBINSON_QUESTION}]}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": ROBINSON_QUESTION}]}),
+]
+BOM = b"\xef\xbb\xbf"
 
 
 # --- in the app (Flask's test client) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "body"), QUESTION_BODIES)
+def test_a_json_body_after_a_utf8_byte_order_mark_is_read(client: Any, path: str, body: dict[str, Any]) -> None:
+    """RFC 8259 lets a parser ignore a leading BOM, and the document routes always did: so do the others."""
+    response = client.post(path, data=BOM + json.dumps(body).encode(), content_type="application/json")
+    assert response.status_code == 200, response.get_json()
+
+
+def test_an_article_after_a_utf8_byte_order_mark_is_read(private_service: Service) -> None:
+    client = create_app(private_service.settings, private_service).test_client()
+    article = json.dumps({"title": "Bridge", "text": "The bridge reopened on Monday."}).encode()
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    response = client.put("/v1/documents/bridge", data=BOM + article, content_type="application/json", headers=headers)
+    assert response.status_code == 201, response.get_json()
+    assert client.get("/v1/documents/bridge").get_json()["text"] == "The bridge reopened on Monday."
 
 
 @pytest.mark.parametrize("path", POST_ROUTES)
@@ -80,14 +103,7 @@ def server_timing(header: str | None) -> tuple[float, float | None]:
     return float(match[1]), None if match[2] is None else float(match[2])
 
 
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [
-        ("/v1/ask", {"question": ROBINSON_QUESTION}),
-        ("/v1/ask/batch", {"questions": [{"question": ROBINSON_QUESTION}]}),
-        ("/v1/chat/completions", {"messages": [{"role": "user", "content": ROBINSON_QUESTION}]}),
-    ],
-)
+@pytest.mark.parametrize(("path", "body"), QUESTION_BODIES)
 def test_answers_say_what_the_pipeline_and_the_app_took(client: Any, path: str, body: dict[str, Any]) -> None:
     response = client.post(path, json=body)
     assert response.status_code == 200

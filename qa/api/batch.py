@@ -14,12 +14,11 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from qa.api.errors import ApiError
 from qa.api.keys import require_read_key
-from qa.api.routes import require_json_body, service
+from qa.api.routes import Blueprint, require_json_body, service
 from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 from qa.api.timing import timed
 from qa.batching import answer_items, parse_item, text_size

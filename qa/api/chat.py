@@ -21,12 +21,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from qa.answering import Answer
 from qa.api.keys import require_read_key
-from qa.api.routes import require_json_body, service
+from qa.api.routes import Blueprint, require_json_body, service
 from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
 from qa.api.timing import timed
 from qa.retrieval import Query

@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import flask_smorest
 import marshmallow as ma
-from flask import current_app, request
+from flask import Request, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
 
 from qa.api.errors import INVALID_FIELDS, ApiError, error_document
@@ -34,6 +35,21 @@ from qa.schemas import (
     parse_document,
 )
 from qa.service import Service
+
+
+class BodyParser(FlaskParser):
+    """webargs taking the JSON body Flask parsed (and `require_json_body` checked) instead of parsing
+    the raw bytes again, more strictly: every route reads one JSON, a leading UTF-8 BOM ignored."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        return req.get_json()
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint validating request bodies with `BodyParser`."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
 
 ask = Blueprint("ask", __name__, url_prefix="/v1", description="Questions answered with cited spans.")
 documents = Blueprint("documents", __name__, url_prefix="/v1", description="The indexed articles.")
