@@ -555,7 +555,8 @@ def ingest(
 
 
 def writer(settings: Settings) -> Archive:
-    """The archive `qa ingest` writes to (the embedder loads its model only if it is used)."""
+    """The archive `qa ingest`, `qa merge` and `qa delete` write to (the embedder loads its model
+    only if it is used)."""
     from qa.embedding import Embedder
     from qa.indexing import Archive, BuildSettings
 
@@ -698,17 +699,15 @@ def delete(doc_ids: tuple[str, ...], index_dir: Path | None) -> None:
     Example:
       qa delete flood-barrier-2026 old-story
     """
-    from qa.embedding import Embedder
-    from qa.indexing import Archive, BuildSettings, EmptyArchive, MissingDocuments
+    from qa.indexing import EmptyArchive, MissingDocuments
+    from qa.store import IndexUnavailable
 
-    settings = settings_from(index_dir=index_dir)
-    embedder = Embedder.from_settings(settings)
-    archive = Archive(settings.index_dir, embedder, BuildSettings.from_settings(settings, embedder))
+    archive = writer(settings_from(index_dir=index_dir))
     try:
         index = archive.delete(doc_ids)
     except MissingDocuments as exc:
         raise click.ClickException(f"not in the archive: {', '.join(exc.doc_ids)}; nothing was deleted") from exc
-    except EmptyArchive as exc:
+    except (EmptyArchive, IndexUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"deleted {_plural(len(set(doc_ids)), 'article')}; generation {index.generation}", err=True)
 

@@ -357,7 +357,10 @@ class Archive:
         return changed, prepare_segment(self.index_dir, build(changed, lambda: known_vectors(catalog, ids)))
 
     def delete(self, doc_ids: Sequence[str]) -> Commit:
-        """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent."""
+        """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent.
+        With no archive there is nothing to delete: `IndexUnavailable` before the lock, which would
+        create the index folder."""
+        self.catalog()
         with writer_lock(self.index_dir):
             catalog = self.catalog()
             gone = list(dict.fromkeys(doc_ids))

@@ -270,6 +270,14 @@ def test_every_command_outside_the_repository_says_how_to_find_the_articles(else
     assert not (elsewhere / "index").exists(), "nothing is written before the articles are found"
 
 
+@pytest.mark.parametrize("args", [["delete", "x"], ["merge"]], ids=lambda a: a[0])
+def test_writing_to_a_folder_without_an_index_says_so_and_creates_nothing(elsewhere: Path, args: list[str]) -> None:
+    result = run({}, *args)
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no index has been built in index\n"
+    assert not (elsewhere / "index").exists()
+
+
 def test_a_seeds_dir_that_is_missing_is_named_as_given(elsewhere: Path) -> None:
     result = run({}, "ask", FENTANYL_QUESTION, "--seeds-dir", str(elsewhere / "nowhere"))
     assert result.exit_code == 1
