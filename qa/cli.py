@@ -535,6 +535,7 @@ def ingest(
       qa ingest archive.jsonl --ray         # backfill on this machine's cores
       qa ingest archive.parquet --ray auto  # on the Ray cluster this machine belongs to
     """
+    check_ingest_paths(paths, ray=ray_address is not None)
     settings = settings_from(index_dir=index_dir)
     if ray_address is not None:
         if Path(ray_address).exists():
@@ -552,6 +553,15 @@ def ingest(
             f"replaced or unchanged) in generation {summary['generation']}",
             err=True,
         )
+
+
+def check_ingest_paths(paths: Sequence[Path], ray: bool) -> None:
+    """Refuse a file of a kind `qa ingest` cannot read before reading any: the readers take every
+    other file for JSONL, and a CSV became one "not JSON" line per row."""
+    suffixes = (".jsonl", ".parquet") if ray else (".jsonl",)
+    for path in paths:
+        if not path.is_dir() and path.suffix not in suffixes:
+            raise click.ClickException(f"{path}: unknown input format; use a folder, .jsonl, or .parquet with --ray")
 
 
 def writer(settings: Settings) -> Archive:

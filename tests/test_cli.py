@@ -278,6 +278,21 @@ def test_writing_to_a_folder_without_an_index_says_so_and_creates_nothing(elsewh
     assert not (elsewhere / "index").exists()
 
 
+@pytest.mark.parametrize(
+    "args", [["q.csv"], ["q.csv", "--ray"], ["articles.parquet"], ["seeds", "q.csv"]], ids=" ".join
+)
+def test_ingest_refuses_a_file_it_cannot_read_before_reading_any(elsewhere: Path, args: list[str]) -> None:
+    """Any other file was read as JSONL: a CSV became one "not JSON" line per row."""
+    (elsewhere / "q.csv").write_text("id,title,text\nx,X,Some text.\n", encoding="utf-8")
+    (elsewhere / "articles.parquet").write_bytes(b"PAR1")
+    (elsewhere / "seeds").mkdir()
+    result = run({}, "ingest", *args)
+    assert result.exit_code == 1
+    named = next(a for a in args if "." in a)
+    assert result.stderr == f"Error: {named}: unknown input format; use a folder, .jsonl, or .parquet with --ray\n"
+    assert not (elsewhere / "index").exists()
+
+
 def test_a_seeds_dir_that_is_missing_is_named_as_given(elsewhere: Path) -> None:
     result = run({}, "ask", FENTANYL_QUESTION, "--seeds-dir", str(elsewhere / "nowhere"))
     assert result.exit_code == 1
