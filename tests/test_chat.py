@@ -105,6 +105,10 @@ def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:
             {"messages": {"0": {"role": ["Must be one of: system, developer, user, assistant, tool, function."]}}},
         ),
         ([], {"messages": ["Shorter than minimum length 1."]}),
+        (
+            [{"role": "system", "content": {"a": 1}}, {"role": "user", "content": FENTANYL}],
+            {"messages": {"0": {"content": ["Must be a string or a list of content parts."]}}},
+        ),
     ],
 )
 def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], fields: Any) -> None:

@@ -188,6 +188,9 @@ def test_ask_requests_the_server_rejects_are_invalid_in_the_description(
         [{"role": "user", "content": [{}, {"type": "image_url"}]}],
         [{"role": "user", "content": [{"type": "text", "text": " "}]}],
         [{"role": "robot", "content": FENTANYL}],
+        # Read past, but still a message of the protocol: its content is text or content parts.
+        [{"role": "system", "content": {"a": 1}}, {"role": "user", "content": FENTANYL}],
+        [{"role": "assistant", "content": 5}, {"role": "user", "content": FENTANYL}],
     ],
 )
 def test_chats_the_server_rejects_are_invalid_in_the_description(

@@ -3,7 +3,8 @@ the official clients can talk to the service unchanged.
 
 The last user message is the question and the earlier user messages are its history; the
 assistant's reply just before the question joins the history too (without its [n] markers), so a
-bare follow-up ("Tell me more.") is about what was just answered. System messages are read past.
+bare follow-up ("Tell me more.") is about what was just answered. System messages are read past,
+though their content, as every message's, must be text or content parts (else a 400).
 The reply's content is the answer with its `[n]` markers; the citations ride along in an extra
 `citations` field of the message, or, when streaming, of the final chunk's delta. Parameters such
 as `temperature` are accepted and ignored: there is no sampling to tune.
@@ -85,7 +86,8 @@ class ChatMessageSchema(ma.Schema):
 
 
 # What the request schema cannot say but the OpenAPI document should: a user message is a
-# question (or history), so its text is limited like one; other roles' content is read past.
+# question (or history), so its text is limited like one; other roles' content is read past, but
+# is still checked to be text or content parts, as `ChatMessage` (and the protocol) says.
 _PARTS = {"type": "array", "items": {"type": "object"}}
 _TEXT_PART = {
     "type": "object",
@@ -119,6 +121,8 @@ MESSAGE_BY_ROLE = {
             "type": "object",
             "required": ["role"],
             "properties": {"role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}},
+            "description": "Read past (an assistant reply just before the question joins its history); "
+            "its content may be blank or long, but is text or content parts as for any message.",
         },
     ]
 }
