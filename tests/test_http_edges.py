@@ -66,6 +66,13 @@ def test_json_nested_too_deeply_is_invalid_json_not_a_server_error(client: Any, 
     assert response.get_json() == INVALID_JSON
 
 
+@pytest.mark.parametrize("path", [*POST_ROUTES, "/v1/documents", "/healthz"])
+def test_options_answers_allow_and_no_body_not_an_html_page(client: Any, path: str) -> None:
+    response = client.options(path)
+    assert response.status_code == 200 and response.data == b"" and "OPTIONS" in response.allow
+    assert "Content-Type" not in response.headers
+
+
 def test_a_double_slash_inside_a_path_is_a_json_404_not_a_redirect(client: Any) -> None:
     response = client.get("/v1//documents")
     assert response.status_code == 404
@@ -224,6 +231,13 @@ def test_headers_over_the_limits_are_a_json_431(server: Server, headers: bytes, 
 def test_a_malformed_request_line_is_a_json_400(server: Server, request_line: bytes, detail: str) -> None:
     answer = exchange(server.port, request_line + b"\r\nHost: t\r\n\r\n")
     assert_json_error(answer, 400, "invalid_request", f"The request is not valid HTTP ({detail}).")
+
+
+@pytest.mark.slow
+def test_options_has_no_content_type_on_the_server(server: Server) -> None:
+    status, headers, body = exchange(server.port, b"OPTIONS /v1/ask HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert (status, body) == (200, b"") and "content-type" not in headers
+    assert {method.strip() for method in headers["allow"].split(",")} == {"OPTIONS", "POST"}
 
 
 @pytest.mark.slow

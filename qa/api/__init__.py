@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from flask_smorest import Api
@@ -47,6 +47,13 @@ class QaFlask(Flask):
         except TypeError:  # no weak reference to it: decide every time, as Flask does
             return super().ensure_sync(func)
         return self.async_to_sync(func) if coroutine else func
+
+    def make_default_options_response(self) -> Response:
+        """Flask's answer to OPTIONS (200, `Allow`, an empty body) without the text/html content type
+        it would claim: every other answer of the API is JSON, and this one has no body at all."""
+        response = super().make_default_options_response()
+        del response.headers["Content-Type"]
+        return response
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
