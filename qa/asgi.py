@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -66,7 +67,7 @@ class BufferedWsgi:
         except _BodyTooLarge:
             await self._refuse_too_large(scope, send)
             return
-        environ = build_environ(_with_length(scope, len(body)), io.BytesIO(body))  # type: ignore[arg-type]
+        environ = build_environ(_with_length(_origin_form(scope), len(body)), io.BytesIO(body))  # type: ignore[arg-type]
         await call_wsgi(self._wsgi, dict(environ), send, self._threads)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -127,6 +128,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+_SCHEME_AND_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
+def _origin_form(scope: Scope) -> Scope:
+    """The scope of a request line in absolute form (`GET http://host/path`, as a client sends it
+    through a proxy) with the path alone: RFC 9112 (3.2.2) has servers accept that form, and
+    gunicorn passes the whole URL on as the path, which no route matched."""
+    found = _SCHEME_AND_HOST.match(scope["path"])
+    if found is None:
+        return scope
+    raw = bytes(scope.get("raw_path") or b"")
+    raw_found = _SCHEME_AND_HOST.match(raw.decode("latin-1"))
+    raw_path = raw[raw_found.end() :] if raw_found else raw
+    return {**scope, "path": scope["path"][found.end() :] or "/", "raw_path": raw_path or b"/"}
 
 
 def _with_length(scope: Scope, length: int) -> Scope:

@@ -410,3 +410,14 @@ def test_flask_decides_once_per_function_whether_it_is_a_coroutine_and_keeps_no_
 
     with pytest.raises(RuntimeError, match=r"Install Flask with the 'async' extra"):
         app.ensure_sync(coroutine)  # still recognised as a coroutine function, as Flask does
+
+
+def test_a_request_line_in_absolute_form_is_served_by_its_path(server: Server) -> None:
+    """RFC 9112 (3.2.2): a server must accept the absolute form a client sends through a proxy
+    (`GET http://host/path`); it was a 404."""
+    request = b"GET http://t/v1/documents?limit=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    status, headers, body = exchange(server.port, request)
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert len(json.loads(body)["documents"]) == 1
+    status, headers, _ = exchange(server.port, b"GET http://t HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status == 200 and headers["content-type"].startswith("text/html")  # no path: "/", the page
