@@ -141,6 +141,15 @@ def test_cors_allows_only_configured_origins(settings: Settings, service: Servic
     ok = allowed.options("/v1/chat/completions", headers={"Origin": "https://chat.example", **preflight})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://chat.example"
     assert "authorization" in ok.headers["Access-Control-Allow-Headers"].lower()
+    # What the routes answer, not flask-cors's default list (which has PATCH).
+    assert set(ok.headers["Access-Control-Allow-Methods"].split(", ")) == {
+        "DELETE",
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "POST",
+        "PUT",
+    }
     other = allowed.options("/v1/chat/completions", headers={"Origin": "https://evil.example", **preflight})
     assert "Access-Control-Allow-Origin" not in other.headers
     answered = allowed.post(

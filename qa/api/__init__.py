@@ -94,5 +94,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     docs.register(app, api)
     app.register_blueprint(web)  # GET /, /widget.js, /demo/<doc_id>
     if settings.cors_origins:
-        CORS(app, origins=list(settings.cors_origins))
+        # The methods the routes answer (flask-cors would also advertise PATCH, which none does).
+        CORS(app, origins=list(settings.cors_origins), methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"])
     return app
