@@ -480,7 +480,8 @@ def _records(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
             for d in load_seeds(path).documents:
                 yield f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
             continue
-        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+        # utf-8-sig: a file an editor saved with a BOM has its first article read, not "not JSON".
+        with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue

@@ -440,6 +440,18 @@ def test_eval_of_other_seeds_leaves_the_service_index_untouched(index_copy: dict
     assert again.exit_code == 0 and "rebuilding" not in again.stderr, "a second run reuses the eval index"
 
 
+def test_ingest_reads_the_first_article_of_a_jsonl_file_saved_with_a_byte_order_mark(
+    index_copy: dict[str, str], tmp_path: Path
+) -> None:
+    """Its first line was "not JSON" and skipped."""
+    feed = tmp_path / "feed.jsonl"
+    article = {"id": "bom-first", "title": "Bridge", "text": "The bridge reopened on Monday."}
+    feed.write_bytes(b"\xef\xbb\xbf" + json.dumps(article).encode() + b"\n")
+    result = run(index_copy, "ingest", str(feed), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["published"] == 1 and "not JSON" not in result.stderr
+
+
 def test_eval_of_the_service_seeds_keeps_the_articles_published_since(
     index_copy: dict[str, str], tmp_path: Path
 ) -> None:

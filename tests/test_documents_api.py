@@ -331,6 +331,12 @@ def test_an_id_given_twice_in_a_bulk_the_later_wins(keyed: FlaskClient) -> None:
     assert json_of(keyed.get("/v1/documents/twice"), 200)["text"] == article(2)["text"]
 
 
+def test_an_ndjson_bulk_after_a_utf8_byte_order_mark_reads_its_first_line(keyed: FlaskClient) -> None:
+    body = b"\xef\xbb\xbf" + json.dumps({"id": "bom-first", **article(1)}).encode() + b"\n"
+    response = keyed.post("/v1/documents", data=body, content_type=NDJSON, headers=AUTH)
+    assert json_of(response, 200)["results"] == [{"id": "bom-first", "status": "created"}]
+
+
 def test_an_ndjson_bulk_reads_lines_not_unicode_line_breaks(keyed: FlaskClient) -> None:
     """Lines end at "\\n" (CRLF too); U+2028 and U+0085 inside a JSON string stay in the text; a line
     that is not JSON (or not UTF-8, or nested too deeply) gets its own error and the others go on."""

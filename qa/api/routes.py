@@ -146,8 +146,8 @@ def _ndjson_items(body: bytes) -> list[Any]:
 
 def _bulk_items() -> list[Any]:
     """The items of a bulk body: a JSON array, or NDJSON (one JSON object a line)."""
-    if request.mimetype == NDJSON:
-        return _ndjson_items(request.get_data())
+    if request.mimetype == NDJSON:  # a leading UTF-8 BOM is ignored, as on the JSON routes
+        return _ndjson_items(request.get_data().removeprefix(b"\xef\xbb\xbf"))
     body = request.get_json()
     if not isinstance(body, list):
         raise ApiError(400, "invalid_request", "Send a JSON array of articles (or NDJSON).")
