@@ -19,12 +19,21 @@ is quantized, so no index is rebuilt.
 from __future__ import annotations
 
 import logging
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.quantize import CheckFailed, checked_int8, export_name, export_onnx, one_thread_session, quantize
+from qa.quantize import (
+    CheckFailed,
+    checked_int8,
+    export_name,
+    export_onnx,
+    one_thread_session,
+    quantize,
+    remembered_check,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -174,23 +183,34 @@ def load_or_export(
     export's int8 version when it passes its checks (`int8_min_cosine`), else the float32 export."""
     try:
         path = exported(model, model_path, cache_dir)
-        encoder = OnnxEncoder(path, QueryTokenizer(model))
-        agreement = min(_agreement(model, encoder, text) for text in _PROBES)
+        tokenizer = QueryTokenizer(model)
+        # Loaded only when a check runs or float32 is what is served: once both checks are
+        # remembered, a worker holds the int8 session alone.
+        reference = cache(lambda: OnnxEncoder(path, tokenizer))
+        remembered_check(
+            path, f"agrees with torch to cosine >= {_MIN_AGREEMENT}", lambda: _check_agreement(model, reference())
+        )
+    except CheckFailed as exc:
+        log.warning("embedding one text with torch: %s", exc)
+        return None
     except Exception as exc:  # a missing package, a read-only cache folder, an export error
         log.warning("embedding one text with torch, not ONNX Runtime: %s: %.300s", type(exc).__name__, exc)
         return None
-    if agreement < _MIN_AGREEMENT:
-        log.warning("embedding one text with torch: the ONNX export agrees only to cosine %.6f", agreement)
-        return None
     if not int8:
-        return encoder
+        return reference()
     checked = checked_int8(
         path,
-        lambda int8_path: OnnxEncoder(int8_path, encoder.tokenize, backend="onnxruntime-int8"),
-        lambda candidate: check_int8(encoder, candidate, int8_min_cosine),
+        lambda int8_path: OnnxEncoder(int8_path, tokenizer, backend="onnxruntime-int8"),
+        lambda candidate: check_int8(reference(), candidate, int8_min_cosine),
         terms=f"cosine >= {int8_min_cosine}, same passages",
     )
-    return checked or encoder
+    return checked or reference()
+
+
+def _check_agreement(model: SentenceTransformer, encoder: OnnxEncoder) -> None:
+    agreement = min(_agreement(model, encoder, text) for text in _PROBES)
+    if agreement < _MIN_AGREEMENT:
+        raise CheckFailed(f"the ONNX export agrees with torch only to cosine {agreement:.6f}")
 
 
 def check_int8(reference: OnnxEncoder, candidate: OnnxEncoder, min_cosine: float) -> None:

@@ -154,18 +154,11 @@ def checked_int8(
 ) -> Model | None:
     """The int8 version of `float_path`, loaded by `load`, once `check` has accepted it (it raises
     `CheckFailed` otherwise); None, with a warning, when it cannot be made, loaded or trusted.
-
-    A pass is remembered beside the file with the file's size and modification time and the
-    check's `terms` (its thresholds), so later loads of the same file under the same terms skip
-    the check and whatever float reference it would load: a server's workers then hold the int8
-    model alone. A file changed since, or stricter terms, are checked again."""
+    The pass is remembered (`remembered_check`), so a server's workers hold the int8 model alone."""
     try:
         path = quantize(float_path)
         model = load(path)
-        stamp, passed = f"{_stamp(path)} {terms}", path.with_name(f"{path.name}.checked")
-        if not (passed.exists() and passed.read_text(encoding="utf-8") == stamp):
-            check(model)
-            _remember(passed, stamp)
+        remembered_check(path, terms, lambda: check(model))
     except CheckFailed as exc:
         log.warning("using %s in float32: its int8 version fails the check: %s", float_path.name, exc)
         return None
@@ -179,6 +172,19 @@ def checked_int8(
         )
         return None
     return model
+
+
+def remembered_check(path: Path, terms: str, check: Callable[[], None]) -> None:
+    """Run `check` on the model file at `path` (it raises `CheckFailed`) unless a pass under the
+    same `terms` (its thresholds) is remembered beside the file with its size and modification
+    time; remember a pass. Later loads then skip the check and whatever reference model it would
+    load (a float32 session holds ~100 MB a worker would keep); a changed file, or other terms,
+    are checked again."""
+    stamp, passed = f"{_stamp(path)} {terms}", path.with_name(f"{path.name}.checked")
+    if passed.exists() and passed.read_text(encoding="utf-8") == stamp:
+        return
+    check()
+    _remember(passed, stamp)
 
 
 def _stamp(path: Path) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,28 @@ def test_the_int8_file_is_cached_beside_the_export_and_reused(int8: Embedder, ca
     int8.encode(["warm"])
     export = export_of(int8)
     quantized = int8_path(export)
-    passed = f"{quantized.name}.checked"  # the record that it passed its check
-    assert sorted(p.name for p in cache.iterdir()) == sorted([export.name, quantized.name, passed])  # no temporary
+    # The records that the export agrees with torch and the int8 file with the export; no temporary.
+    passed = [f"{export.name}.checked", f"{quantized.name}.checked"]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([export.name, quantized.name, *passed])
     written = quantized.stat().st_mtime_ns
     again = Embedder(cache_dir=cache)
     assert again.one_text_backend == "onnxruntime-int8"
     assert quantized.stat().st_mtime_ns == written
+
+
+def test_with_both_checks_remembered_a_load_does_not_read_the_float_export(int8: Embedder, tmp_path: Path) -> None:
+    """The float32 export is the reference of both checks and nothing else: once both passes are
+    remembered, a worker holds the int8 session alone. It loaded the float32 session at every
+    start, ~100 MB of a worker's RSS that stayed after it was dropped."""
+    int8.encode(["warm"])
+    assert int8.cache_dir is not None
+    cache = tmp_path / "cache"
+    shutil.copytree(int8.cache_dir, cache)  # modification times kept: the passes still hold
+    export = cache / export_of(int8).name
+    before = export.stat()
+    export.write_bytes(b"\0" * before.st_size)  # the same size and time, but no model at all
+    os.utime(export, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert Embedder(cache_dir=cache).one_text_backend == "onnxruntime-int8"
 
 
 def test_an_impossible_cosine_floor_falls_back_to_fp32(fp32: Embedder, caplog: pytest.LogCaptureFixture) -> None:
