@@ -65,7 +65,8 @@ def test_batches_keep_the_input_order(exported: Embedder, monkeypatch: pytest.Mo
 def test_the_export_is_cached_and_reused(exported: Embedder, cache: Path) -> None:
     exported.encode(["warm"])
     path = cached_export_path(exported.model_path, cache)
-    assert path.is_file() and [p.name for p in cache.iterdir()] == [path.name]  # no temporary left
+    # The export and the record that it agrees with torch; no temporary left.
+    assert path.is_file() and sorted(p.name for p in cache.iterdir()) == [path.name, f"{path.name}.checked"]
     written = path.stat().st_mtime_ns
     again = Embedder(cache_dir=cache, query_encoder="fp32")
     assert again.one_text_backend == "onnxruntime"
