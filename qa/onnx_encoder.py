@@ -194,17 +194,26 @@ def load_or_export(
         log.warning("embedding one text with torch: %s", exc)
         return None
     except Exception as exc:  # a missing package, a read-only cache folder, an export error
-        log.warning("embedding one text with torch, not ONNX Runtime: %s: %.300s", type(exc).__name__, exc)
+        _warn_torch_instead(exc)
         return None
-    if not int8:
+    if int8:
+        checked = checked_int8(
+            path,
+            lambda int8_path: OnnxEncoder(int8_path, tokenizer, backend="onnxruntime-int8"),
+            lambda candidate: check_int8(reference(), candidate, int8_min_cosine),
+            terms=f"cosine >= {int8_min_cosine}, same passages",
+        )
+        if checked is not None:
+            return checked
+    try:  # the float32 export, loaded only now when its check was remembered
         return reference()
-    checked = checked_int8(
-        path,
-        lambda int8_path: OnnxEncoder(int8_path, tokenizer, backend="onnxruntime-int8"),
-        lambda candidate: check_int8(reference(), candidate, int8_min_cosine),
-        terms=f"cosine >= {int8_min_cosine}, same passages",
-    )
-    return checked or reference()
+    except Exception as exc:  # a damaged export that kept its size and time
+        _warn_torch_instead(exc)
+        return None
+
+
+def _warn_torch_instead(exc: Exception) -> None:
+    log.warning("embedding one text with torch, not ONNX Runtime: %s: %.300s", type(exc).__name__, exc)
 
 
 def _check_agreement(model: SentenceTransformer, encoder: OnnxEncoder) -> None:

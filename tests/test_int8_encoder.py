@@ -126,6 +126,25 @@ def test_with_both_checks_remembered_a_load_does_not_read_the_float_export(int8:
     assert Embedder(cache_dir=cache).one_text_backend == "onnxruntime-int8"
 
 
+def test_a_damaged_export_and_int8_file_with_their_checks_remembered_fall_back_to_torch(
+    int8: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the passes remembered the float32 export is read only as the fallback; damaged too,
+    it is torch, with a warning, not a failed load."""
+    int8.encode(["warm"])
+    assert int8.cache_dir is not None
+    cache = tmp_path / "cache"
+    shutil.copytree(int8.cache_dir, cache)
+    export = cache / export_of(int8).name
+    for damaged in (export, int8_path(export)):
+        before = damaged.stat()
+        damaged.write_bytes(b"\0" * before.st_size)
+        os.utime(damaged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with caplog.at_level(logging.WARNING, logger="qa.onnx_encoder"):
+        assert Embedder(cache_dir=cache).one_text_backend == "torch"
+    assert "embedding one text with torch, not ONNX Runtime" in caplog.text
+
+
 def test_an_impossible_cosine_floor_falls_back_to_fp32(fp32: Embedder, caplog: pytest.LogCaptureFixture) -> None:
     assert fp32.cache_dir is not None
     with caplog.at_level(logging.WARNING, logger="qa.quantize"):
