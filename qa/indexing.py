@@ -360,7 +360,7 @@ class Archive:
         """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent.
         With no archive there is nothing to delete: `IndexUnavailable` before the lock, which would
         create the index folder."""
-        self.catalog()
+        current_generation(self.index_dir)
         with writer_lock(self.index_dir):
             catalog = self.catalog()
             gone = list(dict.fromkeys(doc_ids))
