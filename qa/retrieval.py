@@ -139,26 +139,59 @@ _ASKS_FOR_AUTHOR = re.compile(r"^\W*who\s+(wrote|authored|reported)\b", re.I)
 _ASKS_WHO_DID = re.compile(r"^\W*who\s+(?!(is|was|are|were)\b)\w+", re.I)
 
 
+_GROUP_PRONOUN = re.compile(r"\b(they|them|their)\b", re.I)
+_AUXILIARY = r"(?:are|were|do|did|have|had|will|would|can|could|should|might|must)"
+# The plural subject of a question: the words right after its auxiliary verb ("Were parents at
+# the hearing ...?", "Why did the board members object?"), at most two and the last ending in a
+# single s. "How many buses does the district need?" has none: its subject, the district, is singular.
+_GROUP_SUBJECT = re.compile(
+    rf"^\W*(?:(?:how|why|when|where|what|which)\s+(?:\w+\s+)??)?{_AUXILIARY}\s+"
+    r"((?:the\s+)?(?:[a-z][\w-]*\s+)?[a-z][\w-]*[^s\W]s)\b",
+    re.I,
+)
+_NOT_PLURAL = frozenset({"this", "his", "its", "is", "was", "has", "does", "us", "yes", "news", "series"})
+
+
+def _group(history: Sequence[str]) -> str | None:
+    """The plural subject of the latest earlier question (a turn ending in "?": in a chat the
+    assistant's answer may come after it), if it has one."""
+    question = next((turn for turn in reversed(history) if turn.rstrip().endswith("?")), "")
+    found = _GROUP_SUBJECT.match(question)
+    if found is None or found.group(1).split()[-1].lower() in _NOT_PLURAL:
+        return None
+    return found.group(1)
+
+
 def resolved(query: Query) -> str:
     """The question with he/she/him/her/his replaced by the person the conversation was last
     about ("What did she say?" after "Who is Carla Mendes?"; "the author" after "Who wrote ...?"),
-    so its own words find that person's sentences; the question itself when it has no such
-    pronoun, when the last turn asked who did something (its answer is the person), or when no
-    earlier turn names anyone."""
-    if not needs_history(query) or not _PERSON_PRONOUN.search(query.question):
+    and they/them/their by the plural subject of the latest earlier question ("What were they
+    worried about?" after "Were parents at the hearing in favour?"), so its own words find the
+    sentences about them; the question itself when it has no such pronoun, when the last turn
+    asked who did something (its answer is the person), or when no earlier turn names anyone."""
+    if not needs_history(query):
         return query.question
+    question = _resolve_group(query.question, query.history)
+    if not _PERSON_PRONOUN.search(question):
+        return question
     if _ASKS_FOR_AUTHOR.match(query.history[-1]):
         person = "the author"  # which retrieval reads as the articles' bylines
     elif _ASKS_WHO_DID.match(query.history[-1]):
         # "Who wrote the article about Blinken and Wang Yi?": the person is that turn's answer,
         # not a name it mentions.
-        return query.question
+        return question
     else:
         names = [found[0] for turn in reversed(query.history) if (found := _PERSON_NAME.findall(turn))]
         if not names:
-            return query.question
+            return question
         person = names[0]
-    return _PERSON_PRONOUN.sub(lambda m: f"{person}'s" if m.group(1).lower() == "his" else person, query.question)
+    return _PERSON_PRONOUN.sub(lambda m: f"{person}'s" if m.group(1).lower() == "his" else person, question)
+
+
+def _resolve_group(question: str, history: Sequence[str]) -> str:
+    if not _GROUP_PRONOUN.search(question) or (group := _group(history)) is None:
+        return question
+    return _GROUP_PRONOUN.sub(lambda m: f"{group}'" if m.group(1).lower() == "their" else group, question)
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
