@@ -103,6 +103,21 @@ _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     ),
 )
 
+# A question that names the kind of amount it asks for ("How much is in the reserve fund?", "how
+# much did it cost", "what percentage"): its answer is written as that kind, a sum or a share.
+_NAMES_ITS_AMOUNT = re.compile(
+    r"\b(percent|percentage)\b|\bhow much\b.*\b(costs?|costing|pa(y|ys|id)|spen(d|ds|t)|charge[sd]?|earn(s|ed)?"
+    r"|worth|price[sd]?|funds?|funding|budget|money|salar(y|ies)|fees?|fined?|dollars|revenue|s(ell|old)|owed?|bill)\b",
+    re.I,
+)
+
+
+def names_its_amount(question: str) -> bool:
+    """Whether `question` asks for a sum of money or a share in so many words (cost, pay, fund,
+    percentage...), so that a sentence without one does not answer it, however close its words."""
+    return bool(_NAMES_ITS_AMOUNT.search(question))
+
+
 # Kinds whose one span in a sentence is the short answer as it stands: where the best sentence of
 # a SQuAD v1.1 dev part 1 question held exactly one date, count, share or amount, it matched the
 # answer as often as the reader's words or more, and for more questions (README, Quality), so the

@@ -62,6 +62,9 @@ class Evidence:
     # time) and neither the best sentence nor a neighbour (a citation widens to it) holds one.
     # Not a model input: `Verifier` reads it as a rule.
     kind_missing: bool = False
+    # The question names that kind of amount ("how much did it cost", "what percentage"): with
+    # `kind_missing`, a rule too, whatever words the sentence shares with the question.
+    kind_named: bool = False
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in EVIDENCE])
@@ -132,6 +135,7 @@ def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evid
         negation,
         margin,
         kind_missing,
+        spans.names_its_amount(question),
     )
 
 
@@ -145,9 +149,11 @@ class Verifier:
     intercept: float = 3.0
 
     def probability(self, found: Evidence) -> float:
-        if found.kind_missing and found.missing_peak >= 1.0:
+        if found.kind_missing and (found.missing_peak >= 1.0 or found.kind_named):
             # Neither the amount, share or time asked for nor the question's most specific word
-            # ("How much is in the reserve fund?" against "pay from its reserve fund").
+            # ("What time do elementary schools start?" against the high schools' new time), or
+            # no amount where the question asks for one by name ("How much is in the reserve
+            # fund?" against "pay for the extra buses from its reserve fund").
             return 0.0
         z = self.intercept + float(np.dot(self.coefficients, found.vector()))
         return 1.0 / (1.0 + math.exp(-z))

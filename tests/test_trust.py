@@ -42,6 +42,29 @@ def test_a_near_topic_question_is_declined(newsroom: Service) -> None:
     assert not answer.answerable and answer.citations == []
 
 
+def test_a_question_naming_an_amount_is_declined_by_a_sentence_without_one(newsroom: Service) -> None:
+    # "How much is in the district's reserve fund?": the article says the buses are paid "from its
+    # reserve fund" and never how much it holds. Answered before at confidence 0.95, because the
+    # sentence holds the question's most specific word.
+    _, answer = ask(newsroom, "n04")
+    assert not answer.answerable and answer.citations == []
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("How much is in the district's reserve fund?", True),
+        ("How much did it cost to build the stadium?", True),
+        ("What percentage of voters approved?", True),
+        ("How much did San Francisco get for its services?", False),  # a sum, but not by name
+        ("How much of Jacksonville is water?", False),
+        ("How much gold did Victoria produce?", False),
+    ],
+)
+def test_a_question_names_its_amount_by_money_words_or_percentage(question: str, named: bool) -> None:
+    assert spans.names_its_amount(question) is named
+
+
 def test_a_bare_follow_up_is_answered_about_the_person_of_the_previous_turn(newsroom: Service) -> None:
     # "What did he boast about?" after "Who is Mohammad Bagheri?": declined before (confidence 0.17).
     question, answer = ask(newsroom, "f04")
