@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from qa.config import Settings
 from qa.onnx_encoder import OnnxEncoder, load_or_export
+from qa.quantize import cpu_flags
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -67,14 +68,9 @@ def set_thread_budget() -> None:
     torch.set_num_threads(1)
 
 
-@lru_cache(maxsize=1)
 def native_bfloat16() -> bool:
     """Whether the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def _matmul_precision() -> AbstractContextManager[object]:
