@@ -39,10 +39,28 @@ def is_doc_id(value: str) -> bool:
     return _DOC_ID.fullmatch(value) is not None
 
 
+NOT_FINITE = "Must hold no NaN or infinite number (JSON has none)."
+
+
+def _finite(value: Any) -> bool:
+    """False when `value` holds a NaN or an infinity anywhere: Python's JSON reads `NaN`, `Infinity`
+    and `1e999`, and would write them back, making every response that shows the metadata invalid JSON."""
+    pending = [value]  # a stack, not recursion: the JSON may nest as deep as its parser allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
 def metadata_problems(metadata: dict[str, Any]) -> dict[str, str]:
     """What is wrong with an article's metadata, by field: `published_at` must be ISO 8601 (pages
-    sort by it) and `url` a string (citations link it)."""
-    problems = {}
+    sort by it), `url` a string (citations link it), and no field may hold a non-finite number."""
+    problems = {name: NOT_FINITE for name, value in metadata.items() if not _finite(value)}
     if "url" in metadata and not isinstance(metadata["url"], str):
         problems["url"] = "Must be a string."
     if "published_at" in metadata and parse_instant(metadata["published_at"]) is None:

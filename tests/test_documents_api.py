@@ -199,6 +199,7 @@ def test_writes_before_the_index_is_loaded_are_503(settings: Settings) -> None:
 
 # --- what a PUT refuses ---------------------------------------------------------------------
 
+NOT_FINITE = "Must hold no NaN or infinite number (JSON has none)."
 LONE_SURROGATE_TEXT = '{"title": "T", "text": "a \\ud800 b"}'
 PUT_ERRORS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "empty-text": ("ok-id", {"json": {"title": "T", "text": ""}}, {"text": [BLANK]}),
@@ -236,6 +237,17 @@ PUT_ERRORS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         "ok-id",
         {"data": '{"title": "T", "text": "Words.", "metadata": {"a": "\\udfff"}}', "content_type": "application/json"},
         {"metadata": [NOT_TEXT]},
+    ),
+    # Python's JSON reads NaN, Infinity and 1e999 (infinite); echoed back, they made every listing invalid JSON.
+    "metadata-nan": (
+        "ok-id",
+        {"data": '{"title": "T", "text": "Words.", "metadata": {"score": NaN}}', "content_type": "application/json"},
+        {"metadata": {"score": [NOT_FINITE]}},
+    ),
+    "metadata-nested-infinity": (
+        "ok-id",
+        {"data": '{"title": "T", "text": "W.", "metadata": {"x": [{"y": 1e999}]}}', "content_type": "application/json"},
+        {"metadata": {"x": [NOT_FINITE]}},
     ),
     "unknown-field": ("ok-id", {"json": {"title": "T", "text": "Words.", "id": "x"}}, {"id": ["Unknown field."]}),
     "body-not-object": ("ok-id", {"json": ["T", "Words."]}, {"_schema": ["Must be a JSON object."]}),
