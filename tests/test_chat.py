@@ -14,12 +14,14 @@ from qa.api.chat import chat_query
 from qa.config import Settings
 from qa.schemas import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS
 from qa.service import Service
+from tests.conftest import FENTANYL_GOLD
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import FOLLOW_UP_QUESTION as FOLLOW_UP
 from tests.conftest import ROBINSON_QUESTION as ROBINSON
 from tests.contracts import assert_exact_citations, sse_data
 
 DELISTED = "should be delisted"
+BLANK_QUESTION, BLANK = "Length must be between 1 and 1000.", "Must contain more than whitespace."
 CONVERSATION = [
     {"role": "system", "content": "You answer questions about news articles."},
     {"role": "user", "content": ROBINSON},
@@ -234,6 +236,23 @@ def test_the_last_answer_joins_the_history_without_markers_and_cut_to_a_question
     assert len(answer) <= MAX_QUESTION_CHARS
     # At most MAX_HISTORY_TURNS turns: the answer takes the place of the oldest question.
     assert questions == [f"question {n}" for n in range(6, 25)] and len(query.history) == MAX_HISTORY_TURNS
+
+
+def test_a_null_content_reads_as_blank_also_in_the_reply_before_the_question(client) -> None:
+    # The protocol's assistant turn that only calls a tool has `"content": null`; just before the
+    # question it was history to strip of markers, and the server failed with a 500.
+    messages = [
+        {"role": "user", "content": ROBINSON},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+        {"role": "user", "content": FENTANYL},
+    ]
+    response = chat(client, messages=messages)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert FENTANYL_GOLD in response.get_json()["choices"][0]["message"]["citations"][0]["quote"]
+    # A user message with null content is a blank question, as the README says, not "may not be null".
+    response = chat(client, messages=[{"role": "user", "content": None}])
+    assert response.status_code == 400
+    assert response.get_json()["error"]["fields"] == {"messages": {"0": {"content": [BLANK_QUESTION, BLANK]}}}
 
 
 def test_an_assistant_message_before_an_earlier_question_is_not_history() -> None:

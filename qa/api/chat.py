@@ -56,9 +56,12 @@ class MessageContent(fields.Field):
 
     default_error_messages = {"invalid": "Must be a string or a list of content parts."}  # noqa: RUF012 (marshmallow's)
 
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> str:
+        # null is blank text: marshmallow would hand it on as None (`allow_none`), and the code that
+        # reads a message's text (an assistant's reply before the question too) expects a string.
+        return "" if value is None else super().deserialize(value, attr, data, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if value is None:
-            return ""
         if isinstance(value, list) and all(isinstance(part, dict) for part in value):
             value = "\n".join(
                 part["text"] for part in value if part.get("type") == "text" and isinstance(part.get("text"), str)
