@@ -140,11 +140,16 @@ class Service:
         return self._serve(self._segments.open(folder))
 
     def _serve(self, index: CorpusIndex) -> bool:
-        """Answer from `index` from now on, unless a newer generation is served already (a write
-        and the follower may both hold one); True if it switched."""
+        """Answer from `index` from now on if `CURRENT` still names it (a write and the follower may
+        both hold one, and `CURRENT` may have moved on while it was opened); True if it switched.
+        What `CURRENT` names decides, not the order of names: those are wall-clock times, which
+        sort a later write first when it comes from a host whose clock is behind (or after the
+        clock was stepped back), and an operator rolls back by naming an older generation."""
         with self._switch:
             served = self._pipeline
-            if served is not None and served.index.generation >= index.generation:
+            if served is not None and served.index.generation == index.generation:
+                return False
+            if current_generation(self.settings.index_dir).name != index.generation:
                 return False
             self._pipeline = self._pipeline_for(index)
         log.info("serving index generation %s", index.generation)
@@ -250,7 +255,7 @@ class Service:
         durable and this process answers from it; other processes follow within a second."""
         self._require_ready()
         change = self._archive().publish(documents)
-        self._serve(change.index)
+        self._serve_written(change.index)
         self._merge_in_background()
         return Published(change.index.generation, change.created)
 
@@ -262,9 +267,17 @@ class Service:
             index = self._archive().delete(doc_ids).index
         except MissingDocuments as exc:
             raise DocumentNotFound(exc.doc_ids[0]) from None
-        self._serve(index)
+        self._serve_written(index)
         self._merge_in_background()
         return index.generation
+
+    def _serve_written(self, index: CorpusIndex) -> None:
+        """Serve the generation this process just committed or, when another writer committed after
+        it (a generation that holds this write too), the one `CURRENT` names now, so a write is
+        answered from when it returns; what cannot be opened now the follower retries."""
+        if not self._serve(index):
+            with contextlib.suppress(Exception):
+                self.reload()
 
     def _merge_in_background(self) -> None:
         """Merge small segments on a thread of its own (one at a time), so writes stay cheap and

@@ -331,6 +331,43 @@ def wait_for(condition: Any, timeout: float) -> float:
     return time.monotonic() - started
 
 
+def test_an_operator_rolls_back_by_naming_an_older_generation_in_current(live: Service) -> None:
+    # README: "an operator can roll back by writing an older name into CURRENT". A running service
+    # compared generation names and kept serving the newer one, the rolled-back write included.
+    before = live.status()["generation"]
+    live.publish([FLOOD_V1])
+    (live.settings.index_dir / "CURRENT.rollback").write_text(f"{before}\n", encoding="utf-8")
+    os.replace(live.settings.index_dir / "CURRENT.rollback", live.settings.index_dir / "CURRENT")
+    live.follow(interval=0.02)
+    wait_for(lambda: live.status()["generation"] == before, timeout=1.0)
+    assert "flood-barrier" not in live.pipeline.index.documents
+
+
+class SkewedClock:
+    """`time` as on a writer host whose clock is an hour behind the host that wrote last."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def time_ns(self) -> int:
+        return time.time_ns() - 3600 * 10**9
+
+
+def test_a_write_named_before_the_served_generation_is_served_when_it_returns(
+    live: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Generation names are wall-clock times; replicas on several hosts (or a clock stepped back)
+    # make a later write sort first. The writer acknowledged it and kept answering without it.
+    before = live.status()["generation"]
+    monkeypatch.setattr(store, "time", SkewedClock())
+    published = live.publish([FLOOD_V1])
+    assert published.generation < before, "the write's name sorts before the generation it replaced"
+    assert live.status()["generation"] == published.generation
+    assert cited(live, COST_QUESTION)[0][3] == "The barrier will cost 12 million dollars."
+    live.delete([FLOOD_V1.doc_id])
+    assert "flood-barrier" not in live.pipeline.index.documents, "a delete stops citing as soon as it returns"
+
+
 WRITER_KEY = "test-writer-key"
 
 
