@@ -451,9 +451,11 @@ def serve(
            -d '{"question": "What did Blinken say about fentanyl?"}'
     """
     from qa.server import serve as run_server
+    from qa.store import CURRENT
 
     settings = settings_from(host=host, port=port, workers=workers, seeds_dir=seeds_dir, index_dir=index_dir)
-    require_seeds(settings)
+    if not (settings.index_dir / CURRENT).exists():  # the seeds only fill an empty archive (a replica has none)
+        require_seeds(settings)
     run_server(settings)
 
 

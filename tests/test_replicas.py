@@ -65,3 +65,17 @@ def test_a_write_through_one_replica_is_answered_by_the_other_within_a_second(
         assert time.monotonic() - written < 1.0, "the other replica did not answer from the write within 1 s"
         time.sleep(0.02)
     assert requests.get(f"{reader.base_url}/readyz", timeout=10).json()["generation"] == response.json()["generation"]
+
+
+def test_a_new_replica_needs_the_index_folder_only(tmp_path: Path) -> None:
+    """README: "A new replica reads the current generation and starts serving". A host that mounts
+    the index folder has no seeds folder, which is read only to fill an empty archive; `qa serve`
+    refused to start there ("no seeds folder"), as `qa ask` on the same folder did not."""
+    index_dir = tmp_path / "index"
+    Service(Settings(seeds_dir=SEEDS, index_dir=index_dir)).load()
+    server = start_server(tmp_path / "no-seeds-here", index_dir)
+    try:
+        answer = requests.post(f"{server.base_url}/v1/ask", json={"question": QUESTION}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["generation"] == (index_dir / "CURRENT").read_text().strip()
+    finally:
+        server.stop()
