@@ -7,6 +7,7 @@ relies on; the example tests pin offsets that a reader can check by hand.
 
 from __future__ import annotations
 
+import time
 from itertools import pairwise
 
 import pytest
@@ -109,6 +110,21 @@ def test_repeated_identical_sentences_keep_their_own_offsets() -> None:
     sentences = split_sentences("doc", text)
     assert [(s.start, s.end) for s in sentences] == [(0, 20), (21, 41), (42, 62)]
     assert {s.text for s in sentences} == {"The talks went well."}
+
+
+def test_an_article_on_one_long_line_is_split_in_time_linear_in_its_length() -> None:
+    # A feed that strips line breaks sends a whole article as one paragraph; pysbd's time grows much
+    # faster than its length: this 200,000-character line took 43 s (an article like it, 50 s to publish).
+    line = " ".join(SEED_TEXT.split())
+    text = " ".join([line] * (200_000 // len(line) + 1))
+    started = time.perf_counter()
+    sentences = split_sentences("doc", text)
+    assert time.perf_counter() - started < 10
+    assert all(text[s.start : s.end] == s.text == s.text.strip() for s in sentences)
+    assert all(before.end < after.start for before, after in pairwise(sentences))
+    # The windows find the sentences of the article as it is split alone, every time it repeats.
+    alone = [s.text for s in split_sentences("doc", line)]
+    assert [s.text for s in sentences][: 3 * len(alone)] == alone * 3
 
 
 def test_crlf_line_endings_stay_outside_sentences() -> None:
