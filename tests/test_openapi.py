@@ -118,6 +118,26 @@ def test_every_operation_describes_its_errors(spec: dict[str, Any]) -> None:
     assert "no message with the role 'user'" in chat_400
 
 
+@pytest.mark.parametrize(
+    "method, path, rule",
+    [
+        ("get", "/v1/documents", "/v1/documents"),
+        ("get", f"/v1/documents/{SEED_ID}", "/v1/documents/{doc_id}"),
+        ("post", "/v1/ask", "/v1/ask"),
+    ],
+)
+def test_an_operation_that_answers_503_while_the_index_loads_describes_it(
+    settings, spec: dict[str, Any], method: str, path: str, rule: str
+) -> None:
+    """The article reads answered 503 `not_ready` while the index loaded, which their description
+    did not list (a generated client would see an undocumented status)."""
+    loading = create_app(settings, Service(settings)).test_client()
+    response = loading.open(path, method=method.upper(), json={"question": FENTANYL} if method == "post" else None)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "not_ready"
+    assert "503" in spec["paths"][rule][method]["responses"], (method, rule)
+    assert errors_against(spec, response_schema(spec, rule, method, 503), response.get_json()) == []
+
+
 def test_batch_and_chat_describe_their_streams(spec: dict[str, Any]) -> None:
     """A stream is text made of JSON values, not one JSON value: NDJSON is documented as text whose
     lines `x-item-schema` describes; an event stream's `schema` is one event (OpenAPI 3.0's reading

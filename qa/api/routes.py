@@ -155,6 +155,7 @@ def _bulk_items() -> list[Any]:
 
 
 Route = TypeVar("Route", bound=Callable[..., Any])
+LOADING = "The index is still loading."
 
 
 def write_route(body: bool) -> Callable[[Route], Route]:
@@ -200,6 +201,7 @@ COMPONENTS = {"DocumentRecord": DocumentRecordSchema}
 class Documents(MethodView):
     @documents.arguments(DocumentPageArgsSchema(), location="query", error_status_code=400)
     @documents.response(200, DocumentListSchema)
+    @documents.alt_response(503, schema=ErrorSchema, description=LOADING)
     def get(self, args: dict[str, Any]) -> Any:
         """List the archive's articles, newest first by `metadata.published_at` (those without one
         after them, then by id), a page at a time: pass `next_cursor` back as `cursor`."""
@@ -256,6 +258,7 @@ class Documents(MethodView):
 class DocumentView(MethodView):
     @documents.response(200, DocumentSchema)
     @documents.alt_response(404, schema=ErrorSchema, description="No document has that id.")
+    @documents.alt_response(503, schema=ErrorSchema, description=LOADING)
     def get(self, doc_id: str) -> Any:
         """One article's metadata and verbatim text, so a client can highlight cited spans."""
         document = service().document(doc_id)
