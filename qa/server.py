@@ -37,8 +37,10 @@ ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any] | None = None):
         self.settings = settings
+        # An IPv6 address in brackets ("[::1]:8000"): gunicorn reads "::1:8000" as a host with no port.
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
         self.options = {
-            "bind": f"{settings.host}:{settings.port}",
+            "bind": f"{host}:{settings.port}",
             "workers": settings.workers,
             "worker_class": "qa.worker.QaWorker",
             # The lifespan's shutdown is where the inference threads stop (see `load`).

@@ -95,10 +95,11 @@ def start_server(
     timeout: float = 300.0,
     ready_path: str = "/readyz",
     log_path: Path | None = None,
+    host: str = "127.0.0.1",
 ) -> Server:
-    """`qa serve` on a free loopback port; `cold_start_s` runs from launch to the first 200 of
-    `ready_path` (`/healthz` for a server that is meant never to be ready). With `log_path`, the
-    server's output (its access and error log) goes to that file."""
+    """`qa serve` on a free loopback port (of `host`, `::1` for IPv6); `cold_start_s` runs from
+    launch to the first 200 of `ready_path` (`/healthz` for a server that is meant never to be
+    ready). With `log_path`, the server's output (its access and error log) goes to that file."""
     port = free_port()
     environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
     started = time.perf_counter()
@@ -111,7 +112,7 @@ def start_server(
                 "qa",
                 "serve",
                 "--host",
-                "127.0.0.1",
+                host,
                 "--port",
                 str(port),
                 "--workers",
@@ -124,7 +125,7 @@ def start_server(
     finally:
         if not isinstance(output, int):
             output.close()  # the child has its own copy
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     client = Client(base_url, timeout=5)
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:

@@ -7,6 +7,7 @@ worker then tried to join at exit."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,17 @@ def test_building_the_index_at_start_logs_no_library_debug_lines(settings: Setti
     log = server.log()
     assert "POST /v1/ask" in log
     assert not [line for line in log.splitlines() if "DEBUG" in line or "bm25s" in line.lower()], log
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this machine")
+def test_an_ipv6_host_is_served(settings: Settings, service: Service) -> None:
+    """`qa serve --host ::1` (or `::`, every interface) exited at start with "'' is not a valid port
+    number": the bind "::1:8000" reads as a host with no port to gunicorn, which wants "[::1]:8000"."""
+    server = start_server(settings.seeds_dir, settings.index_dir, host="::1")
+    try:
+        assert server.base_url.startswith("http://[::1]:")
+        status, body = Client(server.base_url).request("POST", "/v1/ask", {"question": FENTANYL_QUESTION})
+        assert status == 200, body
+    finally:
+        server.stop()
