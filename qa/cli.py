@@ -459,22 +459,25 @@ def serve(
     run_server(settings)
 
 
-def read_documents(paths: Sequence[Path], max_chars: int) -> Iterator[Document]:
+def read_documents(paths: Sequence[Path], max_chars: int, skipped: list[str] | None = None) -> Iterator[Document]:
     """The valid articles of `paths` (folders of `.txt` + `.json`, or `.jsonl` files of
     `{id, title, text, metadata}`, read a line at a time), each checked as `PUT /v1/documents`
-    checks it; an invalid one is skipped with a line on stderr naming where it is and what is wrong."""
+    checks it; an invalid one is skipped with a line on stderr naming where it is and what is wrong
+    (and added to `skipped`)."""
     import marshmallow
 
     from qa.schemas import parse_document
 
-    for where, record in _records(paths):
+    for where, record in _records(paths, skipped):
         try:
             yield parse_document(record, max_chars=max_chars)
         except marshmallow.ValidationError as exc:
             click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+            if skipped is not None:
+                skipped.append(where)
 
 
-def _records(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
+def _records(paths: Sequence[Path], skipped: list[str] | None = None) -> Iterator[tuple[str, Any]]:
     from qa.documents import load_seeds
 
     for path in paths:
@@ -491,6 +494,8 @@ def _records(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
                     record = json.loads(line)
                 except ValueError as exc:
                     click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
+                    if skipped is not None:
+                        skipped.append(f"{path}:{number}")
                     continue
                 yield f"{path}:{number}", record
 
@@ -553,7 +558,8 @@ def ingest(
     else:
         click.echo(
             f"{summary['published']} articles published ({summary['created']} new, {summary['replaced']} "
-            f"replaced or unchanged) in generation {summary['generation']}",
+            f"replaced; {summary['unchanged']} unchanged and {summary['invalid']} invalid skipped) "
+            f"in generation {summary['generation']}",
             err=True,
         )
 
@@ -582,19 +588,26 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
     commit, so neither the input nor the archive is ever held whole (a later duplicate id wins:
     it is published later)."""
     from qa.backfill import count_articles
+    from qa.documents import document_hash
+    from qa.store import CURRENT
 
-    documents = read_documents(paths, settings.max_document_chars)
+    invalid: list[str] = []
+    documents = read_documents(paths, settings.max_document_chars, invalid)
     batch = next_batch(documents, batch_size)
     if not batch:
         raise click.ClickException("no valid article to publish")
     archive = writer(settings)
-    published = created_count = 0
+    published = created_count = unchanged = 0
     generation = ""
     try:
         with click.progressbar(length=count_articles(paths), label="publishing", file=sys.stderr) as bar:
             while batch:
+                # Counted as `--ray` counts them: an article already committed as it is is not published again.
+                catalog = archive.catalog() if (settings.index_dir / CURRENT).exists() else None
+                same = 0 if catalog is None else sum(catalog.document_hash(d.doc_id) == document_hash(d) for d in batch)
                 change = archive.publish(batch)
-                published += len(batch)
+                published += len(batch) - same
+                unchanged += same
                 created_count += sum(change.created)
                 generation = merge_all(archive) or change.generation
                 bar.update(len(batch))
@@ -605,6 +618,8 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
         "published": published,
         "created": created_count,
         "replaced": published - created_count,
+        "unchanged": unchanged,
+        "invalid": len(invalid),
         "generation": generation,
     }
 

@@ -480,12 +480,22 @@ def test_qa_ingest_and_qa_delete_change_the_archive_a_running_service_follows(li
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["published"], summary["created"]) == (1, 1)
+    assert (summary["unchanged"], summary["invalid"]) == (0, 3), "as `qa ingest --ray` counts them"
     assert f"{feed}:2" in result.stderr and f"{feed}:3" in result.stderr and f"{feed}:4" in result.stderr
     assert live.reload() and live.status()["generation"] == summary["generation"]
     assert cited(live, COST_QUESTION)[0][3] == "The barrier will cost 12 million dollars."
 
     again = run_qa(env, "ingest", str(feed), "--json")
     assert json.loads(again.stdout)["generation"] == summary["generation"], "a rerun rewrites nothing"
+    # ... and says so: the rerun's article was counted as published and "replaced".
+    assert json.loads(again.stdout) | {"generation": ""} == {
+        "published": 0,
+        "created": 0,
+        "replaced": 0,
+        "unchanged": 1,
+        "invalid": 3,
+        "generation": "",
+    }
 
     missing = run_qa(env, "delete", "flood-barrier", "no-such-article")
     assert missing.exit_code == 1 and "not in the archive: no-such-article; nothing was deleted" in missing.output
@@ -513,6 +523,8 @@ def test_qa_ingest_publishes_as_it_reads_and_a_later_duplicate_wins_across_commi
         "published": 3,
         "created": 2,
         "replaced": 1,
+        "unchanged": 0,
+        "invalid": 0,
         "generation": "",
     }, "each line is published in its turn"
     index = store.open_index(archive_settings.index_dir)
