@@ -456,7 +456,22 @@ def serve(
     settings = settings_from(host=host, port=port, workers=workers, seeds_dir=seeds_dir, index_dir=index_dir)
     if not (settings.index_dir / CURRENT).exists():  # the seeds only fill an empty archive (a replica has none)
         require_seeds(settings)
+    check_listen(settings.host, settings.port)
     run_server(settings)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail at once, in one line, when the address cannot be listened on (a port in use, a host
+    that is no address here): gunicorn loads the model first, then logs five retries over five seconds."""
+    import socket
+
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def read_documents(paths: Sequence[Path], max_chars: int, skipped: list[str] | None = None) -> Iterator[Document]:

@@ -8,6 +8,8 @@ worker then tried to join at exit."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from qa.config import Settings
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION, ROBINSON_QUESTION
-from tests.servers import Client, start_server, wait_until_every_worker_is_ready
+from tests.servers import Client, qa_environment, start_server, wait_until_every_worker_is_ready
 
 
 @pytest.mark.slow
@@ -64,3 +66,23 @@ def test_an_ipv6_host_is_served(settings: Settings, service: Service) -> None:
         assert status == 200, body
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_a_one_line_error(settings: Settings, service: Service) -> None:
+    """Starting a second `qa serve` on the same port loaded the model, then printed gunicorn's
+    timestamped "Connection in use" line five times over five seconds before exiting."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "qa", "serve", "--port", str(port)],
+            env=qa_environment(settings.seeds_dir, settings.index_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert result.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert result.stdout == ""
