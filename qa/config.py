@@ -30,9 +30,10 @@ def _env_flag(value: str) -> bool:
 
 
 def _read_keys(path: Path) -> tuple[str, ...]:
-    """Keys from a file, one a line; blank lines and `#` comments are skipped."""
+    """Keys from a file, one a line; blank lines and `#` comments are skipped, and so is a leading
+    UTF-8 byte-order mark (editors write one), which would otherwise make the first key unusable."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"QA_API_KEYS_FILE={str(path)!r} cannot be read: {exc}") from exc
     return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))

@@ -605,6 +605,14 @@ def test_keys_come_from_both_variables_and_never_show(tmp_path: Path) -> None:
     assert Settings.from_env({"QA_API_KEYS_FILE": str(keys_file)}).api_keys == ("k-file-1", "k-file-2")
 
 
+def test_a_keys_file_saved_with_a_byte_order_mark_reads_its_first_key(tmp_path: Path) -> None:
+    """An editor's UTF-8 with BOM made the first key "\ufeffk-1": `qa serve` refused to start with
+    "QA_API_KEYS: a key must be printable ASCII", naming neither the file nor the mark."""
+    keys_file = tmp_path / "keys"
+    keys_file.write_bytes(b"\xef\xbb\xbfk-file-1\r\nk-file-2\r\n")
+    assert Settings.from_env({"QA_API_KEYS_FILE": str(keys_file)}).api_keys == ("k-file-1", "k-file-2")
+
+
 def test_a_key_from_the_file_may_write(writable: Service, tmp_path: Path) -> None:
     keys_file = tmp_path / "keys"
     keys_file.write_text("k-from-file\n", encoding="utf-8")
