@@ -112,7 +112,7 @@ def _metadata_record(meta_path: Path) -> dict[str, Any]:
     if not meta_path.exists():
         return {}
     try:
-        record = json.loads(meta_path.read_bytes().decode("utf-8"))
+        record = json.loads(meta_path.read_bytes().decode("utf-8-sig"))  # a leading BOM ignored, as the API does
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DocumentError(f"not valid JSON ({exc})") from exc
     if not isinstance(record, dict):

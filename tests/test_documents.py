@@ -53,6 +53,15 @@ def test_metadata_record_gives_id_title_and_the_rest_as_metadata(tmp_path: Path)
     assert load_document(path) == (expected, [])
 
 
+def test_a_metadata_record_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A `.json` saved as "UTF-8 with BOM" was "not valid JSON (Unexpected UTF-8 BOM ...)": the
+    article lost its id, title and byline to its file name; the API ignores such a mark."""
+    path = write_article(tmp_path, "file-name", "Text.")
+    record = {"id": "article-1", "title": "A title", "author": "Ann Author"}
+    path.with_suffix(".json").write_bytes(b"\xef\xbb\xbf" + json.dumps(record).encode())
+    assert load_document(path) == (Document("article-1", "Text.", "A title", {"author": "Ann Author"}), [])
+
+
 def test_without_metadata_the_file_name_is_id_and_title(tmp_path: Path) -> None:
     assert load_document(write_article(tmp_path, "plain", "Text.")) == (Document("plain", "Text.", "plain", {}), [])
 
