@@ -406,6 +406,8 @@ def batch(
 
     if resume and out is None:
         raise click.UsageError("--resume needs -o/--output: it reads the answers already written there")
+    if out is not None and out.resolve() == file.resolve():  # writing would replace the questions with answers
+        raise click.UsageError("-o/--output names FILE itself: write the answers to another file")
     fmt = batchfile.output_format(out, fmt)
     try:
         plan = batchfile.plan(file, batchfile.done_ids(out, fmt) if resume and out else set())

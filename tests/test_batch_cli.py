@@ -157,6 +157,21 @@ def test_resume_needs_an_output_file(tmp_path: Path, cli_env: dict[str, str]) ->
     assert "--resume needs -o/--output" in result.stderr
 
 
+@pytest.mark.parametrize("resume", [[], ["--resume"]], ids=["write", "resume"])
+def test_answers_are_never_written_over_the_questions(
+    tmp_path: Path, cli_env: dict[str, str], resume: list[str]
+) -> None:
+    """`qa batch questions.jsonl -o questions.jsonl` replaced the questions with their answers (and
+    `--resume` took every question for answered): the file a user typed twice was lost."""
+    questions = tmp_path / "questions.jsonl"
+    content = json.dumps({"id": "k", "question": FENTANYL}) + "\n"
+    questions.write_text(content, encoding="utf-8")
+    result = run(cli_env, str(questions), "-o", str(tmp_path / "." / "questions.jsonl"), *resume)
+    assert result.exit_code == 2
+    assert "-o/--output names FILE itself" in result.stderr and "Traceback" not in result.output
+    assert questions.read_text(encoding="utf-8") == content
+
+
 def test_resume_skips_ids_already_answered_after_a_killed_run(tmp_path: Path, cli_env: dict[str, str]) -> None:
     questions = tmp_path / "q.txt"
     questions.write_text(f"{FENTANYL}\n{ROBINSON}\n", encoding="utf-8")
