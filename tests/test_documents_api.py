@@ -197,6 +197,25 @@ def test_writes_before_the_index_is_loaded_are_503(settings: Settings) -> None:
     assert json_of(client.put("/v1/documents/early", json=FLOOD), 401) == UNAUTHORIZED  # the key comes first
 
 
+def test_writes_to_an_archive_another_configuration_rebuilt_are_503_not_500(private_service: Service) -> None:
+    """`qa ask` run with another QA_SENTENCES_PER_CHUNK on the server's index folder re-embeds the
+    archive for its own settings; the server keeps answering from what it loaded, but every write
+    then failed with a 500 "internal_error" (an unhandled IndexUnavailable)."""
+    client = create_app(private_service.settings, private_service).test_client()
+    other = private_service.settings.with_overrides(sentences_per_chunk=4)
+    Service(other, private_service.embedder).load()  # a rebuild for other settings, as `qa ask` does
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    for response in (
+        client.put("/v1/documents/late", json=FLOOD, headers=auth),
+        client.delete(f"/v1/documents/{SEED_ID}", headers=auth),
+        client.post("/v1/documents", json=[{"id": "late", **FLOOD}], headers=auth),
+    ):
+        body = json_of(response, 503)
+        assert body["error"]["code"] == "archive_unavailable", body
+        assert str(private_service.settings.index_dir) not in body["error"]["message"], "no paths to a client"
+    assert json_of(client.post("/v1/ask", json={"question": FENTANYL_QUESTION}), 200)["answerable"]
+
+
 # --- what a PUT refuses ---------------------------------------------------------------------
 
 NOT_FINITE = "Must hold no NaN or infinite number (JSON has none)."

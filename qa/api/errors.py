@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from qa.batching import unknown_documents_error
 from qa.indexing import EmptyArchive
 from qa.service import DocumentNotFound, NotReady, UnknownDocuments
+from qa.store import IndexUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(EmptyArchive)
     def _empty_archive(error: EmptyArchive) -> Response:
         return error_response(409, "last_document", str(error))
+
+    @app.errorhandler(IndexUnavailable)
+    def _archive_unavailable(error: IndexUnavailable) -> Response:
+        # A write met an archive on disk this server cannot add to: rebuilt by a process with other
+        # settings or another model, or damaged. Not the client's fault, and its reason holds paths.
+        log.warning("a write was refused: %s", error)
+        message = "The archive on disk cannot be written by this server now; the server's log says why."
+        return error_response(503, "archive_unavailable", message)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -163,7 +163,8 @@ def write_route(body: bool) -> Callable[[Route], Route]:
     errors = {
         401: "`unauthorized`: no key, or a wrong one.",
         403: "`writes_disabled`: no key is configured on the server.",
-        503: "The index is still loading.",
+        503: "`not_ready`: the index is still loading; or `archive_unavailable`: the archive on disk cannot be "
+        "written by this server (rebuilt with other settings or another model, or damaged).",
     }
     if body:
         errors[415] = "The body is not JSON (nor NDJSON, where accepted)."
