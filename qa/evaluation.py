@@ -121,10 +121,12 @@ def _squad_evalset(data: Any) -> EvalSet:
 
 
 def read_eval_file(path: Path) -> EvalSet:
-    """SQuAD when the file is one JSON object with `data`, seed questions (JSONL) otherwise."""
-    if path.suffix == ".json":
-        return read_squad(path)
-    return read_seed_questions(path)
+    """SQuAD when the file is one JSON object with `data`, seed questions (JSONL) otherwise; a file
+    without a question is refused (its metrics would all read 0.0, like a service failing them)."""
+    evalset = read_squad(path) if path.suffix == ".json" else read_seed_questions(path)
+    if not evalset.questions:
+        raise ValueError(f"{path}: no questions to evaluate")
+    return evalset
 
 
 # --- scoring --------------------------------------------------------------------------------

@@ -607,6 +607,10 @@ def test_eval_of_a_missing_file_is_a_usage_error(tmp_path: Path, cli_env: dict[s
             json.dumps({"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}).encode(),
             "not a SQuAD file",
         ),
+        # No questions: it reported every metric as 0.0 and exited 0, as if the service had failed them all.
+        ("empty.jsonl", b"", "empty.jsonl: no questions to evaluate"),
+        ("blank.jsonl", b"\n \n", "blank.jsonl: no questions to evaluate"),
+        ("no-articles.json", b'{"data": []}', "no-articles.json: no questions to evaluate"),
     ],
 )
 def test_eval_of_an_unreadable_file_is_a_clean_error(
