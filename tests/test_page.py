@@ -261,6 +261,22 @@ def test_a_follow_up_sends_the_whole_conversation(page: Page, server: Server, sc
     shoot(page, screenshots, "follow-up")
 
 
+def test_a_long_conversation_sends_only_the_turns_the_chat_route_reads(page: Page, server: Server) -> None:
+    """The page sent the whole conversation with every question: a long chat grew each request
+    until the body limit refused every question (413). It keeps the last 20 questions and answers,
+    more than the route reads (20 earlier questions and the answer just before)."""
+    requests = chat_requests(page)
+    page.goto(server.base_url + "/")
+    questions = [f"What did Blinken say about fentanyl? ({n})" for n in range(22)]
+    for question in questions:
+        ask(page, question)
+        last_turn(page)
+    messages = sent(requests[-1])["messages"]
+    assert len(messages) == 41
+    assert [m["content"] for m in messages if m["role"] == "user"] == questions[-21:]
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 20 + ["user"]
+
+
 def test_a_declined_question_looks_declined(page: Page, server: Server, screenshots: Path) -> None:
     page.goto(server.base_url + "/")
     ask(page, DECLINED_QUESTION)

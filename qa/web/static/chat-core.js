@@ -10,6 +10,10 @@ const QaChat = (() => {
   "use strict";
 
   const DECLINED_TEXT = "The articles do not cover this";
+  // Messages of the conversation sent with each question: the chat route reads at most 20 earlier
+  // questions (and the answer just before the question), so older turns would only grow every
+  // request until a long chat hit the body limit and each question was refused with a 413.
+  const KEPT_MESSAGES = 40;
 
   /** A failure the reader can act on; `kind` picks the message, `retryable` the button. */
   class ChatError extends Error {
@@ -267,7 +271,7 @@ const QaChat = (() => {
           this.scrollToEnd();
         });
         this.renderAnswer(turn, answer, extras);
-        this.conversation = [...messages, { role: "assistant", content: answer }];
+        this.conversation = [...messages, { role: "assistant", content: answer }].slice(-KEPT_MESSAGES);
       } catch (error) {
         if (!(error instanceof ChatError)) console.error(error); // a malformed event, or a bug of ours
         const failure = error instanceof ChatError ? error : new ChatError("broken", MESSAGES.broken, true);
