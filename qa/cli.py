@@ -75,12 +75,20 @@ def read_articles(settings: Settings) -> list[Document]:
     return load_seeds(settings.seeds_dir).documents
 
 
+def has_archive(settings: Settings) -> bool:
+    """Whether the index folder holds an archive; the seeds folder only fills one that does not
+    (so a replica, given the index folder alone, needs no seeds)."""
+    from qa.store import CURRENT
+
+    return (settings.index_dir / CURRENT).exists()
+
+
 def seeds_to_import(settings: Settings) -> tuple[list[Document] | None, int]:
     """The seeds folder's articles when the index folder has no archive yet (then a missing seeds
     folder is the error to show), else None; and how many articles a load may have to embed."""
-    from qa.store import CURRENT, IndexUnavailable, current_generation, read_manifest
+    from qa.store import IndexUnavailable, current_generation, read_manifest
 
-    if not (settings.index_dir / CURRENT).exists():
+    if not has_archive(settings):
         documents = read_articles(settings)
         return documents, len(documents)
     try:
@@ -453,10 +461,9 @@ def serve(
            -d '{"question": "What did Blinken say about fentanyl?"}'
     """
     from qa.server import serve as run_server
-    from qa.store import CURRENT
 
     settings = settings_from(host=host, port=port, workers=workers, seeds_dir=seeds_dir, index_dir=index_dir)
-    if not (settings.index_dir / CURRENT).exists():  # the seeds only fill an empty archive (a replica has none)
+    if not has_archive(settings):
         require_seeds(settings)
     check_listen(settings.host, settings.port)
     run_server(settings)
@@ -605,8 +612,6 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
     commit, so neither the input nor the archive is ever held whole (a later duplicate id wins:
     it is published later)."""
     from qa.backfill import count_articles
-    from qa.documents import document_hash
-    from qa.store import CURRENT
 
     invalid: list[str] = []
     documents = read_documents(paths, settings.max_document_chars, invalid)
@@ -619,12 +624,10 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
     try:
         with click.progressbar(length=count_articles(paths), label="publishing", file=sys.stderr) as bar:
             while batch:
-                # Counted as `--ray` counts them: an article already committed as it is is not published again.
-                catalog = archive.catalog() if (settings.index_dir / CURRENT).exists() else None
-                same = 0 if catalog is None else sum(catalog.document_hash(d.doc_id) == document_hash(d) for d in batch)
                 change = archive.publish(batch)
-                published += len(batch) - same
-                unchanged += same
+                # Counted as `--ray` counts them: an article already committed as it is is not published again.
+                published += len(batch) - change.unchanged
+                unchanged += change.unchanged
                 created_count += sum(change.created)
                 generation = merge_all(archive) or change.generation
                 bar.update(len(batch))

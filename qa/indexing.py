@@ -228,10 +228,12 @@ class Commit:
 
 @dataclass(frozen=True)
 class Change(Commit):
-    """What one publish did: the generation that holds it and, per article given, whether it was
-    new (True) or replaced a previous version (False)."""
+    """What one publish did: the generation that holds it; per article given, whether it was new
+    (True) or replaced a previous version (False); and how many of them were already there as
+    given, so nothing was written for them."""
 
     created: list[bool]
+    unchanged: int = 0
 
 
 class Archive:
@@ -321,7 +323,7 @@ class Archive:
                 created = [catalog.live_segment(d.doc_id) is None for d in documents]
                 changed = self._changed(catalog, documents)
                 if not changed:
-                    return Change(catalog.folder, self.cache, created)
+                    return Change(catalog.folder, self.cache, created, len(documents))
                 if prepared is None or not {d.doc_id for d in changed} <= {d.doc_id for d in prepared[0]}:
                     if prepared is not None:
                         shutil.rmtree(prepared[1], ignore_errors=True)
@@ -341,7 +343,7 @@ class Archive:
                     counts,
                     self._dimension(catalog),
                 )
-                return Change(committed, self.cache, created)
+                return Change(committed, self.cache, created, len(documents) - len(written))
         finally:
             if prepared is not None:  # not needed after all: nothing to commit, or made again
                 shutil.rmtree(prepared[1], ignore_errors=True)

@@ -88,9 +88,9 @@ class Term:
 
     units: np.ndarray  # ids of the live units holding it, ascending
     weights: np.ndarray  # its BM25 score in each of `units` (IDF included)
-    frequency: int  # how many live units hold it: len(units)
 
     def size(self) -> int:
+        """How many live units hold it: its document frequency, and its size in the memo."""
         return len(self.units)
 
 
@@ -205,13 +205,13 @@ class LexicalIndex:
         found = [part.postings(token) for part in self.parts]
         frequency = sum(len(units) for units, _ in found)
         if not frequency:
-            return Term(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0)
+            return Term(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         idf = float(self._idf(np.array([frequency], dtype=np.float64))[0])
         units, weights = [], []
         for part, norm, (local, counts) in zip(self.parts, self._norms, found, strict=True):
             units.append(part.offset + local.astype(np.int64))
             weights.append(idf * counts / (counts + norm[local]))
-        term = Term(np.concatenate(units), np.concatenate(weights), frequency)
+        term = Term(np.concatenate(units), np.concatenate(weights))
         term.units.flags.writeable = term.weights.flags.writeable = False  # shared by every caller
         return term
 
@@ -220,7 +220,7 @@ class LexicalIndex:
         scores = np.zeros(self.unit_count, dtype=np.float64)
         for token in query_tokens:
             term = self._terms.get(token)
-            if term.frequency:
+            if term.size():
                 # Within one token a unit appears once, so plain fancy-index addition is exact.
                 scores[term.units] += term.weights
         return scores
@@ -231,5 +231,5 @@ class LexicalIndex:
 
     def idf(self, query_tokens: Sequence[str]) -> np.ndarray:
         """Inverse document frequency per query token; unseen tokens get the rarest possible weight."""
-        frequency = np.array([self._terms.get(t).frequency for t in query_tokens], dtype=np.float64)
+        frequency = np.array([self._terms.get(t).size() for t in query_tokens], dtype=np.float64)
         return self._idf(frequency)
