@@ -106,8 +106,9 @@ def quantize(float_path: Path) -> Path:
 
 def export_name(stem: str, export_format: int, sources: Sequence[Path]) -> str:
     """A file name for an export of `sources` (model folders or files): `stem` and a hash of the
-    export format, the torch and ONNX Runtime versions, and each source file's name, size and
-    modification time, so a changed model or library gets an export of its own."""
+    export format, the torch and ONNX Runtime versions, and each source file's name and contents,
+    so a changed model or library gets an export of its own, while the same model reinstalled or
+    checked out again (new modification times) reuses the export it already has."""
     import onnxruntime
     import torch
 
@@ -117,8 +118,16 @@ def export_name(stem: str, export_format: int, sources: Sequence[Path]) -> str:
         for file in files:
             stat = file.stat()
             name = file.relative_to(source) if source.is_dir() else file.name
-            key.update(f"{name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+            key.update(f"{name} {_file_digest(file.resolve(), stat.st_size, stat.st_mtime_ns)}\n".encode())
     return f"{stem}-{key.hexdigest()[:16]}.onnx"
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: Path, size: int, modified_ns: int) -> str:
+    """The SHA-256 of a file's contents, read once per process for each size and modification
+    time (~0.13 s for the embedding model's 91 MB; the encoder and the reader both name it)."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def one_thread_session(path: Path) -> Any:
