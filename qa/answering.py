@@ -147,7 +147,7 @@ class Answerer:
         """The words of the best sentence (always inside the first citation) that answer a fact
         question: its one span of the kind asked when it holds exactly one (`spans.lone_span`),
         else the reader's words when it is sure enough of them (start and end probabilities'
-        product at least the floor)."""
+        product at least the floor) and they read as the kind asked (`spans.reads_as`)."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
@@ -156,9 +156,11 @@ class Answerer:
             first, last = lone.start, lone.end
         else:
             (reading,) = reader.read(question, [text])
-            if reading.answer_probability < self.short_answer_floor:
-                return None
             first, last = reading.answer_start, reading.answer_end
+            if reading.answer_probability < self.short_answer_floor or not spans.reads_as(
+                text[first:last], spans.asked_kinds(question)
+            ):
+                return None
         offset = int(self.index.sentence_start[sentence])
         start, end = offset + first, offset + last
         return ShortAnswer(

@@ -127,6 +127,40 @@ def test_the_one_span_of_the_kind_asked_is_the_short_answer(newsroom: Service, q
     assert answer.citations[0].start <= short.start < short.end <= answer.citations[0].end
 
 
+@pytest.mark.parametrize("question_id", ["n01", "n05"])
+def test_the_readers_words_are_no_short_answer_when_they_do_not_read_as_the_kind_asked(
+    newsroom: Service, question_id: str
+) -> None:
+    # "How many students attend Lakeside high schools?" had the short answer "number" (from "a
+    # growing number of districts") and "When was Carla Mendes appointed superintendent?" had "year"
+    # (from "a year-long review"): the reader's words, over its floor, but no count and no date.
+    _, answer = ask(newsroom, question_id)
+    assert answer.citations and answer.citations[0].short_answer is None
+
+
+@pytest.mark.parametrize(
+    ("words", "question", "reads"),
+    [
+        ("number", "How many students attend?", False),
+        ("numerous", "How many yards did Denver have?", False),
+        ("14", "How many drivers were hired?", True),
+        ("three", "How many color analysts were there?", True),
+        ("year", "When was she appointed?", False),
+        ("Super Bowl XX", "What day was the Super Bowl played on?", False),
+        ("Monday", "What day was media day?", True),
+        ("during the Roman Empire", "When did civil disobedience first occur?", True),
+        ("the 17th century", "When did the population recover?", True),
+        ("39", "Who is the oldest quarterback?", False),
+        ("2015", "What city did Super Bowl 50 take place in?", False),
+        ("paid professionals", "Who is most likely to be doing formal teaching?", True),
+        ("Peyton Manning", "Who was the most valuable player?", True),
+        ("a record", "What did the team set?", True),  # no kind asked: any words
+    ],
+)
+def test_words_read_as_the_kind_a_question_asks_for(words: str, question: str, reads: bool) -> None:
+    assert spans.reads_as(words, spans.asked_kinds(question)) is reads
+
+
 TICKETS = "The festival returns in June. Ticket prices rose 15% compared with last year, the organisers said.\n"
 
 
