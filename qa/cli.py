@@ -301,22 +301,32 @@ def print_answer(answer: Any) -> None:
 
 
 # Where each field of a `POST /v1/ask` body comes from on `qa ask`'s command line.
-ASK_PARAMETERS = {"question": "QUESTION", "history": "'--history'", "top_k": "'--top-k'"}
+ASK_PARAMETERS = {
+    "question": "QUESTION",
+    "history": "'--history'",
+    "top_k": "'--top-k'",
+    "doc_ids": "'--doc-id'",
+}
 
 
-def checked_query(question: str, history: Sequence[str], top_k: int) -> Query:
+def checked_query(question: str, history: Sequence[str], top_k: int, doc_ids: Sequence[str] = ()) -> Query:
     """The query as `POST /v1/ask` takes it, through the same schema (its limits, its messages);
     the first problem is a usage error naming the argument, before any model loads."""
     import marshmallow
 
     from qa.schemas import NOT_UTF8, AskRequestSchema, is_undecodable
 
-    arguments = [("question", None, question), *(("history", n, item) for n, item in enumerate(history))]
+    arguments = [
+        ("question", None, question),
+        *(("history", n, item) for n, item in enumerate(history)),
+        *(("doc_ids", n, item) for n, item in enumerate(doc_ids)),
+    ]
     for name, position, value in arguments:
         if is_undecodable(value):
             raise _bad_argument(name, position, [NOT_UTF8])
+    body = {"question": question, "history": list(history), "top_k": top_k, "doc_ids": list(doc_ids)}
     try:
-        query: Query = AskRequestSchema().load({"question": question, "history": list(history), "top_k": top_k})
+        query: Query = AskRequestSchema().load(body)
     except marshmallow.ValidationError as exc:
         name, messages = next(iter(exc.normalized_messages().items()))
         position = None
@@ -335,11 +345,24 @@ def _bad_argument(name: str, position: int | None, messages: list[str]) -> click
 @click.argument("question")
 @click.option("--history", multiple=True, help="An earlier question of the conversation (repeatable, oldest first).")
 @click.option("--top-k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations at most.")
+@click.option(
+    "--doc-id",
+    "doc_ids",
+    multiple=True,
+    metavar="ID",
+    help="Answer from this article only (repeatable: from these articles), as `doc_ids` of POST /v1/ask.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as POST /v1/ask.")
 @SEEDS_DIR
 @INDEX_DIR
 def ask(
-    question: str, history: tuple[str, ...], top_k: int, as_json: bool, seeds_dir: Path | None, index_dir: Path | None
+    question: str,
+    history: tuple[str, ...],
+    top_k: int,
+    doc_ids: tuple[str, ...],
+    as_json: bool,
+    seeds_dir: Path | None,
+    index_dir: Path | None,
 ) -> None:
     """Answer QUESTION from the indexed articles, citing the sentences that say so.
 
@@ -351,13 +374,20 @@ def ask(
       qa ask "What did Blinken say about fentanyl?"
       qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
       qa ask "What did Blinken say about fentanyl?" --json | jq '.citations[0]'
+      qa ask "How long did the talks last?" --doc-id blinken-wang-yi-talks
     """
+    from qa.batching import unknown_documents_error
     from qa.schemas import answer_to_dict
+    from qa.service import UnknownDocuments
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
-    query = checked_query(question, history, top_k)
-    answer = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir)).ask(query)
+    query = checked_query(question, history, top_k, doc_ids)
+    service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir))
+    try:
+        answer = service.ask(query)
+    except UnknownDocuments as exc:  # the API's 400 `unknown_documents`, in its words
+        raise click.BadParameter(unknown_documents_error(exc)["message"], param_hint="'--doc-id'") from None
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from qa.lexical import tokenize
 from qa.retrieval import Query
 from qa.service import Service
 from qa.vectors import build_vector_index, search
-from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEEDS
+from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEEDS, run_qa
 
 HARBOUR_ID = "harbour"
 # Astral characters (two UTF-16 code units each) before the sentence that answers.
@@ -139,6 +140,47 @@ def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:
         json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": ["nope", "gone"]},
     )
     assert unknown.status_code == 400 and unknown.get_json() == {"error": UNKNOWN}
+
+
+def archive_env(archive: Service) -> dict[str, str]:
+    return {"QA_SEEDS_DIR": str(archive.settings.seeds_dir), "QA_INDEX_DIR": str(archive.settings.index_dir)}
+
+
+def test_qa_ask_doc_id_scopes_the_question_as_the_api_does(archive: Service, archive_client) -> None:
+    """`qa ask` had no way to name the articles `POST /v1/ask` scopes to with `doc_ids`."""
+    body = {"question": FENTANYL_QUESTION, "doc_ids": [HARBOUR_ID, SEED_ID, HARBOUR_ID], "top_k": 2}
+    from_api = archive_client.post("/v1/ask", json=body).get_json()
+    args = ["--doc-id", HARBOUR_ID, "--doc-id", SEED_ID, "--doc-id", HARBOUR_ID, "--top-k", "2", "--json"]
+    result = run_qa(archive_env(archive), "ask", FENTANYL_QUESTION, *args)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["citations"] and {k: v for k, v in printed.items() if k != "took_ms"} == {
+        k: v for k, v in from_api.items() if k != "took_ms"
+    }
+    scoped_away = run_qa(archive_env(archive), "ask", FENTANYL_QUESTION, "--doc-id", HARBOUR_ID, "--json")
+    assert scoped_away.exit_code == 0, scoped_away.output
+    assert json.loads(scoped_away.stdout)["answerable"] is False, "the harbour article says nothing about fentanyl"
+
+
+def test_qa_ask_doc_id_the_archive_lacks_is_a_usage_error_in_the_apis_words(archive: Service) -> None:
+    args = ["--doc-id", "nope", "--doc-id", HARBOUR_ID, "--doc-id", "gone"]
+    result = run_qa(archive_env(archive), "ask", BRIDGE_QUESTION, *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(f"\nError: Invalid value for '--doc-id': {UNKNOWN['message']}\n")
+    assert "Traceback" not in result.stderr
+
+
+def test_qa_ask_doc_id_the_api_refuses_is_a_usage_error_before_loading(archive_client, tmp_path: Path) -> None:
+    """Checked by the API's schema, with its messages, before any index is opened."""
+    too_long = "x" * 129
+    refused = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": [HARBOUR_ID, too_long]})
+    assert refused.status_code == 400
+    message = " ".join(refused.get_json()["error"]["fields"]["doc_ids"]["1"])
+    nowhere = {"QA_SEEDS_DIR": str(tmp_path / "no-seeds"), "QA_INDEX_DIR": str(tmp_path / "no-index")}
+    result = run_qa(nowhere, "ask", BRIDGE_QUESTION, "--doc-id", HARBOUR_ID, "--doc-id", too_long)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(f"\nError: Invalid value for '--doc-id': item 2: {message}\n")
+    assert not (tmp_path / "no-index").exists()
 
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw"])
