@@ -269,9 +269,26 @@ class DocumentListSchema(ma.Schema):
 MAX_PAGE = 1000
 
 
+_QUERY_INTEGER = re.compile(r"-?[0-9]+")
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string, which is text: "50" is 50 (StrictInteger would refuse every
+    value), spelt in ASCII digits with at most a minus sign before them. Python's `int` also reads
+    "+5", " 5", "5_0" and other scripts' digits (fullwidth, Arabic-Indic...), which a client
+    sending this API a number never means."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not _QUERY_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class DocumentPageArgsSchema(ma.Schema):
-    # A query string is text: "50" is the integer 50 here (StrictInteger would refuse every value).
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    """The query string of `GET /v1/documents`; another parameter is refused (`unknown` is RAISE,
+    as in the body schemas), so a misspelt `limt=5` is a 400 rather than a silent default."""
+
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, MAX_PAGE))
     cursor = Text(load_default=None, validate=validate.Length(1, 1000))
 
 

@@ -523,6 +523,17 @@ LIMIT_RANGE = "Must be greater than or equal to 1 and less than or equal to 1000
         ("limit=1001", {"limit": [LIMIT_RANGE]}),
         ("limit=many", {"limit": ["Not a valid integer."]}),
         ("limit=2.5", {"limit": ["Not a valid integer."]}),
+        ("limit=-1", {"limit": [LIMIT_RANGE]}),
+        # Python's int() reads all of these; a query string's integer is ASCII digits.
+        ("limit=%EF%BC%91", {"limit": ["Not a valid integer."]}),  # fullwidth 1
+        ("limit=%D9%A5", {"limit": ["Not a valid integer."]}),  # Arabic-Indic 5
+        ("limit=%2B1", {"limit": ["Not a valid integer."]}),  # +1
+        ("limit=%201", {"limit": ["Not a valid integer."]}),  # " 1"
+        ("limit=1_0", {"limit": ["Not a valid integer."]}),
+        ("limit=", {"limit": ["Not a valid integer."]}),
+        # An unknown parameter is refused, as an unknown body field is: `limt` was read as no limit.
+        ("limt=5", {"limt": ["Unknown field."]}),
+        ("limit=5&Limit=5&x", {"Limit": ["Unknown field."], "x": ["Unknown field."]}),
         ("cursor=bm90IGEgY3Vyc29y", {"cursor": ["not a cursor this service handed out"]}),
         ("cursor=%21%21", {"cursor": ["not a cursor this service handed out"]}),
     ],

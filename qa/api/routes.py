@@ -39,7 +39,15 @@ from qa.service import Service
 
 class BodyParser(FlaskParser):
     """webargs taking the JSON body Flask parsed (and `require_json_body` checked) instead of parsing
-    the raw bytes again, more strictly: every route reads one JSON, a leading UTF-8 BOM ignored."""
+    the raw bytes again, more strictly: every route reads one JSON, a leading UTF-8 BOM ignored.
+    Unknown query parameters are for the schema to decide, as unknown body fields are (webargs
+    would drop them): a misspelt parameter is refused, never silently replaced by its default."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012 (webargs reads the class attribute)
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
 
     def _raw_load_json(self, req: Request) -> Any:
         return req.get_json()
