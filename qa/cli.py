@@ -431,8 +431,9 @@ def batch(
     """Answer every question in FILE, writing each answer with its citations.
 
     FILE is .txt (one question a line), .jsonl (objects with "question" and optional "id",
-    "history", "top_k") or .csv (a "question" column, optional "id"). A question without an id
-    takes its line number. A bad line is reported on stderr with its number and skipped.
+    "history", "top_k", "doc_ids": an item of POST /v1/ask/batch) or .csv (a "question" column,
+    optional "id"). A question without an id takes its line number. A bad line, or a question
+    scoped to an article the archive lacks, is reported on stderr with its number and skipped.
 
     \b
     Examples:

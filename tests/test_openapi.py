@@ -18,7 +18,7 @@ from openapi_spec_validator import validate as validate_spec
 
 from qa.api import create_app
 from qa.service import Service
-from tests.conftest import API_KEY, ROOT, SEED_ID, SEED_TEXT
+from tests.conftest import API_KEY, ROOT, SEED_ID, SEED_TEXT, run_qa
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.contracts import ndjson_lines, sse_data
 
@@ -366,6 +366,19 @@ def test_the_readme_has_an_example_of_each_route_it_introduces() -> None:
     assert {"/v1/ask", "/v1/ask/batch", "/v1/chat/completions"} <= paths
     writes = {curl_request(command).method for command, _ in PUBLISHING_EXAMPLES}
     assert {"PUT", "POST", "DELETE", "GET"} <= writes
+
+
+def test_the_readme_and_qa_batch_help_name_every_field_of_a_batch_item(spec: dict[str, Any]) -> None:
+    """A batch item (an item of `POST /v1/ask/batch`, a line of a `qa batch` .jsonl file) is
+    validated by `BatchQuestion`; the README's lists of its fields left out `doc_ids`."""
+    fields = set(spec["components"]["schemas"]["BatchQuestion"]["properties"])
+    assert "doc_ids" in fields
+    row = re.search(r'^\| `POST /v1/ask/batch` \| `\{"questions": \[\{(.*?)\}, \.\.\.\]\}`', README, re.M)
+    assert row is not None and set(re.findall(r'"(\w+)"', row[1])) == fields
+    jsonl = re.search(r"`\.jsonl` \(((?:`\w+`[,:]?\s*)+)", README[README.index("### Many questions at once") :])
+    assert jsonl is not None and set(re.findall(r"`(\w+)`", jsonl[1])) == fields
+    helped = run_qa({}, "batch", "--help")
+    assert helped.exit_code == 0 and all(f'"{field}"' in helped.output for field in fields), helped.output
 
 
 @pytest.mark.parametrize("command, shown", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
