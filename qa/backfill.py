@@ -63,9 +63,10 @@ def committed_hashes(archive: Archive) -> dict[str, str]:
     return archive.catalog().live_hashes()
 
 
-def count_articles(paths: Sequence[Path]) -> int:
-    """How many articles `paths` hold at most (lines, rows, files), counted without holding them,
-    so the progress bar has an end and an ETA."""
+def count_records(paths: Sequence[Path]) -> int:
+    """How many input records `paths` hold (non-blank `.jsonl` lines, `.txt` files of folders,
+    `.parquet` rows), valid or not, counted without holding them: what `qa ingest`'s progress bar
+    counts, so it has an end and an ETA. Lines are read as the local reader reads them."""
     total = 0
     for path in paths:
         if path.is_dir():
@@ -75,9 +76,16 @@ def count_articles(paths: Sequence[Path]) -> int:
 
             total += pyarrow.parquet.ParquetFile(path).metadata.num_rows
         else:
-            with path.open("rb") as handle:
+            with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
                 total += sum(1 for line in handle if line.strip())
     return total
+
+
+def progress_label(verb: str, paths: Sequence[Path]) -> str:
+    """A progress bar's label naming what it counts: input records read, invalid ones included,
+    which are not all articles (`qa ingest --json` says how many were)."""
+    kinds = {"files" if p.is_dir() else "rows" if p.suffix == ".parquet" else "lines" for p in paths}
+    return f"{verb} ({' and '.join(sorted(kinds))} read)"
 
 
 def read_sources(paths: Sequence[Path]) -> list[ray.data.Dataset]:

@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -514,43 +515,57 @@ def check_listen(host: str, port: int) -> None:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-def read_documents(paths: Sequence[Path], max_chars: int, skipped: list[str] | None = None) -> Iterator[Document]:
+@dataclass
+class Reading:
+    """How far `read_documents` has read: input records (non-blank lines, a folder's `.txt`
+    files), valid or not, which is what the progress bar counts, and where the invalid ones were."""
+
+    records: int = 0
+    invalid: list[str] = field(default_factory=list)
+
+
+def read_documents(paths: Sequence[Path], max_chars: int, reading: Reading | None = None) -> Iterator[Document]:
     """The valid articles of `paths` (folders of `.txt` + `.json`, or `.jsonl` files of
     `{id, title, text, metadata}`, read a line at a time), each checked as `PUT /v1/documents`
     checks it; an invalid one is skipped with a line on stderr naming where it is and what is wrong
-    (and added to `skipped`)."""
+    (and added to `reading.invalid`)."""
     import marshmallow
 
     from qa.schemas import parse_document
 
-    for where, record in _records(paths, skipped):
+    reading = reading if reading is not None else Reading()
+    for where, record in _records(paths, reading):
         try:
             yield parse_document(record, max_chars=max_chars)
         except marshmallow.ValidationError as exc:
             click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
-            if skipped is not None:
-                skipped.append(where)
+            reading.invalid.append(where)
 
 
-def _records(paths: Sequence[Path], skipped: list[str] | None = None) -> Iterator[tuple[str, Any]]:
+def _records(paths: Sequence[Path], reading: Reading) -> Iterator[tuple[str, Any]]:
     from qa.documents import load_seeds
 
     for path in paths:
         if path.is_dir():
-            for d in load_seeds(path).documents:
+            seeds = load_seeds(path)  # a file it skips (not UTF-8, an id taken) is a warning on stderr
+            for d in seeds.documents:
+                reading.records += 1
                 yield f"{path}/{d.doc_id}", {"id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
+            skipped = sum(1 for _ in path.glob("*.txt")) - len(seeds.documents)
+            reading.records += skipped
+            reading.invalid.extend([str(path)] * skipped)
             continue
         # utf-8-sig: a file an editor saved with a BOM has its first article read, not "not JSON".
         with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
+                reading.records += 1
                 try:
                     record = json.loads(line)
                 except ValueError as exc:
                     click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
-                    if skipped is not None:
-                        skipped.append(f"{path}:{number}")
+                    reading.invalid.append(f"{path}:{number}")
                     continue
                 yield f"{path}:{number}", record
 
@@ -642,18 +657,20 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
     """`qa ingest` in this process: articles are read as they are published, `batch_size` per
     commit, so neither the input nor the archive is ever held whole (a later duplicate id wins:
     it is published later)."""
-    from qa.backfill import count_articles
+    from qa.backfill import count_records, progress_label
 
-    invalid: list[str] = []
-    documents = read_documents(paths, settings.max_document_chars, invalid)
+    reading = Reading()
+    documents = read_documents(paths, settings.max_document_chars, reading)
     batch = next_batch(documents, batch_size)
     if not batch:
         raise click.ClickException("no valid article to publish")
     archive = writer(settings)
-    published = created_count = unchanged = 0
+    published = created_count = unchanged = shown = 0
     generation = ""
     try:
-        with click.progressbar(length=count_articles(paths), label="publishing", file=sys.stderr) as bar:
+        with click.progressbar(
+            length=count_records(paths), label=progress_label("publishing", paths), show_pos=True, file=sys.stderr
+        ) as bar:
             while batch:
                 change = archive.publish(batch)
                 # Counted as `--ray` counts them: an article already committed as it is is not published again.
@@ -661,8 +678,11 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
                 unchanged += change.unchanged
                 created_count += sum(change.created)
                 generation = merge_all(archive) or change.generation
-                bar.update(len(batch))
+                # The records this commit was read from, the invalid ones among them: the bar ends at its length.
+                bar.update(reading.records - shown)
+                shown = reading.records
                 batch = next_batch(documents, batch_size)
+            bar.update(reading.records - shown)  # invalid records after the last article
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     return {
@@ -670,7 +690,7 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
         "created": created_count,
         "replaced": published - created_count,
         "unchanged": unchanged,
-        "invalid": len(invalid),
+        "invalid": len(reading.invalid),
         "generation": generation,
     }
 
@@ -693,13 +713,14 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
 
     from tqdm import tqdm
 
-    from qa.backfill import backfill, count_articles
+    from qa.backfill import backfill, count_records, progress_label
 
     if find_spec("ray") is None:  # only the [ray] extra installs it
         raise click.ClickException("--ray needs Ray: pip install 'article-qa[ray]'")
     archive = writer(settings)  # the model is never loaded here: the workers embed
     try:
-        with tqdm(total=count_articles(paths), unit="article", desc="backfilling", file=sys.stderr) as bar:
+        # Every input row counts, an invalid one too: the bar counts what was read, not articles.
+        with tqdm(total=count_records(paths), desc=progress_label("backfilling", paths), file=sys.stderr) as bar:
             summary = backfill(
                 paths,
                 archive,

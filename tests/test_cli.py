@@ -452,6 +452,53 @@ def test_ingest_reads_the_first_article_of_a_jsonl_file_saved_with_a_byte_order_
     assert json.loads(result.stdout)["published"] == 1 and "not JSON" not in result.stderr
 
 
+def on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """`python -m qa ARGS` with stderr on a pseudo-terminal, where click draws its progress bar
+    (elsewhere it prints the label alone): exit code, stdout, and the bar as last drawn."""
+    import pty
+
+    leader, follower = pty.openpty()
+    environment = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa", *args], env=environment, stdout=subprocess.PIPE, stderr=follower, text=True
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    stdout, _ = process.communicate(timeout=120)
+    frames = re.sub(r"\x1b\[\?25[lh]", "", drawn.decode("utf-8", "replace")).split("\r")
+    return process.returncode, stdout, next(f.strip() for f in reversed(frames) if "[" in f)
+
+
+def test_ingest_progress_counts_every_line_read_and_says_so(index_copy: dict[str, str], tmp_path: Path) -> None:
+    """The bar's length counted every line, invalid ones too, but it moved by articles only and
+    called them "publishing": a feed with invalid lines ended short of its length."""
+    article = {"title": "Bridge", "text": "The bridge reopened on Monday.", "metadata": {}}
+    lines = [
+        json.dumps({"id": "first", **article}),
+        "not json",
+        json.dumps({"id": "bad id!", **article}),
+        json.dumps({"id": "second", **article}),
+        "",
+        json.dumps({"id": "no-text", "title": "Nothing"}),
+    ]
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, stdout, bar = on_a_terminal(index_copy, "ingest", str(feed), "--batch-size", "1", "--json")
+    assert code == 0, bar
+    summary = json.loads(stdout)
+    assert (summary["published"], summary["unchanged"], summary["invalid"]) == (2, 0, 3)
+    assert re.fullmatch(r"publishing \(lines read\)  \[#+\]  5/5", bar), bar
+
+
 def test_eval_of_the_service_seeds_keeps_the_articles_published_since(
     index_copy: dict[str, str], tmp_path: Path
 ) -> None:
