@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 # Raised whenever the same text would be split differently, so indexes built before are stale.
 # 2: a closing quotation mark followed by a capitalised word ends a sentence; clause cuts.
-SPLITTER_VERSION = 2
+# 3: a paragraph over SPLIT_WINDOW characters is read a window at a time, which can cut it otherwise.
+SPLITTER_VERSION = 3
 
 _PARAGRAPH = re.compile(r"[^\r\n]+")
 
@@ -79,7 +80,7 @@ def _quote_ends(paragraph: str) -> list[int]:
 # pysbd's time grows much faster than a paragraph's length (a 100,000-character line took 26 s, a
 # 200,000-character article on one line 50 s to publish), so it reads a longer paragraph a window
 # at a time. Every paragraph of the evaluation sets is shorter (SQuAD's longest: 4,063), so their
-# sentences are exactly as before.
+# sentences are exactly as before; a longer one may be cut otherwise (SPLITTER_VERSION 3).
 SPLIT_WINDOW = 5000
 # Boundaries this close to a window's end are left to the next window, which starts at the last
 # boundary kept, so pysbd sees what follows each one it reports.

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from qa import store
+from qa import chunking, store
 from qa.chunking import SPLITTER_VERSION
 from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
-from qa.indexing import BuildSettings, build_index, check_fresh, ensure_index
+from qa.indexing import BuildSettings, build_index, check_fresh, ensure_index, open_or_import
 from qa.lexical import TOKENIZER_VERSION
 from qa.retrieval import Query
 from qa.schemas import answer_to_dict
@@ -239,6 +239,38 @@ def test_a_stale_index_is_rebuilt(
 
 
 # --- damaged indexes ------------------------------------------------------------------------
+
+
+# An agenda sent on one line (7,000 characters): the splitter that reads a paragraph over
+# SPLIT_WINDOW characters a window at a time cuts it otherwise than the one before it, which read
+# it whole ("... on Jan. 8." is one sentence to the first and ends at "Jan." for the second).
+AGENDA = " ".join(f"{n}. The council approved item {n} of the budget on Jan. {n % 28 + 1}." for n in range(1, 120))
+# What the splitter that read every paragraph whole recorded in the archives it built.
+WHOLE_PARAGRAPH_SPLITTER = 2
+
+
+def stored_spans(index: store.CorpusIndex) -> list[tuple[int, int]]:
+    return [(int(s), int(e)) for s, e in zip(index.sentence_start, index.sentence_end, strict=True)]
+
+
+def test_an_archive_split_before_long_paragraphs_were_windowed_is_split_again(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The windowed split of long paragraphs came without a new SPLITTER_VERSION, so an archive
+    split by the splitter before it was opened as up to date and kept its old sentences, beside
+    articles published since and split the new way."""
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    documents = [Document("agenda", AGENDA, "Agenda")]
+    current = build_settings(settings, embedder)
+    monkeypatch.setattr(chunking, "SPLIT_WINDOW", len(AGENDA))  # the splitter before windows
+    old = replace(current, splitter=WHOLE_PARAGRAPH_SPLITTER)
+    build_index(settings.index_dir, documents, embedder, old)
+    old_spans = stored_spans(open_index(settings.index_dir))
+    monkeypatch.undo()
+    assert old_spans != chunking.sentence_spans(AGENDA), "the windows split this paragraph otherwise"
+    index = open_or_import(settings.index_dir, list, embedder, current)  # as a server or `qa index` opens it
+    assert stored_spans(index) == chunking.sentence_spans(AGENDA), "split again from the archive's own article"
+    assert index.manifest["build"]["splitter"] == SPLITTER_VERSION != WHOLE_PARAGRAPH_SPLITTER
 
 
 def current_folder(settings: Settings) -> Path:
