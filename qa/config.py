@@ -57,6 +57,21 @@ _LIMITS: dict[str, tuple[float, float | None]] = {
     "threads_per_worker": (1, None),
 }
 
+MODEL_PATH_HINT = "point it at a local sentence-transformers model folder, or unset it for the bundled model"
+
+
+def _model_folder_problem(model_path: str) -> str | None:
+    """What is wrong with `model_path` as a model folder, or None. Checked here, at start: the
+    libraries would take a path that is not a folder for a hub repository id and fail with
+    "Repo id must be ..." or "Path ... not found", and only after an index build had begun."""
+    path = Path(model_path).absolute()
+    if not path.is_dir():
+        return f"no folder at {path}"
+    if not any((path / name).is_file() for name in ("modules.json", "config.json")):
+        return f"{path} holds no model (no modules.json or config.json)"
+    return None
+
+
 PRECISIONS = ("int8", "fp32")
 READERS = (*PRECISIONS, "off")
 
@@ -114,6 +129,8 @@ class Settings:
             if not (low <= value and (high is None or value <= high)):  # also rejects NaN
                 bound = f"at least {low}" if high is None else f"between {low} and {high}"
                 raise ValueError(f"QA_{name.upper()} must be {bound}, not {value!r}")
+        if self.model_path is not None and (problem := _model_folder_problem(self.model_path)):
+            raise ValueError(f"QA_MODEL_PATH: {problem}; {MODEL_PATH_HINT}")
         if self.query_encoder not in PRECISIONS:
             raise ValueError(f"QA_QUERY_ENCODER must be one of {', '.join(PRECISIONS)}, not {self.query_encoder!r}")
         if self.reader not in READERS:

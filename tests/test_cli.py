@@ -180,6 +180,38 @@ def test_a_bad_setting_is_a_usage_error_naming_the_variable(cli_env: dict[str, s
     assert "Error: QA_WORKERS must be at least 1, not 0" in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["index"],
+        ["ask", FENTANYL_QUESTION],
+        ["batch", "questions.txt"],
+        ["eval", "questions.txt"],
+        ["ingest", "feed.jsonl"],
+        ["delete", SEED_ID],
+        ["merge"],
+        ["serve", "--port", "1"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_model_path_that_is_no_folder_is_one_line_naming_it_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """A missing QA_MODEL_PATH was read as a hub repository id: an index build began, then failed
+    with "Path ... not found" (or "Repo id must be ..."), naming no setting."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "questions.txt").write_text(FENTANYL_QUESTION + "\n", encoding="utf-8")
+    (tmp_path / "feed.jsonl").write_text(json.dumps({"id": "a", "title": "A", "text": "Text."}) + "\n")
+    env = {"QA_SEEDS_DIR": str(SEEDS), "QA_INDEX_DIR": str(tmp_path / "index"), "QA_MODEL_PATH": "no-model"}
+    result = run(env, *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        f"\nError: QA_MODEL_PATH: no folder at {tmp_path / 'no-model'}; point it at a local sentence-transformers "
+        "model folder, or unset it for the bundled model\n"
+    )
+    assert "Traceback" not in result.stderr and not (tmp_path / "index").exists()
+
+
 # --- index ----------------------------------------------------------------------------------
 
 

