@@ -16,7 +16,7 @@ import asyncio
 import io
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,10 +25,9 @@ from a2wsgi.wsgi import build_environ
 from qa.api.errors import body_too_large_message, error_document
 from qa.api.request_id import HEADER as REQUEST_ID_HEADER
 from qa.api.request_id import request_id
-from qa.wsgi_thread import Message, Send, call_wsgi
+from qa.wsgi_thread import Receive, Send, call_wsgi
 
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
 
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
@@ -68,7 +67,7 @@ class BufferedWsgi:
             await self._refuse_too_large(scope, send)
             return
         environ = build_environ(_with_length(_origin_form(scope), len(body)), io.BytesIO(body))  # type: ignore[arg-type]
-        await call_wsgi(self._wsgi, dict(environ), send, self._threads)
+        await call_wsgi(self._wsgi, dict(environ), send, self._threads, receive)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         declared = _header(scope, b"content-length")

@@ -57,13 +57,15 @@ def answer_items(
     A group of invalid items only never reaches the service (it has nothing to answer). Every
     group is answered from the pipeline the first one took, so a batch never spans two generations."""
     pipeline = service.pipeline
-    for start in range(0, len(items), group_size):
-        group = [_scope_checked(pipeline.index, item) for item in items[start : start + group_size]]
-        queries = [item for item in group if isinstance(item, Query)]
-        answers = iter(service.ask_many(queries, pipeline) if queries else ())
-        for item in group:
-            yield {"id": item.id, **answer_to_dict(next(answers))} if isinstance(item, Query) else item
-    release_free_memory()
+    try:
+        for start in range(0, len(items), group_size):
+            group = [_scope_checked(pipeline.index, item) for item in items[start : start + group_size]]
+            queries = [item for item in group if isinstance(item, Query)]
+            answers = iter(service.ask_many(queries, pipeline) if queries else ())
+            for item in group:
+                yield {"id": item.id, **answer_to_dict(next(answers))} if isinstance(item, Query) else item
+    finally:  # also when a stream is closed early, its client gone
+        release_free_memory()
 
 
 def _scope_checked(index: CorpusIndex, item: Query | dict[str, Any]) -> Query | dict[str, Any]:

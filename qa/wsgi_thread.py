@@ -6,6 +6,12 @@ thread only posts its messages (`call_soon_threadsafe`) and goes on; it waits on
 `WINDOW` messages are still unsent, which bounds memory for a long stream to a slow client. A
 response of declared length (every JSON answer) crosses in a single post: its status, its body
 and its end, so the event loop is woken once.
+
+A streamed response (no declared length: a batch's NDJSON, a chat's events) may take minutes to
+make, and gunicorn drops what is sent after the client has gone without telling the app. So while
+one streams, its `receive` is watched for `http.disconnect`: the thread's next message then raises
+`ClientGone`, which closes the app's iterator, and the work stops where the app next yields (for a
+batch, after the group of questions being answered).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
 
 WINDOW = 16
 
@@ -94,27 +101,52 @@ class _Response:
         for message in messages:
             self._queue.put_nowait(message)
 
-    async def deliver(self, send: Send) -> None:
-        """Send the messages as they come, until the last one; if sending fails, free the thread."""
+    async def deliver(self, send: Send, receive: Receive | None = None) -> None:
+        """Send the messages as they come, until the last one; if sending fails, or the client of a
+        streamed response goes away (watched on `receive`), free the thread."""
+        watching: asyncio.Future[None] | None = None
         try:
             while True:
                 message = await self._queue.get()
                 self._unsent.release()
                 await send(message)
+                if message["type"] == "http.response.start" and receive is not None and _streamed(message):
+                    watching = asyncio.ensure_future(self._watch(receive))
                 if message["type"] == "http.response.body" and not message["more_body"]:
                     return
         finally:
-            self._gone = True
-            self._unsent.release()  # a thread waiting for room sees `_gone` and stops
+            if watching is not None:
+                watching.cancel()
+            self._give_up()
+
+    async def _watch(self, receive: Receive) -> None:
+        """Give up once the client has gone: the request body is read, so `receive` only answers
+        `http.disconnect`, when the connection closes."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._give_up()
+
+    def _give_up(self) -> None:
+        self._gone = True
+        self._unsent.release()  # a thread waiting for room sees `_gone` and stops
+
+
+def _streamed(start: Message) -> bool:
+    return all(name != b"content-length" for name, _ in start["headers"])
 
 
 async def call_wsgi(
-    app: Callable[..., Iterable[bytes]], environ: dict[str, Any], send: Send, executor: Executor
+    app: Callable[..., Iterable[bytes]],
+    environ: dict[str, Any],
+    send: Send,
+    executor: Executor,
+    receive: Receive | None = None,
 ) -> None:
-    """Run `app` on `executor` and send its response with `send`."""
+    """Run `app` on `executor` and send its response with `send`; with `receive`, a streamed
+    response stops being made when the client goes away."""
     loop = asyncio.get_running_loop()
     response = _Response(loop)
-    delivering = asyncio.ensure_future(response.deliver(send))
+    delivering = asyncio.ensure_future(response.deliver(send, receive))
     try:
         await loop.run_in_executor(executor, contextvars.copy_context().run, response.run, app, environ)
         await delivering

@@ -96,10 +96,12 @@ def start_server(
     ready_path: str = "/readyz",
     log_path: Path | None = None,
     host: str = "127.0.0.1",
+    verbose: bool = False,
 ) -> Server:
     """`qa serve` on a free loopback port (of `host`, `::1` for IPv6); `cold_start_s` runs from
     launch to the first 200 of `ready_path` (`/healthz` for a server that is meant never to be
-    ready). With `log_path`, the server's output (its access and error log) goes to that file."""
+    ready). With `log_path`, the server's output (its access and error log) goes to that file;
+    `verbose` (`qa -v serve`) adds the pipeline's INFO lines to it."""
     port = free_port()
     environment = {**qa_environment(seeds_dir, index_dir), **(env or {})}
     started = time.perf_counter()
@@ -110,6 +112,7 @@ def start_server(
                 sys.executable,
                 "-m",
                 "qa",
+                *(["-v"] if verbose else []),
                 "serve",
                 "--host",
                 host,

@@ -4,6 +4,10 @@ questions embedded together rather than one by one."""
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +15,14 @@ import requests
 
 from qa.api import batch as batch_module
 from qa.api import create_app
+from qa.api.batch import STREAM_CHUNK
 from qa.config import Settings
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import ROBINSON_QUESTION as ROBINSON
 from tests.conftest import assert_valid_answer
 from tests.contracts import assert_exact_citations, ndjson_lines, without_timing
+from tests.servers import Client, start_server
 
 NDJSON = {"Accept": "application/x-ndjson"}
 ITEM_INVALID = "The question is not valid; see fields."
@@ -268,3 +274,46 @@ def test_ndjson_batch_through_gunicorn(live_server: str) -> None:
     assert all(("error" in r) == (n % 3 == 1) for n, r in enumerate(results))
     for result in results[::3]:
         assert_exact_citations(result["citations"])
+
+
+@pytest.mark.slow
+def test_a_streamed_batch_stops_soon_after_its_client_goes_away(
+    settings: Settings, service: Service, tmp_path: Path
+) -> None:
+    """gunicorn drops what is sent to a client that has gone without telling the app, so a streamed
+    batch went on answering after its client left: until gunicorn cancelled the request 3 s later,
+    or to its end. It now stops after the group being answered when the client leaves."""
+    count = 8000  # far more than a group a second answers, so going on would show
+    limits = {"QA_MAX_BATCH_QUESTIONS": str(count), "QA_MAX_BATCH_CHARS": "2000000", "QA_MAX_BODY_BYTES": "4000000"}
+    log_path = tmp_path / "serve.log"
+    server = start_server(settings.seeds_dir, settings.index_dir, env=limits, log_path=log_path, verbose=True)
+    try:
+        questions = [{"id": n, "question": f"{q} ({n})"} for n, q in enumerate([FENTANYL, ROBINSON] * (count // 2))]
+        body = json.dumps({"questions": questions}).encode()
+        head = (
+            "POST /v1/ask/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            f"Accept: application/x-ndjson\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=120) as sock:
+            sock.sendall(head.encode() + body)
+            received = b""
+            while b"\n" not in received.partition(b"\r\n\r\n")[2]:  # the first line of answers
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200 ")
+        deadline = time.monotonic() + 60
+        while not (stopped := STOPPED.search(server.log())):
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.1)
+        sent, total = int(stopped[1]), int(stopped[2])
+        assert total == count
+        # The group whose line was read, the one answered meanwhile, and the one the client left during.
+        assert 1 <= sent <= 3 * STREAM_CHUNK, sent
+        status, answer = Client(server.base_url).request("POST", "/v1/ask", {"question": FENTANYL})
+        assert status == 200 and json.loads(answer)["answerable"] is True
+    finally:
+        server.stop()
+
+
+STOPPED = re.compile(r"a streamed batch stopped after (\d+) of (\d+) results: the client went away")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -105,6 +106,62 @@ def test_a_client_gone_mid_stream_stops_the_apps_thread() -> None:
 
     serve(app, send_fails_after=3)
     assert closed.wait(timeout=10) and len(made) < 10_000
+
+
+def serve_watched(app: Callable[[dict[str, Any], StartResponse], Any], leaves_after: int) -> int:
+    """Run `app` as gunicorn does after a client has gone: `send` never fails (it drops what comes),
+    and `receive` answers `http.disconnect` once `leaves_after` body chunks were sent. How many
+    times `receive` was called."""
+    chunks = 0
+    gone = asyncio.Event()
+    calls = 0
+
+    async def send(message: Message) -> None:
+        nonlocal chunks
+        chunks += message["type"] == "http.response.body"
+        if chunks >= leaves_after:
+            gone.set()
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as executor:
+            await call_wsgi(app, {}, send, executor, receive)
+
+    asyncio.run(main())
+    return calls
+
+
+def test_a_stream_whose_client_has_gone_stops_though_sending_still_succeeds() -> None:
+    """gunicorn drops what is sent to a client that has gone, without an error: a stream went on
+    being made (a batch answered to its last question) until gunicorn cancelled the request."""
+    closed = threading.Event()
+    made: list[int] = []
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/x-ndjson")])
+        try:
+            for n in range(2_000):
+                made.append(n)
+                time.sleep(0.001)  # an answer takes time to make
+                yield b"{}\n"
+        finally:
+            closed.set()
+
+    assert serve_watched(app, leaves_after=1) == 1
+    assert closed.wait(timeout=10) and len(made) < 100, len(made)
+
+
+def test_a_response_of_declared_length_does_not_wait_for_the_client_to_leave() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    assert serve_watched(app, leaves_after=10) == 0, "only a stream watches for the client leaving"
 
 
 def test_a_body_before_start_response_is_an_error() -> None:

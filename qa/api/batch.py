@@ -8,6 +8,7 @@ uses the same item parsing and answering, so a line of a file and an item of a r
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,6 +24,8 @@ from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 from qa.api.timing import timed
 from qa.batching import answer_items, parse_item, text_size
 from qa.schemas import AnswerSchema, BatchQuestionSchema, ErrorBodySchema, ErrorSchema, id_field
+
+log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 # Questions answered (and embedded) together before their NDJSON lines are sent.
@@ -72,11 +75,19 @@ class BatchResponseSchema(ma.Schema):
     )
 
 
-def ndjson(results: Iterable[dict[str, Any]]) -> Iterator[str]:
+def ndjson(results: Iterable[dict[str, Any]], total: int = 0) -> Iterator[str]:
     """One JSON object a line, ASCII-escaped like the JSON responses: a client's field name is
-    echoed in an error's `fields` and may be no valid text, yet the stream must encode as UTF-8."""
-    for result in results:
-        yield json.dumps(result) + "\n"
+    echoed in an error's `fields` and may be no valid text, yet the stream must encode as UTF-8.
+    Closed early, the server stopped the stream because its client went away: said in the log,
+    as the access log shows a 200 either way."""
+    sent = 0
+    try:
+        for result in results:
+            yield json.dumps(result) + "\n"
+            sent += 1
+    except GeneratorExit:
+        log.info("a streamed batch stopped after %d of %d results: the client went away", sent, total)
+        raise
 
 
 batch = Blueprint("batch", __name__, url_prefix="/v1", description="Many questions in one request.")
@@ -129,7 +140,7 @@ class AskBatch(MethodView):
         answering = service()
         answering.pipeline  # noqa: B018 (raises NotReady, a 503, before a streamed response has begun)
         if request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON:
-            lines = ndjson(answer_items(answering, items, STREAM_CHUNK))
+            lines = ndjson(answer_items(answering, items, STREAM_CHUNK), len(items))
             return streamed(lines, NDJSON)
         with timed("pipeline"):
             results = list(answer_items(answering, items))
