@@ -262,3 +262,21 @@ def test_an_assistant_message_before_an_earlier_question_is_not_history() -> Non
         {"role": "user", "content": FOLLOW_UP},
     ]
     assert chat_query(messages, top_k=3).history == (ROBINSON,)
+
+
+@pytest.mark.slow
+def test_openai_client_lists_and_retrieves_the_model(openai_client: openai.OpenAI) -> None:
+    """Chat front ends ask `GET /v1/models` first, to check the connection and offer a model to
+    pick; it was a 404, so they reported the server as unreachable and offered nothing."""
+    (model,) = openai_client.models.list().data
+    assert (model.id, model.object, model.owned_by) == ("article-qa", "model", "article-qa")
+    assert isinstance(model.created, int)
+    # Any name is answered by the one model (the chat route takes any `model`), so any name is found.
+    assert openai_client.models.retrieve("gpt-4o").id == "gpt-4o"
+
+
+def test_the_models_follow_the_read_key(settings: Settings, service: Service) -> None:
+    private = create_app(settings.with_overrides(api_keys=("k",), read_requires_key=True), service).test_client()
+    assert private.get("/v1/models").status_code == 401
+    listed = private.get("/v1/models", headers={"Authorization": "Bearer k"})
+    assert listed.status_code == 200 and listed.get_json()["object"] == "list"

@@ -235,6 +235,8 @@ CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, str], int, str]] = 
     ("get", "/v1/documents", None, {}, 200, "application/json"),
     ("get", f"/v1/documents/{SEED_ID}", None, {}, 200, "application/json"),
     ("get", "/v1/documents/nope", None, {}, 404, "application/json"),
+    ("get", "/v1/models", None, {}, 200, "application/json"),
+    ("get", "/v1/models/gpt-4o", None, {}, 200, "application/json"),
     ("get", "/healthz", None, {}, 200, "application/json"),
     ("get", "/readyz", None, {}, 200, "application/json"),
     ("post", "/v1/ask", {"question": FENTANYL}, {}, 200, "application/json"),

@@ -47,6 +47,9 @@ from qa.schemas import (
 )
 
 MODEL = "article-qa"
+# `created` of the model in `GET /v1/models`: when this process started (there is no release date
+# to give, and clients only read it as a Unix time).
+STARTED = int(time.time())
 EVENT_STREAM = "text/event-stream"
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -329,6 +332,41 @@ class ChatCompletions(MethodView):
             events = server_sent_events(completion_chunks(answer))
             return streamed(events, EVENT_STREAM)
         return completion(answer)
+
+
+class ModelSchema(ma.Schema):
+    id = fields.String(required=True, metadata={"example": MODEL})
+    object = fields.String(required=True, metadata={"example": "model"})
+    created = fields.Integer(required=True, metadata={"description": "Unix time, seconds: when the server started."})
+    owned_by = fields.String(required=True, metadata={"example": MODEL})
+
+
+class ModelListSchema(ma.Schema):
+    object = fields.String(required=True, metadata={"example": "list"})
+    data = fields.List(fields.Nested(ModelSchema), required=True)
+
+
+def model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": STARTED, "owned_by": MODEL}
+
+
+@chat.route("/models")
+class Models(MethodView):
+    @chat.response(200, ModelListSchema)
+    def get(self) -> Any:
+        """The models a chat may name, in the protocol's shape: one, `article-qa`.
+
+        Chat front ends list the models first, to check the connection and offer one to pick.
+        """
+        return {"object": "list", "data": [model(MODEL)]}
+
+
+@chat.route("/models/<path:name>")
+class Model(MethodView):
+    @chat.response(200, ModelSchema)
+    def get(self, name: str) -> Any:
+        """One model by name: any name, since the chat route answers every `model` alike."""
+        return model(name)
 
 
 COMPONENTS = {"ChatCompletionChunk": ChatCompletionChunkSchema}
