@@ -280,3 +280,20 @@ def test_the_models_follow_the_read_key(settings: Settings, service: Service) ->
     assert private.get("/v1/models").status_code == 401
     listed = private.get("/v1/models", headers={"Authorization": "Bearer k"})
     assert listed.status_code == 200 and listed.get_json()["object"] == "list"
+
+
+def test_a_null_stream_is_the_protocol_s_default_a_plain_reply(client) -> None:
+    """The protocol's `stream` is a boolean or null (its default, false); null was a 400 "Field may
+    not be null", which is what the official client sends for `stream=None`."""
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], stream=None)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    assert response.get_json()["object"] == "chat.completion"
+
+
+@pytest.mark.slow
+def test_openai_client_with_stream_none_gets_a_reply(openai_client: openai.OpenAI) -> None:
+    completion = openai_client.chat.completions.create(
+        model="any-model", messages=[{"role": "user", "content": FENTANYL}], stream=None
+    )
+    assert "fentanyl crisis" in completion.choices[0].message.model_extra["citations"][0]["quote"]

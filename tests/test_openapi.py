@@ -503,3 +503,8 @@ def test_docs_page_links_types_to_their_schemas(client) -> None:
     ) in page
     citations_row = re.search(r"<code>citations</code>.*?</tr>", page, re.S)
     assert citations_row and 'array of <a href="#schema-Citation">Citation</a>' in citations_row.group(0)
+
+
+def test_a_null_stream_is_valid_in_the_description(spec: dict[str, Any]) -> None:
+    chat = {"messages": [{"role": "user", "content": FENTANYL}], "stream": None}
+    assert not errors_against(spec, request_schema(spec, "/v1/chat/completions", "post"), chat)

@@ -157,7 +157,13 @@ class ChatRequestSchema(ma.Schema):
             },
         },
     )
-    stream = StrictBoolean(load_default=False, metadata={"description": "Answer as server-sent events."})
+    # The protocol's `stream` is a boolean or null, its default (the official client sends
+    # null for `stream=None`); anything else, 1 or "yes" included, is a 400.
+    stream = StrictBoolean(
+        load_default=False,
+        allow_none=True,
+        metadata={"description": "Answer as server-sent events; null or absent: false."},
+    )
     top_k = StrictInteger(
         load_default=DEFAULT_TOP_K,
         validate=validate.Range(1, MAX_TOP_K),
@@ -167,7 +173,7 @@ class ChatRequestSchema(ma.Schema):
 
     @ma.post_load
     def to_chat_request(self, data: dict[str, Any], **_: Any) -> ChatRequest:
-        return ChatRequest(chat_query(data["messages"], data["top_k"], data["doc_ids"]), data["stream"])
+        return ChatRequest(chat_query(data["messages"], data["top_k"], data["doc_ids"]), data["stream"] is True)
 
 
 _MARKER = re.compile(r"\s*\[\d+\]")
