@@ -486,3 +486,52 @@ def test_readable_at_360_pixels(browser: Browser, server: Server, screenshots: P
         shoot(page, screenshots, "mobile-360-article")
     finally:
         context.close()
+
+
+BARRIER_ID = "flood-barrier"
+BARRIER_QUESTION = "How much will the flood barrier cost?"
+BARRIER_SENTENCE = "The barrier will cost 12 million dollars."
+BARRIER_TEXT = f"Lakeside approved a flood barrier on Monday. {BARRIER_SENTENCE} Work starts in May.\n"
+# The same article corrected: a note before the cited sentence moves it 60-odd characters on.
+CORRECTED_TEXT = (
+    "Correction: an earlier version of this story gave the wrong day for the vote. "
+    f"Lakeside approved a flood barrier on Tuesday. {BARRIER_SENTENCE} Work starts in May.\n"
+)
+WRITE_KEY = "page-test-key"
+
+
+@pytest.fixture(scope="module")
+def writable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with a write key, on an article the tests replace: the module's `server` stays as it is."""
+    seeds = tmp_path_factory.mktemp("writable-seeds")
+    write_article(seeds, BARRIER_ID, BARRIER_TEXT, "Lakeside approves a flood barrier")
+    server = start_server(seeds, tmp_path_factory.mktemp("writable-index"), env={"QA_API_KEYS": WRITE_KEY})
+    yield server
+    server.stop()
+
+
+def publish(server: Server, doc_id: str, text: str, title: str, **metadata: str) -> None:
+    body = json.dumps({"title": title, "text": text, "metadata": metadata}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {WRITE_KEY}"}
+    put = urllib.request.Request(f"{server.base_url}/v1/documents/{doc_id}", body, headers, method="PUT")
+    with urllib.request.urlopen(put, timeout=60) as response:
+        assert response.status in (200, 201)
+
+
+def test_a_citation_of_an_article_replaced_since_it_was_opened_highlights_the_new_text(
+    page: Page, writable_server: Server
+) -> None:
+    """The page kept each article it had shown for the whole visit, so once the newsroom replaced
+    one (a correction), a new answer's offsets, which index the new text, were laid on the old
+    one: the highlight fell on the wrong words, or, past its end, on none."""
+    publish(writable_server, BARRIER_ID, BARRIER_TEXT, "Lakeside approves a flood barrier")
+    page.goto(writable_server.base_url + "/")
+    ask(page, BARRIER_QUESTION)
+    last_turn(page).locator('[data-testid="citation"][data-citation-id="1"]').click()
+    expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)
+
+    publish(writable_server, BARRIER_ID, CORRECTED_TEXT, "Lakeside approves a flood barrier")
+    ask(page, BARRIER_QUESTION)
+    last_turn(page).locator('[data-testid="citation"][data-citation-id="1"]').click()
+    expect(page.get_by_test_id("article")).to_contain_text("Correction:")
+    expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)

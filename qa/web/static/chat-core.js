@@ -64,8 +64,8 @@ const QaChat = (() => {
     return response;
   }
 
-  async function getJson(api, path) {
-    return (await request(api + path, { headers: { Accept: "application/json" } })).json();
+  async function getJson(api, path, options = {}) {
+    return (await request(api + path, { headers: { Accept: "application/json" }, ...options })).json();
   }
 
   /** Ask with the whole conversation; `onText` gets each piece of the answer as it arrives.
@@ -137,7 +137,14 @@ const QaChat = (() => {
    * UTF-16 offsets, not its code-point ones (each emoji before a span would shift it by one). */
   function utf16Span(item) {
     const valid = Number.isInteger(item.start_utf16) && Number.isInteger(item.end_utf16);
-    return valid ? { start: item.start_utf16, end: item.end_utf16, id: item.id } : null;
+    const quote = typeof item.quote === "string" ? item.quote : item.text; // a short answer's is `text`
+    return valid ? { start: item.start_utf16, end: item.end_utf16, id: item.id, quote } : null;
+  }
+
+  /** Whether the article text still holds each span's quote where the answer says: not once the
+   * article was replaced (corrected) after the page fetched it, since offsets index the new text. */
+  function holdsQuotes(text, spans) {
+    return spans.every((span) => typeof span.quote !== "string" || text.slice(span.start, span.end) === span.quote);
   }
 
   class ArticleViewer {
@@ -148,9 +155,11 @@ const QaChat = (() => {
       this.articles = new Map();
     }
 
-    article(docId) {
-      if (!this.articles.has(docId)) {
-        const loading = getJson(this.api, "/v1/documents/" + encodeURIComponent(docId));
+    /** The article, fetched once per visit; `fresh` fetches it again (past the browser's cache too). */
+    article(docId, fresh = false) {
+      if (fresh || !this.articles.has(docId)) {
+        const options = fresh ? { cache: "no-store" } : {};
+        const loading = getJson(this.api, "/v1/documents/" + encodeURIComponent(docId), options);
         loading.catch(() => this.articles.delete(docId));
         this.articles.set(docId, loading);
       }
@@ -170,6 +179,8 @@ const QaChat = (() => {
       let article;
       try {
         article = await this.article(docId);
+        // Replaced since it was fetched: the cited offsets are into its new text, so fetch that.
+        if (!holdsQuotes(article.text, cited)) article = await this.article(docId, true);
       } catch (error) {
         const message = el("p", { class: "qa-error", role: "alert", "data-testid": "error" }, error.message);
         this.container.replaceChildren(message);
