@@ -535,3 +535,23 @@ def test_a_citation_of_an_article_replaced_since_it_was_opened_highlights_the_ne
     last_turn(page).locator('[data-testid="citation"][data-citation-id="1"]').click()
     expect(page.get_by_test_id("article")).to_contain_text("Correction:")
     expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)
+
+
+def test_the_byline_shows_the_date_an_article_was_published(page: Page, writable_server: Server) -> None:
+    """The byline read `metadata.published` or `.date`, names the API never gives: an article's
+    date is `published_at` (README, Publishing articles), so no byline ever showed one."""
+    publish(
+        writable_server,
+        "harbour-dredging",
+        "The harbour will be dredged in spring.\n",
+        "Harbour dredging",
+        author="Ada Reporter",
+        published_at="2026-12-01T23:30:00-05:00",  # 1 December where it was written, whatever the reader's zone
+    )
+    page.goto(writable_server.base_url + "/")
+    page.get_by_test_id("article-picker").select_option("harbour-dredging")
+    expect(page.get_by_test_id("article")).to_contain_text("dredged in spring")
+    day = page.evaluate(
+        "new Date(Date.UTC(2026, 11, 1)).toLocaleDateString(undefined, {dateStyle: 'long', timeZone: 'UTC'})"
+    )
+    expect(page.locator(".qa-byline")).to_have_text(f"By Ada Reporter · {day}")

@@ -147,6 +147,15 @@ const QaChat = (() => {
     return spans.every((span) => typeof span.quote !== "string" || text.slice(span.start, span.end) === span.quote);
   }
 
+  /** The day of `metadata.published_at` (ISO 8601) as the newsroom wrote it, in the reader's
+   * language ("December 1, 2026"): its own date part, not shifted into the reader's time zone. */
+  function publishedDay(published) {
+    const day = typeof published === "string" && published.match(/^(\d{4})-(\d{2})-(\d{2})/);
+    if (!day) return null;
+    const date = new Date(Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])));
+    return date.toLocaleDateString(undefined, { dateStyle: "long", timeZone: "UTC" });
+  }
+
   class ArticleViewer {
     constructor(container, api, headingLevel = "h2") {
       this.container = container;
@@ -192,7 +201,7 @@ const QaChat = (() => {
         body.append(el("p", {}, ...paragraph.map((piece) => this.piece(piece))));
       }
       const meta = article.metadata || {};
-      const byline = [meta.author && "By " + meta.author, meta.source, meta.published || meta.date]
+      const byline = [meta.author && "By " + meta.author, meta.source, publishedDay(meta.published_at)]
         .filter(Boolean).join(" · ");
       const link = typeof meta.url === "string" && /^https?:\/\//.test(meta.url)
         ? el("a", { href: meta.url, class: "qa-original", rel: "noopener" }, "Read the original article")
