@@ -5,6 +5,7 @@ the others, and the access log says how long each request took and under which i
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -64,6 +65,46 @@ def test_json_nested_too_deeply_is_invalid_json_not_a_server_error(client: Any, 
     response = client.post(path, data="[" * 100_000, content_type="application/json")
     assert response.status_code == 400
     assert response.get_json() == INVALID_JSON
+
+
+UNSUPPORTED_ENCODING = {
+    "error": {
+        "code": "unsupported_media_type",
+        "message": "The body's Content-Encoding is not supported: send it uncompressed (identity).",
+    }
+}
+
+
+@pytest.mark.parametrize(("path", "body"), QUESTION_BODIES)
+def test_a_compressed_body_is_415_with_accept_encoding_not_invalid_json(
+    client: Any, path: str, body: dict[str, Any]
+) -> None:
+    """A gzip body (`Content-Encoding: gzip`, as HTTP clients and pipelines compress uploads) was
+    read as it came, and answered 400 "not valid JSON" though it was: RFC 9110 (12.5.3) has a
+    server answer an encoding it does not decode with 415 and say what it accepts."""
+    compressed = gzip.compress(json.dumps(body).encode())
+    response = client.post(path, data=compressed, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 415
+    assert response.get_json() == UNSUPPORTED_ENCODING
+    assert response.headers["Accept-Encoding"] == "identity"
+    plain = {"Content-Encoding": "identity"}  # says the body is not encoded: read as usual
+    assert client.post(path, json=body, headers=plain).status_code == 200
+
+
+def test_a_compressed_bulk_publish_is_415_not_an_item_error_per_line(private_service: Service) -> None:
+    client = create_app(private_service.settings, private_service).test_client()
+    line = json.dumps({"id": "bridge", "title": "Bridge", "text": "The bridge reopened on Monday."})
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Encoding": "gzip"}
+    for content_type in ("application/x-ndjson", "application/json"):
+        body = gzip.compress((line if content_type != "application/json" else f"[{line}]").encode())
+        response = client.post("/v1/documents", data=body, content_type=content_type, headers=headers)
+        assert response.status_code == 415, response.get_json()
+        assert response.get_json() == UNSUPPORTED_ENCODING
+    put = client.put(
+        "/v1/documents/bridge", data=gzip.compress(line.encode()), content_type="application/json", headers=headers
+    )
+    assert put.status_code == 415 and put.get_json() == UNSUPPORTED_ENCODING
+    assert "bridge" not in {d.doc_id for d in private_service.documents()}
 
 
 @pytest.mark.parametrize("path", [*POST_ROUTES, "/v1/documents", "/healthz"])

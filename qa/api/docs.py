@@ -157,7 +157,11 @@ def render(spec: dict[str, Any], spec_url: str) -> str:
 # than left to `default`, so a client (and a status-code check) sees each where it can happen.
 POST_ERRORS = {
     "413": ("PAYLOAD_TOO_LARGE", "The body is larger than QA_MAX_BODY_BYTES (`payload_too_large`)."),
-    "415": ("UNSUPPORTED_MEDIA_TYPE", "The body is not sent as `application/json` (`unsupported_media_type`)."),
+    "415": (
+        "UNSUPPORTED_MEDIA_TYPE",
+        "The body is not sent as `application/json`, or is compressed (a `Content-Encoding` such as gzip, "
+        "which is not decoded) (`unsupported_media_type`).",
+    ),
 }
 
 

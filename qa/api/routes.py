@@ -68,11 +68,27 @@ def service() -> Service:
     return current_app.extensions["qa.service"]
 
 
+def refuse_encoded_body() -> None:
+    """A body with a `Content-Encoding` (gzip, br...) is not decoded: 415 with `Accept-Encoding:
+    identity`, as RFC 9110 (12.5.3) says, rather than reading compressed bytes as JSON (a 400
+    "not valid JSON" for a body that is)."""
+    codings = {c.strip().lower() for c in request.headers.get("Content-Encoding", "").split(",")} - {"", "identity"}
+    if codings:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "The body's Content-Encoding is not supported: send it uncompressed (identity).",
+            headers={"Accept-Encoding": "identity"},
+        )
+
+
 def require_json_body() -> None:
-    """POST and PUT bodies must be JSON: 415 for another media type, 400 for malformed JSON, including
-    JSON nested too deeply for the parser (`[` x 100,000 raises RecursionError, not ValueError)."""
+    """POST and PUT bodies must be JSON: 415 for another media type or a compressed body, 400 for
+    malformed JSON, including JSON nested too deeply for the parser (`[` x 100,000 raises
+    RecursionError, not ValueError)."""
     if request.method not in ("POST", "PUT"):
         return
+    refuse_encoded_body()
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
     try:
@@ -88,6 +104,7 @@ def require_article_body() -> None:
     """Article bodies are JSON; only the bulk `POST /v1/documents` also takes NDJSON (a PUT sent as
     NDJSON is a 415, not an article missing every field)."""
     if request.method == "POST" and request.mimetype == NDJSON:
+        refuse_encoded_body()
         return
     if request.method == "POST" and not request.is_json:
         raise ApiError(
@@ -175,7 +192,7 @@ def write_route(body: bool) -> Callable[[Route], Route]:
         "written by this server (rebuilt with other settings or another model, or damaged).",
     }
     if body:
-        errors[415] = "The body is not JSON (nor NDJSON, where accepted)."
+        errors[415] = "The body is not JSON (nor NDJSON, where accepted), or is compressed (`Content-Encoding`)."
 
     def document(route: Route) -> Route:
         for status, description in errors.items():
