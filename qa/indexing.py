@@ -91,6 +91,40 @@ class EmptyArchive(ValueError):
     """A write would leave the archive without articles, which it cannot serve; nothing was changed."""
 
 
+class PreconditionFailed(ValueError):
+    """A conditional write found an article at another version than it expected; nothing was changed."""
+
+    def __init__(self, doc_id: str):
+        super().__init__(doc_id)
+        self.doc_id = doc_id
+
+
+ANY_VERSION = "*"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a conditional write expects of one article's live version (its `document_hash`), as
+    HTTP's If-Match and If-None-Match say it. Checked under the writer lock against the generation
+    the write changes, so two writers that read the same version cannot both pass."""
+
+    doc_id: str
+    match: frozenset[str] | None = None  # the live version is one of these; ANY_VERSION: any live one
+    none_match: frozenset[str] | None = None  # it is none of these; ANY_VERSION: there is no live one
+
+    def holds(self, live: str | None) -> bool:
+        if self.match is not None and (live is None or (ANY_VERSION not in self.match and live not in self.match)):
+            return False
+        return self.none_match is None or live is None or not ({ANY_VERSION, live} & self.none_match)
+
+
+def check_expected(catalog: Catalog | None, expected: Sequence[Expected]) -> None:
+    """`PreconditionFailed` for the first expectation the live versions in `catalog` (None: no archive yet) break."""
+    for expectation in expected:
+        if not expectation.holds(catalog.document_hash(expectation.doc_id) if catalog else None):
+            raise PreconditionFailed(expectation.doc_id)
+
+
 def segment(
     documents: Sequence[Document],
     settings: BuildSettings,
@@ -284,11 +318,16 @@ class Archive:
         dimension = int(content.sentence_vectors.shape[1])
         return self._commit([SegmentEntry(name)], corpus_hash(content.documents), content.counts, dimension)
 
-    def publish(self, documents: Sequence[Document], progress: bool = False) -> Change:
+    def publish(
+        self, documents: Sequence[Document], progress: bool = False, expected: Sequence[Expected] = ()
+    ) -> Change:
         """Add or replace `documents` (ids unique) in one new generation; an article whose id,
-        title, metadata and text are unchanged is left as it is."""
+        title, metadata and text are unchanged is left as it is. `PreconditionFailed`, and nothing
+        written, when an article is not at the version `expected` says."""
         return self._publish(
-            documents, lambda changed, known: build_content(changed, self.embedder, self.settings, progress, known())
+            documents,
+            lambda changed, known: build_content(changed, self.embedder, self.settings, progress, known()),
+            expected,
         )
 
     def publish_embedded(self, articles: Sequence[EmbeddedArticle]) -> Change:
@@ -300,7 +339,9 @@ class Archive:
             lambda changed, _known: embedded_content([by_id[d.doc_id] for d in changed], self.settings),
         )
 
-    def _publish(self, documents: Sequence[Document], build: SegmentBuilder) -> Change:
+    def _publish(
+        self, documents: Sequence[Document], build: SegmentBuilder, expected: Sequence[Expected] = ()
+    ) -> Change:
         """`publish`, with `build(changed articles, vectors of their previous sentences)` making the segment.
 
         The new segment is made and written before the writer lock is taken, against the
@@ -318,8 +359,10 @@ class Archive:
         try:
             with writer_lock(self.index_dir):
                 if not (self.index_dir / CURRENT).exists():  # the first articles of a new archive
+                    check_expected(None, expected)
                     return Change(self._create(build(documents, lambda: {})), self.cache, [True] * len(documents))
                 catalog = self.catalog()
+                check_expected(catalog, expected)
                 created = [catalog.live_segment(d.doc_id) is None for d in documents]
                 changed = self._changed(catalog, documents)
                 if not changed:
@@ -358,13 +401,14 @@ class Archive:
         ids = [d.doc_id for d in changed]
         return changed, prepare_segment(self.index_dir, build(changed, lambda: known_vectors(catalog, ids)))
 
-    def delete(self, doc_ids: Sequence[str]) -> Commit:
-        """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent.
-        With no archive there is nothing to delete: `IndexUnavailable` before the lock, which would
-        create the index folder."""
+    def delete(self, doc_ids: Sequence[str], expected: Sequence[Expected] = ()) -> Commit:
+        """Remove `doc_ids` in one new generation; `MissingDocuments` (and no change) when any is absent,
+        `PreconditionFailed` when one is not at the version `expected` says. With no archive there
+        is nothing to delete: `IndexUnavailable` before the lock, which would create the index folder."""
         current_generation(self.index_dir)
         with writer_lock(self.index_dir):
             catalog = self.catalog()
+            check_expected(catalog, expected)
             gone = list(dict.fromkeys(doc_ids))
             missing = [d for d in gone if catalog.live_segment(d) is None]
             if missing:

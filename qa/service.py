@@ -23,7 +23,7 @@ from qa.answering import Answer, Answerer
 from qa.config import Settings
 from qa.documents import Document, load_seeds
 from qa.embedding import Embedder
-from qa.indexing import Archive, BuildSettings, MissingDocuments, ensure_index, open_or_import
+from qa.indexing import Archive, BuildSettings, Expected, MissingDocuments, ensure_index, open_or_import
 from qa.reader import Reader, load_reader
 from qa.retrieval import Query, Retriever
 from qa.store import CorpusIndex, IndexUnavailable, SegmentCache, current_generation, read_manifest
@@ -250,21 +250,23 @@ class Service:
     def _archive(self) -> Archive:
         return Archive(self.settings.index_dir, self.embedder, self._build_settings(), self._segments)
 
-    def publish(self, documents: Sequence[Document]) -> Published:
+    def publish(self, documents: Sequence[Document], expected: Sequence[Expected] = ()) -> Published:
         """Add or replace `documents` (ids unique) in one new generation. Returns once the write is
-        durable and this process answers from it; other processes follow within a second."""
+        durable and this process answers from it; other processes follow within a second.
+        `PreconditionFailed` (nothing written) when an article is not at the version `expected` says."""
         self._require_ready()
-        change = self._archive().publish(documents)
+        change = self._archive().publish(documents, expected=expected)
         self._serve_written(change.index)
         self._merge_in_background()
         return Published(change.index.generation, change.created)
 
-    def delete(self, doc_ids: Sequence[str]) -> str:
+    def delete(self, doc_ids: Sequence[str], expected: Sequence[Expected] = ()) -> str:
         """Remove `doc_ids` in one new generation and return its name; `DocumentNotFound` (and no
-        change) when any of them is not in the archive."""
+        change) when any of them is not in the archive, `PreconditionFailed` when one is not at the
+        version `expected` says."""
         self._require_ready()
         try:
-            index = self._archive().delete(doc_ids).index
+            index = self._archive().delete(doc_ids, expected).index
         except MissingDocuments as exc:
             raise DocumentNotFound(exc.doc_ids[0]) from None
         self._serve_written(index)

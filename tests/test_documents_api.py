@@ -706,6 +706,44 @@ def test_deleting_the_seed_declines_its_question_and_putting_it_back_answers_it(
     assert SEED_TEXT[cited["start"] : cited["end"]] == cited["quote"]
 
 
+# --- conditional writes (ETag, If-Match, If-None-Match) ---------------------------------------
+
+
+def test_two_editors_of_one_article_cannot_overwrite_each_other_with_if_match(private_service: Service) -> None:
+    """Writes ignored If-Match: two editors who read the same version could each replace the
+    article, and the later silently undid the earlier (a lost update). An article's version is its
+    `ETag`; a write sent with `If-Match` of a version that is no longer live is a 412."""
+    keyed = client_of(private_service)
+    url = "/v1/documents/flood"
+    created = keyed.put(url, json=FLOOD, headers=AUTH)
+    assert created.status_code == 201
+    read = keyed.get(url)
+    version = read.headers["ETag"]
+    assert version == created.headers["ETag"] and version.startswith('"')
+    assert keyed.get(url, headers={"If-None-Match": version}).status_code == 304
+
+    first = keyed.put(url, json=FLOOD_V2, headers={**AUTH, "If-Match": version})  # editor A
+    assert first.status_code == 200 and first.headers["ETag"] != version
+    second = keyed.put(url, json={**FLOOD, "title": "Barrier"}, headers={**AUTH, "If-Match": version})  # editor B
+    assert second.status_code == 412, second.get_json()
+    assert second.get_json()["error"]["code"] == "precondition_failed"
+    assert keyed.get(url).get_json()["text"] == FLOOD_V2["text"]  # A's version stands
+    stale_delete = keyed.delete(url, headers={**AUTH, "If-Match": version})
+    assert stale_delete.status_code == 412 and keyed.get(url).status_code == 200
+
+    # Create only: `If-None-Match: *` is a 412 once the id is taken.
+    assert keyed.put(url, json=FLOOD, headers={**AUTH, "If-None-Match": "*"}).status_code == 412
+    assert keyed.put("/v1/documents/fresh", json=FLOOD, headers={**AUTH, "If-None-Match": "*"}).status_code == 201
+    # The live version, or any (`*`), may be replaced and deleted.
+    assert keyed.put(url, json=FLOOD, headers={**AUTH, "If-Match": first.headers["ETag"]}).status_code == 200
+    assert keyed.delete(url, headers={**AUTH, "If-Match": "*"}).status_code == 204
+    assert keyed.put(url, json=FLOOD, headers={**AUTH, "If-Match": "*"}).status_code == 412  # no version to match
+    spec = keyed.get("/openapi.json").get_json()
+    for method in ("put", "delete"):
+        schema = item_schema(spec, "/v1/documents/{doc_id}", method, 412, "application/json")
+        assert errors_against(spec, schema, second.get_json()) == []
+
+
 # --- the OpenAPI description ----------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from qa.batching import unknown_documents_error
-from qa.indexing import EmptyArchive
+from qa.indexing import EmptyArchive, PreconditionFailed
 from qa.service import DocumentNotFound, NotReady, UnknownDocuments
 from qa.store import IndexUnavailable
 
@@ -121,6 +121,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(EmptyArchive)
     def _empty_archive(error: EmptyArchive) -> Response:
         return error_response(409, "last_document", str(error))
+
+    @app.errorhandler(PreconditionFailed)
+    def _precondition_failed(error: PreconditionFailed) -> Response:
+        message = (
+            f"The article {error.doc_id!r} is not at the version If-Match or If-None-Match asks for; "
+            "nothing was changed. Read it again (GET) for its ETag."
+        )
+        return error_response(412, "precondition_failed", message)
 
     @app.errorhandler(IndexUnavailable)
     def _archive_unavailable(error: IndexUnavailable) -> Response:

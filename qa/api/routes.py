@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
-from flask import Request, current_app, request
+from flask import Request, Response, current_app, request
 from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
@@ -17,7 +17,8 @@ from qa.api.errors import INVALID_FIELDS, ApiError, error_document
 from qa.api.keys import NO_KEY, WRITE_SECURITY, require_read_key, require_write_key
 from qa.api.streaming import ndjson_media, ref
 from qa.api.timing import timed
-from qa.documents import Document, InvalidCursor, page_documents
+from qa.documents import Document, InvalidCursor, document_hash, page_documents
+from qa.indexing import ANY_VERSION, Expected
 from qa.retrieval import Query
 from qa.schemas import (
     AnswerSchema,
@@ -280,39 +281,99 @@ class Documents(MethodView):
         return {"generation": published.generation, "results": results}
 
 
+def etag(document: Document) -> str:
+    """An article's version as an HTTP entity tag: the hash of its id, title, metadata and text."""
+    return f'"{document_hash(document)}"'
+
+
+def expected_version(doc_id: str) -> list[Expected]:
+    """What the request's If-Match (compared strongly: a weak tag never matches) and If-None-Match
+    (weakly) expect of the article's live version; nothing without them."""
+    if_match, if_none_match = request.if_match, request.if_none_match
+    if not if_match and not if_none_match:
+        return []
+    match = if_match.as_set() | ({ANY_VERSION} if if_match.star_tag else set()) if if_match else None
+    none_match = (
+        if_none_match.as_set(include_weak=True) | ({ANY_VERSION} if if_none_match.star_tag else set())
+        if if_none_match
+        else None
+    )
+    return [
+        Expected(
+            doc_id,
+            None if match is None else frozenset(match),
+            None if none_match is None else frozenset(none_match),
+        )
+    ]
+
+
+VERSION_HEADERS = [
+    {
+        "in": "header",
+        "name": "If-Match",
+        "schema": {"type": "string"},
+        "description": "Write only if the article is at one of these versions (ETags), or, with `*`, "
+        "exists at all; else 412 and nothing is written.",
+    },
+    {
+        "in": "header",
+        "name": "If-None-Match",
+        "schema": {"type": "string"},
+        "description": "Write only if the article is at none of these versions; `*`: only if it does not exist.",
+    },
+]
+ETAG_HEADER = {"ETag": {"description": "The article's version, for If-Match.", "schema": {"type": "string"}}}
+PRECONDITION = "`precondition_failed`: the article is not at the version If-Match or If-None-Match asks for."
+
+
 @documents.route("/documents/<string:doc_id>")
 class DocumentView(MethodView):
-    @documents.response(200, DocumentSchema)
+    @documents.response(200, DocumentSchema, headers=ETAG_HEADER)
+    @documents.alt_response(304, description="Not modified: the version If-None-Match names is the live one.")
     @documents.alt_response(404, schema=ErrorSchema, description="No document has that id.")
     @documents.alt_response(503, schema=ErrorSchema, description=LOADING)
     def get(self, doc_id: str) -> Any:
-        """One article's metadata and verbatim text, so a client can highlight cited spans."""
+        """One article's metadata and verbatim text, so a client can highlight cited spans; its
+        `ETag` is its version, for a conditional write (`If-Match`)."""
         document = service().document(doc_id)
-        return {**_summary(document), "text": document.text}
+        version = etag(document)
+        if request.if_none_match.contains_weak(version.strip('"')):
+            return Response(status=304, headers={"ETag": version})
+        return {**_summary(document), "text": document.text}, {"ETag": version}
 
-    @documents.doc(requestBody={"required": True, "content": {"application/json": {"schema": DocumentWriteSchema}}})
-    @documents.response(200, PublishedSchema, description="The article was replaced.")
+    @documents.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": DocumentWriteSchema}}},
+        parameters=VERSION_HEADERS,
+    )
+    @documents.response(200, PublishedSchema, description="The article was replaced.", headers=ETAG_HEADER)
     @documents.alt_response(400, schema=ErrorSchema, description="`invalid_request`: see fields.")
-    @documents.alt_response(201, schema=PublishedSchema, description="The article was created.")
+    @documents.alt_response(201, schema=PublishedSchema, description="The article was created.", headers=ETAG_HEADER)
+    @documents.alt_response(412, schema=ErrorSchema, description=PRECONDITION)
     @documents.alt_response(413, schema=ErrorSchema, description="The body is over QA_MAX_BODY_BYTES.")
     @write_route(body=True)
     def put(self, doc_id: str) -> Any:
         """Create or replace one article. Returns once the write is durable and answered from;
-        every worker and server on the same index answers from it within a second."""
+        every worker and server on the same index answers from it within a second. With
+        `If-Match` (a version read from `ETag`) it is written only over that version, so an
+        editor never undoes another's change unseen; `If-None-Match: *` only creates."""
         try:
             document = parse_document(request.get_json(), doc_id, current_app.config["QA_SETTINGS"].max_document_chars)
         except ma.ValidationError as exc:  # the id and the body checked in one pass, one message
             raise ApiError(400, "invalid_request", INVALID_FIELDS, exc.normalized_messages()) from None
-        published = service().publish([document])
-        return {**_summary(document), "generation": published.generation}, 201 if published.created[0] else 200
+        published = service().publish([document], expected_version(doc_id))
+        status = 201 if published.created[0] else 200
+        return {**_summary(document), "generation": published.generation}, status, {"ETag": etag(document)}
 
+    @documents.doc(parameters=VERSION_HEADERS[:1])
     @documents.response(204)
     @documents.alt_response(404, schema=ErrorSchema, description="No document has that id.")
     @documents.alt_response(409, schema=ErrorSchema, description="It is the archive's last article.")
+    @documents.alt_response(412, schema=ErrorSchema, description=PRECONDITION)
     @write_route(body=False)
     def delete(self, doc_id: str) -> Any:
-        """Delete one article; questions stop citing it as soon as this returns."""
-        service().delete([doc_id])
+        """Delete one article; questions stop citing it as soon as this returns. With `If-Match`,
+        only if it is at that version."""
+        service().delete([doc_id], expected_version(doc_id))
         return ""
 
 
