@@ -555,3 +555,24 @@ def test_the_byline_shows_the_date_an_article_was_published(page: Page, writable
         "new Date(Date.UTC(2026, 11, 1)).toLocaleDateString(undefined, {dateStyle: 'long', timeZone: 'UTC'})"
     )
     expect(page.locator(".qa-byline")).to_have_text(f"By Ada Reporter · {day}")
+
+
+def test_a_page_on_another_origin_can_read_the_request_id_and_an_article_s_version(
+    page: Page, server: Server, newsroom: tuple[str, Path]
+) -> None:
+    """CORS let another origin read only the safelisted headers: a newsroom's script saw neither
+    the `X-Request-Id` the README says to quote in a report nor the `ETag` a conditional write
+    needs (`response.headers.get(...)` was null)."""
+    origin, folder = newsroom
+    (folder / "blank.html").write_text("<!doctype html><title>newsroom</title>", encoding="utf-8")
+    page.goto(origin + "/blank.html")
+    read = """async ([api, docId]) => {
+      const asked = await fetch(api + "/v1/ask", {method: "POST", headers: {"Content-Type": "application/json",
+        "X-Request-Id": "newsroom-123"}, body: JSON.stringify({question: "Who founded the bakery?"})});
+      const article = await fetch(api + "/v1/documents/" + docId);
+      return [asked.headers.get("X-Request-Id"), article.headers.get("ETag"), asked.headers.get("Server-Timing")];
+    }"""
+    request_id, version, timing = page.evaluate(read, [server.base_url, EMOJI_ID])
+    assert request_id == "newsroom-123"
+    assert version and version.startswith('"')
+    assert timing and "pipeline;dur=" in timing
