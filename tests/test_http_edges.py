@@ -136,6 +136,28 @@ def test_an_insane_request_id_is_replaced(client: Any, insane: str) -> None:
     assert GENERATED_ID.fullmatch(response.headers["X-Request-Id"])
 
 
+@pytest.mark.parametrize("sent", [{"X-Request-Id": "report-42"}, {}], ids=["client-id", "generated-id"])
+def test_an_unhandled_error_is_logged_under_the_request_id_the_client_got(
+    settings: Settings, service: Service, caplog: pytest.LogCaptureFixture, sent: dict[str, str]
+) -> None:
+    """The traceback of a 500 was logged without the request's id, which is all the client has to
+    report it with ("the error was logged"): among concurrent requests no one could tell which
+    traceback was theirs. It now names the id the response carries."""
+    app = create_app(settings, service)
+
+    def broken() -> str:
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/boom", view_func=broken)
+    with caplog.at_level("ERROR", logger="qa.api.errors"):
+        response = app.test_client().get("/boom", headers=sent)
+    assert response.status_code == 500
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert f"request id {response.headers['X-Request-Id']}" in record.getMessage()
+    if sent:
+        assert response.headers["X-Request-Id"] == "report-42"
+
+
 def test_error_responses_carry_a_request_id_too(client: Any) -> None:
     response = client.post("/v1/ask", data="{", content_type="application/json", headers={"X-Request-Id": "e-1"})
     assert response.status_code == 400 and response.headers["X-Request-Id"] == "e-1"

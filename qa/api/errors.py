@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from qa.api.request_id import current_request_id
 from qa.batching import unknown_documents_error
 from qa.indexing import EmptyArchive, PreconditionFailed
 from qa.service import DocumentNotFound, NotReady, UnknownDocuments
@@ -134,11 +135,12 @@ def register_error_handlers(app: Flask) -> None:
     def _archive_unavailable(error: IndexUnavailable) -> Response:
         # A write met an archive on disk this server cannot add to: rebuilt by a process with other
         # settings or another model, or damaged. Not the client's fault, and its reason holds paths.
-        log.warning("a write was refused: %s", error)
+        log.warning("a write was refused (request id %s): %s", current_request_id(), error)
         message = "The archive on disk cannot be written by this server now; the server's log says why."
         return error_response(503, "archive_unavailable", message)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        log.exception("unhandled error", exc_info=error)
+        # Under the id the client gets, which is all it has to report the error with.
+        log.exception("unhandled error (request id %s)", current_request_id(), exc_info=error)
         return handle_http_exception(InternalServerError("The server failed to answer; the error was logged."))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 HEADER = "X-Request-Id"
 MAX_LENGTH = 128
@@ -21,8 +21,16 @@ def request_id(supplied: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def current_request_id() -> str:
+    """The id of the request being served, chosen once: the header sent back and every log line
+    written about the request (a traceback, a refused write) name the same one."""
+    if "request_id" not in g:
+        g.request_id = request_id(request.headers.get(HEADER))
+    return str(g.request_id)
+
+
 def register(app: Flask) -> None:
     @app.after_request
     def _set_request_id(response: Response) -> Response:
-        response.headers[HEADER] = request_id(request.headers.get(HEADER))
+        response.headers[HEADER] = current_request_id()
         return response
