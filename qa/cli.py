@@ -834,6 +834,12 @@ def delete(doc_ids: tuple[str, ...], index_dir: Path | None) -> None:
     help="With --off-corpus: articles are held out in this many groups.",
 )
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option(
+    "--misses",
+    is_flag=True,
+    help="Also list the questions got wrong: answerable ones whose gold is not in the first citation "
+    "(declined, or cited lower), unanswerable ones answered.",
+)
 @SEEDS_DIR
 def evaluate(
     file: Path,
@@ -842,6 +848,7 @@ def evaluate(
     off_corpus: bool,
     folds: int,
     limit: int | None,
+    misses: bool,
     seeds_dir: Path | None,
 ) -> None:
     """Measure answer quality on FILE: seed-question JSONL or SQuAD JSON (v1.1/v2.0).
@@ -856,8 +863,9 @@ def evaluate(
       qa eval ../shared/eval/dev_questions.jsonl
       qa eval my-questions.jsonl --seeds-dir ~/other-articles --json
       qa eval ../shared/eval/squad/squad-v1.1-dev-part1.json --off-corpus --json
+      qa eval ../shared/eval/newsroom/questions.jsonl --seeds-dir ../shared/eval/newsroom/seeds --misses
     """
-    from qa.evaluation import default_index_dir, read_eval_file
+    from qa.evaluation import Miss, default_index_dir, read_eval_file
     from qa.evaluation import evaluate as run_evaluation
 
     settings = settings_from(seeds_dir=seeds_dir)
@@ -870,12 +878,17 @@ def evaluate(
     documents = evalset.documents or read_articles(settings)
     index_dir = index_dir or default_index_dir(file, settings)
     service = open_service(settings.with_overrides(index_dir=index_dir), documents)
-    report = run_evaluation(evalset, service, off_corpus=off_corpus, fold_count=folds, limit=limit)
+    report = run_evaluation(evalset, service, off_corpus=off_corpus, fold_count=folds, limit=limit, misses=misses)
     if as_json:
         click.echo(json.dumps(report))
         return
+    wrong = report.pop("misses", [])
     for key, value in report.items():
         click.echo(f"{key:>24}: {value}")
+    if misses:
+        click.echo(f"{'misses':>24}: {len(wrong)}")
+    for miss in wrong:
+        click.echo(f"  {miss['id']}: {Miss(**miss).describe()}: {miss['question']}")
 
 
 def main() -> None:

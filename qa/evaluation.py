@@ -153,7 +153,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     position = (len(ordered) - 1) * fraction
     low, high = math.floor(position), math.ceil(position)
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+    return round(float(ordered[low] + (ordered[high] - ordered[low]) * (position - low)), 2)  # not 340.99999999999994
 
 
 def normalize_answer(text: str) -> str:
@@ -190,6 +190,27 @@ def short_answer_scores(pairs: Sequence[tuple[EvalQuestion, Answer]]) -> dict[st
     }
 
 
+@dataclass(frozen=True)
+class Miss:
+    """A question the service got wrong, for whoever tunes it to read: an answerable one whose gold
+    span is not in the first citation (`rank` where it is, None when declined or not cited), or an
+    unanswerable one answered."""
+
+    id: str
+    question: str
+    answerable: bool
+    answered: bool
+    confidence: float
+    rank: int | None
+
+    def describe(self) -> str:
+        if not self.answerable:
+            return f"answered (confidence {self.confidence:.2f}), though unanswerable"
+        if not self.answered:
+            return f"declined (confidence {self.confidence:.2f})"
+        return f"gold at citation {self.rank}" if self.rank else "gold not cited"
+
+
 @dataclass
 class Report:
     questions: int
@@ -201,9 +222,14 @@ class Report:
     abstention: dict[str, int]
     short_answer: dict[str, float]
     questions_per_second: float
+    misses: list[Miss] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, misses: bool = False) -> dict[str, Any]:
+        """The figures, and the misses one by one when asked (a SQuAD file has thousands)."""
+        result = asdict(self)
+        if not misses:
+            del result["misses"]
+        return result
 
 
 def score(
@@ -231,7 +257,18 @@ def score(
         },
         short_answer=short_answer_scores([(q, a) for q, a in answerable if q.gold]),
         questions_per_second=round(len(questions) / seconds, 2) if seconds > 0 else 0.0,
+        misses=[
+            Miss(q.id, q.question, q.answerable, a.answerable, a.confidence, rank)
+            for q, a, rank in zip(questions, answers, _ranks(questions, ranks), strict=True)
+            if (rank != 1 if q.answerable else a.answerable)
+        ],
     )
+
+
+def _ranks(questions: Sequence[EvalQuestion], answerable_ranks: list[int | None]) -> Iterator[int | None]:
+    """The answerable questions' ranks in the order of all `questions` (None for the others)."""
+    ranks = iter(answerable_ranks)
+    return (next(ranks) if q.answerable else None for q in questions)
 
 
 AskMany = Callable[[Sequence[Query]], list[Answer]]
@@ -291,16 +328,18 @@ def evaluate(
     fold_count: int = 4,
     limit: int | None = None,
     progress: bool = True,
+    misses: bool = False,
 ) -> dict[str, Any]:
     """Ask `evalset` through `service.ask_many` (a service loaded over the set's articles) and score
     the answers; `off_corpus` (SQuAD only: it needs `evalset.documents`) also asks each article's
-    questions of indexes without it, kept beside the service's."""
+    questions of indexes without it, kept beside the service's; `misses` lists the questions it got
+    wrong (in the articles' own index)."""
     from tqdm import tqdm
 
     questions = evalset.questions[:limit] if limit else evalset.questions
     corpus = service.index.documents
     with tqdm(total=len(questions), desc="questions", unit="q", disable=not progress) as bar:
-        result = run(questions, service.ask_many, corpus, progress=bar.update).to_dict()
+        result = run(questions, service.ask_many, corpus, progress=bar.update).to_dict(misses)
     if off_corpus:
         result["off_corpus"] = _off_corpus(
             questions, evalset.documents, service, service.settings.index_dir, fold_count, progress

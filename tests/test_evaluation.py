@@ -161,6 +161,15 @@ def test_median_and_p90_citation_characters_over_all_citations() -> None:
     assert report.p90_citation_chars == pytest.approx(76.0)
 
 
+def test_a_percentile_is_rounded_to_hundredths() -> None:
+    # p90 of 0, 7, 14 and 369: 14 + 0.7 * 355, which came out as 262.50000000000006 (the newsroom's
+    # report showed 340.99999999999994 characters).
+    report = score(
+        [question(WHITLOW)] * 4, [answer(citation("lighthouse", 0, n)) for n in (0, 7, 14, 369)], CORPUS, 1.0
+    )
+    assert report.p90_citation_chars == 262.5
+
+
 def test_abstention_counts_and_an_abstained_answerable_question_is_a_miss() -> None:
     questions = [
         question(answerable=False),  # abstained: right
@@ -180,6 +189,41 @@ def test_abstention_counts_and_an_abstained_answerable_question_is_a_miss() -> N
     assert (BAKERY_SENTENCE.end - BAKERY_SENTENCE.start, WHITLOW_SENTENCE.end - WHITLOW_SENTENCE.start) == (52, 42)
     assert report.median_citation_chars == 42.0
     assert set(report.to_dict()) == REPORT_KEYS
+
+
+def test_the_misses_are_the_answerable_questions_not_cited_first_and_the_unanswerable_answered() -> None:
+    # Only totals were reported, so a tuner could not tell which questions failed.
+    questions = [
+        question(answerable=False, qid="declined"),  # right
+        question(answerable=False, qid="answered"),  # wrong
+        question(WHITLOW, qid="first"),  # right
+        question(WHITLOW, qid="second"),  # gold at citation 2
+        question(WHITLOW, qid="abstained"),  # wrongly declined
+        question(WHITLOW, qid="uncited"),  # answered without the gold
+    ]
+    answers = [answer(), ranked(1), ranked(1), ranked(2), answer(), ranked(None)]
+    report = score(questions, answers, CORPUS, seconds=1.0)
+    assert [(m.id, m.answerable, m.answered, m.rank) for m in report.misses] == [
+        ("answered", False, True, None),
+        ("second", True, True, 2),
+        ("abstained", True, False, None),
+        ("uncited", True, True, None),
+    ]
+    assert [m.describe() for m in report.misses] == [
+        "answered (confidence 0.90), though unanswerable",
+        "gold at citation 2",
+        "declined (confidence 0.10)",
+        "gold not cited",
+    ]
+    assert "misses" not in report.to_dict()
+    assert report.to_dict(misses=True)["misses"][1] == {
+        "id": "second",
+        "question": "q",
+        "answerable": True,
+        "answered": True,
+        "confidence": 0.9,
+        "rank": 2,
+    }
 
 
 def with_short(answered: Answer, text: str) -> Answer:
@@ -565,6 +609,22 @@ def test_eval_seed_questions_as_text_with_a_limit(tmp_path: Path, cli_env: dict[
     assert lines["abstention"] == str(
         {"unanswerable": 1, "abstained_correctly": 1, "answerable": 0, "abstained_wrongly": 0}
     )
+
+
+def test_eval_lists_the_misses_when_asked(tmp_path: Path, cli_env: dict[str, str], service: Service) -> None:
+    lines = seed_lines()
+    unanswerable = next(line for line in lines if not line["answerable"])
+    wrongly = {**unanswerable, "id": "wrong", "answerable": True, "gold": [{"text": "x", "start": 0, "end": 1}]}
+    path = write_jsonl(tmp_path / "seed.jsonl", [*lines, wrongly])
+    result = qa_eval(cli_env, str(path), "--misses")
+    assert result.exit_code == 0, result.output
+    *_, count, miss = result.stdout.splitlines()
+    assert count == "                  misses: 1"  # the capital question, declined: right as c1, wrong here
+    assert miss.startswith("  wrong: declined (confidence ") and miss.endswith(f": {unanswerable['question']}")
+    report = json.loads(qa_eval(cli_env, str(path), "--misses", "--json").stdout)
+    assert [(m["id"], m["answerable"], m["answered"], m["rank"]) for m in report["misses"]] == [
+        ("wrong", True, False, None)
+    ]
 
 
 def test_eval_squad_with_off_corpus_folds(tmp_path: Path, cli_env: dict[str, str]) -> None:
