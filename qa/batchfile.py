@@ -10,6 +10,7 @@ so a rerun with `--resume` recognises it.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Collection, Iterator
@@ -23,6 +24,8 @@ from qa.retrieval import Query
 from qa.schemas import NOT_UTF8, is_undecodable
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
+# How a path of `-` (stdin) is named in messages, as Python names it.
+STDIN_NAME = "<stdin>"
 OUTPUT_FORMATS = ("jsonl", "csv")
 # The short answer's words last: a row read by a spreadsheet keeps the older columns where they were.
 CSV_COLUMNS = ("id", "question", "answer", "answerable", "confidence", "citations", "short_answer")
@@ -44,8 +47,18 @@ class Plan:
     already_done: int = 0
 
 
-def _open_text(path: Path) -> IO[str]:
-    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+@contextmanager
+def _open_text(path: Path) -> Iterator[IO[str]]:
+    """`path` as text, or stdin for `-`, decoded the same way; stdin is left open for the caller."""
+    if str(path) != "-":
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            yield handle
+        return
+    handle = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        yield handle
+    finally:
+        handle.detach()
 
 
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -74,7 +87,7 @@ def _csv(path: Path) -> Iterator[Line]:
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
         if "question" not in (reader.fieldnames or ()):
-            raise ValueError(f"{path}: the first row must name the columns, one of them 'question'")
+            raise ValueError(f"{_name(path)}: the first row must name the columns, one of them 'question'")
         first = reader.line_num + 1
         for row in reader:
             item: dict[str, Any] = {"question": row["question"] or ""}
@@ -87,12 +100,17 @@ def _csv(path: Path) -> Iterator[Line]:
             first = reader.line_num + 1
 
 
-def read_lines(path: Path) -> Iterator[Line]:
-    """The questions of `path`, each with its line number, in file order."""
+def _name(path: Path) -> str:
+    return STDIN_NAME if str(path) == "-" else str(path)
+
+
+def read_lines(path: Path, fmt: str | None = None) -> Iterator[Line]:
+    """The questions of `path` (`-`: stdin), each with its line number, in file order; `fmt`
+    (txt, jsonl, csv) overrides the extension, which stdin lacks."""
     readers = {".txt": _txt, ".jsonl": _jsonl, ".csv": _csv}
-    suffix = path.suffix.lower()
+    suffix = f".{fmt}" if fmt else path.suffix.lower()
     if suffix not in readers:
-        raise ValueError(f"{path}: unknown input format; use {', '.join(INPUT_SUFFIXES)}")
+        raise ValueError(f"{_name(path)}: unknown input format; use {', '.join(INPUT_SUFFIXES)}")
     for line in readers[suffix](path):
         if line.item is not None and is_undecodable(json.dumps(line.item, ensure_ascii=False)):
             yield Line(line.number, problem=NOT_UTF8)
@@ -109,10 +127,10 @@ def _problem_text(error: dict[str, Any]) -> str:
     return details or error["message"]
 
 
-def plan(path: Path, done: Collection[str] = ()) -> Plan:
+def plan(path: Path, done: Collection[str] = (), fmt: str | None = None) -> Plan:
     """Validate every line of `path`; questions whose id is in `done` are counted, not kept."""
     result = Plan()
-    for line in read_lines(path):
+    for line in read_lines(path, fmt):
         if line.problem is not None:
             result.problems.append((line.number, line.problem))
             continue

@@ -342,8 +342,18 @@ def _bad_argument(name: str, position: int | None, messages: list[str]) -> click
     return click.BadParameter(where + " ".join(messages), param_hint=ASK_PARAMETERS[name])
 
 
+def question_from_stdin(question: str | None) -> str:
+    """QUESTION as given, or read from stdin for `-` or when omitted with stdin piped (as
+    `llm prompt` does), so `echo ... | qa ask` works; bytes kept as given so a non-UTF-8 one is named."""
+    if question is not None and question != "-":
+        return question
+    if question is None and sys.stdin.isatty():
+        raise click.MissingParameter(param_hint="QUESTION", param_type="argument")
+    return sys.stdin.buffer.read().decode("utf-8", "surrogateescape").strip()
+
+
 @cli.command()
-@click.argument("question")
+@click.argument("question", required=False)
 @click.option("--history", multiple=True, help="An earlier question of the conversation (repeatable, oldest first).")
 @click.option("--top-k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations at most.")
 @click.option(
@@ -357,7 +367,7 @@ def _bad_argument(name: str, position: int | None, messages: list[str]) -> click
 @SEEDS_DIR
 @INDEX_DIR
 def ask(
-    question: str,
+    question: str | None,
     history: tuple[str, ...],
     top_k: int,
     doc_ids: tuple[str, ...],
@@ -367,8 +377,9 @@ def ask(
 ) -> None:
     """Answer QUESTION from the indexed articles, citing the sentences that say so.
 
-    Each citation is DOC_ID START-END: character offsets into the article's text (see the README,
-    "How citations work"). A missing or stale index is built first (a progress bar on stderr).
+    QUESTION `-`, or none with stdin piped, reads the question from stdin. Each citation is
+    DOC_ID START-END: character offsets into the article's text (see the README, "How citations
+    work"). A missing or stale index is built first (a progress bar on stderr).
 
     \b
     Examples:
@@ -376,11 +387,13 @@ def ask(
       qa ask "And what about Tibet?" --history "What did Blinken raise on human rights?"
       qa ask "What did Blinken say about fentanyl?" --json | jq '.citations[0]'
       qa ask "How long did the talks last?" --doc-id blinken-wang-yi-talks
+      echo "What did Blinken say?" | qa ask
     """
     from qa.batching import unknown_documents_error
     from qa.schemas import answer_to_dict
     from qa.service import UnknownDocuments
 
+    question = question_from_stdin(question)
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     query = checked_query(question, history, top_k, doc_ids)
@@ -396,7 +409,13 @@ def ask(
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option(
+    "--input-format",
+    "in_fmt",
+    type=click.Choice(["txt", "jsonl", "csv"]),
+    help="Format of FILE (default: its extension); needed when FILE is - (stdin).",
+)
 @click.option(
     "-o",
     "--output",
@@ -422,6 +441,7 @@ def ask(
 @INDEX_DIR
 def batch(
     file: Path,
+    in_fmt: str | None,
     out: Path | None,
     fmt: str | None,
     resume: bool,
@@ -433,28 +453,34 @@ def batch(
 
     FILE is .txt (one question a line), .jsonl (objects with "question" and optional "id",
     "history", "top_k", "doc_ids": an item of POST /v1/ask/batch) or .csv (a "question" column,
-    optional "id"). A question without an id takes its line number. A bad line, or a question
-    scoped to an article the archive lacks, is reported on stderr with its number and skipped.
+    optional "id"); FILE - reads stdin, whose format --input-format names. A question without an
+    id takes its line number. A bad line, or a question scoped to an article the archive lacks,
+    is reported on stderr with its number and skipped.
 
     \b
     Examples:
       qa batch questions.txt -o answers.jsonl
       qa batch questions.csv -o answers.csv --resume    # carry on where a run stopped
+      grep Blinken questions.txt | qa batch - --input-format txt
     """
     from qa import batchfile
     from qa.batching import answer_items
 
     if resume and out is None:
         raise click.UsageError("--resume needs -o/--output: it reads the answers already written there")
-    if out is not None and out.resolve() == file.resolve():  # writing would replace the questions with answers
+    stdin = str(file) == "-"
+    if stdin and in_fmt is None:  # stdin has no extension to tell the format by
+        raise click.UsageError("FILE - (stdin) needs --input-format txt, jsonl or csv")
+    if not stdin and out is not None and out.resolve() == file.resolve():  # answers would replace the questions
         raise click.UsageError("-o/--output names FILE itself: write the answers to another file")
     fmt = batchfile.output_format(out, fmt)
     try:
-        plan = batchfile.plan(file, batchfile.done_ids(out, fmt) if resume and out else set())
+        plan = batchfile.plan(file, batchfile.done_ids(out, fmt) if resume and out else set(), in_fmt)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    name = batchfile.STDIN_NAME if stdin else str(file)
     for number, problem in plan.problems:
-        click.echo(f"{file}:{number}: skipped: {problem}", err=True)
+        click.echo(f"{name}:{number}: skipped: {problem}", err=True)
     service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir))
     with (
         batchfile.open_writer(out, fmt, append=resume) as writer,
@@ -465,7 +491,7 @@ def batch(
             bar.update(1)
             if "error" in result:  # valid as a line, but not for this archive (unknown doc_ids)
                 refused += 1
-                click.echo(f"\n{file}: question {result['id']}: skipped: {result['error']['message']}", err=True)
+                click.echo(f"\n{name}: question {result['id']}: skipped: {result['error']['message']}", err=True)
                 continue
             writer.write(result)
     click.echo(

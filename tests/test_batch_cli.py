@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
+from qa.cli import cli
 from qa.retrieval import Query
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
@@ -130,6 +131,32 @@ def test_a_line_whose_json_spells_a_lone_surrogate_is_skipped(tmp_path: Path, cl
     assert "q.jsonl:1: skipped: question: Must be valid Unicode text (no lone surrogate code points)." in result.stderr
     assert "q.jsonl:2: skipped: id: Must be valid Unicode text (no lone surrogate code points)." in result.stderr
     assert [a["id"] for a in ndjson_lines(result.stdout)] == [3]
+
+
+@pytest.mark.parametrize("fmt", ["txt", "jsonl"])
+def test_a_dash_reads_the_questions_from_stdin_in_the_format_named(
+    tmp_path: Path, cli_env: dict[str, str], fmt: str
+) -> None:
+    """`qa batch -` said "File '-' does not exist"; stdin has no extension, so its format is named."""
+    lines = [FENTANYL, "{not json" if fmt == "jsonl" else "", ROBINSON]
+    if fmt == "jsonl":
+        lines[0], lines[2] = (json.dumps({"question": q}) for q in (FENTANYL, ROBINSON))
+    out = tmp_path / "answers.jsonl"
+    args = ["batch", "-", "--input-format", fmt, "-o", str(out)]
+    result = CliRunner().invoke(cli, args, env=cli_env, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert [(a["id"], a["question"]) for a in read_jsonl(out)] == [(1, FENTANYL), (3, ROBINSON)]
+    if fmt == "jsonl":
+        assert "<stdin>:2: skipped: not valid JSON" in result.stderr
+    resumed = CliRunner().invoke(cli, [*args, "--resume"], env=cli_env, input="\n".join(lines) + "\n")
+    assert resumed.exit_code == 0, resumed.output
+    assert "answered 0" in resumed.stderr and "2 already in" in resumed.stderr and len(read_jsonl(out)) == 2
+
+
+def test_a_dash_without_an_input_format_is_a_usage_error(cli_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["batch", "-"], env=cli_env, input=f"{FENTANYL}\n")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.endswith("Error: FILE - (stdin) needs --input-format txt, jsonl or csv\n")
 
 
 @pytest.mark.parametrize(

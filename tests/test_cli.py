@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
 from qa.cli import cli
 from qa.config import Settings
@@ -133,6 +133,47 @@ def test_ask_with_an_empty_question_is_a_usage_error(cli_env: dict[str, str], qu
     result = run(cli_env, "ask", question)
     assert result.exit_code == 2
     assert "Invalid value for QUESTION: the question is empty" in result.output
+
+
+@pytest.mark.parametrize("args", [["-"], []])
+def test_ask_reads_the_question_from_stdin_for_a_dash_or_none(cli_env: dict[str, str], args: list[str]) -> None:
+    """`qa ask -` answered the question "-" and `echo ... | qa ask` was a usage error."""
+    piped = CliRunner().invoke(cli, ["ask", *args, "--json"], env=cli_env, input=f"{FENTANYL_QUESTION}\n")
+    assert piped.exit_code == 0, piped.output
+    assert_valid_answer(json.loads(piped.stdout), FENTANYL_QUESTION)  # the trailing newline is not asked
+
+
+def test_ask_with_no_question_on_a_terminal_still_asks_for_one(tmp_path: Path) -> None:
+    """Only a piped stdin stands in for QUESTION: on a terminal it would wait for typing unasked."""
+    import pty
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    controller, terminal = pty.openpty()
+    try:
+        command = [sys.executable, "-m", "qa", "ask"]
+        asked = subprocess.run(
+            command, stdin=terminal, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert asked.returncode == 2 and asked.stderr.endswith("Error: Missing argument QUESTION.\n")
+
+
+@pytest.mark.parametrize("args", [["-"], []])
+@pytest.mark.parametrize("piped", ["", " \n\n"])
+def test_ask_with_an_empty_stdin_is_the_empty_question_error(
+    cli_env: dict[str, str], args: list[str], piped: str
+) -> None:
+    result = CliRunner().invoke(cli, ["ask", *args], env=cli_env, input=piped)
+    assert result.exit_code == 2
+    assert "Invalid value for QUESTION: the question is empty" in result.output
+
+
+def test_ask_with_a_question_on_stdin_that_is_not_utf8_is_a_usage_error(cli_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["ask", "-"], env=cli_env, input=b"Who is Roger Robinson\xe9?")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("\nError: Invalid value for QUESTION: not valid UTF-8\n")
 
 
 @pytest.mark.parametrize("top_k", ["0", "21", "three"])
