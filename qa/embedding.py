@@ -26,6 +26,7 @@ from qa.quantize import cpu_flags
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 Item = TypeVar("Item")
@@ -117,6 +118,7 @@ class Embedder:
         self._lock = threading.Lock()
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
+        self._counter: Tokenizer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -202,6 +204,19 @@ class Embedder:
         if len(items) < 2:
             return [function(item) for item in items]
         return list(self._pool.map(function, items))
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text` by the model's own tokenizer, untruncated and without special
+        tokens: what a chat reply's `usage` counts. A private copy, as `QueryTokenizer` keeps,
+        since transformers resets truncation on the shared one at each call."""
+        if self._counter is None:
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+            counter.no_truncation()
+            counter.no_padding()
+            self._counter = counter
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def _encode_each(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [self._encode_one(text) for text in texts]

@@ -78,7 +78,7 @@ def test_content_parts_are_read_as_text(client) -> None:
 
 def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:
     messages = [{"role": "user", "content": FENTANYL}]
-    response = chat(client, messages=messages, stream=True, stream_options={"include_usage": True})
+    response = chat(client, messages=messages, stream=True)
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
     data = sse_data(response.get_data(as_text=True))
@@ -92,6 +92,56 @@ def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:
     whole = chat(client, messages=messages).get_json()["choices"][0]["message"]
     assert "".join(d.get("content", "") for d in deltas) == whole["content"]
     assert deltas[-1] == {"citations": whole["citations"], "answerable": True}
+    assert not any("usage" in c for c in chunks), "usage only when stream_options asks for it"
+
+
+def word_pieces(service: Service, text: str) -> int:
+    """What the embedding model's own tokenizer makes of `text`, special tokens left out."""
+    return len(service.embedder.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def test_a_reply_counts_its_tokens_with_the_embedding_model_s_tokenizer(client, service: Service) -> None:
+    """No reply had `usage`, which front ends and the official client read to meter a conversation."""
+    reply = chat(client, messages=CONVERSATION).get_json()
+    content = reply["choices"][0]["message"]["content"]
+    asked = chat_query(CONVERSATION, 3)
+    prompt = sum(word_pieces(service, text) for text in (*asked.history, asked.question))
+    completion = word_pieces(service, content)
+    assert reply["usage"] == {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    assert prompt > word_pieces(service, FOLLOW_UP) and completion > 10
+
+
+def test_a_stream_asked_to_include_usage_ends_with_a_usage_chunk_of_no_choices(client) -> None:
+    messages = [{"role": "user", "content": FENTANYL}]
+    response = chat(client, messages=messages, stream=True, stream_options={"include_usage": True})
+    data = sse_data(response.get_data(as_text=True))
+    assert data[-1] == "[DONE]"
+    *chunks, last = [json.loads(item) for item in data[:-1]]
+    assert last["choices"] == [] and last["object"] == "chat.completion.chunk"
+    assert last["usage"] == chat(client, messages=messages).get_json()["usage"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and not any("usage" in c for c in chunks)
+    declined = chat(client, messages=messages, stream=True, stream_options={"include_usage": False})
+    assert not any("usage" in json.loads(item) for item in sse_data(declined.get_data(as_text=True))[:-1])
+
+
+@pytest.mark.parametrize("n", [2, 0, 5])
+def test_more_than_one_choice_is_a_400_naming_n(client, n: int) -> None:
+    """`n: 2` was read past and one choice given, as if the client had asked for one."""
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], n=n)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["fields"] == {"n": ["Only one choice is given: n must be 1 (or null)."]}
+
+
+@pytest.mark.parametrize("n", [1, None])
+def test_n_of_one_or_null_is_one_choice(client, n: int | None) -> None:
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], n=n)
+    assert response.status_code == 200 and len(response.get_json()["choices"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -126,6 +176,12 @@ def test_invalid_conversations_are_400_with_fields(client, messages: list[Any], 
         ({"top_k": "2"}, {"top_k": ["Not a valid integer."]}),
         ({"stream": "yes"}, {"stream": ["Not a valid boolean."]}),
         ({"stream": 1}, {"stream": ["Not a valid boolean."]}),
+        ({"n": "2"}, {"n": ["Not a valid integer."]}),
+        (
+            {"stream": True, "stream_options": {"include_usage": "yes"}},
+            {"stream_options": {"include_usage": ["Not a valid boolean."]}},
+        ),
+        ({"stream_options": [1]}, {"stream_options": {"_schema": ["Invalid input type."]}}),
     ],
 )
 def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any], fields: Any) -> None:
@@ -196,6 +252,21 @@ def test_openai_client_streams_and_gets_citations_last(openai_client: openai.Ope
     citations = chunks[-1].choices[0].delta.model_extra["citations"]
     assert citations == whole.choices[0].message.model_extra["citations"]
     assert_exact_citations(citations)
+
+
+@pytest.mark.slow
+def test_openai_client_reads_the_usage_of_a_reply_and_of_a_stream(openai_client: openai.OpenAI) -> None:
+    messages: Any = [{"role": "user", "content": FENTANYL}]
+    whole = openai_client.chat.completions.create(model="any-model", messages=messages)
+    assert (
+        whole.usage is not None
+        and whole.usage.total_tokens == whole.usage.prompt_tokens + whole.usage.completion_tokens
+    )
+    stream = openai_client.chat.completions.create(
+        model="any-model", messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
 
 
 @pytest.mark.slow

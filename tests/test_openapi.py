@@ -222,6 +222,13 @@ def test_chats_the_server_rejects_are_invalid_in_the_description(
     assert client.post("/v1/chat/completions", json={"messages": messages}).status_code == 400
 
 
+@pytest.mark.parametrize("n, valid", [(2, False), (0, False), (1, True), (None, True)])
+def test_n_is_one_choice_in_the_description_as_on_the_server(client, spec: dict[str, Any], n: Any, valid: bool) -> None:
+    body = {"messages": [{"role": "user", "content": FENTANYL}], "n": n}
+    assert (errors_against(spec, request_schema(spec, "/v1/chat/completions", "post"), body) == []) == valid
+    assert client.post("/v1/chat/completions", json=body).status_code == (200 if valid else 400)
+
+
 def test_system_and_assistant_content_is_free_in_the_description(spec: dict[str, Any]) -> None:
     messages = [
         {"role": "system", "content": None},

@@ -16,7 +16,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,11 +138,26 @@ MESSAGE_BY_ROLE = {
 class ChatRequest:
     query: Query
     stream: bool
+    include_usage: bool = False
+
+
+ONE_CHOICE = "Only one choice is given: n must be 1 (or null)."
+
+
+class StreamOptionsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # the protocol's other options are read past
+
+    include_usage = StrictBoolean(
+        load_default=False,
+        allow_none=True,
+        metadata={"description": "Send a last chunk with `usage` and empty `choices` before `data: [DONE]`."},
+    )
 
 
 class ChatRequestSchema(ma.Schema):
     class Meta:
-        unknown = ma.EXCLUDE  # temperature, max_tokens, n, user... are accepted and ignored
+        unknown = ma.EXCLUDE  # temperature, max_tokens, user... are accepted and ignored
 
     model = Text(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
     messages = fields.List(
@@ -164,6 +179,19 @@ class ChatRequestSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "Answer as server-sent events; null or absent: false."},
     )
+    # There is one answer to give, so asking for several choices is refused rather than given one.
+    n = StrictInteger(
+        load_default=1,
+        allow_none=True,
+        validate=validate.Equal(1, error=ONE_CHOICE),
+        metadata={"description": "How many choices: only 1 (null or absent: 1)."},
+    )
+    stream_options = fields.Nested(
+        StreamOptionsSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "With `stream`: `include_usage` as the protocol has it."},
+    )
     top_k = StrictInteger(
         load_default=DEFAULT_TOP_K,
         validate=validate.Range(1, MAX_TOP_K),
@@ -173,7 +201,9 @@ class ChatRequestSchema(ma.Schema):
 
     @ma.post_load
     def to_chat_request(self, data: dict[str, Any], **_: Any) -> ChatRequest:
-        return ChatRequest(chat_query(data["messages"], data["top_k"], data["doc_ids"]), data["stream"] is True)
+        include_usage = (data["stream_options"] or {}).get("include_usage") is True
+        query = chat_query(data["messages"], data["top_k"], data["doc_ids"])
+        return ChatRequest(query, data["stream"] is True, include_usage)
 
 
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -228,6 +258,17 @@ class ChatReplySchema(ma.Schema):
     )
 
 
+class UsageSchema(ma.Schema):
+    prompt_tokens = fields.Integer(
+        required=True,
+        metadata={"description": "Word pieces of the question and its history, by the embedding model's tokenizer."},
+    )
+    completion_tokens = fields.Integer(
+        required=True, metadata={"description": "Word pieces of the reply's content, by the same tokenizer."}
+    )
+    total_tokens = fields.Integer(required=True)
+
+
 class ChatChoiceSchema(ma.Schema):
     index = fields.Integer(required=True)
     message = fields.Nested(ChatReplySchema, required=True)
@@ -243,6 +284,7 @@ class ChatCompletionSchema(ma.Schema):
         required=True, metadata={"description": "The index generation that answered (as /readyz names it)."}
     )
     choices = fields.List(fields.Nested(ChatChoiceSchema), required=True)
+    usage = fields.Nested(UsageSchema, required=True)
 
 
 class ChatDeltaSchema(ma.Schema):
@@ -264,7 +306,15 @@ class ChatCompletionChunkSchema(ma.Schema):
     created = fields.Integer(required=True)
     model = fields.String(required=True)
     system_fingerprint = fields.String(required=True, metadata={"description": "The index generation that answered."})
-    choices = fields.List(fields.Nested(ChatChunkChoiceSchema), required=True)
+    choices = fields.List(
+        fields.Nested(ChatChunkChoiceSchema),
+        required=True,
+        metadata={"description": "Empty in the usage chunk only."},
+    )
+    usage = fields.Nested(
+        UsageSchema,
+        metadata={"description": "In the last chunk only, sent when `stream_options.include_usage` is true."},
+    )
 
 
 def _envelope(kind: str, answer: Answer) -> dict[str, Any]:
@@ -278,7 +328,15 @@ def _envelope(kind: str, answer: Answer) -> dict[str, Any]:
     }
 
 
-def completion(answer: Answer) -> dict[str, Any]:
+def usage(query: Query, answer: Answer, count: Callable[[str], int]) -> dict[str, int]:
+    """Tokens as the protocol reports them, counted by `count` (the embedding model's tokenizer):
+    the question and the history it was asked with in, the reply's content out."""
+    prompt = sum(count(text) for text in (*query.history, query.question))
+    reply = count(answer.answer)
+    return {"prompt_tokens": prompt, "completion_tokens": reply, "total_tokens": prompt + reply}
+
+
+def completion(answer: Answer, tokens: dict[str, int]) -> dict[str, Any]:
     reply = {
         "role": "assistant",
         "content": answer.answer,
@@ -288,12 +346,14 @@ def completion(answer: Answer) -> dict[str, Any]:
     return {
         **_envelope("chat.completion", answer),
         "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}],
+        "usage": tokens,
     }
 
 
-def completion_chunks(answer: Answer) -> Iterator[dict[str, Any]]:
+def completion_chunks(answer: Answer, tokens: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
     """The role, then the answer a word at a time, then the citations and whether the question was
-    answered (so a client never has to recognise a declined answer by its words), finish_reason 'stop'."""
+    answered (so a client never has to recognise a declined answer by its words), finish_reason 'stop';
+    with `tokens`, a last chunk of empty `choices` carrying them as `usage`, as OpenAI sends it."""
     envelope = _envelope("chat.completion.chunk", answer)
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     deltas += [{"content": word} for word in re.findall(r"\s*\S+", answer.answer)]
@@ -301,6 +361,8 @@ def completion_chunks(answer: Answer) -> Iterator[dict[str, Any]]:
         yield {**envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
     final = {"citations": answer_to_dict(answer)["citations"], "answerable": answer.answerable}
     yield {**envelope, "choices": [{"index": 0, "delta": final, "finish_reason": "stop"}]}
+    if tokens is not None:
+        yield {**envelope, "choices": [], "usage": tokens}
 
 
 def server_sent_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -324,20 +386,24 @@ class ChatCompletions(MethodView):
         event_stream_media(ref("ChatCompletionChunk")),
         "Not valid (`invalid_request`, with `fields`): no message with the role 'user'; the last "
         "user message (the question) or one of the 20 before it (its history) blank, over 1000 "
-        "characters or not valid Unicode; a field of the wrong type. Or not JSON (`invalid_json`).",
+        "characters or not valid Unicode; `n` other than 1 (one choice is given); a field of the "
+        "wrong type. Or not JSON (`invalid_json`).",
     )
     def post(self, chat_request: ChatRequest) -> Any:
         """Answer the last user message of a conversation, in the chat-completions protocol.
 
         With `"stream": true` the reply is a stream of server-sent events, one
-        `chat.completion.chunk` each, the citations in the final chunk, then `data: [DONE]`.
+        `chat.completion.chunk` each, the citations in the final chunk, then (with
+        `stream_options.include_usage`) a chunk of `usage` alone, then `data: [DONE]`.
         """
+        qa = service()
         with timed("pipeline"):
-            answer = service().ask(chat_request.query)
+            answer = qa.ask(chat_request.query)
+        query = chat_request.query
         if chat_request.stream:
-            events = server_sent_events(completion_chunks(answer))
-            return streamed(events, EVENT_STREAM)
-        return completion(answer)
+            tokens = usage(query, answer, qa.embedder.count_tokens) if chat_request.include_usage else None
+            return streamed(server_sent_events(completion_chunks(answer, tokens)), EVENT_STREAM)
+        return completion(answer, usage(query, answer, qa.embedder.count_tokens))
 
 
 class ModelSchema(ma.Schema):
