@@ -16,7 +16,7 @@ import asyncio
 import io
 import json
 import re
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +28,8 @@ from qa.api.request_id import request_id
 from qa.wsgi_thread import Receive, Send, call_wsgi
 
 Scope = MutableMapping[str, Any]
+# The CORS headers for a request's headers and method (`qa.api.cors.headers_for`).
+CorsHeaders = Callable[[Mapping[str, str], str], list[tuple[str, str]]]
 
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
@@ -42,13 +44,22 @@ class _ClientGone(Exception):
 
 class BufferedWsgi:
     """An ASGI app around a WSGI app: bodies buffered (at most `max_body_bytes`), the app run on
-    `threads` threads, and `on_shutdown` called when the worker stops (ASGI lifespan)."""
+    `threads` threads, and `on_shutdown` called when the worker stops (ASGI lifespan). An error
+    written here carries `cors_headers`, the app's own CORS rule, so another origin can read it."""
 
-    def __init__(self, wsgi_app: Any, threads: int, max_body_bytes: int, on_shutdown: Callable[[], None]):
+    def __init__(
+        self,
+        wsgi_app: Any,
+        threads: int,
+        max_body_bytes: int,
+        on_shutdown: Callable[[], None],
+        cors_headers: CorsHeaders = lambda _headers, _method: [],
+    ):
         self._wsgi = wsgi_app
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="qa-http")
         self._max_body_bytes = max_body_bytes
         self._on_shutdown = on_shutdown
+        self._cors_headers = cors_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -91,6 +102,11 @@ class BufferedWsgi:
         supplied = _header(scope, REQUEST_ID_HEADER.lower().encode())
         body = json.dumps(error_document("payload_too_large", body_too_large_message(self._max_body_bytes)))
         payload = body.encode("utf-8")
+        request_headers = {bytes(k).decode("latin-1"): bytes(v).decode("latin-1") for k, v in scope["headers"]}
+        cors = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in self._cors_headers(request_headers, scope["method"])
+        ]
         await send(
             {
                 "type": "http.response.start",
@@ -101,6 +117,7 @@ class BufferedWsgi:
                     (REQUEST_ID_HEADER.lower().encode(), request_id(supplied).encode()),
                     # The rest of the body is never read, so the connection cannot carry another request.
                     (b"connection", b"close"),
+                    *cors,
                 ],
             }
         )

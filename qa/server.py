@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ class GunicornServer(BaseApplication):
         """The ASGI app a worker serves. At the worker's stop, once its requests are done, its
         request and embedding threads are stopped and the ONNX session released, so that
         nothing native still runs while the interpreter tears down."""
-        from qa.api import create_app
+        from qa.api import cors, create_app
         from qa.asgi import BufferedWsgi
 
         app = create_app(self.settings)
@@ -94,6 +95,7 @@ class GunicornServer(BaseApplication):
             threads=self.settings.threads_per_worker,
             max_body_bytes=self.settings.max_body_bytes,
             on_shutdown=service.embedder.close,
+            cors_headers=partial(cors.headers_for, app),
         )
 
 

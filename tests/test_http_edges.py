@@ -227,13 +227,18 @@ def test_request_threads_search_faiss_on_one_openmp_thread() -> None:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server of its own, so its log holds only this module's requests."""
+    """A server of its own, so its log holds only this module's requests; one origin may call it
+    (requests without an Origin, as the others send, see no difference)."""
     log_path = tmp_path_factory.mktemp("log") / "serve.log"
-    running = start_server(settings.seeds_dir, settings.index_dir, log_path=log_path)
+    env = {"QA_CORS_ORIGINS": WIDGET_ORIGIN}
+    running = start_server(settings.seeds_dir, settings.index_dir, log_path=log_path, env=env)
     try:
         yield running
     finally:
         running.stop()
+
+
+WIDGET_ORIGIN = "https://widget.example"
 
 
 def exchange(port: int, raw: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
@@ -339,6 +344,32 @@ def test_a_chunked_body_over_the_limit_is_413_payload_too_large(server: Server) 
 def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(server: Server) -> None:
     status, _, payload = exchange(server.port, post_ask(b"Content-Length: 2000001\r\n", b"{"))
     assert status == 413 and json.loads(payload)["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framing", ["declared", "chunked"])
+def test_a_body_too_large_from_an_allowed_origin_carries_the_app_s_cors_headers(server: Server, framing: str) -> None:
+    """The ASGI layer's 413 had no CORS headers, so a widget on an allowed origin saw a network
+    error instead of the JSON error; it now has those the app gives that origin."""
+    cors = {"access-control-allow-origin", "access-control-expose-headers", "vary"}
+    origin = b"Origin: " + WIDGET_ORIGIN.encode() + b"\r\n"
+    body = json.dumps({"question": ROBINSON_QUESTION, "padding": " " * 2_000_000}).encode()
+    too_large = (
+        post_ask(origin + b"Content-Length: 2000001\r\n", b"{")
+        if framing == "declared"
+        else post_ask(origin + b"Transfer-Encoding: chunked\r\n", chunked(body))
+    )
+    status, headers, payload = exchange(server.port, too_large)
+    assert status == 413 and json.loads(payload)["error"]["code"] == "payload_too_large"
+    assert headers["access-control-allow-origin"] == WIDGET_ORIGIN
+    _, from_flask, _ = exchange(server.port, post_ask(origin + b"Content-Length: 2\r\n", b"{}"))  # Flask's 400
+    assert {name: headers[name] for name in cors if name in headers} == {
+        name: from_flask[name] for name in cors if name in from_flask
+    }
+    assert "X-Request-Id" in headers["access-control-expose-headers"]
+    other = post_ask(b"Origin: https://elsewhere.example\r\nContent-Length: 2000001\r\n", b"{")
+    status, headers, _ = exchange(server.port, other)
+    assert status == 413 and "access-control-allow-origin" not in headers
 
 
 @pytest.mark.slow

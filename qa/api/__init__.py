@@ -9,10 +9,9 @@ from typing import Any
 
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
-from flask_cors import CORS
 from flask_smorest import Api
 
-from qa.api import batch, chat, docs, errors, keys, request_id, routes, timing
+from qa.api import batch, chat, cors, docs, errors, keys, request_id, routes, timing
 from qa.config import Settings
 from qa.schemas import ErrorSchema
 from qa.service import Service
@@ -56,11 +55,6 @@ class QaFlask(Flask):
         return response
 
 
-# Response headers a page on an allowed origin may read: the request id to quote in a report, an
-# article's version for a conditional write, the timings, and when to retry a 503.
-EXPOSED_HEADERS = [request_id.HEADER, "ETag", "Server-Timing", "Retry-After"]
-
-
 def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
     """Build the app. Without a `service`, one is created and loads the index in the background,
     so the server answers `/healthz` at once and `/readyz` turns 200 when the index is ready; it
@@ -98,14 +92,5 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         api.spec.components.schema(name, schema=schema)
     docs.register(app, api)
     app.register_blueprint(web)  # GET /, /widget.js, /demo/<doc_id>
-    if settings.cors_origins:
-        # The methods the routes answer (flask-cors would also advertise PATCH, which none does),
-        # and the headers of ours a script on another origin must read: only CORS's safelisted
-        # ones (Content-Type...) are readable there unless exposed.
-        CORS(
-            app,
-            origins=list(settings.cors_origins),
-            methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-            expose_headers=EXPOSED_HEADERS,
-        )
+    cors.register(app, settings)
     return app
