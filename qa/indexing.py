@@ -354,6 +354,7 @@ class Archive:
         prepared: tuple[list[Document], Path] | None = None
         if (self.index_dir / CURRENT).exists():
             snapshot = self.catalog()
+            check_expected(snapshot, expected)  # a write bound to fail is refused before it embeds
             if early := self._changed(snapshot, documents):
                 prepared = self._prepare(snapshot, early, build)
         try:

@@ -25,7 +25,15 @@ from qa import indexing, store
 from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
-from qa.indexing import MERGE_FACTOR, Archive, BuildSettings, EmptyArchive, MissingDocuments
+from qa.indexing import (
+    MERGE_FACTOR,
+    Archive,
+    BuildSettings,
+    EmptyArchive,
+    Expected,
+    MissingDocuments,
+    PreconditionFailed,
+)
 from qa.retrieval import Query
 from qa.service import DocumentNotFound, Service
 from tests.conftest import FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, SEED_TEXT, SEEDS, run_qa
@@ -153,6 +161,20 @@ def test_a_replaced_article_embeds_only_its_new_sentences(archive_settings: Sett
     counting.embedded.clear()
     service.publish([FLOOD_V2])
     assert counting.embedded == ["Update: the vote was close.", "The barrier will cost 15 million dollars."]
+
+
+def test_a_write_bound_to_fail_its_precondition_embeds_nothing(archive_settings: Settings) -> None:
+    """A stale If-Match was checked only under the writer lock, after the new version had been
+    split and embedded: an article's whole embedding spent on a write refused with a 412."""
+    counting = CountingEmbedder()
+    counting.embedded = []
+    service = Service(archive_settings, counting).load()
+    service.publish([FLOOD_V1])
+    counting.embedded.clear()
+    with pytest.raises(PreconditionFailed):
+        service.publish([FLOOD_V2], [Expected(FLOOD_V1.doc_id, match=frozenset({"an-older-version"}))])
+    assert counting.embedded == []
+    assert service.document(FLOOD_V1.doc_id).text == FLOOD_V1.text
 
 
 def test_a_write_costs_its_article_not_the_archive(live: Service) -> None:
