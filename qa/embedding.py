@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import Settings
-from qa.onnx_encoder import OnnxEncoder, load_or_export
+from qa.onnx_encoder import OnnxEncoder, load_or_export, own_tokenizer
 from qa.quantize import cpu_flags
 
 if TYPE_CHECKING:
@@ -207,15 +207,9 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` by the model's own tokenizer, untruncated and without special
-        tokens: what a chat reply's `usage` counts. A private copy, as `QueryTokenizer` keeps,
-        since transformers resets truncation on the shared one at each call."""
+        tokens: what a chat reply's `usage` counts."""
         if self._counter is None:
-            from tokenizers import Tokenizer
-
-            counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
-            counter.no_truncation()
-            counter.no_padding()
-            self._counter = counter
+            self._counter = own_tokenizer(self.model)
         return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def _encode_each(self, texts: Sequence[str]) -> list[np.ndarray]:

@@ -236,8 +236,10 @@ def score(
     questions: Sequence[EvalQuestion], answers: Sequence[Answer], documents: dict[str, Document], seconds: float
 ) -> Report:
     """Retrieval metrics over answerable questions; abstention counts over all of them."""
-    answerable = [(q, a) for q, a in zip(questions, answers, strict=True) if q.answerable]
-    ranks = [answer_rank(a, q, documents) for q, a in answerable]
+    asked = list(zip(questions, answers, strict=True))
+    every_rank = [answer_rank(a, q, documents) if q.answerable else None for q, a in asked]
+    answerable = [(q, a) for q, a in asked if q.answerable]
+    ranks = [rank for (q, _), rank in zip(asked, every_rank, strict=True) if q.answerable]
     cited = [c.end - c.start for a in answers for c in a.citations]
     count = max(1, len(answerable))
     return Report(
@@ -249,9 +251,7 @@ def score(
         p90_citation_chars=_percentile(cited, 0.9),
         abstention={
             "unanswerable": sum(not q.answerable for q in questions),
-            "abstained_correctly": sum(
-                not q.answerable and not a.answerable for q, a in zip(questions, answers, strict=True)
-            ),
+            "abstained_correctly": sum(not q.answerable and not a.answerable for q, a in asked),
             "answerable": len(answerable),
             "abstained_wrongly": sum(not a.answerable for _, a in answerable),
         },
@@ -259,16 +259,10 @@ def score(
         questions_per_second=round(len(questions) / seconds, 2) if seconds > 0 else 0.0,
         misses=[
             Miss(q.id, q.question, q.answerable, a.answerable, a.confidence, rank)
-            for q, a, rank in zip(questions, answers, _ranks(questions, ranks), strict=True)
+            for (q, a), rank in zip(asked, every_rank, strict=True)
             if (rank != 1 if q.answerable else a.answerable)
         ],
     )
-
-
-def _ranks(questions: Sequence[EvalQuestion], answerable_ranks: list[int | None]) -> Iterator[int | None]:
-    """The answerable questions' ranks in the order of all `questions` (None for the others)."""
-    ranks = iter(answerable_ranks)
-    return (next(ranks) if q.answerable else None for q in questions)
 
 
 AskMany = Callable[[Sequence[Query]], list[Answer]]

@@ -37,6 +37,7 @@ from qa.quantize import (
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -76,23 +77,28 @@ _RETRIEVAL_PROBES = (
 Features = dict[str, np.ndarray]  # one tokenized text: (1, tokens) int64 arrays by input name
 
 
+def own_tokenizer(model: SentenceTransformer) -> Tokenizer:
+    """A copy of the model's fast tokenizer, without truncation or padding, for one caller to set
+    as it needs: transformers sets both on the shared one at each call, from any thread."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class QueryTokenizer:
-    """The model's own fast tokenizer, called directly on one text.
+    """The model's own fast tokenizer (`own_tokenizer`), called directly on one text.
 
     sentence-transformers' `preprocess` goes through transformers and builds torch tensors: ~100 us
-    a question, against ~25 us here for the same ids (tested). It works on its own copy because
-    transformers sets truncation and padding on the shared one at each call, from any thread.
+    a question, against ~25 us here for the same ids (tested).
     """
 
     def __init__(self, model: SentenceTransformer):
-        from tokenizers import Tokenizer
-
-        self._tokenizer = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
-        if model.max_seq_length is None:  # as sentence-transformers does: no limit of its own
-            self._tokenizer.no_truncation()
-        else:
+        self._tokenizer = own_tokenizer(model)
+        if model.max_seq_length is not None:  # as sentence-transformers does: else no limit of its own
             self._tokenizer.enable_truncation(model.max_seq_length)
-        self._tokenizer.no_padding()
 
     def __call__(self, text: str) -> Features:
         encoding = self._tokenizer.encode(text)
