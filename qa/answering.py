@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from qa import spans
 from qa.abstention import Calibration, signals
 from qa.reader import Reader
-from qa.retrieval import Candidate, RankedCandidates, Retrieval, resolved
+from qa.retrieval import Candidate, RankedCandidates, Retrieval, resolved, wants_more
 from qa.store import CorpusIndex
 from qa.verification import Verifier, evidence
 
@@ -118,7 +118,10 @@ class Answerer:
         confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
-        citations = self._citations(retrieval.candidates, query.top_k, query.question)
+        told = self._told(retrieval) if wants_more(query) else set()
+        citations = self._citations(retrieval.candidates, query.top_k, query.question, told)
+        if not citations:  # everything it found was said already: say it again rather than nothing
+            citations = self._citations(retrieval.candidates, query.top_k, query.question, set())
         short = None
         if self.reader is not None and spans.asks_for_fact(query.question):
             short = self._short_answer(self.reader, retrieval, citations[0])
@@ -172,12 +175,18 @@ class Answerer:
             self.index.utf16_offset(citation.doc_id, end),
         )
 
-    def _citations(self, candidates: RankedCandidates, top_k: int, question: str) -> list[Citation]:
-        """The best `top_k` sentences, each widened to its better neighbour if that scores about as
-        well; the first also to a neighbour holding what a fact question asks for when it holds none."""
+    def _told(self, retrieval: Retrieval) -> set[int]:
+        """The candidate sentences the conversation already quotes (the reply it follows up)."""
+        told = "\n".join(retrieval.query.history)
+        return {s for s in retrieval.candidates.sentence_ids if self.index.sentence_text(s) in told}
+
+    def _citations(self, candidates: RankedCandidates, top_k: int, question: str, told: set[int]) -> list[Citation]:
+        """The best `top_k` sentences not `told` already, each widened to its better neighbour if
+        that scores about as well; the first also to a neighbour holding what a fact question asks
+        for when it holds none."""
         score_of = candidates.score_by_sentence()
         kinds = spans.asked_kinds(question)
-        used: set[int] = set()
+        used: set[int] = set(told)
         citations: list[Citation] = []
         for candidate in candidates:
             if len(citations) == top_k:

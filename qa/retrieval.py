@@ -172,16 +172,47 @@ def resolved(query: Query) -> str:
     if not needs_history(query):
         return query.question
     question = _resolve_group(query.question, query.history)
-    if not _PERSON_PRONOUN.search(question):
+    return _resolve_person(question, query.history) if _PERSON_PRONOUN.search(question) else question
+
+
+def searched(query: Query) -> str:
+    """What retrieval reads as the question's own words: `resolved`, and for a bare follow-up,
+    one whose words name nothing ("Why?", "Tell me more.", "Who said so?"), the latest earlier
+    question that names something before it, since that is what it asks about."""
+    question = resolved(query)
+    if not needs_history(query) or _names_something(question):
         return question
-    if _ASKS_FOR_AUTHOR.match(query.history[-1]):
+    asked = [turn for turn in query.history if turn.rstrip().endswith("?") and _names_something(turn)]
+    return f"{asked[-1]} {question}" if asked else question
+
+
+_MORE = re.compile(r"\b(more|else|other|go on|continue|keep going)\b", re.I)
+
+
+def wants_more(query: Query) -> bool:
+    """A bare follow-up asking for more ("Tell me more.", "What else?"): what the conversation
+    already quotes is no answer to it."""
+    return needs_history(query) and bool(_MORE.search(query.question)) and not _names_something(resolved(query))
+
+
+# Words a bare follow-up uses besides question words and pronouns ("Tell me more.", "What else?",
+# "Which ones?", "Can you explain?"), as `tokenize_question` stems them.
+_BARE = frozenset("more els one about explain go next mean realli detail elabor further continu again exact".split())
+
+
+def _names_something(question: str) -> bool:
+    return any(token not in _BARE for token in tokenize_question(question))
+
+
+def _resolve_person(question: str, history: Sequence[str]) -> str:
+    if _ASKS_FOR_AUTHOR.match(history[-1]):
         person = "the author"  # which retrieval reads as the articles' bylines
-    elif _ASKS_WHO_DID.match(query.history[-1]):
+    elif _ASKS_WHO_DID.match(history[-1]):
         # "Who wrote the article about Blinken and Wang Yi?": the person is that turn's answer,
         # not a name it mentions.
         return question
     else:
-        names = [found[0] for turn in reversed(query.history) if (found := _PERSON_NAME.findall(turn))]
+        names = [found[0] for turn in reversed(history) if (found := _PERSON_NAME.findall(turn))]
         if not names:
             return question
         person = names[0]
@@ -295,7 +326,7 @@ class Retriever:
         """Embed every question (and every follow-up's history) of the batch in one call."""
         turns = self.history_turns
         histories = {row: " ".join(q.history[-turns:]) for row, q in enumerate(queries) if needs_history(q)}
-        questions = [resolved(q) for q in queries]
+        questions = [searched(q) for q in queries]
         found = [mentions(question, self._authors) for question in questions]
         own_texts = [
             f"{question} ({'; '.join(a for m in ms for a in m.alternatives)})" if ms else question

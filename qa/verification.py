@@ -21,7 +21,7 @@ import numpy as np
 from qa import spans
 from qa.abstention import Signals, question_names
 from qa.lexical import tokenize_question
-from qa.retrieval import Retrieval
+from qa.retrieval import Retrieval, searched
 from qa.store import CorpusIndex
 
 _NEGATION = re.compile(r"\b(not|never|no|none|nor|without)\b|n't\b", re.I)
@@ -84,7 +84,7 @@ def _neighbourhood(index: CorpusIndex, sentence: int) -> np.ndarray:
 def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evidence:
     candidates = retrieval.candidates
     best = candidates[0].sentence_id
-    question = retrieval.query.question
+    question = searched(retrieval.query)
     own = tokenize_question(spans.without_asking(question))
     tokens = [t for t in dict.fromkeys(own) if t not in retrieval.aliased_tokens]
     missing_peak = missing_share = missing_sentence = missing_document = name_absent = 0.0

@@ -69,6 +69,21 @@ def test_earlier_messages_and_the_last_answer_are_the_history(client, service: S
     assert "[1]" in message["content"]
 
 
+def test_tell_me_more_cites_what_the_last_reply_did_not(client) -> None:
+    # "Tell me more." after the reply about Roger Robinson was declined (its words name nothing);
+    # answered from his question alone, it would repeat the sentence just quoted.
+    who = [{"role": "user", "content": "Who is Roger Robinson?"}]
+    first = chat(client, messages=who).get_json()["choices"][0]["message"]
+    more = [*who, {"role": "assistant", "content": first["content"]}, {"role": "user", "content": "Tell me more."}]
+    reply = chat(client, messages=more).get_json()["choices"][0]["message"]
+    assert reply["answerable"]
+    told = {(c["start"], c["end"]) for c in first["citations"][:1]}
+    assert told.isdisjoint((c["start"], c["end"]) for c in reply["citations"])
+    # The sentence just before the one quoted, in the same paragraph.
+    assert reply["citations"][0]["quote"].startswith("China’s continuing malign activities in the US market")
+    assert_exact_citations(reply["citations"])
+
+
 def test_content_parts_are_read_as_text(client) -> None:
     parts = [{"type": "text", "text": FENTANYL}, {"type": "image_url", "image_url": {"url": "data:,"}}]
     plain = chat(client, messages=[{"role": "user", "content": FENTANYL}]).get_json()

@@ -13,7 +13,7 @@ import pytest
 from qa import spans
 from qa.documents import Document
 from qa.evaluation import answer_rank, read_seed_questions
-from qa.retrieval import Query, resolved
+from qa.retrieval import Query, resolved, searched
 from qa.service import Service
 
 NEWSROOM = Path(__file__).resolve().parent / "data" / "newsroom"
@@ -79,6 +79,45 @@ def test_a_bare_follow_up_is_answered_about_the_group_the_previous_question_aske
     assert answer.answerable
     assert answer_rank(answer, question, newsroom.index.documents) == 1
     assert "others worried that after-school jobs" in answer.citations[0].quote
+
+
+def test_a_follow_up_naming_nothing_is_asked_about_the_previous_question(newsroom: Service) -> None:
+    # "Who said so?" after "How much will the extra buses cost each year?": its words name
+    # nothing, and it was declined (confidence 0.04). Its short answer is read from its own words.
+    answer = newsroom.ask(Query("Who said so?", ("How much will the extra buses cost each year?",)))
+    assert answer.answerable
+    first = answer.citations[0]
+    assert first.quote.startswith("Transportation director Ray Okafor said")
+    short = first.short_answer
+    assert short is not None and (short.text, short.start, short.end) == ("Ray Okafor", 923, 933)
+    assert LAKESIDE[short.start : short.end] == "Ray Okafor"
+
+
+def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Service) -> None:
+    # "Why?" after "Did the school board approve the later start?" was declined (confidence 0.015).
+    answer = newsroom.ask(Query("Why?", ("Did the school board approve the later start?",)))
+    assert answer.answerable
+    assert answer.citations[0].quote.startswith("The board voted 5-0 for the change")
+    assert any("year-long review of research on adolescent sleep" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "expected"),
+    [
+        ("Why?", ("Did the board approve it?",), "Did the board approve it? Why?"),
+        ("Tell me more.", ("Who is Carla Mendes?", "Carla Mendes said ..."), "Who is Carla Mendes? Tell me more."),
+        # The latest question that names something: "Why?" itself names nothing.
+        ("And then?", ("Who is Ray Okafor?", "Why?"), "Who is Ray Okafor? And then?"),
+        # Words of its own, or a pronoun resolved to a name: asked as it is.
+        ("What about the buses?", ("How much will it cost?",), "What about the buses?"),
+        ("What did she say?", ("Who is Carla Mendes?",), "What did Carla Mendes say?"),
+        ("Why?", (), "Why?"),
+    ],
+)
+def test_a_follow_up_naming_nothing_is_searched_with_the_question_it_follows(
+    question: str, history: tuple[str, ...], expected: str
+) -> None:
+    assert searched(Query(question, history)) == expected
 
 
 def test_a_quotation_is_cited_with_the_sentence_that_names_its_speaker(newsroom: Service) -> None:
