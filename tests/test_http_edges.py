@@ -107,6 +107,57 @@ def test_a_compressed_bulk_publish_is_415_not_an_item_error_per_line(private_ser
     assert "bridge" not in {d.doc_id for d in private_service.documents()}
 
 
+# Charsets as clients write them (quoted, any case), each a name Python can encode the body with.
+OTHER_CHARSETS = ["latin-1", "ISO-8859-1", '"windows-1252"', "UTF-16"]
+UTF8_CHARSETS = ["utf-8", "UTF-8", '"utf-8"', "us-ascii"]
+
+
+def in_charset(charset: str) -> tuple[str, str]:
+    """The charset as the server names it (unquoted), and the Content-Type declaring it."""
+    return charset.strip('"'), f"application/json; charset={charset}"
+
+
+def unsupported_charset(charset: str) -> dict[str, Any]:
+    message = f"The body's charset {charset!r} is not supported: the body must be UTF-8, as JSON is (RFC 8259)."
+    return {"error": {"code": "unsupported_media_type", "message": message}}
+
+
+@pytest.mark.parametrize(("path", "body"), QUESTION_BODIES)
+def test_a_body_in_a_charset_other_than_utf8_is_415_not_read_as_utf8(
+    client: Any, path: str, body: dict[str, Any]
+) -> None:
+    """`charset=latin-1` was read as UTF-8 all the same: answered as if it were, or a 400 "not
+    valid JSON" for a body that was, in the charset it said. JSON is UTF-8."""
+    for charset in OTHER_CHARSETS:
+        name, content_type = in_charset(charset)
+        response = client.post(path, data=json.dumps(body).encode(name), content_type=content_type)
+        assert response.status_code == 415, (charset, response.get_json())
+        assert response.get_json() == unsupported_charset(name)
+    for charset in UTF8_CHARSETS:
+        _, content_type = in_charset(charset)
+        assert client.post(path, data=json.dumps(body), content_type=content_type).status_code == 200, charset
+
+
+def test_an_article_in_another_charset_is_415_and_nothing_is_written(private_service: Service) -> None:
+    client = create_app(private_service.settings, private_service).test_client()
+    line = json.dumps({"id": "bridge", "title": "Bridge", "text": "The bridge reopened on Monday."})
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    latin = "; charset=latin-1"
+    for content_type, body in (("application/x-ndjson", line), ("application/json", f"[{line}]")):
+        response = client.post(
+            "/v1/documents", data=body.encode("latin-1"), content_type=content_type + latin, headers=headers
+        )
+        assert response.status_code == 415 and response.get_json() == unsupported_charset("latin-1")
+    put = client.put(
+        "/v1/documents/bridge", data=line.encode("latin-1"), content_type="application/json" + latin, headers=headers
+    )
+    assert put.status_code == 415 and put.get_json() == unsupported_charset("latin-1")
+    assert "bridge" not in {d.doc_id for d in private_service.documents()}
+    utf8 = "application/x-ndjson; charset=UTF-8"
+    published = client.post("/v1/documents", data=line, content_type=utf8, headers=headers)
+    assert published.get_json()["results"] == [{"id": "bridge", "status": "created"}]
+
+
 @pytest.mark.parametrize("path", [*POST_ROUTES, "/v1/documents", "/healthz"])
 def test_options_answers_allow_and_no_body_not_an_html_page(client: Any, path: str) -> None:
     response = client.options(path)

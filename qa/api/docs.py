@@ -159,8 +159,9 @@ POST_ERRORS = {
     "413": ("PAYLOAD_TOO_LARGE", "The body is larger than QA_MAX_BODY_BYTES (`payload_too_large`)."),
     "415": (
         "UNSUPPORTED_MEDIA_TYPE",
-        "The body is not sent as `application/json`, or is compressed (a `Content-Encoding` such as gzip, "
-        "which is not decoded) (`unsupported_media_type`).",
+        "The body is not sent as `application/json`, is compressed (a `Content-Encoding` such as gzip, "
+        "which is not decoded) or is declared in a charset other than UTF-8 (`charset=latin-1`: JSON is "
+        "UTF-8) (`unsupported_media_type`).",
     ),
 }
 

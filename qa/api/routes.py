@@ -83,15 +83,32 @@ def refuse_encoded_body() -> None:
         )
 
 
+# Charsets a JSON body may be declared in: JSON is UTF-8 (RFC 8259, 8.1), and ASCII is UTF-8 too.
+UTF8_CHARSETS = {"utf-8", "us-ascii"}
+
+
+def refuse_other_charset() -> None:
+    """A body declared in another charset (`charset=latin-1`) is a 415 naming it, rather than read
+    as UTF-8 all the same: its text garbled, or a 400 "not valid JSON" for JSON that was."""
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in UTF8_CHARSETS:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"The body's charset {charset!r} is not supported: the body must be UTF-8, as JSON is (RFC 8259).",
+        )
+
+
 def require_json_body() -> None:
-    """POST and PUT bodies must be JSON: 415 for another media type or a compressed body, 400 for
-    malformed JSON, including JSON nested too deeply for the parser (`[` x 100,000 raises
-    RecursionError, not ValueError)."""
+    """POST and PUT bodies must be JSON: 415 for another media type, a compressed body or one in
+    another charset than UTF-8, 400 for malformed JSON, including JSON nested too deeply for the
+    parser (`[` x 100,000 raises RecursionError, not ValueError)."""
     if request.method not in ("POST", "PUT"):
         return
     refuse_encoded_body()
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
+    refuse_other_charset()
     try:
         request.get_json()
     except (BadRequest, RecursionError):
@@ -106,6 +123,7 @@ def require_article_body() -> None:
     NDJSON is a 415, not an article missing every field)."""
     if request.method == "POST" and request.mimetype == NDJSON:
         refuse_encoded_body()
+        refuse_other_charset()
         return
     if request.method == "POST" and not request.is_json:
         raise ApiError(
@@ -193,7 +211,10 @@ def write_route(body: bool) -> Callable[[Route], Route]:
         "written by this server (rebuilt with other settings or another model, or damaged).",
     }
     if body:
-        errors[415] = "The body is not JSON (nor NDJSON, where accepted), or is compressed (`Content-Encoding`)."
+        errors[415] = (
+            "The body is not JSON (nor NDJSON, where accepted), is compressed (`Content-Encoding`) "
+            "or is declared in a charset other than UTF-8."
+        )
 
     def document(route: Route) -> Route:
         for status, description in errors.items():
