@@ -159,6 +159,24 @@ def test_n_of_one_or_null_is_one_choice(client, n: int | None) -> None:
     assert response.status_code == 200 and len(response.get_json()["choices"]) == 1
 
 
+@pytest.mark.parametrize("stream", [{}, {"stream": False}, {"stream": None}], ids=["absent", "false", "null"])
+@pytest.mark.parametrize("options", [{"include_usage": True}, {}])
+def test_stream_options_without_stream_is_a_400_naming_them(
+    client, stream: dict[str, Any], options: dict[str, Any]
+) -> None:
+    """`stream_options` for a plain reply was read past, where OpenAI answers 400: only a stream has them."""
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], stream_options=options, **stream)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["fields"] == {"stream_options": ["Only allowed when stream is true (else absent or null)."]}
+
+
+def test_null_stream_options_without_stream_is_a_plain_reply(client) -> None:
+    response = chat(client, messages=[{"role": "user", "content": FENTANYL}], stream_options=None)
+    assert response.status_code == 200 and response.get_json()["object"] == "chat.completion"
+
+
 @pytest.mark.parametrize(
     "messages, fields",
     [

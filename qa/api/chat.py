@@ -142,6 +142,7 @@ class ChatRequest:
 
 
 ONE_CHOICE = "Only one choice is given: n must be 1 (or null)."
+STREAM_OPTIONS_ALONE = "Only allowed when stream is true (else absent or null)."
 
 
 class StreamOptionsSchema(ma.Schema):
@@ -190,7 +191,9 @@ class ChatRequestSchema(ma.Schema):
         StreamOptionsSchema,
         load_default=None,
         allow_none=True,
-        metadata={"description": "With `stream`: `include_usage` as the protocol has it."},
+        metadata={
+            "description": 'Only with `"stream": true`, else a 400 unless null: `include_usage` as the protocol has it.'
+        },
     )
     top_k = StrictInteger(
         load_default=DEFAULT_TOP_K,
@@ -198,6 +201,12 @@ class ChatRequestSchema(ma.Schema):
         metadata={"description": "Extension: how many citations at most."},
     )
     doc_ids = doc_ids_field("Extension: answer from these articles only (their `doc_id`s); default: all.")
+
+    @ma.validates_schema
+    def stream_options_need_a_stream(self, data: dict[str, Any], **_: Any) -> None:
+        """As OpenAI: options for a stream asked of a plain reply are refused, not read past."""
+        if data["stream_options"] is not None and data["stream"] is not True:
+            raise ma.ValidationError(STREAM_OPTIONS_ALONE, "stream_options")
 
     @ma.post_load
     def to_chat_request(self, data: dict[str, Any], **_: Any) -> ChatRequest:
@@ -386,8 +395,8 @@ class ChatCompletions(MethodView):
         event_stream_media(ref("ChatCompletionChunk")),
         "Not valid (`invalid_request`, with `fields`): no message with the role 'user'; the last "
         "user message (the question) or one of the 20 before it (its history) blank, over 1000 "
-        "characters or not valid Unicode; `n` other than 1 (one choice is given); a field of the "
-        "wrong type. Or not JSON (`invalid_json`).",
+        "characters or not valid Unicode; `n` other than 1 (one choice is given); `stream_options` "
+        'without `"stream": true`; a field of the wrong type. Or not JSON (`invalid_json`).',
     )
     def post(self, chat_request: ChatRequest) -> Any:
         """Answer the last user message of a conversation, in the chat-completions protocol.
