@@ -21,6 +21,8 @@ from tests.conftest import ROBINSON_QUESTION as ROBINSON
 from tests.contracts import assert_exact_citations, sse_data
 
 DELISTED = "should be delisted"
+# Every field of a chunk, as OpenAI sends it; with stream_options.include_usage, `usage` too.
+CHUNK_FIELDS = {"id", "object", "created", "model", "system_fingerprint", "choices"}
 BLANK_QUESTION, BLANK = "Length must be between 1 and 1000.", "Must contain more than whitespace."
 CONVERSATION = [
     {"role": "system", "content": "You answer questions about news articles."},
@@ -107,7 +109,7 @@ def test_stream_is_server_sent_chunks_ending_with_done(client) -> None:
     whole = chat(client, messages=messages).get_json()["choices"][0]["message"]
     assert "".join(d.get("content", "") for d in deltas) == whole["content"]
     assert deltas[-1] == {"citations": whole["citations"], "answerable": True}
-    assert not any("usage" in c for c in chunks), "usage only when stream_options asks for it"
+    assert all(set(c) == CHUNK_FIELDS for c in chunks), "usage only when stream_options asks for it"
 
 
 def word_pieces(service: Service, text: str) -> int:
@@ -131,16 +133,19 @@ def test_a_reply_counts_its_tokens_with_the_embedding_model_s_tokenizer(client, 
 
 
 def test_a_stream_asked_to_include_usage_ends_with_a_usage_chunk_of_no_choices(client) -> None:
+    """Every chunk before the usage chunk carries `"usage": null`, as OpenAI sends them; they had no `usage`."""
     messages = [{"role": "user", "content": FENTANYL}]
     response = chat(client, messages=messages, stream=True, stream_options={"include_usage": True})
     data = sse_data(response.get_data(as_text=True))
     assert data[-1] == "[DONE]"
     *chunks, last = [json.loads(item) for item in data[:-1]]
-    assert last["choices"] == [] and last["object"] == "chat.completion.chunk"
+    assert set(last) == {*CHUNK_FIELDS, "usage"} and last["choices"] == []
+    assert last["object"] == "chat.completion.chunk" and last["id"] == chunks[0]["id"]
     assert last["usage"] == chat(client, messages=messages).get_json()["usage"]
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and not any("usage" in c for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(set(c) == {*CHUNK_FIELDS, "usage"} and c["usage"] is None for c in chunks)
     declined = chat(client, messages=messages, stream=True, stream_options={"include_usage": False})
-    assert not any("usage" in json.loads(item) for item in sse_data(declined.get_data(as_text=True))[:-1])
+    assert all(set(json.loads(item)) == CHUNK_FIELDS for item in sse_data(declined.get_data(as_text=True))[:-1])
 
 
 @pytest.mark.parametrize("n", [2, 0, 5])

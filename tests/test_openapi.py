@@ -280,6 +280,18 @@ CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, str], int, str]] = 
         200,
         EVENT_STREAM,
     ),
+    (
+        "post",
+        "/v1/chat/completions",
+        {
+            "messages": [{"role": "user", "content": FENTANYL}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        {},
+        200,
+        EVENT_STREAM,
+    ),
 ]
 
 

@@ -152,7 +152,10 @@ class StreamOptionsSchema(ma.Schema):
     include_usage = StrictBoolean(
         load_default=False,
         allow_none=True,
-        metadata={"description": "Send a last chunk with `usage` and empty `choices` before `data: [DONE]`."},
+        metadata={
+            "description": "Send a last chunk with `usage` and empty `choices` before `data: [DONE]`; "
+            'every other chunk then has `"usage": null`.'
+        },
     )
 
 
@@ -322,7 +325,11 @@ class ChatCompletionChunkSchema(ma.Schema):
     )
     usage = fields.Nested(
         UsageSchema,
-        metadata={"description": "In the last chunk only, sent when `stream_options.include_usage` is true."},
+        allow_none=True,
+        metadata={
+            "description": "Only when `stream_options.include_usage` is true: in every chunk, null but in "
+            "the last, which has empty `choices`."
+        },
     )
 
 
@@ -362,8 +369,11 @@ def completion(answer: Answer, tokens: dict[str, int]) -> dict[str, Any]:
 def completion_chunks(answer: Answer, tokens: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
     """The role, then the answer a word at a time, then the citations and whether the question was
     answered (so a client never has to recognise a declined answer by its words), finish_reason 'stop';
-    with `tokens`, a last chunk of empty `choices` carrying them as `usage`, as OpenAI sends it."""
+    with `tokens`, a last chunk of empty `choices` carrying them as `usage`, and `"usage": null` in
+    every chunk before it, as OpenAI sends them."""
     envelope = _envelope("chat.completion.chunk", answer)
+    if tokens is not None:
+        envelope["usage"] = None
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     deltas += [{"content": word} for word in re.findall(r"\s*\S+", answer.answer)]
     for delta in deltas:
@@ -403,7 +413,8 @@ class ChatCompletions(MethodView):
 
         With `"stream": true` the reply is a stream of server-sent events, one
         `chat.completion.chunk` each, the citations in the final chunk, then (with
-        `stream_options.include_usage`) a chunk of `usage` alone, then `data: [DONE]`.
+        `stream_options.include_usage`, when the others carry `"usage": null`) a chunk of `usage`
+        alone, then `data: [DONE]`.
         """
         qa = service()
         with timed("pipeline"):
