@@ -109,7 +109,7 @@ def test_a_compressed_bulk_publish_is_415_not_an_item_error_per_line(private_ser
 
 # Charsets as clients write them (quoted, any case), each a name Python can encode the body with.
 OTHER_CHARSETS = ["latin-1", "ISO-8859-1", '"windows-1252"', "UTF-16"]
-UTF8_CHARSETS = ["utf-8", "UTF-8", '"utf-8"', "us-ascii"]
+UTF8_CHARSETS = ["utf-8", "UTF-8", '"utf-8"', "utf8", "us-ascii", "ascii"]
 
 
 def in_charset(charset: str) -> tuple[str, str]:

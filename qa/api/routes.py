@@ -84,7 +84,8 @@ def refuse_encoded_body() -> None:
 
 
 # Charsets a JSON body may be declared in: JSON is UTF-8 (RFC 8259, 8.1), and ASCII is UTF-8 too.
-UTF8_CHARSETS = {"utf-8", "us-ascii"}
+# "utf8" is no registered name, but clients send it, meaning UTF-8.
+UTF8_CHARSETS = {"utf-8", "utf8", "us-ascii", "ascii"}
 
 
 def refuse_other_charset() -> None:
