@@ -60,8 +60,8 @@ _AUX = r"(is|are|was|were|will|would|does|do|did|has|have|had|can|could|should|m
 # names and dates are written too many ways: on SQuAD v1.1 their absence cost answered questions.)
 RELIABLE = frozenset({"money", "percent", "clock"})
 
-# "How much more/higher...": a difference, which no kind of span answers alone.
-_NOT_COMPARED = r"(?! (?:more|less|higher|lower|larger|smaller|greater|bigger)\b)"
+# "How much more/higher/longer...": a difference, which no kind of span answers alone.
+_NOT_COMPARED = r"(?! (?:more|less|higher|lower|larger|smaller|greater|bigger|longer|shorter|later|earlier|sooner)\b)"
 # Verbs of a change in an amount ("rose", "has fallen", "increased"): a share says how much too.
 _CHANGE = (
     r"(?:ris(?:e|es|en|ing)|rose|f[ae]ll(?:s|en|ing)?|(?:in|de)creas(?:e|es|ed|ing)|gr[eo]wn?|grows|growing"
@@ -70,7 +70,8 @@ _CHANGE = (
 
 # What a question asks for, in order of precedence: (pattern, kinds whose spans answer it).
 _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(r"\bhow (long|much time)\b", re.I), ("duration",)),
+    # "How much later/earlier/sooner": a difference in time, said as a duration ("55 minutes later").
+    (re.compile(r"\bhow (long|much time|much (later|earlier|sooner))\b", re.I), ("duration",)),
     # "How much did prices rise?": an amount or a share (money first, so a sentence holding both
     # answers with the amount); "how much is in the fund?", "how much money": an amount of money.
     (re.compile(rf"\bhow much{_NOT_COMPARED}(?=.*\b{_CHANGE}\b)", re.I), ("money", "percent")),

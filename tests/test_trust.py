@@ -225,6 +225,17 @@ def test_how_much_asks_for_a_share_only_of_a_change() -> None:
     assert spans.candidates("Prices rose 15%, or $3 each.", spans.asked_kinds(rise), rise) == [spans.Span(20, 22, "$3")]
 
 
+def test_how_much_later_asks_for_a_duration_not_money(newsroom: Service) -> None:
+    # "How much later will high schools start?" asked for money or a share, and the rule that
+    # declines a money question against a sentence holding none declined it (confidence 0.00).
+    assert spans.asked_kinds("How much later will high schools start?") == ("duration",)
+    assert spans.asked_kinds("How much earlier did the talks end?") == ("duration",)
+    assert spans.asked_kinds("How much longer is the new bridge?") == ()  # a length, or a time
+    answer = newsroom.ask(Query("How much later than today will high schools start?"))
+    assert answer.answerable
+    assert "55 minutes later" in answer.citations[0].quote
+
+
 def test_a_lone_span_only_for_kinds_written_one_way_and_only_when_alone() -> None:
     when = "When were the talks held?"
     held = "The talks were held on October 26-27, 2023 in Washington."
