@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from qa import spans
 from qa.abstention import Calibration, signals
 from qa.reader import Reader
-from qa.retrieval import Candidate, RankedCandidates, Retrieval, resolved, wants_more
+from qa.retrieval import Candidate, Query, RankedCandidates, Retrieval, bare_follow_up, resolved, wants_more
 from qa.store import CorpusIndex
 from qa.verification import Verifier, evidence
 
@@ -94,6 +94,19 @@ SHORT_ANSWER_FLOOR = 0.22
 NOT_COVERED = "The articles do not cover this: no passage in them answers the question."
 
 
+# What a bare follow-up's own words ask for that its topic's sentence can answer: "Who said so?",
+# "When?", "Where?". "How many?" or "Which ones?" does not say what it counts or picks.
+_BARE_FACT_KINDS = frozenset({"name", "time", "place"})
+
+
+def _reads_short_answer(query: Query) -> bool:
+    """Whether the question asks for a fact (the reader's short answer) it says enough about."""
+    if not spans.asks_for_fact(query.question):
+        return False
+    kinds = spans.asked_kinds(query.question)
+    return not bare_follow_up(query) or (bool(kinds) and set(kinds) <= _BARE_FACT_KINDS)
+
+
 class Answerer:
     def __init__(
         self,
@@ -123,7 +136,7 @@ class Answerer:
         if not citations:  # everything it found was said already: say it again rather than nothing
             citations = self._citations(retrieval.candidates, query.top_k, query.question, set())
         short = None
-        if self.reader is not None and spans.asks_for_fact(query.question):
+        if self.reader is not None and _reads_short_answer(query):
             short = self._short_answer(self.reader, retrieval, citations[0])
         if short is not None:
             citations[0] = replace(citations[0], short_answer=short)

@@ -176,14 +176,19 @@ def resolved(query: Query) -> str:
 
 
 def searched(query: Query) -> str:
-    """What retrieval reads as the question's own words: `resolved`, and for a bare follow-up,
-    one whose words name nothing ("Why?", "Tell me more.", "Who said so?"), the latest earlier
-    question that names something before it, since that is what it asks about."""
+    """What retrieval reads as the question's own words: `resolved`, and for a bare follow-up the
+    latest earlier question that names something before it, since that is what it asks about."""
     question = resolved(query)
-    if not needs_history(query) or _names_something(question):
+    if not bare_follow_up(query):
         return question
     asked = [turn for turn in query.history if turn.rstrip().endswith("?") and _names_something(turn)]
     return f"{asked[-1]} {question}" if asked else question
+
+
+def bare_follow_up(query: Query) -> bool:
+    """A follow-up whose words name nothing once its pronouns are resolved ("Why?", "Tell me
+    more.", "Who said so?", "How many?")."""
+    return needs_history(query) and not _names_something(resolved(query))
 
 
 _MORE = re.compile(r"\b(more|else|other|go on|continue|keep going)\b", re.I)
@@ -192,12 +197,15 @@ _MORE = re.compile(r"\b(more|else|other|go on|continue|keep going)\b", re.I)
 def wants_more(query: Query) -> bool:
     """A bare follow-up asking for more ("Tell me more.", "What else?"): what the conversation
     already quotes is no answer to it."""
-    return needs_history(query) and bool(_MORE.search(query.question)) and not _names_something(resolved(query))
+    return bool(_MORE.search(query.question)) and bare_follow_up(query)
 
 
 # Words a bare follow-up uses besides question words and pronouns ("Tell me more.", "What else?",
 # "Which ones?", "Can you explain?"), as `tokenize_question` stems them.
-_BARE = frozenset("more els one about explain go next mean realli detail elabor further continu again exact".split())
+_BARE = frozenset(
+    """more els one about explain go next mean realli detail elabor further continu again exact
+    mani much long old far often""".split()
+)
 
 
 def _names_something(question: str) -> bool:

@@ -93,6 +93,16 @@ def test_a_follow_up_naming_nothing_is_asked_about_the_previous_question(newsroo
     assert LAKESIDE[short.start : short.end] == "Ray Okafor"
 
 
+def test_how_many_alone_is_answered_but_gets_no_short_answer(newsroom: Service) -> None:
+    # "How many?" after "Does the district need more bus drivers?" was declined (0.17): "many"
+    # named something. Its words do not say what it counts, and the reader read them as "six
+    # additional buses, at a cost of about $1.9 million": no short answer, the sentence answers.
+    answer = newsroom.ask(Query("How many?", ("Does the district need more bus drivers?",)))
+    assert answer.answerable
+    assert "hire 14 more drivers" in answer.citations[0].quote
+    assert answer.citations[0].short_answer is None
+
+
 def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Service) -> None:
     # "Why?" after "Did the school board approve the later start?" was declined (confidence 0.015).
     answer = newsroom.ask(Query("Why?", ("Did the school board approve the later start?",)))
@@ -112,6 +122,7 @@ def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Se
         ("What about the buses?", ("How much will it cost?",), "What about the buses?"),
         ("What did she say?", ("Who is Carla Mendes?",), "What did Carla Mendes say?"),
         ("Why?", (), "Why?"),
+        ("How long?", ("When was the hearing?",), "When was the hearing? How long?"),
     ],
 )
 def test_a_follow_up_naming_nothing_is_searched_with_the_question_it_follows(
