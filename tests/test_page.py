@@ -20,6 +20,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
@@ -576,3 +577,31 @@ def test_a_page_on_another_origin_can_read_the_request_id_and_an_article_s_versi
     assert request_id == "newsroom-123"
     assert version and version.startswith('"')
     assert timing and "pipeline;dur=" in timing
+
+
+REFRESH_GAP = 6_000  # ms: longer than the page waits between two reads of the list of articles
+
+
+def test_opening_the_picker_lists_an_article_published_since_the_page_loaded(
+    page: Page, writable_server: Server
+) -> None:
+    """The picker read the list of articles once per visit, so an article the newsroom published
+    while a reader had the page open never appeared in it. Opening it reads the list again, at
+    most once every few seconds, and the reader's choice stays picked."""
+    listings: list[str] = []
+    page.on("request", lambda r: listings.append(r.url) if urlsplit(r.url).path == "/v1/documents" else None)
+    page.clock.install()
+    page.goto(writable_server.base_url + "/")
+    picker = page.get_by_test_id("article-picker")
+    expect(picker).to_be_enabled()
+    picker.select_option(BARRIER_ID)
+    publish(writable_server, "night-ferry", "A night ferry sails from June.\n", "Night ferry to sail")
+
+    page.clock.fast_forward(REFRESH_GAP)
+    picker.click()
+    expect(picker.locator("option", has_text="Night ferry to sail")).to_have_count(1)
+    expect(picker).to_have_value(BARRIER_ID)
+    page.keyboard.press("Escape")
+    picker.click()  # again at once: the list just read is recent enough
+    expect(picker).to_have_value(BARRIER_ID)
+    assert len(listings) == 2

@@ -45,23 +45,43 @@
     return documents;
   }
 
+  // The newsroom publishes all day: opening the picker reads the list again, but not more often
+  // than this (ms), since focusing it and pressing on it are two events of one opening.
+  const REFRESH_GAP = 5000;
+  let listedAt = -Infinity;
+
+  /** Fill the picker with the archive's articles, keeping the reader's choice. A failed first read
+   * offers a retry; a failed later one keeps the list as it was, read again at the next opening. */
   async function loadArticles() {
-    pickerStatus.replaceChildren();
+    listedAt = Date.now();
+    if (picker.disabled) pickerStatus.replaceChildren();
     try {
       const documents = await listArticles(); // all pages before any option: a retry starts clean
-      for (const doc of documents) {
+      const picked = picker.selectedOptions[0];
+      const options = documents.map((doc) => {
         titles.set(doc.doc_id, doc.title);
-        picker.append(el("option", { value: doc.doc_id }, doc.title || doc.doc_id));
-      }
+        return el("option", { value: doc.doc_id }, doc.title || doc.doc_id);
+      });
+      // Deleted since (or past the pages read): still what the reader asks about until they pick again.
+      if (picked.value && !documents.some((doc) => doc.doc_id === picked.value)) options.push(picked);
+      picker.replaceChildren(picker.options[0], ...options);
+      picker.value = picked.value;
       picker.disabled = false;
     } catch (error) {
+      if (!picker.disabled) return;
       const retry = el("button", { type: "button", class: "qa-retry" }, "Try again");
       retry.addEventListener("click", loadArticles);
       pickerStatus.replaceChildren(el("span", {}, "The list of articles isn't available yet. "), retry);
     }
   }
 
+  function refreshArticles() {
+    if (!picker.disabled && Date.now() - listedAt >= REFRESH_GAP) loadArticles();
+  }
+
   picker.addEventListener("change", showPicked);
+  picker.addEventListener("focus", refreshArticles);
+  picker.addEventListener("pointerdown", refreshArticles);
   document.getElementById("new-conversation").addEventListener("click", () => {
     chat.reset();
     chat.input.focus();
