@@ -32,6 +32,7 @@ DOC_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"
 _DOC_ID = re.compile(DOC_ID_PATTERN)
 DOC_ID_RULE = "Must be 1 to 128 letters, digits, '.', '_' or '-' (not '.' or '..')."
 _NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
+_ID_LETTER = re.compile(r"[A-Za-z0-9]")
 
 
 def is_doc_id(value: str) -> bool:
@@ -168,8 +169,14 @@ def load_document(text_path: Path) -> tuple[Document, list[str]]:
 
 def _id_from_name(stem: str) -> str:
     """A file name as an article id: runs of characters an id cannot hold become "-"
-    ("Harbour report" -> "Harbour-report"); "." and ".." cannot be file names of *.txt files."""
-    return _NOT_IN_ID.sub("-", stem)[:128] or "-"
+    ("Harbour report" -> "Harbour-report"). A name with no letter or digit an id holds ("日本",
+    "!!!", "..") would be the same few dashes or dots as every other such name (or an id the API
+    refuses), so it is the first 12 hex digits of the SHA-256 of its UTF-8 instead: the same on
+    every load, another for another name."""
+    doc_id = _NOT_IN_ID.sub("-", stem)[:128]
+    if _ID_LETTER.search(doc_id) is None:
+        return hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return doc_id
 
 
 def load_seeds(directory: Path) -> Seeds:

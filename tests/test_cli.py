@@ -525,6 +525,34 @@ def test_ingest_reads_the_first_article_of_a_jsonl_file_saved_with_a_byte_order_
     assert json.loads(result.stdout)["published"] == 1 and "not JSON" not in result.stderr
 
 
+# Files named with no letter or digit an id can hold, each answering one question.
+NAMELESS = {
+    "日本": ("The Osaka ferry sails at dawn with 300 passengers.", "When does the Osaka ferry sail?"),
+    "中国": ("The Harbin ice festival opens in January with 2,000 sculptures.", "When does the ice festival open?"),
+    "!!!": ("The Kelmouth lighthouse was repainted red last summer.", "What colour is the lighthouse?"),
+}
+
+
+def test_ingest_gives_files_named_with_no_id_characters_an_id_each(index_copy: dict[str, str], tmp_path: Path) -> None:
+    """Each of these names became the id "-": the first was published and the others were
+    skipped as repeating its id (with --ray, each replaced the one before)."""
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    for name, (text, _) in NAMELESS.items():
+        (folder / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+    result = run(index_copy, "ingest", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    assert (json.loads(result.stdout)["created"], result.stderr.count("already used")) == (3, 0)
+    cited = {}
+    for name, (text, question) in NAMELESS.items():
+        answer = run(index_copy, "ask", question, "--top-k", "1", "--json")
+        assert answer.exit_code == 0, answer.output
+        (citation,) = json.loads(answer.stdout)["citations"]
+        assert (citation["quote"], citation["title"]) == (text, name)
+        cited[name] = citation["doc_id"]
+    assert len(set(cited.values())) == 3
+
+
 def on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     """`python -m qa ARGS` with stderr on a pseudo-terminal, where click draws its progress bar
     (elsewhere it prints the label alone): exit code, stdout, and the bar as last drawn."""

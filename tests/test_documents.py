@@ -167,6 +167,22 @@ def test_a_seed_follows_the_api_rules_for_ids_and_metadata(
     assert is_doc_id(expected.doc_id)
 
 
+def test_a_file_name_with_no_letter_or_digit_an_id_holds_gets_a_distinct_stable_id(tmp_path: Path) -> None:
+    """Such names all became the id "-" (or "." and "..", ids the API refuses), so the first such
+    file of a folder took the id and the others were skipped as repeating it."""
+    names = ["日本", "中国", "!!!", "日本 中国", "..", "-"]
+    for name in names:
+        write_article(tmp_path, name, f"Text of {name}.")
+    seeds = load_seeds(tmp_path)
+    ids = {d.title: d.doc_id for d in seeds.documents}
+    assert (sorted(ids), seeds.warnings) == (sorted(names), [])
+    assert len(set(ids.values())) == len(names) and all(map(is_doc_id, ids.values()))
+    assert ids == {d.title: d.doc_id for d in load_seeds(tmp_path).documents}, "the same on every load"
+    assert ids["日本"] == "cf2abf0c5be3"  # the README's example, never to change: it would re-key archives
+    # A name that already makes an id keeps it: a changed id would re-key the archive's articles.
+    assert load_document(write_article(tmp_path, "Café 日本", "Text."))[0].doc_id == "Caf-"
+
+
 def test_a_seed_with_only_whitespace_is_skipped(tmp_path: Path) -> None:
     """It was imported as an article of no sentences, which `qa ingest` and the API refuse."""
     with pytest.raises(DocumentError, match="no text, only whitespace"):
