@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from qa.config import Settings
+from qa.limits import DEFAULT_TOP_K, MAX_TOP_K
 
 if TYPE_CHECKING:
     from qa.documents import Document
@@ -355,7 +356,9 @@ def question_from_stdin(question: str | None) -> str:
 @cli.command()
 @click.argument("question", required=False)
 @click.option("--history", multiple=True, help="An earlier question of the conversation (repeatable, oldest first).")
-@click.option("--top-k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations at most.")
+@click.option(
+    "--top-k", type=click.IntRange(1, MAX_TOP_K), default=DEFAULT_TOP_K, show_default=True, help="Citations at most."
+)
 @click.option(
     "--doc-id",
     "doc_ids",

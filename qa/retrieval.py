@@ -23,6 +23,7 @@ from qa import answer_types
 from qa.aliases import mentions
 from qa.embedding import Embedder
 from qa.lexical import tokenize_question
+from qa.limits import DEFAULT_TOP_K
 from qa.store import CorpusIndex
 
 FEATURES = (
@@ -48,7 +49,7 @@ HISTORY_TURNS = 2
 class Query:
     question: str
     history: tuple[str, ...] = ()
-    top_k: int = 3
+    top_k: int = DEFAULT_TOP_K
     id: str | int | None = None
     # Answer from these articles only; empty: the whole archive.
     doc_ids: tuple[str, ...] = ()

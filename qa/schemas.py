@@ -1,7 +1,8 @@
 """marshmallow schemas for every request and response; they also generate the OpenAPI document.
 
-Limits live here, next to the fields they limit, so validation and documentation agree. They
-import nothing of the web layer: the command line validates a file's questions with them too.
+Limits live here, next to the fields they limit, so validation and documentation agree (top_k's
+come from `qa.limits`, which `qa ask --top-k` states too). They import nothing of the web layer:
+the command line validates a file's questions with them too.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from marshmallow import fields, validate
 
 from qa.answering import Answer
 from qa.documents import DOC_ID_PATTERN, DOC_ID_RULE, Document, is_doc_id, metadata_problems
+from qa.limits import DEFAULT_TOP_K, MAX_TOP_K
 from qa.retrieval import Query
 
 MAX_QUESTION_CHARS = 1000
 MAX_HISTORY_TURNS = 20
-MAX_TOP_K = 20
-DEFAULT_TOP_K = Query.top_k
 
 
 # A character that is not whitespace, by Python's definition, which is also what a Python JSON

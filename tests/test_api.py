@@ -17,8 +17,9 @@ from qa.api import create_app
 from qa.api.batch import BatchAnswerSchema
 from qa.config import Settings
 from qa.documents import DocumentError
+from qa.limits import DEFAULT_TOP_K
 from qa.retrieval import Query
-from qa.schemas import DEFAULT_TOP_K, AnswerSchema
+from qa.schemas import AnswerSchema
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
 from tests.conftest import FENTANYL_SPAN, SEED_ID, SEED_TEXT, assert_valid_answer

@@ -29,12 +29,11 @@ from qa.api.keys import require_read_key
 from qa.api.routes import Blueprint, require_json_body, service
 from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
 from qa.api.timing import timed
+from qa.limits import DEFAULT_TOP_K, MAX_TOP_K
 from qa.retrieval import Query
 from qa.schemas import (
-    DEFAULT_TOP_K,
     MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
-    MAX_TOP_K,
     NOT_BLANK,
     AskRequestSchema,
     CitationSchema,
