@@ -91,21 +91,31 @@ def test_a_stream_is_sent_chunk_by_chunk_as_it_is_made() -> None:
     ]
 
 
-def test_a_client_gone_mid_stream_stops_the_apps_thread() -> None:
-    closed = threading.Event()
-    made: list[int] = []
+class EndlessStream:
+    """A stream as the service makes one, an answer at a time, each taking a moment, that would go
+    on far past any test: `made` counts its chunks, `closed` is set once its generator is closed."""
 
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [("Content-Type", "text/event-stream")])
+    CHUNKS = 2_000
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self.made = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/x-ndjson")])
         try:
-            for n in range(10_000):
-                made.append(n)
-                yield b"data: x\n\n"
+            for _ in range(self.CHUNKS):
+                self.made += 1
+                time.sleep(0.001)
+                yield b"{}\n"
         finally:
-            closed.set()
+            self.closed.set()
 
-    serve(app, send_fails_after=3)
-    assert closed.wait(timeout=10) and len(made) < 10_000
+
+def test_a_client_gone_mid_stream_stops_the_apps_thread() -> None:
+    stream = EndlessStream()
+    serve(stream, send_fails_after=3)
+    assert stream.closed.wait(timeout=10) and stream.made < EndlessStream.CHUNKS
 
 
 def serve_watched(app: Callable[[dict[str, Any], StartResponse], Any], leaves_after: int) -> int:
@@ -139,21 +149,9 @@ def serve_watched(app: Callable[[dict[str, Any], StartResponse], Any], leaves_af
 def test_a_stream_whose_client_has_gone_stops_though_sending_still_succeeds() -> None:
     """gunicorn drops what is sent to a client that has gone, without an error: a stream went on
     being made (a batch answered to its last question) until gunicorn cancelled the request."""
-    closed = threading.Event()
-    made: list[int] = []
-
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
-        start_response("200 OK", [("Content-Type", "application/x-ndjson")])
-        try:
-            for n in range(2_000):
-                made.append(n)
-                time.sleep(0.001)  # an answer takes time to make
-                yield b"{}\n"
-        finally:
-            closed.set()
-
-    assert serve_watched(app, leaves_after=1) == 1
-    assert closed.wait(timeout=10) and len(made) < 100, len(made)
+    stream = EndlessStream()
+    assert serve_watched(stream, leaves_after=1) == 1
+    assert stream.closed.wait(timeout=10) and stream.made < 100, stream.made
 
 
 def test_a_response_of_declared_length_does_not_wait_for_the_client_to_leave() -> None:
