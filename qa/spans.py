@@ -150,8 +150,10 @@ class Span:
     text: str
 
 
+@lru_cache(maxsize=256)
 def asked_kinds(question: str) -> tuple[str, ...]:
-    """The kinds of span that answer `question`, or () for a question that asks for none."""
+    """The kinds of span that answer `question`, or () for a question that asks for none. Cached:
+    the verifier, the citations and the short answer of one answer each ask it of the question."""
     for asks, kinds in _ASKS:
         if asks.search(question):
             return kinds
