@@ -207,10 +207,16 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` by the model's own tokenizer, untruncated and without special
-        tokens: what a chat reply's `usage` counts."""
-        if self._counter is None:
-            self._counter = own_tokenizer(self.model)
-        return len(self._counter.encode(text, add_special_tokens=False).ids)
+        tokens: what a chat reply's `usage` counts. Built on first use, once however many replies
+        ask at once (under the model's lock, taken once the model is loaded: it is not reentrant)."""
+        counter = self._counter
+        if counter is None:
+            model = self.model
+            with self._lock:
+                if self._counter is None:
+                    self._counter = own_tokenizer(model)
+                counter = self._counter
+        return len(counter.encode(text, add_special_tokens=False).ids)
 
     def _encode_each(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [self._encode_one(text) for text in texts]

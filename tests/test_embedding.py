@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from qa.embedding import Embedder
-from qa.onnx_encoder import cached_export_path
+from qa.onnx_encoder import cached_export_path, own_tokenizer
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 TEXTS = [
     "What did Blinken say about fentanyl?",
@@ -120,3 +127,29 @@ def test_at_most_threads_forward_passes_run_at_once(exported: Embedder, monkeypa
     for worker in workers:
         worker.join()
     assert 1 <= peak <= 2
+
+
+def test_requests_counting_tokens_at_once_build_one_tokenizer(
+    torch_only: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat's first replies, counting their `usage` at once on a fresh embedder, each built the
+    tokenizer (~60 ms): the lazy build had no lock."""
+    built: list[int] = []
+
+    def build(model: SentenceTransformer) -> Tokenizer:
+        built.append(1)
+        time.sleep(0.05)  # as long as a real build: the others arrive meanwhile
+        return own_tokenizer(model)
+
+    embedder = Embedder(cache_dir=None)
+    embedder._model = torch_only.model  # loaded: only the tokenizer is left to build
+    monkeypatch.setattr("qa.embedding.own_tokenizer", build)
+    start = threading.Barrier(8)
+
+    def count() -> int:
+        start.wait()
+        return embedder.count_tokens(TEXTS[0])
+
+    with ThreadPoolExecutor(8) as pool:
+        counts = list(pool.map(lambda _: count(), range(8)))
+    assert counts == [10] * 8 and len(built) == 1
