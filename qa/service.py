@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from qa.answering import Answer, Answerer
@@ -217,6 +217,18 @@ class Service:
             raise NotReady(LOAD_FAILED if self._load_failed else LOADING)
         return pipeline
 
+    def pipeline_holding(self, doc_ids: Iterable[str]) -> Pipeline:
+        """The pipeline served now or, when it lacks one of `doc_ids`, the one `CURRENT` names now:
+        another worker or server may have committed the article since this process's follower
+        last polled, and a client that just published it must not be told it does not exist. A
+        miss is thus reported against the newest committed generation; a hit costs nothing."""
+        pipeline = self.pipeline
+        if not unknown_documents(pipeline.index, doc_ids):
+            return pipeline
+        with contextlib.suppress(Exception):  # what cannot be opened the follower logs, and retries
+            self.reload()
+        return self.pipeline
+
     @property
     def index(self) -> CorpusIndex:
         return self.pipeline.index
@@ -233,10 +245,11 @@ class Service:
     def ask_many(self, queries: Sequence[Query], pipeline: Pipeline | None = None) -> list[Answer]:
         """Answer every query from `pipeline` (default: the one served now; a request answering in
         several calls passes the one it took first); `took_ms` shares the batch's time out evenly."""
-        pipeline = pipeline or self.pipeline  # raises NotReady before any work is done
+        doc_ids = [doc_id for query in queries for doc_id in query.doc_ids]
+        pipeline = pipeline or self.pipeline_holding(doc_ids)  # raises NotReady before any work is done
         if not queries:
             return []
-        unknown = unknown_documents(pipeline.index, [doc_id for query in queries for doc_id in query.doc_ids])
+        unknown = unknown_documents(pipeline.index, doc_ids)
         if unknown:
             raise UnknownDocuments(unknown)
         started = time.perf_counter()
@@ -303,11 +316,11 @@ class Service:
 
     def document(self, doc_id: str) -> Document:
         try:
-            return self.index.documents[doc_id]
+            return self.pipeline_holding([doc_id]).index.documents[doc_id]
         except KeyError:
             raise DocumentNotFound(doc_id) from None
 
 
-def unknown_documents(index: CorpusIndex, doc_ids: Sequence[str]) -> list[str]:
+def unknown_documents(index: CorpusIndex, doc_ids: Iterable[str]) -> list[str]:
     """The ids among `doc_ids` that `index` does not hold, in order, once each."""
     return [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id not in index.documents]

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from qa import indexing, store
+from qa.api import create_app
 from qa.config import Settings
 from qa.documents import Document, load_directory
 from qa.embedding import Embedder
@@ -390,6 +392,39 @@ def test_a_write_named_before_the_served_generation_is_served_when_it_returns(
     assert "flood-barrier" not in live.pipeline.index.documents, "a delete stops citing as soon as it returns"
 
 
+SCOPED_REQUESTS: dict[str, Callable[[Any, str], Any]] = {
+    "GET /v1/documents/<id>": lambda client, doc_id: client.get(f"/v1/documents/{doc_id}"),
+    "/v1/ask": lambda client, doc_id: client.post("/v1/ask", json={"question": COST_QUESTION, "doc_ids": [doc_id]}),
+    "/v1/ask/batch": lambda client, doc_id: client.post(
+        "/v1/ask/batch", json={"questions": [{"question": COST_QUESTION, "doc_ids": [doc_id]}]}
+    ),
+    "/v1/chat/completions": lambda client, doc_id: client.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": COST_QUESTION}], "doc_ids": [doc_id]}
+    ),
+}
+
+
+def test_an_article_another_worker_just_wrote_is_found_before_this_one_polls(
+    live: Service, archive_settings: Settings, embedder: Embedder
+) -> None:
+    # Two workers on one folder, `live` taking the writes. The other, whose follower has not polled
+    # yet (it is not started here), answered 404 document_not_found for the article just written,
+    # or refused a question scoped to it as unknown: a newsroom's widget asks as soon as it publishes.
+    other = Service(archive_settings, embedder).load()
+    client = create_app(archive_settings, other).test_client()
+    refused = {}
+    for number, (route, send) in enumerate(SCOPED_REQUESTS.items()):
+        article = replace(FLOOD_V1, doc_id=f"flood-{number}")
+        live.publish([article])
+        response = send(client, article.doc_id)
+        body = response.get_data(as_text=True)
+        if response.status_code != 200 or '"error"' in body or article.doc_id not in body:
+            refused[route] = body
+    assert not refused
+    with pytest.raises(DocumentNotFound):
+        other.document("never-written")
+
+
 WRITER_KEY = "test-writer-key"
 
 
@@ -442,6 +477,33 @@ def test_every_worker_serves_a_write_by_another_process_within_a_second(live: Se
     wait_for(lambda: generations_answered(two_workers, COST_QUESTION, 1) == {published}, timeout=1.0)
     time.sleep(max(0.0, 1.0 - (time.monotonic() - written_at)))
     assert generations_answered(two_workers, COST_QUESTION, 20) == {published}, "every worker, one second after"
+
+
+@pytest.mark.slow
+def test_every_worker_finds_an_article_as_soon_as_its_write_returns(two_workers: str) -> None:
+    # A newsroom publishes, then its widget fetches the article and asks about it at once, each on a
+    # new connection, so either worker answers. The one that had not taken the write answered 404
+    # document_not_found or 400 unknown_documents until its follower polled, up to 50 ms later.
+    writer = Client(two_workers)
+    article = {"title": FLOOD_V1.title, "text": FLOOD_V1.text}
+    refused = []
+    for number in range(20):
+        doc_id = f"flood-{number}"
+        status, body = writer.request(
+            "PUT", f"/v1/documents/{doc_id}", article, {"Authorization": f"Bearer {WRITER_KEY}"}
+        )
+        assert status == 201, body
+        for method, path, question in (
+            ("GET", f"/v1/documents/{doc_id}", None),
+            ("POST", "/v1/ask", {"question": COST_QUESTION, "doc_ids": [doc_id]}),
+        ):
+            reader = Client(two_workers)
+            status, body = reader.request(method, path, question)
+            reader.close()
+            if status != 200:
+                refused.append((path, status, json.loads(body)["error"]["code"]))
+    writer.close()
+    assert refused == []
 
 
 @pytest.mark.slow
