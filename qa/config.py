@@ -39,6 +39,12 @@ def _read_keys(path: Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
+def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys of QA_API_KEYS (comma-separated), then those of QA_API_KEYS_FILE."""
+    keys_file = env.get("QA_API_KEYS_FILE")
+    return (*_env_tuple(env.get("QA_API_KEYS", "")), *(_read_keys(Path(keys_file)) if keys_file else ()))
+
+
 # Accepted ranges (lowest, highest or None), checked on every construction so that a bad value
 # fails at start with the variable's name rather than deep in a build or a request.
 _LIMITS: dict[str, tuple[float, float | None]] = {
@@ -165,7 +171,6 @@ class Settings:
             "cors_origins": _env_tuple,
             "max_batch_documents": int,
             "max_document_chars": int,
-            "api_keys": _env_tuple,
             "read_requires_key": _env_flag,
             "embed_threads": int,
             "cache_dir": Path,
@@ -184,11 +189,15 @@ class Settings:
                     values[name] = convert(raw)
                 except ValueError as exc:
                     raise ValueError(f"QA_{name.upper()}={raw!r} is not valid: {exc}") from exc
-        keys_file = env.get("QA_API_KEYS_FILE")
-        if keys_file:
-            values["api_keys"] = (*values.get("api_keys", ()), *_read_keys(Path(keys_file)))
+        values["api_keys"] = _api_keys(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def with_keys_read_again(self, environ: Mapping[str, str] | None = None) -> Settings:
+        """A copy with the keys QA_API_KEYS and QA_API_KEYS_FILE hold now: `qa serve` reads them
+        again at SIGHUP, so a rotated keys file takes effect without a restart. `ValueError`, as at
+        start, for a file that cannot be read or a key that is not valid."""
+        return replace(self, api_keys=_api_keys(os.environ if environ is None else environ))
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given non-None fields replaced."""

@@ -55,6 +55,7 @@ class GunicornServer(BaseApplication):
             # Several servers may run on one machine (tests, benchmarks): no shared control socket.
             "control_socket_disable": True,
             "on_starting": self._preload_model,
+            "on_reload": self._read_keys_again,
             **(options or {}),
         }
         super().__init__()
@@ -80,6 +81,18 @@ class GunicornServer(BaseApplication):
             )
             child.start()
             child.join()
+
+    def _read_keys_again(self, arbiter: Any) -> None:
+        """At SIGHUP, in the master, before gunicorn forks the workers that replace the running ones
+        (the settings they serve with are this object's, copied at the fork): read the keys again,
+        so a rotated QA_API_KEYS_FILE takes effect in every worker. A file that cannot be read or
+        holds a key that is not valid keeps the keys in use: the server stays up, the log says why."""
+        try:
+            self.settings = self.settings.with_keys_read_again()
+        except ValueError as exc:
+            arbiter.log.error("SIGHUP: keeping the API keys in use: %s", exc)
+        else:
+            arbiter.log.info("SIGHUP: API keys read again, %d in use", len(self.settings.api_keys))
 
     def load(self) -> Any:
         """The ASGI app a worker serves. At the worker's stop, once its requests are done, its

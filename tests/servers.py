@@ -146,10 +146,10 @@ def start_server(
     raise TimeoutError(f"qa serve was not ready within {timeout:.0f}s")
 
 
-def wait_until_every_worker_is_ready(base_url: str, workers: int, timeout: float = 120.0) -> None:
+def wait_until_every_worker_is_ready(base_url: str, workers: int, timeout: float = 120.0) -> set[int]:
     """`start_server` returns at the first ready worker, and a worker still loading may seldom win
     a new connection while a ready one answers at once: wait until `workers` distinct workers
-    (`/readyz`'s `worker`) have said they are ready, each asked on a new connection."""
+    (`/readyz`'s `worker`) have said they are ready, each asked on a new connection; their ids."""
     deadline = time.monotonic() + timeout
     ready: set[int] = set()
     while len(ready) < workers:
@@ -161,3 +161,4 @@ def wait_until_every_worker_is_ready(base_url: str, workers: int, timeout: float
             ready.add(json.loads(body)["worker"])
         else:
             time.sleep(0.01)
+    return ready

@@ -1,5 +1,5 @@
-"""`qa serve` as a process: it stops cleanly when a process manager sends SIGTERM, and its log
-holds the server's lines, not libraries' debug output.
+"""`qa serve` as a process: it stops cleanly when a process manager sends SIGTERM, reads its
+keys file again at SIGHUP, and its log holds the server's lines, not libraries' debug output.
 
 Its workers used to die at every stop (SIGSEGV, once SIGABRT with "terminate called after
 throwing std::system_error"): the master had imported ONNX Runtime, whose native thread a forked
@@ -7,9 +7,12 @@ worker then tried to join at exit."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ import pytest
 from qa.config import Settings
 from qa.service import Service
 from tests.conftest import FENTANYL_QUESTION, ROBINSON_QUESTION
-from tests.servers import Client, qa_environment, start_server, wait_until_every_worker_is_ready
+from tests.servers import Client, Server, qa_environment, start_server, wait_until_every_worker_is_ready
 
 
 @pytest.mark.slow
@@ -38,6 +41,52 @@ def test_sigterm_stops_every_worker_cleanly(settings: Settings, service: Service
     assert log.count("Worker exiting") == workers, log  # every worker got to its shutdown
     for crash in ("SIGSEGV", "SIGABRT", "terminate called", "Traceback", "was sent"):
         assert crash not in log, log
+
+
+def write_status(server: Server, key: str) -> int:
+    """The status of a write (the same article each time) sent with `key`, on a new connection."""
+    client = Client(server.base_url)
+    body = {"title": "Keys rotated", "text": "The newsroom rotated its API keys on Tuesday."}
+    status, _ = client.request("PUT", "/v1/documents/keys-rotated", body, {"Authorization": f"Bearer {key}"})
+    client.close()
+    return status
+
+
+def hang_up(server: Server, workers: set[int]) -> set[int]:
+    """SIGHUP to the master, as an operator reloads it; the ids of the ready workers that replace `workers`."""
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers):
+        assert time.monotonic() < deadline, "the old workers did not stop"
+        time.sleep(0.05)
+    replaced = wait_until_every_worker_is_ready(server.base_url, len(workers))
+    assert not replaced & workers
+    return replaced
+
+
+@pytest.mark.slow
+def test_sighup_reads_a_rotated_keys_file_again_and_keeps_the_keys_when_it_is_bad(
+    private_service: Service, tmp_path: Path
+) -> None:
+    """A rotated QA_API_KEYS_FILE took a restart: `kill -HUP`, which reloads nginx or gunicorn's
+    configuration, restarted the workers with the keys read at start, so the new key was refused."""
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("key-A\n", encoding="utf-8")
+    settings = private_service.settings
+    env = {"QA_API_KEYS_FILE": str(keys_file)}
+    server = start_server(settings.seeds_dir, settings.index_dir, workers=2, env=env, log_path=tmp_path / "serve.log")
+    try:
+        workers = wait_until_every_worker_is_ready(server.base_url, 2)
+        assert write_status(server, "key-A") == 201
+        keys_file.write_text("# rotated\nkey-B\n", encoding="utf-8")
+        workers = hang_up(server, workers)
+        assert [write_status(server, key) for key in ("key-B", "key-A") * 4] == [200, 401] * 4
+        keys_file.write_text("key-é\n", encoding="utf-8")  # not a key a header can carry: refused
+        hang_up(server, workers)
+        assert [write_status(server, key) for key in ("key-B", "key-A") * 4] == [200, 401] * 4
+    finally:
+        server.stop()
+    assert "keeping the API keys in use: QA_API_KEYS: a key must be printable ASCII" in server.log()
 
 
 @pytest.mark.slow
