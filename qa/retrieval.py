@@ -188,8 +188,16 @@ def searched(query: Query) -> str:
 
 def bare_follow_up(query: Query) -> bool:
     """A follow-up whose words name nothing once its pronouns are resolved ("Why?", "Tell me
-    more.", "Who said so?", "How many?")."""
-    return needs_history(query) and not _names_something(resolved(query))
+    more.", "Who said so?", "How many?"), or only what kind of thing it asks for ("Which
+    countries?", "What year?")."""
+    if not needs_history(query):
+        return False
+    question = resolved(query)
+    return not _names_something(question) or bool(_ASKS_ONLY_WHICH.match(question))
+
+
+# A question that is only its asking words and a noun: "Which countries?", "What year?".
+_ASKS_ONLY_WHICH = re.compile(r"^\W*(?:which|what|whose|how many|how much)\s+[\w'’-]+\W*$", re.I)
 
 
 _MORE = re.compile(r"\b(more|else|other|go on|continue|keep going)\b", re.I)

@@ -103,6 +103,13 @@ def test_how_many_alone_is_answered_but_gets_no_short_answer(newsroom: Service) 
     assert answer.citations[0].short_answer is None
 
 
+def test_which_and_a_noun_alone_is_answered_from_the_previous_question_s_passage(newsroom: Service) -> None:
+    # "Which countries?" after "What did China broker earlier this year?" was declined (0.49).
+    answer = newsroom.ask(Query("Which countries?", ("What did China broker earlier this year?",)))
+    assert answer.answerable
+    assert "between Iran and Saudi Arabia" in answer.citations[0].quote
+
+
 def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Service) -> None:
     # "Why?" after "Did the school board approve the later start?" was declined (confidence 0.015).
     answer = newsroom.ask(Query("Why?", ("Did the school board approve the later start?",)))
@@ -123,6 +130,9 @@ def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Se
         ("What did she say?", ("Who is Carla Mendes?",), "What did Carla Mendes say?"),
         ("Why?", (), "Why?"),
         ("How long?", ("When was the hearing?",), "When was the hearing? How long?"),
+        # Only its asking words and the kind of thing asked for.
+        ("Which countries?", ("What did China broker?",), "What did China broker? Which countries?"),
+        ("Which students and scholars?", ("What did China broker?",), "Which students and scholars?"),
     ],
 )
 def test_a_follow_up_naming_nothing_is_searched_with_the_question_it_follows(
