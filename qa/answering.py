@@ -189,8 +189,8 @@ class Answerer:
         )
 
     def _told(self, retrieval: Retrieval) -> set[int]:
-        """The candidate sentences the conversation already quotes (the reply it follows up)."""
-        told = "\n".join(retrieval.query.history)
+        """The candidate sentences the conversation already quotes (the replies it follows up)."""
+        told = "\n".join((*retrieval.query.history, *retrieval.query.told))
         return {s for s in retrieval.candidates.sentence_ids if self.index.sentence_text(s) in told}
 
     def _citations(self, candidates: RankedCandidates, top_k: int, question: str, told: set[int]) -> list[Citation]:

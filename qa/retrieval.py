@@ -53,6 +53,9 @@ class Query:
     id: str | int | None = None
     # Answer from these articles only; empty: the whole archive.
     doc_ids: tuple[str, ...] = ()
+    # The conversation's earlier replies (a chat's assistant messages): what a follow-up asking
+    # for more has been told already, besides what `history` quotes.
+    told: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,21 @@ class Retrieval:
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
 
 
+# A short question that is whole on its own: a question word, a verb, and a name ("Who is Roger
+# Robinson?", "Where is Malaita?"), unlike "And Tibet?" or "What about Iran?".
+_WHOLE_SHORT = re.compile(
+    r"^\W*(?i:who|what|when|where|which|how)\s+(?i:is|are|was|were|did|does|do)\s+(?:the\s+)?[A-Z]"
+)
+
+
 def needs_history(query: Query) -> bool:
-    """A question leans on the conversation when it refers back with a pronoun or is very short."""
-    return bool(query.history) and (bool(_FOLLOW_UP.search(query.question)) or len(query.question.split()) <= 4)
+    """A question leans on the conversation when it refers back with a pronoun or is very short
+    (and not a whole question naming what it asks about)."""
+    if not query.history:
+        return False
+    if _FOLLOW_UP.search(query.question):
+        return True
+    return len(query.question.split()) <= 4 and not _WHOLE_SHORT.match(query.question)
 
 
 _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his)\b", re.I)
@@ -178,12 +193,13 @@ def resolved(query: Query) -> str:
 
 def searched(query: Query) -> str:
     """What retrieval reads as the question's own words: `resolved`, and for a bare follow-up the
-    latest earlier question that names something before it, since that is what it asks about."""
+    latest earlier question that names something, since that is what it asks about (its own
+    words, "more" or "which ones", would only count against the sentences that answer)."""
     question = resolved(query)
     if not bare_follow_up(query):
         return question
     asked = [turn for turn in query.history if turn.rstrip().endswith("?") and _names_something(turn)]
-    return f"{asked[-1]} {question}" if asked else question
+    return asked[-1] if asked else question
 
 
 def bare_follow_up(query: Query) -> bool:

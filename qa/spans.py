@@ -85,14 +85,16 @@ _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\b(what|which|at what) time\b", re.I), ("clock",)),
     (
         re.compile(
-            rf"^\W*when\s+{_AUX}\b|\b(what|which|in what|on what) (year|date|day|month|century|decade|period)\b", re.I
+            rf"^\W*when(\s+{_AUX}\b|\W*$)|\b(what|which|in what|on what) (year|date|day|month|century|decade|period)\b",
+            re.I,
         ),
         ("time",),
     ),
     (re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|with|for) whom\b", re.I), ("name",)),
     (
         re.compile(
-            rf"^\W*where\s+{_AUX}\b|\b(what|which|in what) (city|country|state|town|place|region|county)\b", re.I
+            rf"^\W*where(\s+{_AUX}\b|\W*$)|\b(what|which|in what) (city|country|state|town|place|region|county)\b",
+            re.I,
         ),
         ("place",),
     ),
@@ -154,10 +156,18 @@ class Span:
 def asked_kinds(question: str) -> tuple[str, ...]:
     """The kinds of span that answer `question`, or () for a question that asks for none. Cached:
     the verifier, the citations and the short answer of one answer each ask it of the question."""
+    if _WHO_IS_NAMED.match(question):
+        return ()
     for asks, kinds in _ASKS:
         if asks.search(question):
             return kinds
     return ()
+
+
+# "Who is Wang Yi?" asks what a named person is (a role, a description), not for a name: the reader
+# gave the other name in the sentence ("Antony J. Blinken"). "Who is the superintendent?" does ask
+# for one.
+_WHO_IS_NAMED = re.compile(r"^\W*(?i:who)\s+(?i:is|was|are|were)\s+(?:[A-Z][\w.'’-]*\s*)+\W*$")
 
 
 _WHICH_OR_WHAT_THING = re.compile(rf"^\W*(which|what)\s+(?!{_AUX}\b)\w+", re.I)

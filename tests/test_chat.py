@@ -86,6 +86,19 @@ def test_tell_me_more_cites_what_the_last_reply_did_not(client) -> None:
     assert_exact_citations(reply["citations"])
 
 
+def test_tell_me_more_again_and_again_keeps_citing_what_no_reply_did(client) -> None:
+    # Only the reply just before the question was history, so a second "Tell me more." cited the
+    # first answer again, and the conversation went back and forth between two answers.
+    messages: list[dict[str, str]] = [{"role": "user", "content": FENTANYL}]
+    quoted: list[str] = []
+    for _ in range(3):
+        reply = chat(client, messages=messages).get_json()["choices"][0]["message"]
+        first = reply["citations"][0]["quote"]
+        assert reply["answerable"] and not any(first in earlier for earlier in quoted)
+        quoted.append(reply["content"])
+        messages += [{"role": "assistant", "content": reply["content"]}, {"role": "user", "content": "Tell me more."}]
+
+
 def test_content_parts_are_read_as_text(client) -> None:
     parts = [{"type": "text", "text": FENTANYL}, {"type": "image_url", "image_url": {"url": "data:,"}}]
     plain = chat(client, messages=[{"role": "user", "content": FENTANYL}]).get_json()

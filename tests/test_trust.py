@@ -110,6 +110,33 @@ def test_which_and_a_noun_alone_is_answered_from_the_previous_question_s_passage
     assert "between Iran and Saudi Arabia" in answer.citations[0].quote
 
 
+def test_when_alone_gets_the_date_as_its_short_answer(newsroom: Service) -> None:
+    # "When?" asked for no kind (only "when" and a verb did), so it got no short answer.
+    answer = newsroom.ask(Query("When?", ("Will voters be asked to approve a transportation levy?",)))
+    short = answer.citations[0].short_answer
+    assert short is not None and short.text == "2027" and LAKESIDE[short.start : short.end] == "2027"
+
+
+def test_a_short_whole_question_after_another_article_is_not_a_follow_up(newsroom: Service) -> None:
+    # "Who is Roger Robinson?" after a turn about Carla Mendes, as a chat sends it: four words, so
+    # it was read as a follow-up, its context mixed with hers, and it was declined (in the chat)
+    # or cited her sentences second and third.
+    history = ("Who is Carla Mendes?", "Superintendent Carla Mendes said the decision followed a year-long review.")
+    answer = newsroom.ask(Query("Who is Roger Robinson?", history))
+    assert answer.answerable
+    assert "Roger Robinson, Founder and Chairman" in answer.citations[0].quote
+    assert {c.doc_id for c in answer.citations} == {"blinken-wang-yi-talks"}
+
+
+def test_who_is_a_named_person_gets_no_name_for_a_short_answer(newsroom: Service) -> None:
+    # "Who is Wang Yi?" opened its answer with "Antony J. Blinken", the other name in the sentence:
+    # it asks what he is, which the sentence says.
+    answer = newsroom.ask(Query("Who is Wang Yi?"))
+    assert answer.answerable and "Foreign Minister Wang Yi" in answer.citations[0].quote
+    assert answer.citations[0].short_answer is None
+    assert spans.asked_kinds("Who is the superintendent?") == ("name",)
+
+
 def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Service) -> None:
     # "Why?" after "Did the school board approve the later start?" was declined (confidence 0.015).
     answer = newsroom.ask(Query("Why?", ("Did the school board approve the later start?",)))
@@ -121,21 +148,23 @@ def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Se
 @pytest.mark.parametrize(
     ("question", "history", "expected"),
     [
-        ("Why?", ("Did the board approve it?",), "Did the board approve it? Why?"),
-        ("Tell me more.", ("Who is Carla Mendes?", "Carla Mendes said ..."), "Who is Carla Mendes? Tell me more."),
+        ("Why?", ("Did the board approve it?",), "Did the board approve it?"),
+        ("Tell me more.", ("Who is Carla Mendes?", "Carla Mendes said ..."), "Who is Carla Mendes?"),
         # The latest question that names something: "Why?" itself names nothing.
-        ("And then?", ("Who is Ray Okafor?", "Why?"), "Who is Ray Okafor? And then?"),
+        ("And then?", ("Who is Ray Okafor?", "Why?"), "Who is Ray Okafor?"),
+        ("How long?", ("When was the hearing?",), "When was the hearing?"),
+        # Only its asking words and the kind of thing asked for.
+        ("Which countries?", ("What did China broker?",), "What did China broker?"),
+        ("Which students and scholars?", ("What did China broker?",), "Which students and scholars?"),
         # Words of its own, or a pronoun resolved to a name: asked as it is.
         ("What about the buses?", ("How much will it cost?",), "What about the buses?"),
         ("What did she say?", ("Who is Carla Mendes?",), "What did Carla Mendes say?"),
         ("Why?", (), "Why?"),
-        ("How long?", ("When was the hearing?",), "When was the hearing? How long?"),
-        # Only its asking words and the kind of thing asked for.
-        ("Which countries?", ("What did China broker?",), "What did China broker? Which countries?"),
-        ("Which students and scholars?", ("What did China broker?",), "Which students and scholars?"),
+        # Short, but whole: a question word, a verb and a name (it was read as a follow-up).
+        ("Who is Roger Robinson?", ("Who is Carla Mendes?",), "Who is Roger Robinson?"),
     ],
 )
-def test_a_follow_up_naming_nothing_is_searched_with_the_question_it_follows(
+def test_a_follow_up_naming_nothing_is_searched_as_the_question_it_follows(
     question: str, history: tuple[str, ...], expected: str
 ) -> None:
     assert searched(Query(question, history)) == expected

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import marshmallow as ma
@@ -243,8 +243,9 @@ def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | 
         "top_k": top_k,
         "doc_ids": doc_ids or [],
     }
+    replies = [_MARKER.sub("", m["content"]) for m in messages[: users[-1]] if m["role"] == "assistant"]
     try:
-        return AskRequestSchema().load(ask)
+        return replace(AskRequestSchema().load(ask), told=tuple(replies[-MAX_HISTORY_TURNS:]))
     except ma.ValidationError as exc:
         # Point at the message at fault, as a client sent it: messages.<position>.content
         errors = exc.messages if isinstance(exc.messages, dict) else {}
