@@ -163,7 +163,8 @@ class Answerer:
         """The words of the best sentence (always inside the first citation) that answer a fact
         question: its one span of the kind asked when it holds exactly one (`spans.lone_span`),
         else the reader's words when it is sure enough of them (start and end probabilities'
-        product at least the floor) and they read as the kind asked (`spans.reads_as`)."""
+        product at least the floor), they read as the kind asked (`spans.reads_as`) and they
+        are not the article's dateline (`spans.clear_of_dateline`)."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
@@ -173,8 +174,11 @@ class Answerer:
         else:
             (reading,) = reader.read(question, [text])
             first, last = reading.answer_start, reading.answer_end
-            if reading.answer_probability < self.short_answer_floor or not spans.reads_as(
-                text[first:last], spans.asked_kinds(question)
+            kinds = spans.asked_kinds(question)
+            if (
+                reading.answer_probability < self.short_answer_floor
+                or not spans.reads_as(text[first:last], kinds)
+                or not spans.clear_of_dateline(text, first, last, kinds)
             ):
                 return None
         offset = int(self.index.sentence_start[sentence])

@@ -276,11 +276,28 @@ _READS_AS_TIME = re.compile(
     re.I,
 )
 _READS_AS_NAME = re.compile(r"[A-Z]|^[^\d]*$")
+_READS_AS = {"number": _READS_AS_COUNT, "time": _READS_AS_TIME, "name": _READS_AS_NAME, "place": _READS_AS_NAME}
 
 
 def reads_as(words: str, kinds: tuple[str, ...]) -> bool:
     """Whether `words` can be an answer of the first of `kinds` (any words can when there is none):
     a short answer "number" to "How many students attend?" or "year" to "When was she appointed?"
     tells a reader the service misread, not what it found."""
-    pattern = {"number": _READS_AS_COUNT, "time": _READS_AS_TIME, "name": _READS_AS_NAME, "place": _READS_AS_NAME}
-    return not kinds or kinds[0] not in pattern or bool(pattern[kinds[0]].search(words))
+    return not kinds or kinds[0] not in _READS_AS or bool(_READS_AS[kinds[0]].search(words))
+
+
+# A dateline: the place, in capitals, that opens an article before a dash ("LAKESIDE — ",
+# "Washington, DC — ").
+_DATELINE = re.compile(r"^[A-Z][\w.'’]*(?:,?\s[A-Z][\w.'’]*){0,4}\s[—–-]{1,2}\s")
+
+
+def clear_of_dateline(sentence: str, first: int, last: int, kinds: tuple[str, ...]) -> bool:
+    """Whether words `sentence[first:last]` may answer a question asking for `kinds`, as far as the
+    dateline opening the sentence goes: words in it name where the story was filed, which answers
+    "where" at most ("PORT ELLIS" was the short answer to "Who voted against closing the
+    terminal?"), and never when they run on past its dash ("PORT ELLIS — The Port Ellis city
+    council" for "Where is the new terminal?")."""
+    found = _DATELINE.match(sentence)
+    if found is None or first >= found.end():
+        return True
+    return "place" in kinds and last <= found.end()

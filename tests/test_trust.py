@@ -244,10 +244,44 @@ def test_the_readers_words_are_no_short_answer_when_they_do_not_read_as_the_kind
         ("paid professionals", "Who is most likely to be doing formal teaching?", True),
         ("Peyton Manning", "Who was the most valuable player?", True),
         ("a record", "What did the team set?", True),  # no kind asked: any words
+        # "How long" is answered by spans of time too ("1870 to 1939", "since 2001" on SQuAD).
+        ("October 26-27", "How long did Blinken and Wang Yi talk?", True),
     ],
 )
 def test_words_read_as_the_kind_a_question_asks_for(words: str, question: str, reads: bool) -> None:
     assert spans.reads_as(words, spans.asked_kinds(question)) is reads
+
+
+FERRY = (
+    "PORT ELLIS — The Port Ellis city council voted 7-2 on Tuesday to close the Harbor Street ferry terminal "
+    "on March 31 and move all crossings to the new Northside pier.\n"
+    "The two councilmembers who voted no, Ben Carter and Alicia Gomez, argued that the city should repair "
+    "the old terminal instead.\n"
+)
+
+
+def test_the_dateline_is_no_short_answer_to_who(private_service: Service) -> None:
+    # "Who voted against closing the terminal?" opened its answer with "PORT ELLIS", the dateline.
+    private_service.publish([Document("ferry", FERRY)])
+    answer = private_service.ask(Query("Who voted against closing the terminal?", doc_ids=("ferry",)))
+    assert answer.answerable
+    short = answer.citations[0].short_answer
+    assert short is None or short.start >= len("PORT ELLIS — ")
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "kinds", "clear"),
+    [
+        (0, 10, ("name",), False),  # "PORT ELLIS" for who
+        (0, 10, ("place",), True),  # where the story was filed
+        (0, 39, ("place",), False),  # "PORT ELLIS — The Port Ellis city council": past the dash
+        (18, 35, ("name",), True),  # "Port Ellis city council", after the dateline
+        (0, 10, (), False),
+    ],
+)
+def test_words_of_the_dateline_answer_where_at_most(first: int, last: int, kinds: tuple[str, ...], clear: bool) -> None:
+    assert spans.clear_of_dateline(FERRY, first, last, kinds) is clear
+    assert spans.clear_of_dateline("The mayor — who was elected — said so.", 0, 9, ("name",))
 
 
 TICKETS = "The festival returns in June. Ticket prices rose 15% compared with last year, the organisers said.\n"
