@@ -188,7 +188,9 @@ def resolved(query: Query) -> str:
     if not needs_history(query):
         return query.question
     question = _resolve_group(query.question, query.history)
-    return _resolve_person(question, query.history) if _PERSON_PRONOUN.search(question) else question
+    if not _PERSON_PRONOUN.search(question):
+        return question
+    return _resolve_person(question, query.history, query.told[-1:])
 
 
 def searched(query: Query) -> str:
@@ -237,15 +239,17 @@ def _names_something(question: str) -> bool:
     return any(token not in _BARE for token in tokenize_question(question))
 
 
-def _resolve_person(question: str, history: Sequence[str]) -> str:
+def _resolve_person(question: str, history: Sequence[str], reply: Sequence[str] = ()) -> str:
+    """he/she/him/her/his replaced by whom the conversation was last about: the author after "Who
+    wrote ...?"; after another "Who did ...?" the first name of its `reply` (a chat's answer to
+    it), if any; else the first name of that reply or the latest of the questions before."""
     if _ASKS_FOR_AUTHOR.match(history[-1]):
         person = "the author"  # which retrieval reads as the articles' bylines
-    elif _ASKS_WHO_DID.match(history[-1]):
-        # "Who wrote the article about Blinken and Wang Yi?": the person is that turn's answer,
-        # not a name it mentions.
-        return question
     else:
-        names = [found[0] for turn in reversed(history) if (found := _PERSON_NAME.findall(turn))]
+        # After "Who boasted about the tunnels?" the person is that turn's answer, not a name the
+        # question mentions: only its reply can say whom.
+        turns = reply if _ASKS_WHO_DID.match(history[-1]) else (*reply, *reversed(history))
+        names = [found[0] for turn in turns if (found := _PERSON_NAME.findall(turn))]
         if not names:
             return question
         person = names[0]

@@ -10,9 +10,9 @@ import openai
 import pytest
 
 from qa.api import create_app
-from qa.api.chat import chat_query
+from qa.api.chat import MAX_REPLY_CHARS, chat_query
 from qa.config import Settings
-from qa.schemas import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS
+from qa.schemas import MAX_HISTORY_TURNS
 from qa.service import Service
 from tests.conftest import FENTANYL_GOLD
 from tests.conftest import FENTANYL_QUESTION as FENTANYL
@@ -51,7 +51,7 @@ def test_reply_is_the_answer_with_markers_and_the_citations_of_ask(client) -> No
     assert_exact_citations(message["citations"])
 
 
-def test_earlier_messages_and_the_last_answer_are_the_history(client, service: Service, monkeypatch) -> None:
+def test_earlier_messages_are_the_history_and_the_replies_what_was_told(client, service: Service, monkeypatch) -> None:
     asked: list[Any] = []
     ask_many = service.ask_many
 
@@ -62,10 +62,11 @@ def test_earlier_messages_and_the_last_answer_are_the_history(client, service: S
     monkeypatch.setattr(service, "ask_many", recording_ask_many)
     message = chat(client, messages=CONVERSATION).get_json()["choices"][0]["message"]
     (query,) = asked
-    # The system message is read past; the assistant's answer joins, without its marker.
-    assert (query.question, query.history) == (
+    # The system message is read past; the assistant's answer is told, without its marker.
+    assert (query.question, query.history, query.told) == (
         FOLLOW_UP,
-        (ROBINSON, "Roger Robinson founded the Prague Security Studies Institute."),
+        (ROBINSON,),
+        ("Roger Robinson founded the Prague Security Studies Institute.",),
     )
     assert DELISTED in message["citations"][0]["quote"]
     assert "[1]" in message["content"]
@@ -345,19 +346,33 @@ def test_a_declined_question_says_so_in_the_message_and_in_the_final_chunk(clien
     assert final["finish_reason"] == "stop" and final["delta"] == {"citations": [], "answerable": False}
 
 
-def test_the_last_answer_joins_the_history_without_markers_and_cut_to_a_question_s_length() -> None:
-    long_answer = "Robinson said they should be delisted. [1] " + "More. [2] " * 200
+def test_replies_are_told_without_markers_and_cut_and_only_questions_are_history() -> None:
+    long_answer = "Robinson said they should be delisted. [1] " + "More. [2] " * 1000
     messages = [
         *({"role": "user", "content": f"question {n}"} for n in range(25)),
         {"role": "assistant", "content": long_answer},
         {"role": "user", "content": "Tell me more."},
     ]
     query = chat_query(messages, top_k=3)
-    *questions, answer = query.history
-    assert answer.startswith("Robinson said they should be delisted. More.") and "[" not in answer
-    assert len(answer) <= MAX_QUESTION_CHARS
-    # At most MAX_HISTORY_TURNS turns: the answer takes the place of the oldest question.
-    assert questions == [f"question {n}" for n in range(6, 25)] and len(query.history) == MAX_HISTORY_TURNS
+    (told,) = query.told
+    assert told.startswith("Robinson said they should be delisted. More.") and "[" not in told
+    assert len(told) <= MAX_REPLY_CHARS
+    # At most MAX_HISTORY_TURNS questions, the oldest dropped.
+    assert list(query.history) == [f"question {n}" for n in range(5, 25)]
+    assert len(query.history) == MAX_HISTORY_TURNS
+
+
+def follow_up_reply(client, question: str, follow_up: str) -> dict[str, Any]:
+    """The chat's reply to `follow_up`, asked after `question` and the chat's own reply to it."""
+    asked = [{"role": "user", "content": question}]
+    first = chat(client, messages=asked).get_json()["choices"][0]["message"]
+    follow = [*asked, {"role": "assistant", "content": first["content"]}, {"role": "user", "content": follow_up}]
+    return chat(client, messages=follow).get_json()["choices"][0]["message"]
+
+
+def test_he_after_who_did_is_the_person_the_reply_named(client) -> None:
+    reply = follow_up_reply(client, "Who boasted about the tunnels?", "What is his job?")
+    assert reply["answerable"] and "Chief of Staff Mohammad Bagheri" in reply["citations"][0]["quote"]
 
 
 def test_a_null_content_reads_as_blank_also_in_the_reply_before_the_question(client) -> None:

@@ -368,6 +368,32 @@ def test_the_short_answer_is_in_the_api_answer(newsroom: Service, settings) -> N
     assert json.dumps(body)  # plain JSON all the way down
 
 
+def chat_replies(newsroom: Service, questions: list[str]) -> list[dict]:
+    """The chat's reply to each of `questions`, asked in turn, each after the replies before it."""
+    from qa.api import create_app
+
+    client = create_app(newsroom.settings, newsroom).test_client()
+    messages: list[dict[str, str]] = []
+    replies = []
+    for question in questions:
+        messages.append({"role": "user", "content": question})
+        reply = client.post("/v1/chat/completions", json={"messages": messages}).get_json()["choices"][0]["message"]
+        messages.append({"role": "assistant", "content": reply["content"]})
+        replies.append(reply)
+    return replies
+
+
+def test_a_chat_reply_s_words_do_not_make_the_next_question_look_covered(newsroom: Service) -> None:
+    # A reply (the article's own words) was history: "What about Iran?" after the reply about
+    # Israel was declined, and "How many teachers are there?" after two replies about Lakeside
+    # was answered with the vote sentence, where /v1/ask declined it (0.11).
+    *_, iran = chat_replies(newsroom, ["What did the U.S. say about Israel?", "What about Iran?"])
+    assert iran["answerable"] and "between Iran and Saudi Arabia" in iran["citations"][0]["quote"]
+    lakeside = ["How many students attend Lakeside high schools?", "Who said so?", "How many teachers are there?"]
+    *_, teachers = chat_replies(newsroom, lakeside)
+    assert not teachers["answerable"]
+
+
 def test_a_count_must_count_what_the_question_counts() -> None:
     question = "How many students attend Lakeside high schools?"
     assert spans.candidates("The district runs four high schools and 62 buses.", ("number",), question) == []

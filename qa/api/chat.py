@@ -2,8 +2,8 @@
 the official clients can talk to the service unchanged.
 
 The last user message is the question and the earlier user messages are its history; the
-assistant's reply just before the question joins the history too (without its [n] markers), so a
-bare follow-up ("Tell me more.") is about what was just answered. System messages are read past,
+assistant's replies (without their [n] markers) are what the conversation was told: whom "he"
+means, and what "Tell me more." must not repeat. System messages are read past,
 though their content, as every message's, must be text or content parts (else a 400).
 The reply's content is the answer with its `[n]` markers; the citations ride along in an extra
 `citations` field of the message, or, when streaming, of the final chunk's delta. Parameters such
@@ -126,7 +126,7 @@ MESSAGE_BY_ROLE = {
             "type": "object",
             "required": ["role"],
             "properties": {"role": {"type": "string", "enum": [role for role in ROLES if role != "user"]}},
-            "description": "Read past (an assistant reply just before the question joins its history); "
+            "description": 'Read past (an assistant\'s reply says whom a later "he" means and what was told); '
             "its content may be blank or long, but is text or content parts as for any message.",
         },
     ]
@@ -218,34 +218,30 @@ class ChatRequestSchema(ma.Schema):
 
 
 _MARKER = re.compile(r"\s*\[\d+\]")
-
-
-def _previous_answer(messages: list[dict[str, str]], question: int) -> list[str]:
-    """The assistant's reply right before the question, markers dropped and cut to a question's
-    length (it is history, not something to validate); nothing when there is none."""
-    if question == 0 or messages[question - 1]["role"] != "assistant":
-        return []
-    text = _MARKER.sub("", messages[question - 1]["content"]).strip()[:MAX_QUESTION_CHARS].strip()
-    return [text] if text else []
+# How much of each earlier reply is read (what it quoted, whom it named): a reply quotes two
+# citations, so a few thousand characters at most.
+MAX_REPLY_CHARS = 4 * MAX_QUESTION_CHARS
 
 
 def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | None = None) -> Query:
-    """The last user message asks; the earlier user messages, and the assistant's reply just
-    before the question, are its history (MAX_HISTORY_TURNS at most, the oldest dropped)."""
+    """The last user message asks and the earlier user messages are its history (MAX_HISTORY_TURNS
+    at most, the oldest dropped); the assistant's replies, markers dropped, are what it was `told`
+    (whom a "he" is, what "Tell me more." must not repeat). Replies are not history: their words,
+    the articles' own, made any question that followed them look covered."""
     users = [position for position, message in enumerate(messages) if message["role"] == "user"]
     if not users:
         raise ma.ValidationError({"messages": ["Must contain a message with the role 'user'."]})
-    answer = _previous_answer(messages, users[-1])
-    history = users[:-1][-(MAX_HISTORY_TURNS - len(answer)) :]
+    history = users[:-1][-MAX_HISTORY_TURNS:]
     ask = {
         "question": messages[users[-1]]["content"],
-        "history": [messages[i]["content"] for i in history] + answer,
+        "history": [messages[i]["content"] for i in history],
         "top_k": top_k,
         "doc_ids": doc_ids or [],
     }
-    replies = [_MARKER.sub("", m["content"]) for m in messages[: users[-1]] if m["role"] == "assistant"]
+    replies = [m["content"] for m in messages[: users[-1]] if m["role"] == "assistant"][-MAX_HISTORY_TURNS:]
+    told = tuple(_MARKER.sub("", reply)[:MAX_REPLY_CHARS].strip() for reply in replies)
     try:
-        return replace(AskRequestSchema().load(ask), told=tuple(replies[-MAX_HISTORY_TURNS:]))
+        return replace(AskRequestSchema().load(ask), told=told)
     except ma.ValidationError as exc:
         # Point at the message at fault, as a client sent it: messages.<position>.content
         errors = exc.messages if isinstance(exc.messages, dict) else {}
