@@ -196,12 +196,16 @@ def resolved(query: Query) -> str:
 def searched(query: Query) -> str:
     """What retrieval reads as the question's own words: `resolved`, and for a bare follow-up the
     latest earlier question that names something, since that is what it asks about (its own
-    words, "more" or "which ones", would only count against the sentences that answer)."""
+    words, "more" or "which ones", would only count against the sentences that answer), followed
+    by the follow-up when a noun of its own says what it asks for ("Which countries?")."""
     question = resolved(query)
     if not bare_follow_up(query):
         return question
     asked = [turn for turn in query.history if turn.rstrip().endswith("?") and _names_something(turn)]
-    return asked[-1] if asked else question
+    if not asked:
+        return question
+    # "Which countries?", "How many buses?": the noun says what it asks about, within that question.
+    return f"{asked[-1]} {question}" if _names_something(question) else asked[-1]
 
 
 def bare_follow_up(query: Query) -> bool:
@@ -215,7 +219,8 @@ def bare_follow_up(query: Query) -> bool:
 
 
 # A question that is only its asking words and a noun: "Which countries?", "What year?".
-_ASKS_ONLY_WHICH = re.compile(r"^\W*(?:which|what|whose|how many|how much)\s+[\w'’-]+\W*$", re.I)
+# ("How many buses?" asks about something new, "buses", and is searched as it is.)
+_ASKS_ONLY_WHICH = re.compile(r"^\W*(?:which|what|whose)\s+[\w'’-]+\W*$", re.I)
 
 
 _MORE = re.compile(r"\b(more|else|other|go on|continue|keep going)\b", re.I)

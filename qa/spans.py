@@ -10,6 +10,7 @@ reader's (`qa.reader`), which picks the words far better than patterns near the 
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -170,7 +171,10 @@ def asked_kinds(question: str) -> tuple[str, ...]:
 _WHO_IS_NAMED = re.compile(r"^\W*(?i:who)\s+(?i:is|was|are|were)\s+(?:[A-Z][\w.'’-]*\s*)+\W*$")
 
 
-_WHICH_OR_WHAT_THING = re.compile(rf"^\W*(which|what)\s+(?!{_AUX}\b)\w+", re.I)
+# "Which team", "what year": a thing asked for by name. "What about the buses?", "What else?" and
+# "what if" ask for no thing: the reader's words for them were whatever it found ("a federal
+# port-safety grant" for "What about repairs?").
+_WHICH_OR_WHAT_THING = re.compile(rf"^\W*(which|what)\s+(?!{_AUX}\b|about\b|else\W*$|if\b)\w+", re.I)
 
 
 def asks_for_fact(question: str) -> bool:
@@ -212,8 +216,16 @@ def _counted(question: str) -> frozenset[str]:
 
 
 def _counts(sentence: str, end: int, counted: frozenset[str]) -> bool:
-    """Whether a number ending at `end` is followed closely by one of the `counted` words."""
-    return not counted or bool(counted & set(tokenize(" ".join(sentence[end:].split()[:COUNT_REACH]))))
+    """Whether a number ending at `end` is followed closely by one of the `counted` words, before
+    another number ("one fleet of 62 buses": the 62 counts the buses, the one a fleet)."""
+    if not counted:
+        return True
+    following = sentence[end:].split()[:COUNT_REACH]
+    before_next = list(itertools.takewhile(lambda word: not _STARTS_A_NUMBER.match(word), following))
+    return bool(counted & set(tokenize(" ".join(before_next))))
+
+
+_STARTS_A_NUMBER = re.compile(rf"\W*(?:\d|{_NUMBER_WORD}\b)", re.I)
 
 
 def _trimmed(span: Span, question_words: frozenset[str]) -> Span:

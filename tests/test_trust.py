@@ -154,7 +154,8 @@ def test_why_alone_is_answered_from_the_previous_question_s_passage(newsroom: Se
         ("And then?", ("Who is Ray Okafor?", "Why?"), "Who is Ray Okafor?"),
         ("How long?", ("When was the hearing?",), "When was the hearing?"),
         # Only its asking words and the kind of thing asked for.
-        ("Which countries?", ("What did China broker?",), "What did China broker?"),
+        ("Which countries?", ("What did China broker?",), "What did China broker? Which countries?"),
+        ("How many buses?", ("How many schools are there?",), "How many buses?"),
         ("Which students and scholars?", ("What did China broker?",), "Which students and scholars?"),
         # Words of its own, or a pronoun resolved to a name: asked as it is.
         ("What about the buses?", ("How much will it cost?",), "What about the buses?"),
@@ -258,6 +259,29 @@ FERRY = (
     "The two councilmembers who voted no, Ben Carter and Alicia Gomez, argued that the city should repair "
     "the old terminal instead.\n"
 )
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Which team won?", True),
+        ("What year did it open?", True),
+        ("What about the buses?", False),  # the reader's words were whatever it found
+        ("What else?", False),
+        ("What else contributes to the storms?", True),
+        ("What if it rains?", False),
+        ("What did she say?", False),
+    ],
+)
+def test_what_about_or_what_else_asks_for_no_fact(question: str, asks: bool) -> None:
+    assert spans.asks_for_fact(question) is asks
+
+
+def test_a_count_counts_what_follows_it_before_another_number() -> None:
+    # "How many buses?" had the short answer "one fleet of 62": "one" counted the buses too.
+    fleet = "The district shares one fleet of 62 buses across all its schools."
+    assert spans.lone_span(fleet, "How many buses does the district have?") == spans.Span(33, 35, "62")
+    assert spans.lone_span(fleet, "How many fleets does the district have?") == spans.Span(20, 23, "one")
 
 
 def test_the_dateline_is_no_short_answer_to_who(private_service: Service) -> None:
