@@ -15,7 +15,7 @@ from qa.abstention import Calibration, signals
 from qa.reader import Reader
 from qa.retrieval import Candidate, Query, RankedCandidates, Retrieval, bare_follow_up, resolved, wants_more
 from qa.store import CorpusIndex
-from qa.verification import Verifier, evidence
+from qa.verification import Verifier, evidence, with_kind_first
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ class Answerer:
         self.short_answer_floor = short_answer_floor
 
     def answer(self, retrieval: Retrieval) -> Answer:
+        retrieval = with_kind_first(retrieval, self.index)
         query = retrieval.query
         confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:

@@ -295,6 +295,8 @@ class QueryForm:
     """A question as retrieval sees it. Its own words (and the alternatives of names it mentions)
     pick the sentence; for a follow-up, the earlier questions join in to find the context."""
 
+    # What it asks, as retrieval reads it (`searched`): the kind of answer is read off it too.
+    question: str
     own_vector: np.ndarray
     context_vector: np.ndarray
     own_tokens: list[str]
@@ -387,7 +389,7 @@ class Retriever:
             token_mentions = [
                 (tokenize_question(m.text), [tokenize_question(a) for a in m.alternatives]) for m in found[row]
             ]
-            forms.append(QueryForm(own_vector, context_vector, own_tokens, context_tokens, token_mentions))
+            forms.append(QueryForm(question, own_vector, context_vector, own_tokens, context_tokens, token_mentions))
         return forms
 
     def _features(
@@ -442,7 +444,7 @@ class Retriever:
                 _best_by_group(documents, context_lexical),
                 coverage_sentence,
                 coverage_context,
-                answer_types.matching(query.question, index.answer_types[sentence_ids]),
+                answer_types.matching(form.question, index.answer_types[sentence_ids]),
             ]
         )
         conversation_similarity = candidate_vectors @ form.context_vector
