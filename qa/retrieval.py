@@ -110,6 +110,15 @@ class RankedCandidates(Sequence[Candidate]):
             return list(map(Candidate, self.sentence_ids[position], self.scores[position], similarity))
         return Candidate(self.sentence_ids[position], self.scores[position], self.conversation_similarity[position])
 
+    def with_first(self, position: int) -> RankedCandidates:
+        """The same candidates, the one at `position` first (cited first, whatever it scored)."""
+        order = [position, *(p for p in range(len(self)) if p != position)]
+        return RankedCandidates(
+            [self.sentence_ids[p] for p in order],
+            [self.scores[p] for p in order],
+            [self.conversation_similarity[p] for p in order],
+        )
+
     def score_by_sentence(self) -> dict[int, float]:
         return dict(zip(self.sentence_ids, self.scores, strict=True))
 
@@ -152,6 +161,13 @@ _PERSON_NAME = re.compile(r"\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)+")
 
 
 _ASKS_FOR_AUTHOR = re.compile(r"^\W*who\s+(wrote|authored|reported)\b", re.I)
+
+
+def asks_for_author(question: str) -> bool:
+    """ "Who wrote ...?": the answer is a byline."""
+    return bool(_ASKS_FOR_AUTHOR.match(question))
+
+
 _ASKS_WHO_DID = re.compile(r"^\W*who\s+(?!(is|was|are|were)\b)\w+", re.I)
 
 

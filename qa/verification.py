@@ -21,7 +21,7 @@ import numpy as np
 from qa import spans
 from qa.abstention import Signals, question_names
 from qa.lexical import tokenize_question
-from qa.retrieval import RankedCandidates, Retrieval, searched
+from qa.retrieval import Retrieval, searched
 from qa.store import CorpusIndex
 
 _NEGATION = re.compile(r"\b(not|never|no|none|nor|without)\b|n't\b", re.I)
@@ -105,13 +105,7 @@ def with_kind_first(retrieval: Retrieval, index: CorpusIndex) -> Retrieval:
         if candidates[position].score < floor:
             break
         if spans.candidates(text(candidates[position].sentence_id), kinds, question):
-            order = [position, *(p for p in range(len(candidates)) if p != position)]
-            promoted = RankedCandidates(
-                [candidates.sentence_ids[p] for p in order],
-                [candidates.scores[p] for p in order],
-                [candidates.conversation_similarity[p] for p in order],
-            )
-            return replace(retrieval, candidates=promoted)
+            return replace(retrieval, candidates=candidates.with_first(position))
     return retrieval
 
 

@@ -210,6 +210,15 @@ def test_a_follow_up_naming_nothing_is_searched_as_the_question_it_follows(
     assert searched(Query(question, history)) == expected
 
 
+def test_who_wrote_an_article_it_names_cites_its_byline_first(newsroom: Service) -> None:
+    # The article's opening holds "Blinken" and "Wang Yi" and ranked first; the byline was third.
+    answer = newsroom.ask(Query("Who wrote the article about Blinken and Wang Yi?"))
+    assert answer.answerable
+    first = answer.citations[0]
+    assert (first.doc_id, first.quote) == ("blinken-wang-yi-talks", "Se Hoon Kim")
+    assert first.short_answer is not None and first.short_answer.text == "Se Hoon Kim"
+
+
 def test_a_quotation_is_cited_with_the_sentence_that_names_its_speaker(newsroom: Service) -> None:
     # "What did she say about it?" after "Who is Carla Mendes?": the first citation stopped at
     # "Superintendent Carla Mendes said the decision followed ..." and the quote that follows it
