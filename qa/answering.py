@@ -159,7 +159,7 @@ class Answerer:
         best = citations[0].score
         quoted = [c for c in citations if c.score >= best - self.widening.quote_margin][:2]
         text = " ".join(f"{c.quote} [{c.id}]" for c in quoted)
-        if short is not None:
+        if short is not None and short.text != citations[0].quote:  # not "Tomas Reyes: Tomas Reyes [1]"
             text = f"{short.text}: {text}"
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
