@@ -101,6 +101,15 @@ _QUOTE_BY_PRONOUN = re.compile(
 SHORT_ANSWER_FLOOR = 0.22
 
 NOT_COVERED = "The articles do not cover this: no passage in them answers the question."
+NOT_A_QUESTION = "Ask a question about the articles: every answer cites the passages that say it."
+# A turn that asks nothing ("Thanks!", "ok", "Hello"): a reader's courtesy in the chat. Its words
+# alone matched "He thanked patients for their patience." and were answered with it.
+_SMALL_TALK = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|great|cool|nice|perfect|got it|good|sure|yes|no)\W*)?"
+    r"(?:thanks?(?: you)?(?: (?:so|very) much| a lot)?|thx|ty|cheers|ok(?:ay)?|great|cool|nice|perfect|got it"
+    r"|hi|hello|hey|good (?:morning|afternoon|evening)|bye|goodbye|see you)\W*$",
+    re.I,
+)
 
 
 # What a bare follow-up's own words ask for that its topic's sentence can answer: "Who said so?",
@@ -142,6 +151,8 @@ class Answerer:
     def answer(self, retrieval: Retrieval) -> Answer:
         retrieval = with_kind_first(retrieval, self.index)
         query = retrieval.query
+        if _SMALL_TALK.match(query.question):
+            return Answer(query.question, NOT_A_QUESTION, False, 0.0, [], id=query.id)
         confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)

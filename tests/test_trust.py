@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from qa import spans
+from qa.answering import NOT_A_QUESTION
 from qa.documents import Document
 from qa.evaluation import answer_rank, read_seed_questions
 from qa.retrieval import Query, resolved, searched
@@ -53,6 +54,24 @@ def test_publishing_another_article_about_a_cost_does_not_decline_a_cost_questio
     assert answer.answerable
     short = answer.citations[0].short_answer
     assert short is not None and (short.text, short.start, short.end) == ("$1.9 million", 1038, 1050)
+
+
+STRIKE = "Nurses ratified the contract on Friday. The chief executive thanked patients for their patience.\n"
+
+
+@pytest.mark.parametrize("courtesy", ["Thanks!", "thank you so much", "OK, thanks.", "Hello", "ok"])
+def test_a_courtesy_is_no_question_to_answer(private_service: Service, courtesy: str) -> None:
+    # "Thanks!" matched "thanked patients for their patience" and was answered with it.
+    private_service.publish([Document("strike", STRIKE)])
+    answer = private_service.ask(Query(courtesy, ("Who ratified the contract?",), doc_ids=("strike",)))
+    assert (answer.answerable, answer.answer, answer.citations) == (False, NOT_A_QUESTION, [])
+
+
+@pytest.mark.parametrize("question", ["Whom did he thank?", "Thanks to whom was it ratified?", "Hello Kitty sales?"])
+def test_a_question_with_a_courtesy_word_is_still_asked(question: str) -> None:
+    from qa.answering import _SMALL_TALK
+
+    assert _SMALL_TALK.match(question) is None
 
 
 def test_a_near_topic_question_is_declined(newsroom: Service) -> None:
