@@ -105,9 +105,11 @@ NOT_A_QUESTION = "Ask a question about the articles: every answer cites the pass
 # A turn that asks nothing ("Thanks!", "ok", "Hello"): a reader's courtesy in the chat. Its words
 # alone matched "He thanked patients for their patience." and were answered with it.
 _SMALL_TALK = re.compile(
-    r"^\W*(?:(?:ok(?:ay)?|great|cool|nice|perfect|got it|good|sure|yes|no)\W*)?"
-    r"(?:thanks?(?: you)?(?: (?:so|very) much| a lot)?|thx|ty|cheers|ok(?:ay)?|great|cool|nice|perfect|got it"
-    r"|hi|hello|hey|good (?:morning|afternoon|evening)|bye|goodbye|see you)\W*$",
+    r"^(?!.*\?)\W*(?:(?:ok(?:ay)?|great|cool|nice|perfect|awesome|got it|good|sure|yes|no)\W+)?"
+    r"(?:(?:many |much )?thanks?(?:[ -]?(?:you|u))?(?: (?:so|very) much| a lot| again| for (?:the|your) help)?"
+    r"|thankyou|thx|ty|cheers|(?:much )?appreciated|appreciate it|ok(?:ay)?|great|cool|nice|perfect|awesome"
+    r"|got it|yes|yep|no|nope|hi(?: there)?|hello(?: there)?|hey(?: there)?|good (?:morning|afternoon|evening|night)"
+    r"|bye|goodbye|see you)(?:\W+(?:bye|goodbye))?\W*$|^[^\w?]+$",
     re.I,
 )
 
@@ -159,9 +161,13 @@ class Answerer:
         if asks_for_author(query.question):
             retrieval = self._byline_first(retrieval)
         told = self._told(retrieval) if wants_more(query) else set()
-        citations = self._citations(retrieval.candidates, query.top_k, query.question, told)
-        if not citations:  # everything it found was said already: say it again rather than nothing
-            citations = self._citations(retrieval.candidates, query.top_k, query.question, set())
+        # More of what was told is more of its articles: the rest of the archive only when they
+        # have nothing left to say, and what was said again only when nothing has.
+        passed_over: tuple[set[int], ...] = (told | self._elsewhere(retrieval, told), told, set())
+        for skipped in passed_over:
+            citations = self._citations(retrieval.candidates, query.top_k, query.question, skipped)
+            if citations:
+                break
         short = None
         if self.reader is not None and _reads_short_answer(query):
             short = self._short_answer(self.reader, retrieval, citations[0])
@@ -220,29 +226,43 @@ class Answerer:
         )
 
     def _byline_first(self, retrieval: Retrieval) -> Retrieval:
-        """The best of the first `BYLINE_REACH` candidates that is a byline (its article's author
-        alone) cited first: "Who wrote the article about Blinken and Wang Yi?" cited the article's
-        opening, which holds both names, above its byline, third. Confidence is read before, off
-        the sentences the question's words found: a byline shares none of them."""
+        """The byline of the article the best candidate is from (its author's name, alone or after
+        "By"), cited first when it is among the first `BYLINE_REACH` candidates: "Who wrote the
+        article about Blinken and Wang Yi?" cited the article's opening, which holds both names,
+        above its byline, third. Another article's byline is never promoted. Confidence is read
+        before, off the sentences the question's words found: a byline shares none of them."""
         candidates = retrieval.candidates
+        doc_id = self.index.sentence_doc[candidates[0].sentence_id]
+        author = self.index.documents[doc_id].metadata.get("author")
+        if not author:
+            return retrieval
+        bylines = {str(author), f"By {author}"}
         for position, candidate in enumerate(candidates[:BYLINE_REACH]):
-            document = self.index.documents[self.index.sentence_doc[candidate.sentence_id]]
-            if self.index.sentence_text(candidate.sentence_id).strip() == document.metadata.get("author"):
+            same_article = self.index.sentence_doc[candidate.sentence_id] == doc_id
+            if same_article and self.index.sentence_text(candidate.sentence_id).strip() in bylines:
                 return replace(retrieval, candidates=candidates.with_first(position))
         return retrieval
+
+    def _elsewhere(self, retrieval: Retrieval, told: set[int]) -> set[int]:
+        """The candidate sentences from other articles than those `told` quotes."""
+        if not told:
+            return set()
+        docs = self.index.sentence_doc_number
+        told_docs = {docs[s] for s in told}
+        return {s for s in retrieval.candidates.sentence_ids if docs[s] not in told_docs}
 
     def _told(self, retrieval: Retrieval) -> set[int]:
         """The candidate sentences the conversation already quotes (the replies it follows up)."""
         told = "\n".join((*retrieval.query.history, *retrieval.query.told))
         return {s for s in retrieval.candidates.sentence_ids if self.index.sentence_text(s) in told}
 
-    def _citations(self, candidates: RankedCandidates, top_k: int, question: str, told: set[int]) -> list[Citation]:
-        """The best `top_k` sentences not `told` already, each widened to its better neighbour if
-        that scores about as well; the first also to a neighbour holding what a fact question asks
-        for when it holds none."""
+    def _citations(self, candidates: RankedCandidates, top_k: int, question: str, skipped: set[int]) -> list[Citation]:
+        """The best `top_k` sentences not `skipped` (told already, or from other articles), each
+        widened to its better neighbour if that scores about as well; the first also to a
+        neighbour holding what a fact question asks for when it holds none."""
         score_of = candidates.score_by_sentence()
         kinds = spans.asked_kinds(question)
-        used: set[int] = set(told)
+        used: set[int] = set(skipped)
         citations: list[Citation] = []
         for candidate in candidates:
             if len(citations) == top_k:

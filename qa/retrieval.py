@@ -160,11 +160,18 @@ _PERSON_PRONOUN = re.compile(r"\b(he|she|him|her|his)\b", re.I)
 _PERSON_NAME = re.compile(r"\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)+")
 
 
-_ASKS_FOR_AUTHOR = re.compile(r"^\W*who\s+(wrote|authored|reported)\b", re.I)
+# Who wrote an article: "Who wrote this?", "Who wrote the article about ...?", "Who is the author?".
+# Not "Who wrote the letter ...?" or "Who reported the fire?": a fact inside an article.
+_ASKS_FOR_AUTHOR = re.compile(
+    r"^\W*who\s+(?:wrote|authored|reported|is\s+the\s+(?:author|reporter|writer))"
+    r"(?:\s+(?:this|that|it)\b|\s+(?:the|this|that)\s+(?:\w+\s+)?(?:article|story|piece|report|column)s?\b"
+    r"|\s+(?:of|about)\b|\W*$)",
+    re.I,
+)
 
 
 def asks_for_author(question: str) -> bool:
-    """ "Who wrote ...?": the answer is a byline."""
+    """Whether `question` asks who wrote an article: its answer is a byline."""
     return bool(_ASKS_FOR_AUTHOR.match(question))
 
 

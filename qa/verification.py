@@ -84,6 +84,8 @@ def _neighbourhood(index: CorpusIndex, sentence: int) -> np.ndarray:
 # How far below the best a candidate may score and still be cited first for holding the amount,
 # share or time of day asked for that the best lacks (chosen on SQuAD v1.1 dev part 1, README).
 KIND_MARGIN = 0.1
+# ... and what share of the question's IDF weight it must hold itself.
+KIND_SHARE = 0.4
 
 
 def with_kind_first(retrieval: Retrieval, index: CorpusIndex) -> Retrieval:
@@ -104,9 +106,23 @@ def with_kind_first(retrieval: Retrieval, index: CorpusIndex) -> Retrieval:
     for position in range(1, len(candidates)):
         if candidates[position].score < floor:
             break
-        if spans.candidates(text(candidates[position].sentence_id), kinds, question):
+        sentence = candidates[position].sentence_id
+        if spans.candidates(text(sentence), kinds, question) and _says_enough_of(index, sentence, question):
             return replace(retrieval, candidates=candidates.with_first(position))
     return retrieval
+
+
+def _says_enough_of(index: CorpusIndex, sentence: int, question: str) -> bool:
+    """Whether `sentence` holds `KIND_SHARE` of the question's IDF weight: a time of day in a
+    sentence about something else ("A neighbour reported the fire at 3:40 a.m." for "What time
+    did the fire department arrive?") does not answer it."""
+    tokens = list(dict.fromkeys(tokenize_question(spans.without_asking(question))))
+    if not tokens:
+        return True
+    lexical = index.sentence_lexical
+    weights = lexical.idf(tokens)
+    held = np.array([_holds(lexical.units_containing(token), np.array([sentence])) for token in tokens])
+    return float(weights[held].sum()) >= KIND_SHARE * float(weights.sum())
 
 
 def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evidence:
