@@ -151,10 +151,10 @@ class Answerer:
         self.short_answer_floor = short_answer_floor
 
     def answer(self, retrieval: Retrieval) -> Answer:
-        retrieval = with_kind_first(retrieval, self.index)
         query = retrieval.query
         if _SMALL_TALK.match(query.question):
             return Answer(query.question, NOT_A_QUESTION, False, 0.0, [], id=query.id)
+        retrieval = with_kind_first(retrieval, self.index)
         confidence = self._confidence(retrieval)
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)

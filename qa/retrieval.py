@@ -133,6 +133,8 @@ class Retrieval:
     aliased_tokens: frozenset[str] = frozenset()
     # The best sentence's `coverage_sentence` feature: the share of the question's IDF weight it holds.
     best_coverage: float = 0.0
+    # What the question asks as retrieval read it (`searched`): what verification reads too.
+    searched: str = ""
 
 
 _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|their|them|this|that|these|those|there)\b", re.I)
@@ -222,12 +224,12 @@ def searched(query: Query) -> str:
     words, "more" or "which ones", would only count against the sentences that answer), followed
     by the follow-up when a noun of its own says what it asks for ("Which countries?")."""
     question = resolved(query)
-    if not bare_follow_up(query):
+    if not needs_history(query) or not _is_bare(question):
         return question
     asked = [turn for turn in query.history if turn.rstrip().endswith("?") and _names_something(turn)]
     if not asked:
         return question
-    # "Which countries?", "How many buses?": the noun says what it asks about, within that question.
+    # "Which countries?": the noun says what it asks about, within that question.
     return f"{asked[-1]} {question}" if _names_something(question) else asked[-1]
 
 
@@ -235,9 +237,10 @@ def bare_follow_up(query: Query) -> bool:
     """A follow-up whose words name nothing once its pronouns are resolved ("Why?", "Tell me
     more.", "Who said so?", "How many?"), or only what kind of thing it asks for ("Which
     countries?", "What year?")."""
-    if not needs_history(query):
-        return False
-    question = resolved(query)
+    return needs_history(query) and _is_bare(resolved(query))
+
+
+def _is_bare(question: str) -> bool:
     return not _names_something(question) or bool(_ASKS_ONLY_WHICH.match(question))
 
 
@@ -367,7 +370,7 @@ class Retriever:
             )
             coverage = float(features.matrix[order[0], _COVERAGE]) if len(order) else 0.0
             aliased = frozenset(t for mention_tokens, _ in form.mentions for t in mention_tokens)
-            results.append(Retrieval(query, candidates, aliased, coverage))
+            results.append(Retrieval(query, candidates, aliased, coverage, form.question))
         return results
 
     def features(self, queries: Sequence[Query]) -> list[SentenceFeatures]:

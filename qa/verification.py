@@ -21,7 +21,7 @@ import numpy as np
 from qa import spans
 from qa.abstention import Signals, question_names
 from qa.lexical import tokenize_question
-from qa.retrieval import Retrieval, searched
+from qa.retrieval import Retrieval
 from qa.store import CorpusIndex
 
 _NEGATION = re.compile(r"\b(not|never|no|none|nor|without)\b|n't\b", re.I)
@@ -94,7 +94,7 @@ def with_kind_first(retrieval: Retrieval, index: CorpusIndex) -> Retrieval:
     one scores within `KIND_MARGIN` of it. "How much will the extra buses cost each year?" found
     "pay for the extra buses from its reserve fund" 0.026 above Okafor's "$1.9 million a year"
     once another article using "cost" was published, and the kind rule declined it."""
-    question = searched(retrieval.query)
+    question = retrieval.searched
     kinds = spans.asked_kinds(question)
     candidates = retrieval.candidates
     if not kinds or not set(kinds) <= spans.RELIABLE or len(candidates) < 2:
@@ -116,21 +116,26 @@ def _says_enough_of(index: CorpusIndex, sentence: int, question: str) -> bool:
     """Whether `sentence` holds `KIND_SHARE` of the question's IDF weight: a time of day in a
     sentence about something else ("A neighbour reported the fire at 3:40 a.m." for "What time
     did the fire department arrive?") does not answer it."""
-    tokens = list(dict.fromkeys(tokenize_question(spans.without_asking(question))))
+    tokens = _asked_words(question)
     if not tokens:
         return True
     lexical = index.sentence_lexical
     weights = lexical.idf(tokens)
-    held = np.array([_holds(lexical.units_containing(token), np.array([sentence])) for token in tokens])
+    held = np.array([sentence in lexical.units_containing(token) for token in tokens])
     return float(weights[held].sum()) >= KIND_SHARE * float(weights.sum())
+
+
+def _asked_words(question: str, aliased: frozenset[str] = frozenset()) -> list[str]:
+    """The question's own words, once each, less those that ask for a kind ("how many") and those
+    standing for a name it mentions under an alias."""
+    return [t for t in dict.fromkeys(tokenize_question(spans.without_asking(question))) if t not in aliased]
 
 
 def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evidence:
     candidates = retrieval.candidates
     best = candidates[0].sentence_id
-    question = searched(retrieval.query)
-    own = tokenize_question(spans.without_asking(question))
-    tokens = [t for t in dict.fromkeys(own) if t not in retrieval.aliased_tokens]
+    question = retrieval.searched
+    tokens = _asked_words(question, retrieval.aliased_tokens)
     missing_peak = missing_share = missing_sentence = missing_document = name_absent = 0.0
     around = _neighbourhood(index, best)
     lexical = index.sentence_lexical
