@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from qa import spans
 from qa.abstention import Calibration, signals
-from qa.reader import Reader
+from qa.reader import Reader, Reading
 from qa.retrieval import (
     Candidate,
     Query,
@@ -24,7 +24,7 @@ from qa.retrieval import (
     wants_more,
 )
 from qa.store import CorpusIndex
-from qa.verification import Verifier, evidence, with_kind_first
+from qa.verification import Evidence, Verifier, doubts_kind, evidence, with_kind_first
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,15 @@ def _reads_short_answer(query: Query) -> bool:
     return not bare_follow_up(query) or (bool(kinds) and set(kinds) <= _BARE_FACT_KINDS)
 
 
+@dataclass(frozen=True)
+class _BestRead:
+    """The reader's words for one sentence, and whether they read as the kind of span asked."""
+
+    sentence: int
+    reading: Reading
+    of_kind: bool
+
+
 # How far down a "Who wrote ...?" question looks for its article's byline.
 BYLINE_REACH = 5
 
@@ -155,7 +164,12 @@ class Answerer:
         if _SMALL_TALK.match(query.question):
             return Answer(query.question, NOT_A_QUESTION, False, 0.0, [], id=query.id)
         retrieval = with_kind_first(retrieval, self.index)
-        confidence = self._confidence(retrieval)
+        confidence, found = self._confidence(retrieval)
+        reading = None
+        if confidence >= self.min_confidence and found is not None and doubts_kind(found):
+            reading = self._reading_of_own_kind(retrieval)
+            if reading is not None and not reading.of_kind:
+                confidence = 0.0
         if confidence < self.min_confidence:
             return Answer(query.question, NOT_COVERED, False, round(confidence, 4), [], id=query.id)
         if asks_for_author(query.question):
@@ -170,7 +184,7 @@ class Answerer:
                 break
         short = None
         if self.reader is not None and _reads_short_answer(query):
-            short = self._short_answer(self.reader, retrieval, citations[0])
+            short = self._short_answer(self.reader, retrieval, citations[0], reading)
         if short is not None:
             citations[0] = replace(citations[0], short_answer=short)
         best = citations[0].score
@@ -180,24 +194,44 @@ class Answerer:
             text = f"{short.text}: {text}"
         return Answer(query.question, text, True, round(confidence, 4), citations, id=query.id)
 
-    def _confidence(self, retrieval: Retrieval) -> float:
+    def _confidence(self, retrieval: Retrieval) -> tuple[float, Evidence | None]:
         """The lower of abstention's confidence (is the question about these articles at all?) and
-        the verifier's (does the best sentence say what is asked?); the second is only read when
-        the first passes."""
+        the verifier's (does the best sentence say what is asked?), with the verifier's evidence;
+        the second is only read when the first passes."""
         if not retrieval.candidates:
-            return 0.0
+            return 0.0, None
         read = signals(retrieval, self.index)
         confidence = self.calibration.confidence(read)
         if confidence < self.min_confidence:
-            return confidence
-        return min(confidence, self.verifier.probability(evidence(retrieval, self.index, read)))
+            return confidence, None
+        found = evidence(retrieval, self.index, read)
+        return min(confidence, self.verifier.probability(found)), found
 
-    def _short_answer(self, reader: Reader, retrieval: Retrieval, citation: Citation) -> ShortAnswer | None:
+    def _reading_of_own_kind(self, retrieval: Retrieval) -> _BestRead | None:
+        """The reader's words for the best sentence, for a fact question it reads as asked (not
+        a bare follow-up, which is searched as another question): None without a reader."""
+        query = retrieval.query
+        if self.reader is None or not _reads_short_answer(query) or retrieval.searched != resolved(query):
+            return None
+        return self._read_best(self.reader, retrieval)
+
+    def _read_best(self, reader: Reader, retrieval: Retrieval) -> _BestRead:
+        sentence = retrieval.candidates[0].sentence_id
+        text = self.index.sentence_text(sentence)
+        question = resolved(retrieval.query)
+        (reading,) = reader.read(question, [text])
+        kinds = spans.asked_kinds(question)
+        return _BestRead(sentence, reading, spans.reads_as(text[reading.answer_start : reading.answer_end], kinds))
+
+    def _short_answer(
+        self, reader: Reader, retrieval: Retrieval, citation: Citation, read: _BestRead | None
+    ) -> ShortAnswer | None:
         """The words of the best sentence (always inside the first citation) that answer a fact
         question: its one span of the kind asked when it holds exactly one (`spans.lone_span`),
-        else the reader's words when it is sure enough of them (start and end probabilities'
-        product at least the floor), they read as the kind asked (`spans.reads_as`) and they
-        are not the article's dateline (`spans.clear_of_dateline`)."""
+        else the reader's words (`read`, when it read this sentence already) when it is sure
+        enough of them (start and end probabilities' product at least the floor), they read as
+        the kind asked (`spans.reads_as`) and they are not the article's dateline
+        (`spans.clear_of_dateline`)."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
@@ -205,12 +239,14 @@ class Answerer:
         if lone is not None:
             first, last = lone.start, lone.end
         else:
-            (reading,) = reader.read(question, [text])
+            if read is None or read.sentence != sentence:
+                read = self._read_best(reader, retrieval)
+            reading = read.reading
             first, last = reading.answer_start, reading.answer_end
             kinds = spans.asked_kinds(question)
             if (
                 reading.answer_probability < self.short_answer_floor
-                or not spans.reads_as(text[first:last], kinds)
+                or not read.of_kind
                 or not spans.clear_of_dateline(text, first, last, kinds)
             ):
                 return None

@@ -92,9 +92,11 @@ _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
         ("time",),
     ),
     (re.compile(r"^\W*(who|whom|whose)\b|\b(by|to|with|for) whom\b", re.I), ("name",)),
+    # "Where does Warsaw rank in terms of population?" asks for a rank ("9th"), not a place.
     (
         re.compile(
-            rf"^\W*where(\s+{_AUX}\b|\W*$)|\b(what|which|in what) (city|country|state|town|place|region|county)\b",
+            rf"^\W*where(\s+{_AUX}\b(?!.*\branks?\b)|\W*$)"
+            r"|\b(what|which|in what) (city|country|state|town|place|region|county)\b",
             re.I,
         ),
         ("place",),

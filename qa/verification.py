@@ -58,8 +58,10 @@ class Evidence:
     name_absent: float  # 1 when a name the question uses is in neither the sentence nor its neighbours
     negation: float  # 1 when the question negates and the sentence does not
     margin: float  # the best score less the second's
-    # The question asks for a kind the patterns find reliably (an amount of money, a share, a clock
-    # time) and neither the best sentence nor a neighbour (a citation widens to it) holds one.
+    # The question asks for a kind of span and neither the best sentence nor a neighbour (a
+    # citation widens to it) holds one. Not a model input: `doubts_kind` reads it.
+    kind_unheld: bool = False
+    # The same, for a kind the patterns find reliably (an amount of money, a share, a clock time).
     # Not a model input: `Verifier` reads it as a rule.
     kind_missing: bool = False
     # The question names that kind of amount ("how much did it cost", "what percentage"): with
@@ -164,10 +166,8 @@ def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evid
     sentence = index.sentence_text(best)
     kinds = spans.asked_kinds(question)
     kind_absent = float(bool(kinds) and not spans.candidates(sentence, kinds, question))
-    kind_missing = (
-        bool(kind_absent)
-        and set(kinds) <= spans.RELIABLE
-        and not any(spans.candidates(index.sentence_text(n), kinds, question) for n in around.tolist() if n != best)
+    kind_unheld = bool(kind_absent) and not any(
+        spans.candidates(index.sentence_text(n), kinds, question) for n in around.tolist() if n != best
     )
     negation = float(bool(_NEGATION.search(question)) and not _NEGATION.search(sentence))
     margin = candidates[0].score - candidates[1].score if len(candidates) > 1 else 1.0
@@ -183,9 +183,19 @@ def evidence(retrieval: Retrieval, index: CorpusIndex, signals: Signals) -> Evid
         name_absent,
         negation,
         margin,
-        kind_missing,
+        kind_unheld,
+        kind_unheld and set(kinds) <= spans.RELIABLE,
         spans.names_its_amount(question),
     )
+
+
+def doubts_kind(found: Evidence) -> bool:
+    """Whether the best sentence may not say what the question asks although the verifier
+    passed it: neither it nor a neighbour holds a span of the kind asked, nor the question's most
+    specific word. Patterns miss names, dates and counts written some other way, so this alone
+    does not decline; the reader's words for it, when they do not read as that kind either
+    ("number" for "How many students attend Lakeside high schools?"), do (`qa.answering`)."""
+    return found.kind_unheld and found.missing_peak >= 1.0
 
 
 @dataclass(frozen=True)
