@@ -326,7 +326,9 @@ def checked_query(question: str, history: Sequence[str], top_k: int, doc_ids: Se
     for name, position, value in arguments:
         if is_undecodable(value):
             raise _bad_argument(name, position, [NOT_UTF8])
-    body = {"question": question, "history": list(history), "top_k": top_k, "doc_ids": list(doc_ids)}
+    body = {"question": question, "history": list(history), "top_k": top_k}
+    if doc_ids:
+        body["doc_ids"] = list(doc_ids)
     try:
         query: Query = AskRequestSchema().load(body)
     except marshmallow.ValidationError as exc:

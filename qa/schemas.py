@@ -94,11 +94,16 @@ def question_field(**kwargs: Any) -> Text:
 MAX_DOC_IDS = 100
 
 
+# An empty list scopes to nothing: answering from the whole archive instead would leak what a
+# client that narrowed its list to nothing meant to leave out.
+NO_DOC_IDS = "Name at least one article, or leave doc_ids out to answer from all of them."
+
+
 def doc_ids_field(description: str) -> fields.List:
     return fields.List(
         Text(validate=validate.Length(1, 128)),
         load_default=list,
-        validate=validate.Length(max=MAX_DOC_IDS),
+        validate=[validate.Length(min=1, error=NO_DOC_IDS), validate.Length(max=MAX_DOC_IDS)],
         metadata={"description": description},
     )
 
@@ -117,8 +122,8 @@ class AskRequestSchema(ma.Schema):
         metadata={"description": "Earlier questions of the conversation, oldest first."},
     )
     doc_ids = doc_ids_field(
-        f"Answer from these articles only (at most {MAX_DOC_IDS} `doc_id`s); default: all. An id the archive "
-        "does not hold is a 400 `unknown_documents` naming it."
+        f"Answer from these articles only (1 to {MAX_DOC_IDS} `doc_id`s); leave it out to answer from all. An id "
+        "the archive does not hold is a 400 `unknown_documents` naming it."
     )
 
     @ma.post_load

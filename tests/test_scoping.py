@@ -113,6 +113,30 @@ def test_ask_scoped_to_unknown_articles_is_a_400_naming_them(archive_client) -> 
     assert too_many.status_code == 400 and "doc_ids" in too_many.get_json()["error"]["fields"]
 
 
+def test_an_empty_scope_is_a_400_not_the_whole_archive(archive_client) -> None:
+    # "doc_ids": [] answered from every article: a client that narrowed its list to nothing got
+    # answers from the articles it meant to leave out.
+    empty = {"doc_ids": ["Name at least one article, or leave doc_ids out to answer from all of them."]}
+    asked = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": []})
+    assert asked.status_code == 400
+    assert asked.get_json()["error"]["code"] == "invalid_request" and asked.get_json()["error"]["fields"] == empty
+    chat = archive_client.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": []}
+    )
+    assert chat.status_code == 400 and chat.get_json()["error"]["fields"] == empty
+    batch = archive_client.post(
+        "/v1/ask/batch", json={"questions": [{"id": "none", "question": BRIDGE_QUESTION, "doc_ids": []}]}
+    )
+    (result,) = batch.get_json()["results"]
+    assert result["error"]["fields"] == empty
+    # Leaving the field out still answers from every article, in each route.
+    assert archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION}).status_code == 200
+    chat = archive_client.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}]}
+    )
+    assert chat.status_code == 200
+
+
 def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:
     asked = archive_client.post("/v1/ask", json={"question": BRIDGE_QUESTION, "doc_ids": [HARBOUR_ID], "top_k": 1})
     (citation,) = asked.get_json()["citations"]

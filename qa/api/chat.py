@@ -202,7 +202,7 @@ class ChatRequestSchema(ma.Schema):
         validate=validate.Range(1, MAX_TOP_K),
         metadata={"description": "Extension: how many citations at most."},
     )
-    doc_ids = doc_ids_field("Extension: answer from these articles only (their `doc_id`s); default: all.")
+    doc_ids = doc_ids_field("Extension: answer from these articles only (their `doc_id`s); leave it out for all.")
 
     @ma.validates_schema
     def stream_options_need_a_stream(self, data: dict[str, Any], **_: Any) -> None:
@@ -236,7 +236,7 @@ def chat_query(messages: list[dict[str, str]], top_k: int, doc_ids: list[str] | 
         "question": messages[users[-1]]["content"],
         "history": [messages[i]["content"] for i in history],
         "top_k": top_k,
-        "doc_ids": doc_ids or [],
+        **({"doc_ids": doc_ids} if doc_ids else {}),
     }
     replies = [m["content"] for m in messages[: users[-1]] if m["role"] == "assistant"][-MAX_HISTORY_TURNS:]
     told = tuple(_MARKER.sub("", reply)[:MAX_REPLY_CHARS].strip() for reply in replies)
