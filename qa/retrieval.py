@@ -226,11 +226,18 @@ def searched(query: Query) -> str:
     question = resolved(query)
     if not needs_history(query) or not _is_bare(question):
         return question
-    asked = [turn for turn in query.history if turn.rstrip().endswith("?") and _names_something(turn)]
+    history = query.history
+    asked = [n for n, turn in enumerate(history) if turn.rstrip().endswith("?") and _names_something(turn)]
     if not asked:
         return question
+    # That question as it was read in its turn, its own pronouns resolved ("What is his job?"
+    # after "Who boasted about the tunnels?" is about Mohammad Bagheri): replies, when the
+    # conversation has one per question, up to the one it followed.
+    position = asked[-1]
+    told = query.told[:position] if len(query.told) == len(history) else ()
+    topic = resolved(Query(history[position], history[:position], told=told))
     # "Which countries?": the noun says what it asks about, within that question.
-    return f"{asked[-1]} {question}" if _names_something(question) else asked[-1]
+    return f"{topic} {question}" if _names_something(question) else topic
 
 
 def bare_follow_up(query: Query) -> bool:

@@ -101,6 +101,19 @@ def test_tell_me_more_again_and_again_keeps_citing_what_no_reply_did(client) -> 
         messages += [{"role": "assistant", "content": reply["content"]}, {"role": "user", "content": "Tell me more."}]
 
 
+def test_tell_me_more_after_a_pronoun_follow_up_is_about_whom_the_pronoun_named(client) -> None:
+    # "Tell me more." after "Who boasted about the tunnels?" and "What is his job?" was declined
+    # twice in a row (0.01): it was searched as "What is his job?" with "his" unresolved.
+    messages: list[dict[str, str]] = []
+    for turn in ("Who boasted about the tunnels?", "What is his job?", "Tell me more."):
+        messages.append({"role": "user", "content": turn})
+        reply = chat(client, messages=messages).get_json()["choices"][0]["message"]
+        assert reply["answerable"], turn
+        messages.append({"role": "assistant", "content": reply["content"]})
+    assert "Mohammad Bagheri" not in reply["citations"][0]["quote"]  # told twice already
+    assert_exact_citations(reply["citations"])
+
+
 def test_content_parts_are_read_as_text(client) -> None:
     parts = [{"type": "text", "text": FENTANYL}, {"type": "image_url", "image_url": {"url": "data:,"}}]
     plain = chat(client, messages=[{"role": "user", "content": FENTANYL}]).get_json()
