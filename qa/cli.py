@@ -247,7 +247,8 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: b
     (`qa ingest seeds/` re-imports the seeds folder). An archive built with other settings or
     another model is re-embedded from its own articles. A seed file that cannot be used is
     reported on stderr and skipped (text that is not UTF-8, an id already taken) or indexed under
-    its file name (metadata that is not a JSON object of strings).
+    its file name and stem (metadata that is not a JSON object, or whose id or title is no
+    string); other fields are kept whatever their JSON type, less an unusable url or date.
 
     \b
     Examples:
