@@ -235,7 +235,7 @@ class Answerer:
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
-        lone = spans.lone_span(text, question)
+        lone = spans.lone_span(text, question) or spans.titled_name(text, question)
         if lone is not None:
             first, last = lone.start, lone.end
         else:

@@ -593,3 +593,34 @@ def test_a_pronoun_resolves_to_whom_the_conversation_was_about(
     question: str, history: tuple[str, ...], expected: str
 ) -> None:
     assert resolved(Query(question, history)) == expected
+
+
+def test_who_holds_a_title_gets_the_name_after_it(newsroom: Service) -> None:
+    # The reader gave "Antony J. Blinken", the opening sentence's first name, for China's foreign
+    # minister; the name after the question's title words, "Foreign Minister", is the answer.
+    answer = newsroom.ask(Query("Who is China's foreign minister?"))
+    short = answer.citations[0].short_answer
+    text = (NEWSROOM / "seeds" / "blinken-wang-yi-talks.txt").read_text(encoding="utf-8")
+    assert short is not None and (short.text, text[short.start : short.end]) == ("Wang Yi", "Wang Yi")
+    assert answer.answer.startswith("Wang Yi: ")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "name"),
+    [
+        (
+            "He hired defensive coordinator Wade Phillips in 2015.",
+            "Who was the defensive coordinator?",
+            "Wade Phillips",
+        ),
+        ("The city's mayor Ed Lee's plan passed.", "Who is the mayor?", "Ed Lee"),  # a possessive dropped
+        ("Administrator James E. Webb agreed.", "Who was NASA's administrator?", None),  # a capitalised title alone
+        ("The coach Gary Kubiak said so.", "When did the coach speak?", None),  # not a who question
+        ("Deputy Administrator Hugh L. Dryden said.", "Who was the deputy administrator?", "Hugh L. Dryden"),
+    ],
+)
+def test_a_name_after_a_title_of_the_questions_words(sentence: str, question: str, name: str | None) -> None:
+    found = spans.titled_name(sentence, question)
+    assert (found.text if found else None) == name
+    if found:
+        assert sentence[found.start : found.end] == name
