@@ -1,8 +1,14 @@
 """gunicorn's asyncio worker, answering in the API's JSON error shape even before Flask runs.
 
 gunicorn itself refuses a request it cannot parse (a malformed request line, a URL over its
-limit, too many or too large headers) and writes those answers in text/plain. `JsonErrorProtocol`
-writes them as `{"error": {"code", "message"}}` with an `X-Request-Id`, like every other error.
+limit, too many or too large headers, a transfer coding it does not know) and writes those
+answers in text/plain. `JsonErrorProtocol` writes them as `{"error": {"code", "message"}}` with an
+`X-Request-Id`, like every other error.
+
+It also refuses the transfer codings gunicorn knows but does not decode. gunicorn's parser takes
+`gzip`, `deflate`, `compress` (and `identity`) before `chunked` as valid, but only undoes the
+chunking: the app got a gzip body still compressed and answered 400 `invalid_json`. The server
+decodes no transfer coding but `chunked`, so any other is answered 501, as an unknown one is.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
+from gunicorn.asgi.parser import UnsupportedTransferCoding
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
@@ -21,6 +28,19 @@ from qa.api.request_id import request_id
 
 
 class JsonErrorProtocol(ASGIProtocol):
+    def _on_headers_complete(self) -> bool:
+        """Refuse a transfer coding other than `chunked` before the request reaches the app.
+
+        gunicorn's parser calls this once it has checked the headers (the list ends with
+        `chunked`, which is not stacked); the exception raised here ends its parse as its own
+        unknown coding does, with a 501 and the connection closed, before any of the body is read."""
+        parser = self._callback_parser
+        headers = getattr(parser, "asgi_headers", None) or parser.headers
+        coding = _undecoded_coding(headers)
+        if coding is not None:
+            raise UnsupportedTransferCoding(coding)
+        return bool(super()._on_headers_complete())
+
     def _send_error_response(self, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()) -> None:
         """gunicorn's own error answer, in JSON. The parser failed, so the client's request id is unknown."""
         document = error_document(CODES.get(status, "invalid_request"), _explained(status, message))
@@ -37,6 +57,19 @@ class JsonErrorProtocol(ASGIProtocol):
         self._safe_write(body)
 
 
+def _undecoded_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The first transfer coding in the request's `Transfer-Encoding` fields
+    other than `chunked`, the only one the server decodes; None if there is none."""
+    for name, value in headers:
+        if bytes(name).lower() != b"transfer-encoding":
+            continue
+        for coding in bytes(value).split(b","):
+            coding = coding.strip(b" \t")
+            if coding.lower() != b"chunked":
+                return coding.decode("latin-1")
+    return None
+
+
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -51,7 +84,7 @@ _MEANINGS = {
     414: "The URL is too long",
     431: "The request headers are too many or too large",
     500: "The server failed to answer",
-    501: "The server does not implement this",
+    501: "The server does not implement this transfer coding",  # gunicorn's only 501
 }
 
 

@@ -430,6 +430,48 @@ def test_a_chunked_body_within_the_limit_is_answered(server: Server) -> None:
     assert status == 200 and json.loads(payload)["question"] == ROBINSON_QUESTION
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "transfer_encoding, coding",
+    [
+        (b"gzip, chunked", "gzip"),
+        (b"Deflate, chunked", "Deflate"),
+        (b"compress, chunked", "compress"),
+        (b"identity, chunked", "identity"),
+        (b"gzip\r\nTransfer-Encoding: chunked", "gzip"),  # the same list over two fields
+        (b"foo, chunked", "foo"),
+        (b"foo", "foo"),
+    ],
+)
+def test_a_transfer_coding_other_than_chunked_is_a_json_501_never_read_as_the_body(
+    server: Server, transfer_encoding: bytes, coding: str
+) -> None:
+    """gunicorn knows gzip, deflate and compress as transfer codings but does not decode them: it
+    only undoes the chunking, so a gzip body reached Flask compressed and was answered 400
+    `invalid_json`. A transfer coding the server does not decode is refused like an unknown one."""
+    body = json.dumps({"question": ROBINSON_QUESTION}).encode()
+    if coding.lower() == "gzip":
+        body = gzip.compress(body)
+    answer = exchange(server.port, post_ask(b"Transfer-Encoding: " + transfer_encoding + b"\r\n", chunked(body)))
+    message = f"The server does not implement this transfer coding ({coding})."
+    assert_json_error(answer, 501, "not_implemented", message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "framing, detail",
+    [
+        (b"Transfer-Encoding: gzip\r\n", "Transfer-Encoding does not end with chunked"),
+        (b"Transfer-Encoding: chunked, gzip\r\n", "Invalid Transfer-Encoding after chunked"),
+        (b"Transfer-Encoding: chunked, chunked\r\n", "Stacked chunked encoding"),
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "Content-Length with Transfer-Encoding"),
+    ],
+)
+def test_a_transfer_encoding_that_frames_no_body_is_a_json_400(server: Server, framing: bytes, detail: str) -> None:
+    answer = exchange(server.port, post_ask(framing, chunked(b"{}")))
+    assert_json_error(answer, 400, "invalid_request", f"The request is not valid HTTP ({detail}).")
+
+
 class SlowClient:
     """A connection that sends its request a byte at a time; `finish` sends the rest and reads the answer."""
 
