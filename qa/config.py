@@ -29,20 +29,42 @@ def _env_flag(value: str) -> bool:
     raise ValueError("use 1 or 0")
 
 
+# Why a key is refused; the key itself is never shown (it may be a real one with a typo).
+BAD_KEY = "a key must be printable ASCII without spaces (its value is not shown)"
+
+
+def _is_valid_key(key: str) -> bool:
+    """An HTTP header carries bytes read as Latin-1: any other key could never be matched."""
+    return key.isascii() and key.isprintable() and " " not in key
+
+
 def _read_keys(path: Path) -> tuple[str, ...]:
     """Keys from a file, one a line; blank lines and `#` comments are skipped, and so is a leading
-    UTF-8 byte-order mark (editors write one), which would otherwise make the first key unusable."""
+    UTF-8 byte-order mark (editors write one), which would otherwise make the first key unusable.
+    A bad key is named by the file and its line, so the operator knows which of the two variables
+    (and which line) to fix; lines are split at newlines only, as an editor numbers them."""
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"QA_API_KEYS_FILE={str(path)!r} cannot be read: {exc}") from exc
-    return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
+    keys = []
+    for number, line in enumerate(lines, start=1):
+        key = line.strip()
+        if not key or key.startswith("#"):
+            continue
+        if not _is_valid_key(key):
+            raise ValueError(f"QA_API_KEYS_FILE={str(path)!r}, line {number}: {BAD_KEY}")
+        keys.append(key)
+    return tuple(keys)
 
 
 def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     """The keys of QA_API_KEYS (comma-separated), then those of QA_API_KEYS_FILE."""
+    listed = _env_tuple(env.get("QA_API_KEYS", ""))
+    if not all(map(_is_valid_key, listed)):
+        raise ValueError(f"QA_API_KEYS: {BAD_KEY}")
     keys_file = env.get("QA_API_KEYS_FILE")
-    return (*_env_tuple(env.get("QA_API_KEYS", "")), *(_read_keys(Path(keys_file)) if keys_file else ()))
+    return (*listed, *(_read_keys(Path(keys_file)) if keys_file else ()))
 
 
 # Accepted ranges (lowest, highest or None), checked on every construction so that a bad value
@@ -141,9 +163,8 @@ class Settings:
             raise ValueError(f"QA_QUERY_ENCODER must be one of {', '.join(PRECISIONS)}, not {self.query_encoder!r}")
         if self.reader not in READERS:
             raise ValueError(f"QA_READER must be one of {', '.join(READERS)}, not {self.reader!r}")
-        if any(not key.isascii() or not key.isprintable() or " " in key for key in self.api_keys):
-            # An HTTP header carries bytes read as Latin-1: any other key could never be matched.
-            raise ValueError("QA_API_KEYS: a key must be printable ASCII without spaces (its value is not shown)")
+        if not all(map(_is_valid_key, self.api_keys)):  # keys given in code; the variables' are checked as read
+            raise ValueError(f"api_keys: {BAD_KEY}")
         if self.read_requires_key and not self.api_keys:
             # Reads left open by a missing key would be the opposite of what was asked for.
             raise ValueError("QA_READ_REQUIRES_KEY=1 needs a key: set QA_API_KEYS or QA_API_KEYS_FILE")

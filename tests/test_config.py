@@ -93,8 +93,12 @@ def test_keyword_overrides_win_and_none_keeps_the_variable() -> None:
         ("QA_SENTENCES_PER_CHUNK", "0", "QA_SENTENCES_PER_CHUNK must be at least 1, not 0"),
         ("QA_MAX_SENTENCE_CHARS", "0", "QA_MAX_SENTENCE_CHARS must be at least 1, not 0"),
         ("QA_CHUNK_OVERLAP", "3", r"QA_CHUNK_OVERLAP \(3\) must be smaller than QA_SENTENCES_PER_CHUNK \(3\)"),
-        ("QA_API_KEYS", "ok-key,clé", r"a key must be printable ASCII without spaces \(its value is not shown\)$"),
-        ("QA_API_KEYS", "ok-key,two words", r"a key must be printable ASCII without spaces"),
+        (
+            "QA_API_KEYS",
+            "ok-key,clé",
+            r"^QA_API_KEYS: a key must be printable ASCII without spaces \(its value is not shown\)$",
+        ),
+        ("QA_API_KEYS", "ok-key,two words", r"^QA_API_KEYS: a key must be printable ASCII without spaces"),
     ],
 )
 def test_bad_values_are_rejected_with_the_variable_named(variable: str, value: str, message: str) -> None:

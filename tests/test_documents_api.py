@@ -643,6 +643,31 @@ def test_a_keys_file_saved_with_a_byte_order_mark_reads_its_first_key(tmp_path: 
     assert Settings.from_env({"QA_API_KEYS_FILE": str(keys_file)}).api_keys == ("k-file-1", "k-file-2")
 
 
+def test_a_bad_key_in_the_keys_file_is_named_by_the_file_and_its_line(tmp_path: Path) -> None:
+    """`bad key` in QA_API_KEYS_FILE stopped `qa serve` (and a SIGHUP reload) with "QA_API_KEYS: a
+    key must be ...": the other variable, so the operator looked for the key where it was not."""
+    keys_file = tmp_path / "keys"
+    # Line 4 as an editor numbers it: a form feed is no line break (splitlines took it for one).
+    keys_file.write_text("# rotated\r\nk-good\f\r\n\r\nbad key\r\n", encoding="utf-8")
+    message = (
+        f"QA_API_KEYS_FILE='{keys_file}', line 4: a key must be printable ASCII without spaces (its value is not shown)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Settings.from_env({"QA_API_KEYS": "k-env", "QA_API_KEYS_FILE": str(keys_file)})
+    result = run_qa({"QA_API_KEYS_FILE": str(keys_file), "QA_INDEX_DIR": str(tmp_path)}, "serve")
+    assert result.exit_code == 2 and result.stderr.endswith(f"\nError: {message}\n"), result.output
+    # A bad key in the variable is still named as the variable's, with a good keys file beside it.
+    keys_file.write_text("k-good\n", encoding="utf-8")
+    env = {"QA_API_KEYS": "k-env,bad key", "QA_API_KEYS_FILE": str(keys_file), "QA_INDEX_DIR": str(tmp_path)}
+    result = run_qa(env, "serve")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "\nError: QA_API_KEYS: a key must be printable ASCII without spaces (its value is not shown)\n"
+    )
+    with pytest.raises(ValueError, match=r"^api_keys: a key must be printable ASCII"):  # keys given in code
+        Settings.from_env({}, api_keys=("bad key",))
+
+
 def test_a_key_from_the_file_may_write(writable: Service, tmp_path: Path) -> None:
     keys_file = tmp_path / "keys"
     keys_file.write_text("k-from-file\n", encoding="utf-8")
