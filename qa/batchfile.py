@@ -27,6 +27,8 @@ INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 # How a path of `-` (stdin) is named in messages, as Python names it.
 STDIN_NAME = "<stdin>"
 OUTPUT_FORMATS = ("jsonl", "csv")
+# How messages name each output format.
+FORMAT_NAMES = {"jsonl": "JSON lines", "csv": "CSV"}
 # The short answer's words last: a row read by a spreadsheet keeps the older columns where they were.
 CSV_COLUMNS = ("id", "question", "answer", "answerable", "confidence", "citations", "short_answer")
 
@@ -149,6 +151,36 @@ def output_format(out: Path | None, requested: str | None) -> str:
     if requested:
         return requested
     return "csv" if out is not None and out.suffix.lower() == ".csv" else "jsonl"
+
+
+def answers_format(out: Path) -> str | None:
+    """The format of the answers already in `out`, told by its first line, so that `--resume` adds
+    to it in that format and never writes CSV rows into JSON lines or the reverse; None when it
+    holds no answer yet (missing, empty, or only the partial line of a run killed mid-write).
+    ValueError, naming what it holds, when appending answers of either format would corrupt it."""
+    if not out.exists():
+        return None
+    with out.open(encoding="utf-8", errors="replace", newline="") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    if not first.endswith("\n"):
+        return None
+    try:
+        if isinstance(json.loads(first), dict):
+            return "jsonl"
+    except ValueError:
+        pass
+    header = next(csv.reader([first]), [])
+    if header == list(CSV_COLUMNS):
+        return "csv"
+    if header[:2] == ["id", "question"]:
+        raise ValueError(
+            f"{out} holds CSV answers with the columns {','.join(header)}, not the "
+            f"{','.join(CSV_COLUMNS)} written now: write to another -o/--output"
+        )
+    raise ValueError(
+        f"{out} holds no answers of qa batch (its first line is neither a JSON object nor a CSV header): "
+        "write to another -o/--output, or drop --resume to write over it"
+    )
 
 
 def _drop_partial_last_line(path: Path) -> None:

@@ -435,7 +435,9 @@ def ask(
     type=click.Choice(["jsonl", "csv"]),
     help="Output format (default: csv when OUT ends in .csv, else jsonl).",
 )
-@click.option("--resume", is_flag=True, help="Skip the ids already answered in OUT and append the rest.")
+@click.option(
+    "--resume", is_flag=True, help="Skip the ids already answered in OUT and append the rest, in the format OUT holds."
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 1000),
@@ -479,6 +481,8 @@ def batch(
         raise click.UsageError("FILE - (stdin) needs --input-format txt, jsonl or csv")
     if not stdin and out is not None and out.resolve() == file.resolve():  # answers would replace the questions
         raise click.UsageError("-o/--output names FILE itself: write the answers to another file")
+    if resume and out is not None:
+        fmt = _resume_format(out, fmt)
     fmt = batchfile.output_format(out, fmt)
     try:
         plan = batchfile.plan(file, batchfile.done_ids(out, fmt) if resume and out else set(), in_fmt)
@@ -505,6 +509,32 @@ def batch(
         + (f", {plan.already_done} already in {out}" if resume else ""),
         err=True,
     )
+
+
+def _resume_format(out: Path, requested: str | None) -> str | None:
+    """The format `--resume` adds answers to OUT in: the one OUT holds (`--resume` after
+    `--format jsonl -o out.csv` appended header-less CSV rows to the JSON lines, answering every
+    question again). A --format that contradicts it is a usage error; without one, OUT's content
+    wins over its extension, and stderr says so."""
+    from qa import batchfile
+
+    try:
+        found = batchfile.answers_format(out)
+    except ValueError as exc:
+        raise click.UsageError(f"--resume: {exc}") from exc
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if found is None:
+        return requested
+    name = batchfile.FORMAT_NAMES[found]
+    if requested is not None and requested != found:
+        raise click.UsageError(
+            f"--resume: {out} holds answers as {name}, not {batchfile.FORMAT_NAMES[requested]}: "
+            f"pass --format {found} to add to it, or write --format {requested} to another -o/--output"
+        )
+    if found != batchfile.output_format(out, requested):
+        click.echo(f"{out} holds answers as {name}: adding to it as {name} (--format {found})", err=True)
+    return found
 
 
 @cli.command()

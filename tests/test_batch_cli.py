@@ -235,6 +235,85 @@ def test_resume_csv_appends_rows_under_one_header(tmp_path: Path, cli_env: dict[
     assert out.read_text(encoding="utf-8").count("id,question,") == 1
 
 
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("name, fmt", [("answers.csv", "jsonl"), ("answers.jsonl", "csv")])
+def test_resume_adds_to_the_output_in_the_format_it_holds(
+    tmp_path: Path, cli_env: dict[str, str], name: str, fmt: str
+) -> None:
+    """`--resume` after `--format jsonl -o answers.csv` took the .csv name for the format: it found
+    "0 already in" the JSON lines, answered everything again and appended header-less CSV rows."""
+    questions = tmp_path / "q.txt"
+    questions.write_text(f"{FENTANYL}\n", encoding="utf-8")
+    out = tmp_path / name
+    assert run(cli_env, str(questions), "-o", str(out), "--format", fmt).exit_code == 0
+    questions.write_text(f"{FENTANYL}\n{ROBINSON}\n", encoding="utf-8")
+    held = "JSON lines" if fmt == "jsonl" else "CSV"
+    result = run(cli_env, str(questions), "-o", str(out), "--resume")  # the format it holds, not named
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"{out} holds answers as {held}: adding to it as {held} (--format {fmt})\n")
+    assert result.stderr.endswith(f"answered 1, skipped 0 bad lines, 1 already in {out}\n")
+    again = run(cli_env, str(questions), "-o", str(out), "--resume", "--format", fmt)  # named: no note
+    assert again.exit_code == 0 and again.stderr.startswith("answering"), again.output
+    assert again.stderr.endswith(f"answered 0, skipped 0 bad lines, 2 already in {out}\n")
+    if fmt == "jsonl":
+        assert [(a["id"], a["question"]) for a in read_jsonl(out)] == [(1, FENTANYL), (2, ROBINSON)]
+    else:
+        assert [(row["id"], row["question"]) for row in read_csv(out)] == [("1", FENTANYL), ("2", ROBINSON)]
+        assert out.read_text(encoding="utf-8").count("id,question,") == 1
+
+
+def test_resume_with_a_format_other_than_the_output_holds_is_a_usage_error(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_text(f"{FENTANYL}\n", encoding="utf-8")
+    out = tmp_path / "answers.csv"
+    assert run(cli_env, str(questions), "-o", str(out), "--format", "jsonl").exit_code == 0
+    written = out.read_bytes()
+    result = run(cli_env, str(questions), "-o", str(out), "--resume", "--format", "csv")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.endswith(
+        f"Error: --resume: {out} holds answers as JSON lines, not CSV: "
+        "pass --format jsonl to add to it, or write --format csv to another -o/--output\n"
+    )
+    assert out.read_bytes() == written
+
+
+@pytest.mark.parametrize(
+    "content, holds",
+    [
+        (
+            "my notes\n",
+            "holds no answers of qa batch (its first line is neither a JSON object nor a CSV header): "
+            "write to another -o/--output, or drop --resume to write over it",
+        ),
+        (
+            'id,question,answer,answerable,confidence,citations\r\n1,Why?,Because.,true,0.9,"[]"\r\n',
+            "holds CSV answers with the columns id,question,answer,answerable,confidence,citations, not the "
+            "id,question,answer,answerable,confidence,citations,short_answer written now: write to another -o/--output",
+        ),
+    ],
+    ids=["not-answers", "older-csv-columns"],
+)
+def test_resume_into_a_file_that_holds_other_content_is_a_usage_error(
+    tmp_path: Path, cli_env: dict[str, str], content: str, holds: str
+) -> None:
+    """Answers appended to a file that holds something else (notes, or CSV with other columns, as
+    before the short_answer column) would corrupt it; it is left as it was."""
+    questions = tmp_path / "q.txt"
+    questions.write_text(f"{FENTANYL}\n", encoding="utf-8")
+    out = tmp_path / "answers.csv"
+    out.write_bytes(content.encode())
+    result = run(cli_env, str(questions), "-o", str(out), "--resume")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.endswith(f"Error: --resume: {out} {holds}\n")
+    assert out.read_bytes() == content.encode()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_a_question_scoped_to_an_unknown_article_is_skipped_not_written(
     tmp_path: Path, cli_env: dict[str, str], suffix: str
