@@ -344,7 +344,18 @@ _READS_AS_TIME = re.compile(
     re.I,
 )
 _READS_AS_NAME = re.compile(r"[A-Z]|^[^\d]*$")
-_READS_AS = {"number": _READS_AS_COUNT, "time": _READS_AS_TIME, "name": _READS_AS_NAME, "place": _READS_AS_NAME}
+# A duration says a number or a unit of time; "1870 to 1939" and "since 2001" do too (a unit alone
+# was required once, and it dropped those right answers on SQuAD).
+_READS_AS_DURATION = re.compile(
+    rf"{_READS_AS_COUNT.pattern}|\b(?:{_UNIT_OF_TIME}|era|age|lifetime|while|long|short|brief)\b", re.I
+)
+_READS_AS = {
+    "number": _READS_AS_COUNT,
+    "time": _READS_AS_TIME,
+    "duration": _READS_AS_DURATION,
+    "name": _READS_AS_NAME,
+    "place": _READS_AS_NAME,
+}
 
 
 def reads_as(words: str, kinds: tuple[str, ...]) -> bool:

@@ -389,6 +389,10 @@ def test_where_a_thing_ranks_asks_for_no_place() -> None:
         ("a record", "What did the team set?", True),  # no kind asked: any words
         # "How long" is answered by spans of time too ("1870 to 1939", "since 2001" on SQuAD).
         ("October 26-27", "How long did Blinken and Wang Yi talk?", True),
+        ("1870 to 1939", "How long did the empire last?", True),
+        ("more than seven hours", "How long did the talks last?", True),
+        # The reader's words for "How long were the talks?" against a sentence that does not say.
+        ("bilateral issues, the talks touched on regional and global matters", "How long were the talks?", False),
     ],
 )
 def test_words_read_as_the_kind_a_question_asks_for(words: str, question: str, reads: bool) -> None:
