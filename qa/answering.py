@@ -208,10 +208,16 @@ class Answerer:
         return min(confidence, self.verifier.probability(found)), found
 
     def _reading_of_own_kind(self, retrieval: Retrieval) -> _BestRead | None:
-        """The reader's words for the best sentence, for a fact question it reads as asked (not
-        a bare follow-up, which is searched as another question): None without a reader."""
+        """The reader's words for the best sentence, for a fact question it reads as asked: None
+        without a reader, for a bare follow-up (searched as another question) and for a question
+        asking who wrote an article (its answer is a byline, cited after this)."""
         query = retrieval.query
-        if self.reader is None or not _reads_short_answer(query) or retrieval.searched != resolved(query):
+        if (
+            self.reader is None
+            or not _reads_short_answer(query)
+            or retrieval.searched != resolved(query)
+            or asks_for_author(query.question)
+        ):
             return None
         return self._read_best(self.reader, retrieval)
 
@@ -227,17 +233,17 @@ class Answerer:
         self, reader: Reader, retrieval: Retrieval, citation: Citation, read: _BestRead | None
     ) -> ShortAnswer | None:
         """The words of the best sentence (always inside the first citation) that answer a fact
-        question: its one span of the kind asked when it holds exactly one (`spans.lone_span`),
-        else the reader's words (`read`, when it read this sentence already) when it is sure
-        enough of them (start and end probabilities' product at least the floor), they read as
-        the kind asked (`spans.reads_as`) and they are not the article's dateline
-        (`spans.clear_of_dateline`)."""
+        question: its one span of the kind asked when it holds exactly one (`spans.lone_span`), or
+        for a "who" question the name after its title (`spans.titled_name`); else the reader's
+        words (`read`, when it read this sentence already) when it is sure enough of them (start
+        and end probabilities' product at least the floor), they read as the kind asked
+        (`spans.reads_as`) and they are not the article's dateline (`spans.clear_of_dateline`)."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
-        lone = spans.lone_span(text, question) or spans.titled_name(text, question)
-        if lone is not None:
-            first, last = lone.start, lone.end
+        by_pattern = spans.lone_span(text, question) or spans.titled_name(text, question)
+        if by_pattern is not None:
+            first, last = by_pattern.start, by_pattern.end
         else:
             if read is None or read.sentence != sentence:
                 read = self._read_best(reader, retrieval)
