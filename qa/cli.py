@@ -946,7 +946,9 @@ def evaluate(
         return
     wrong = report.pop("misses", [])
     for key, value in report.items():
-        click.echo(f"{key:>24}: {value}")
+        # A group of counts reads as "unanswerable=12, abstained_correctly=5", not a Python dict.
+        shown = ", ".join(f"{name}={count}" for name, count in value.items()) if isinstance(value, dict) else value
+        click.echo(f"{key:>24}: {shown}")
     if misses:
         click.echo(f"{'misses':>24}: {len(wrong)}")
     for miss in wrong:

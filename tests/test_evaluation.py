@@ -606,9 +606,8 @@ def test_eval_seed_questions_as_text_with_a_limit(tmp_path: Path, cli_env: dict[
     lines = {key.strip(): value for key, value in (line.split(": ", 1) for line in result.stdout.splitlines())}
     assert set(lines) == REPORT_KEYS
     assert lines["questions"] == "1"
-    assert lines["abstention"] == str(
-        {"unanswerable": 1, "abstained_correctly": 1, "answerable": 0, "abstained_wrongly": 0}
-    )
+    # Read as text, not a Python dict's repr.
+    assert lines["abstention"] == "unanswerable=1, abstained_correctly=1, answerable=0, abstained_wrongly=0"
 
 
 def test_eval_lists_the_misses_when_asked(tmp_path: Path, cli_env: dict[str, str], service: Service) -> None:
