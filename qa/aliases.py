@@ -17,6 +17,8 @@ from functools import lru_cache
 
 # Abbreviations are written in capitals and match only in capitals ("UN", not "un-named").
 ALIAS_GROUPS: tuple[tuple[str, ...], ...] = (
+    # "U.S" matches "U.S." (a pattern ends at a word boundary, which a final period is not).
+    ("united states", "US", "U.S", "USA"),
     ("north korea", "north korean", "DPRK", "democratic people's republic of korea"),
     ("south korea", "south korean", "ROK", "republic of korea"),
     ("china", "chinese", "PRC", "people's republic of china"),
