@@ -340,7 +340,11 @@ def _name_after(
 _READS_AS_COUNT = re.compile(rf"\d|\b{_NUMBER_WORD}\b|\b(?:several|few|many|half|both|single|once|twice)\b", re.I)
 _READS_AS_TIME = re.compile(
     rf"\d|\b{_MONTH}|\b{_WEEKDAY}\b|\b(?:spring|summer|autumn|fall|winter|centur(?:y|ies)|decades?|era|age|war)\b"
-    r"|^\W*(?:during|after|before|while|since|until|following|prior|early|late|in the|at the|by the)\b",
+    r"|^\W*(?:during|after|before|while|since|until|following|prior|early|late|in the|at the|by the)\b"
+    # A time said relative to the story: "earlier this year", "last week", "two days ago", "today".
+    r"|\b(?:this|last|next|that|the previous|the following)\s(?:year|month|week|day|decade|century|morning"
+    r"|afternoon|evening|night|weekend|spring|summer|autumn|fall|winter)\b|\bago\b"
+    r"|^\W*(?:earlier|later|recently|today|yesterday|tomorrow|tonight)\b",
     re.I,
 )
 _READS_AS_NAME = re.compile(r"[A-Z]|^[^\d]*$")

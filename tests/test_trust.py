@@ -380,6 +380,9 @@ def test_where_a_thing_ranks_asks_for_no_place() -> None:
         ("year", "When was she appointed?", False),
         ("Super Bowl XX", "What day was the Super Bowl played on?", False),
         ("Monday", "What day was media day?", True),
+        ("earlier this year", "When did China help broker the Iran-Saudi deal?", True),
+        ("two days ago", "When did the fire start?", True),
+        ("last week", "When was the hearing?", True),
         ("during the Roman Empire", "When did civil disobedience first occur?", True),
         ("the 17th century", "When did the population recover?", True),
         ("39", "Who is the oldest quarterback?", False),
@@ -628,3 +631,12 @@ def test_a_name_after_a_title_of_the_questions_words(sentence: str, question: st
     assert (found.text if found else None) == name
     if found:
         assert sentence[found.start : found.end] == name
+
+
+def test_a_time_said_relative_to_the_story_answers_when(service: Service) -> None:
+    # "When did China help broker the Iran-Saudi deal?" was declined (confidence 0.0): the sentence
+    # says "earlier this year", which no date pattern finds, and the reader's words for it were
+    # not read as a time, so the check of the kind asked declined it.
+    answer = service.ask(Query("When did China help broker the Iran-Saudi deal?"))
+    short = answer.citations[0].short_answer if answer.citations else None
+    assert answer.answerable and short is not None and short.text == "earlier this year"
