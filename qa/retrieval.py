@@ -269,7 +269,7 @@ def wants_more(query: Query) -> bool:
 # "Which ones?", "Can you explain?"), as `tokenize_question` stems them.
 _BARE = frozenset(
     """more els one about explain go next mean realli detail elabor further continu again exact
-    mani much long old far often""".split()
+    mani much long old far often reason caus purpos topic subject quick soon result outcom""".split()
 )
 
 

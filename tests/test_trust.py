@@ -640,3 +640,28 @@ def test_a_time_said_relative_to_the_story_answers_when(service: Service) -> Non
     answer = service.ask(Query("When did China help broker the Iran-Saudi deal?"))
     short = answer.citations[0].short_answer if answer.citations else None
     assert answer.answerable and short is not None and short.text == "earlier this year"
+
+
+@pytest.mark.parametrize(
+    ("earlier", "follow_up", "gold"),
+    [
+        (
+            "What did Reuters report about Chinese companies?",
+            "What was the reason?",
+            "support for the Russian military",
+        ),
+        (
+            "What did Roger Robinson say should happen to non-compliant Chinese companies?",
+            "How quickly?",
+            "no more than 180 days",
+        ),
+    ],
+)
+def test_a_follow_up_asking_only_for_a_reason_or_a_speed_is_about_the_question_before(
+    newsroom: Service, earlier: str, follow_up: str, gold: str
+) -> None:
+    # Both were declined (0.02, 0.01): "reason" and "quick" counted as words naming a subject, so
+    # the follow-ups were searched by their own words, which the article does not use.
+    answer = newsroom.ask(Query(follow_up, (earlier,)))
+    assert answer.answerable
+    assert any(gold in c.quote for c in answer.citations[:1]), answer.citations[0].quote
