@@ -242,7 +242,7 @@ def _trimmed(span: Span, question_words: frozenset[str]) -> Span:
     if not words:
         return Span(span.start, span.start, "")
     start, end = words[0].start(), words[-1].end()
-    text = re.sub(r"['’]s$", "", span.text[start:end])
+    text = _without_possessive(span.text[start:end])
     return Span(span.start + start, span.start + start + len(text), text)
 
 
@@ -324,22 +324,29 @@ def titled_name(sentence: str, question: str) -> Span | None:
         if (
             not 2 <= len(name) <= MAX_NAME_WORDS  # a longer run is a body's name or a title and a name
             or name[-1].group(0).endswith(".")
-            or any(_bare(word.group(0)) in _NOT_NAME_WORDS | _WEEKDAYS | _MONTHS for word in name)
+            or any(_no_part_of_a_name(word.group(0)) for word in name)
         ):
             continue
-        text = re.sub(r"['’]s$", "", sentence[name[0].start() : name[-1].end()])
+        text = _without_possessive(sentence[name[0].start() : name[-1].end()])
         if best is None or title > best[0]:
             best = (title, Span(name[0].start(), name[0].start() + len(text), text))
     return best[1] if best else None
 
 
-_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
-_MONTHS = frozenset("january february march april may june july august september october november december".split())
+_A_DAY_OR_MONTH = re.compile(rf"{_WEEKDAY}|{_MONTH}", re.I)
+_POSSESSIVE = re.compile(r"['’]s$")
 
 
-def _bare(word: str) -> str:
-    """A word in lower case without a possessive ending ("Sheriff's": "sheriff")."""
-    return re.sub(r"['’]s$", "", word).lower()
+def _without_possessive(text: str) -> str:
+    """`text` less a final "'s" ("Goodell's": "Goodell")."""
+    return _POSSESSIVE.sub("", text)
+
+
+def _no_part_of_a_name(word: str) -> bool:
+    """Whether a capitalised word is a title's, a body's or a time's ("Sheriff's", "Office",
+    "Tuesday"), not a person's."""
+    word = _without_possessive(word)
+    return word.lower() in _NOT_NAME_WORDS or bool(_A_DAY_OR_MONTH.fullmatch(word))
 
 
 def _name_after(
