@@ -406,11 +406,24 @@ _READS_AS = {
 }
 
 
+# A day of the calendar without the other end of a span ("October 26-27", "4 August 1915") says
+# when, not how long: the reader gave "October 26-27" for "How long did Blinken and Wang Yi talk?"
+# from the sentence saying "more than seven hours"; on SQuAD such words matched no answer
+# ("from 4 August 1915 until November 1918" is one).
+_DATE_NOT_SPAN = re.compile(
+    rf"^(?!.*\b(?:from|until|till|to|through|between|since)\b).*\b(?:{_MONTH}|{_WEEKDAY}\b)", re.I
+)
+
+
 def reads_as(words: str, kinds: tuple[str, ...]) -> bool:
     """Whether `words` can be an answer of the first of `kinds` (any words can when there is none):
     a short answer "number" to "How many students attend?" or "year" to "When was she appointed?"
     tells a reader the service misread, not what it found."""
-    return not kinds or kinds[0] not in _READS_AS or bool(_READS_AS[kinds[0]].search(words))
+    if not kinds or kinds[0] not in _READS_AS:
+        return True
+    if kinds[0] == "duration" and _DATE_NOT_SPAN.search(words):
+        return False
+    return bool(_READS_AS[kinds[0]].search(words))
 
 
 # A dateline: the place, in capitals, that opens an article before a dash ("LAKESIDE — ",

@@ -390,8 +390,11 @@ def test_where_a_thing_ranks_asks_for_no_place() -> None:
         ("paid professionals", "Who is most likely to be doing formal teaching?", True),
         ("Peyton Manning", "Who was the most valuable player?", True),
         ("a record", "What did the team set?", True),  # no kind asked: any words
-        # "How long" is answered by spans of time too ("1870 to 1939", "since 2001" on SQuAD).
-        ("October 26-27", "How long did Blinken and Wang Yi talk?", True),
+        # "How long" is answered by spans of time too ("1870 to 1939", "since 2001" on SQuAD), not
+        # by a day of the calendar alone: the sentence said "more than seven hours".
+        ("October 26-27", "How long did Blinken and Wang Yi talk?", False),
+        ("4 August 1915", "How long was Warsaw occupied by Germany?", False),
+        ("from 4 August 1915 until November 1918", "How long was Warsaw occupied by Germany?", True),
         ("1870 to 1939", "How long did the empire last?", True),
         ("more than seven hours", "How long did the talks last?", True),
         # The reader's words for "How long were the talks?" against a sentence that does not say.
