@@ -248,6 +248,48 @@ def test_unknown_route_is_a_json_404(client: Any, path: str) -> None:
     assert json_of(client.get(path), 404) == error_body("not_found", NOT_FOUND)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "fields"),
+    [
+        # A parameter the route does not take was ignored: the answer had the default citations.
+        (
+            "POST",
+            "/v1/ask?top_k=3",
+            {"question": "What did Blinken say about fentanyl?"},
+            {"top_k": ["Unknown field."]},
+        ),
+        ("POST", "/v1/ask/batch?group=2", {"questions": [{"question": "Why?"}]}, {"group": ["Unknown field."]}),
+        ("GET", "/v1/documents/blinken-wang-yi-talks?fields=text", None, {"fields": ["Unknown field."]}),
+        ("HEAD", "/v1/documents/blinken-wang-yi-talks?x", None, {"x": ["Unknown field."]}),
+        # A parameter given twice was read as its first value.
+        ("GET", "/v1/documents?limit=1&limit=500", None, {"limit": ["Given more than once."]}),
+        (
+            "GET",
+            "/v1/documents?limit=1&limt=5&cursor=a&cursor=b",
+            None,
+            {"limt": ["Unknown field."], "cursor": ["Given more than once."]},
+        ),
+    ],
+)
+def test_a_query_parameter_a_route_does_not_take_or_given_twice_is_400(
+    client: Any, method: str, path: str, body: Any, fields: dict[str, Any]
+) -> None:
+    response = client.open(path, method=method, json=body)
+    if method == "HEAD":  # no body to read: the status says it
+        assert response.status_code == 400 and response.mimetype == "application/json"
+        return
+    assert json_of(response, 400) == error_body("invalid_request", INVALID, fields)
+
+
+def test_the_chat_route_takes_the_query_parameters_openai_clients_add(client: Any) -> None:
+    """An Azure-style client adds `?api-version=...` to every call: the chat route answers it."""
+    response = client.post(
+        "/v1/chat/completions?api-version=2024-02-01",
+        json={"model": "article-qa", "messages": [{"role": "user", "content": "What did Blinken say about fentanyl?"}]},
+    )
+    assert json_of(response, 200)["choices"][0]["message"]["content"]
+
+
 def test_unknown_document_is_document_not_found(client: Any) -> None:
     assert json_of(client.get("/v1/documents/no-such-article"), 404) == error_body(
         "document_not_found", "No document has the id 'no-such-article'."

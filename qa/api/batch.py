@@ -19,7 +19,7 @@ from marshmallow import fields, validate
 
 from qa.api.errors import ApiError
 from qa.api.keys import require_read_key
-from qa.api.routes import Blueprint, require_json_body, service
+from qa.api.routes import Blueprint, refuse_stray_query, require_json_body, service
 from qa.api.streaming import json_or_stream, ndjson_media, ref, streamed
 from qa.api.timing import timed
 from qa.batching import answer_items, parse_item, text_size
@@ -92,6 +92,7 @@ def ndjson(results: Iterable[dict[str, Any]], total: int = 0) -> Iterator[str]:
 
 batch = Blueprint("batch", __name__, url_prefix="/v1", description="Many questions in one request.")
 batch.before_request(require_read_key)
+batch.before_request(refuse_stray_query)
 batch.before_request(require_json_body)
 
 

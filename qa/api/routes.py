@@ -135,10 +135,36 @@ def require_article_body() -> None:
     require_json_body()
 
 
+# What a route takes in its query string; every other route takes nothing there.
+_QUERY_PARAMETERS = {("GET", "/v1/documents"): frozenset(DocumentPageArgsSchema().fields)}
+UNKNOWN = "Unknown field."  # marshmallow's word for a body field no schema has
+REPEATED = "Given more than once."
+
+
+def refuse_stray_query() -> None:
+    """A query parameter a route does not take is a 400, as an unknown body field is, and so is
+    one given twice: `POST /v1/ask?top_k=3` answered with the default citations, silently,
+    `GET /v1/documents/<id>?fields=text` ignored its `fields`, and `?limit=5&limit=500` read the
+    first. (The chat route is left alone: OpenAI-style clients may add their own, such as an
+    `api-version`.)"""
+    method = "GET" if request.method == "HEAD" else request.method
+    rule = request.url_rule.rule if request.url_rule is not None else ""
+    taken = _QUERY_PARAMETERS.get((method, rule), frozenset())
+    stray = {
+        name: [UNKNOWN if name not in taken else REPEATED]
+        for name, values in request.args.lists()
+        if name not in taken or len(values) > 1
+    }
+    if stray:
+        raise ApiError(400, "invalid_request", INVALID_FIELDS, stray)
+
+
 ask.before_request(require_read_key)
+ask.before_request(refuse_stray_query)
 ask.before_request(require_json_body)
 documents.before_request(require_read_key)
 documents.before_request(require_write_key)
+documents.before_request(refuse_stray_query)
 documents.before_request(require_article_body)
 
 
