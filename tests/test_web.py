@@ -23,8 +23,16 @@ def test_the_page_and_every_asset_it_names_are_served(client) -> None:
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assets = re.findall(r'(?:src|href)="(assets/[^"]+)"', html)
-    assert sorted(assets) == ["assets/chat-core.js", "assets/chat.css", "assets/page.css", "assets/page.js"]
-    types = {".js": "text/javascript", ".css": "text/css"}
+    assert sorted(assets) == [
+        "assets/chat-core.js",
+        "assets/chat.css",
+        "assets/icon.svg",
+        "assets/page.css",
+        "assets/page.js",
+    ]
+    # Its own icon: without one a browser asks for /favicon.ico, a 404 in every visitor's console.
+    assert '<link rel="icon" href="assets/icon.svg" type="image/svg+xml">' in html
+    types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
     for asset in assets:
         response = client.get("/" + asset)
         assert response.status_code == 200, asset
