@@ -162,6 +162,7 @@ class _StderrLog(logging.Handler):
         super().__init__(level)
         self.one_line = one_line
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.tracebacks_shown: list[BaseException] = []  # so `QaGroup` does not show one again
 
     def filter(self, record: logging.LogRecord) -> bool:
         reported_elsewhere = record.exc_info is not None or getattr(record, "shown_as_notice", False)
@@ -170,6 +171,14 @@ class _StderrLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         line = f"{record.levelname.lower()}: {record.getMessage()}" if self.one_line else self.format(record)
         click.echo(line, err=True)  # resolves sys.stderr now, so it follows click's test runner too
+        if not self.one_line and record.exc_info and record.exc_info[1] is not None:
+            self.tracebacks_shown.append(record.exc_info[1])
+
+    def showed(self, error: BaseException) -> bool:
+        return any(shown is error for shown in self.tracebacks_shown)
+
+
+_STDERR_LOG = "qa.stderr_log"
 
 
 def log_to_stderr(ctx: click.Context, verbose: bool) -> None:
@@ -181,6 +190,7 @@ def log_to_stderr(ctx: click.Context, verbose: bool) -> None:
     previous_level = root.level
     root.setLevel(handler.level)
     root.addHandler(handler)
+    ctx.meta[_STDERR_LOG] = handler
 
     def restore() -> None:
         root.removeHandler(handler)
@@ -192,7 +202,7 @@ def log_to_stderr(ctx: click.Context, verbose: bool) -> None:
 class QaGroup(click.Group):
     """Every failure ends in one line, `Error: ...`, exit code 1: click's own errors as they are,
     anything else (an OSError, a bug) turned into one. With `qa -v`, the traceback behind the
-    error is printed first."""
+    error is printed first, unless the log printed it already ("could not load the index")."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -205,7 +215,9 @@ class QaGroup(click.Group):
             message = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc} (qa -v shows where)"
             error = click.ClickException(message)
             error.__cause__ = exc
-        if ctx.params.get("verbose") and error.__cause__ is not None:
+        log = ctx.meta.get(_STDERR_LOG)
+        shown = log is not None and error.__cause__ is not None and log.showed(error.__cause__)
+        if ctx.params.get("verbose") and error.__cause__ is not None and not shown:
             click.echo("".join(traceback.format_exception(error.__cause__)), err=True, nl=False)
         raise error
 

@@ -397,6 +397,22 @@ def test_a_failure_is_one_line_and_verbose_shows_the_traceback_behind_it(tmp_pat
     assert verbose.stderr.endswith(NO_TEXT_ERROR)
 
 
+def test_verbose_shows_a_failure_the_log_showed_with_its_traceback_once(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The service logs a failed load with its traceback; `qa -v` printed the same traceback again
+    above its one-line error."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    env = {**cli_env, "QA_INDEX_DIR": str(tmp_path / "a-file" / "index")}
+    verbose = run(env, "-v", "ask", FENTANYL_QUESTION)
+    assert verbose.exit_code == 1
+    assert "ERROR qa.service: could not load the index\nTraceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.count("Traceback (most recent call last)") == 1
+    assert verbose.stderr.endswith(
+        f"Error: could not load the index: [Errno 20] Not a directory: '{tmp_path / 'a-file' / 'index'}'\n"
+    )
+
+
 @pytest.mark.parametrize("command", ["", *sorted(cli.commands)])
 def test_help_works_from_any_folder(elsewhere: Path, command: str) -> None:
     result = run({}, *([command] if command else []), "--help")
