@@ -411,7 +411,9 @@ _READS_AS = {
 # from the sentence saying "more than seven hours"; on SQuAD such words matched no answer
 # ("from 4 August 1915 until November 1918" is one).
 _DATE_NOT_SPAN = re.compile(
-    rf"^(?!.*\b(?:from|until|till|to|through|between|since)\b).*\b(?:{_MONTH}|{_WEEKDAY}\b)", re.I
+    # The month in its capital ("They may stay ..." names none); the words of a span in any case.
+    rf"^(?!.*\b(?:from|until|till|to|through|between|since)\b).*\b(?-i:{_MONTH}|{_WEEKDAY}\b)",
+    re.I,
 )
 
 

@@ -396,6 +396,7 @@ def test_where_a_thing_ranks_asks_for_no_place() -> None:
         ("4 August 1915", "How long was Warsaw occupied by Germany?", False),
         ("from 4 August 1915 until November 1918", "How long was Warsaw occupied by Germany?", True),
         ("1870 to 1939", "How long did the empire last?", True),
+        ("they may stay two weeks", "How long may visitors stay?", True),  # "may", no month
         ("more than seven hours", "How long did the talks last?", True),
         # The reader's words for "How long were the talks?" against a sentence that does not say.
         ("bilateral issues, the talks touched on regional and global matters", "How long were the talks?", False),

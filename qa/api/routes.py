@@ -137,8 +137,8 @@ def require_article_body() -> None:
 
 # What a route takes in its query string; every other route takes nothing there.
 _QUERY_PARAMETERS = {("GET", "/v1/documents"): frozenset(DocumentPageArgsSchema().fields)}
-UNKNOWN = "Unknown field."  # marshmallow's word for a body field no schema has
-REPEATED = "Given more than once."
+_UNKNOWN = "Unknown field."  # marshmallow's word for a body field no schema has
+_REPEATED = "Given more than once."
 
 
 def refuse_stray_query() -> None:
@@ -151,7 +151,7 @@ def refuse_stray_query() -> None:
     rule = request.url_rule.rule if request.url_rule is not None else ""
     taken = _QUERY_PARAMETERS.get((method, rule), frozenset())
     stray = {
-        name: [UNKNOWN if name not in taken else REPEATED]
+        name: [_UNKNOWN if name not in taken else _REPEATED]
         for name, values in request.args.lists()
         if name not in taken or len(values) > 1
     }
