@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,6 +89,40 @@ def test_sighup_reads_a_rotated_keys_file_again_and_keeps_the_keys_when_it_is_ba
         server.stop()
     bad_key = f"QA_API_KEYS_FILE='{keys_file}', line 3: a key must be printable ASCII without spaces"
     assert f"SIGHUP: keeping the API keys in use: {bad_key} (its value is not shown)\n" in server.log()
+
+
+@pytest.mark.slow
+def test_every_question_asked_across_a_sighup_is_answered(private_service: Service, tmp_path: Path) -> None:
+    """At SIGHUP gunicorn stops the old workers taking connections at once; the new ones took them
+    while their index was still opening and answered 503 "still loading" (5 of 542 questions
+    asked one every 20 ms). A replacing worker now opens it first, so each question waits instead."""
+    settings = private_service.settings
+    server = start_server(settings.seeds_dir, settings.index_dir, log_path=tmp_path / "serve.log")
+    statuses: list[int] = []
+    asking = threading.Event()
+    asking.set()
+
+    def ask() -> None:
+        while asking.is_set():
+            client = Client(server.base_url)  # a new connection each time, as many chat readers are
+            statuses.append(client.request("POST", "/v1/ask", {"question": ROBINSON_QUESTION})[0])
+            client.close()
+            time.sleep(0.01)
+
+    try:
+        workers = wait_until_every_worker_is_ready(server.base_url, 1)
+        questions = threading.Thread(target=ask)
+        questions.start()
+        try:
+            time.sleep(0.3)
+            hang_up(server, workers)
+            time.sleep(0.3)
+        finally:
+            asking.clear()
+            questions.join()
+    finally:
+        server.stop()
+    assert len(statuses) > 20 and set(statuses) == {200}, statuses
 
 
 @pytest.mark.slow
