@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss id=%({x-request-id}o)s'
 
 
+WORKER_TIMEOUT = 120  # seconds a worker may go silent before gunicorn kills it
+# How long a worker forked at a SIGHUP waits for its index before it serves (the 10,000-article
+# archive opened in ~7 s; see `GunicornServer.load`).
+REPLACING_LOAD_WAIT = 30.0
+
+
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any] | None = None):
         self.settings = settings
@@ -47,7 +53,7 @@ class GunicornServer(BaseApplication):
             "worker_class": "qa.worker.QaWorker",
             # The lifespan's shutdown is where the inference threads stop (see `load`).
             "asgi_lifespan": "on",
-            "timeout": 120,
+            "timeout": WORKER_TIMEOUT,
             "graceful_timeout": 10,
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
@@ -103,11 +109,13 @@ class GunicornServer(BaseApplication):
         one (SIGHUP) opens the index before it takes a connection: gunicorn stops the old ones
         taking them at once, so requests wait the load out in the listen queue (~0.2 s for the
         seed article) instead of getting the 503 "still loading" (5 of 542 requests across a HUP,
-        one every 20 ms); at the first start, `/healthz` answers while the index loads."""
+        one every 20 ms). It waits at most `REPLACING_LOAD_WAIT`, well inside gunicorn's worker
+        timeout (a worker silent for longer is killed); at the first start, `/healthz` answers
+        while the index loads."""
         from qa.api import cors, create_app
         from qa.asgi import BufferedWsgi
 
-        app = create_app(self.settings, loaded_first=self.replacing)
+        app = create_app(self.settings, load_wait=REPLACING_LOAD_WAIT if self.replacing else 0.0)
         service = app.extensions["qa.service"]
         return BufferedWsgi(
             app,

@@ -55,11 +55,11 @@ class QaFlask(Flask):
         return response
 
 
-def create_app(settings: Settings | None = None, service: Service | None = None, loaded_first: bool = False) -> Flask:
+def create_app(settings: Settings | None = None, service: Service | None = None, load_wait: float = 0.0) -> Flask:
     """Build the app. Without a `service`, one is created and loads the index in the background,
-    so the server answers `/healthz` at once and `/readyz` turns 200 when the index is ready (or,
-    `loaded_first`, before this returns); it then follows the index folder, serving each
-    generation another process commits."""
+    so the server answers `/healthz` at once and `/readyz` turns 200 when the index is ready (this
+    waits up to `load_wait` seconds for that before it returns); it then follows the index folder,
+    serving each generation another process commits."""
     settings = settings or Settings.from_env()
     app = QaFlask(__name__)
     app.config.update(
@@ -79,9 +79,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     app.url_map.merge_slashes = False
     if service is None:
         service = Service(settings)
-        loading = service.load_in_background()
-        if loaded_first:
-            loading.join()
+        service.load_in_background().join(timeout=load_wait)
         service.follow()
     app.extensions["qa.service"] = service
     timing.register(app)  # first, so its clock starts before every other hook
