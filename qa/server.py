@@ -36,7 +36,7 @@ ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 
 
 WORKER_TIMEOUT = 120  # seconds a worker may go silent before gunicorn kills it
-# How long a worker forked at a SIGHUP waits for its index before it serves (the 10,000-article
+# How long a worker replacing another waits for its index before it serves (the 10,000-article
 # archive opened in ~7 s; see `GunicornServer.load`).
 REPLACING_LOAD_WAIT = 30.0
 
@@ -44,7 +44,7 @@ REPLACING_LOAD_WAIT = 30.0
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any] | None = None):
         self.settings = settings
-        self.replacing = False  # set at the first SIGHUP: workers forked since replace running ones
+        self.forks = 0  # workers forked so far: past `settings.workers`, each replaces one (SIGHUP, a crash)
         # An IPv6 address in brackets ("[::1]:8000"): gunicorn reads "::1:8000" as a host with no port.
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         self.options = {
@@ -63,6 +63,7 @@ class GunicornServer(BaseApplication):
             "control_socket_disable": True,
             "on_starting": self._preload_model,
             "on_reload": self._read_keys_again,
+            "pre_fork": self._count_fork,
             **(options or {}),
         }
         super().__init__()
@@ -89,12 +90,15 @@ class GunicornServer(BaseApplication):
             child.start()
             child.join()
 
+    def _count_fork(self, _arbiter: Any, _worker: Any) -> None:
+        """In the master, before each fork: the worker inherits the count (see `load`)."""
+        self.forks += 1
+
     def _read_keys_again(self, arbiter: Any) -> None:
         """At SIGHUP, in the master, before gunicorn forks the workers that replace the running ones
         (the settings they serve with are this object's, copied at the fork): read the keys again,
         so a rotated QA_API_KEYS_FILE takes effect in every worker. A file that cannot be read or
         holds a key that is not valid keeps the keys in use: the server stays up, the log says why."""
-        self.replacing = True
         try:
             self.settings = self.settings.with_keys_read_again()
         except ValueError as exc:
@@ -105,17 +109,19 @@ class GunicornServer(BaseApplication):
     def load(self) -> Any:
         """The ASGI app a worker serves. At the worker's stop, once its requests are done, its
         request and embedding threads are stopped and the ONNX session released, so that
-        nothing native still runs while the interpreter tears down. A worker replacing a running
-        one (SIGHUP) opens the index before it takes a connection: gunicorn stops the old ones
-        taking them at once, so requests wait the load out in the listen queue (~0.2 s for the
-        seed article) instead of getting the 503 "still loading" (5 of 542 requests across a HUP,
-        one every 20 ms). It waits at most `REPLACING_LOAD_WAIT`, well inside gunicorn's worker
+        nothing native still runs while the interpreter tears down. A worker replacing another
+        (at SIGHUP, or after a crash) opens the index before it takes a connection: at SIGHUP
+        gunicorn stops the old ones taking them at once, so requests wait the load out in the
+        listen queue (~0.2 s for the seed article) instead of getting the 503 "still loading" (5
+        of 542 requests across a HUP, one every 20 ms; the first question after a worker was
+        killed got it too). It waits at most `REPLACING_LOAD_WAIT`, well inside gunicorn's worker
         timeout (a worker silent for longer is killed); at the first start, `/healthz` answers
         while the index loads."""
         from qa.api import cors, create_app
         from qa.asgi import BufferedWsgi
 
-        app = create_app(self.settings, load_wait=REPLACING_LOAD_WAIT if self.replacing else 0.0)
+        replacing = self.forks > self.settings.workers
+        app = create_app(self.settings, load_wait=REPLACING_LOAD_WAIT if replacing else 0.0)
         service = app.extensions["qa.service"]
         return BufferedWsgi(
             app,

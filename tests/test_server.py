@@ -126,6 +126,24 @@ def test_every_question_asked_across_a_sighup_is_answered(private_service: Servi
 
 
 @pytest.mark.slow
+def test_the_first_question_after_a_worker_is_killed_is_answered(private_service: Service, tmp_path: Path) -> None:
+    """gunicorn forks a worker to replace one killed (`kill -9`, the OOM killer); it took the
+    question waiting for it while its index was still opening and answered 503 "still loading"."""
+    settings = private_service.settings
+    server = start_server(settings.seeds_dir, settings.index_dir, log_path=tmp_path / "serve.log")
+    try:
+        (worker,) = wait_until_every_worker_is_ready(server.base_url, 1)
+        os.kill(worker, signal.SIGKILL)
+        client = Client(server.base_url)  # queued until the replacement takes connections
+        status, body = client.request("POST", "/v1/ask", {"question": ROBINSON_QUESTION})
+        client.close()
+        assert status == 200, body
+        assert wait_until_every_worker_is_ready(server.base_url, 1) != {worker}
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
 def test_building_the_index_at_start_logs_no_library_debug_lines(settings: Settings, tmp_path: Path) -> None:
     """bm25s sets its logger to DEBUG and logged "Building index from tokens" at every build."""
     server = start_server(settings.seeds_dir, tmp_path / "fresh-index", log_path=tmp_path / "serve.log")
