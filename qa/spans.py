@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -397,15 +397,6 @@ _READS_AS_DURATION = re.compile(
     r"|night|morning|afternoon|evening|generation|season|term|weekend)\b",
     re.I,
 )
-_READS_AS = {
-    "number": _READS_AS_COUNT,
-    "time": _READS_AS_TIME,
-    "duration": _READS_AS_DURATION,
-    "name": _READS_AS_NAME,
-    "place": _READS_AS_NAME,
-}
-
-
 # A day of the calendar without the other end of a span ("October 26-27", "4 August 1915") says
 # when, not how long: the reader gave "October 26-27" for "How long did Blinken and Wang Yi talk?"
 # from the sentence saying "more than seven hours"; on SQuAD such words matched no answer
@@ -417,15 +408,24 @@ _DATE_NOT_SPAN = re.compile(
 )
 
 
+def _reads_as_duration(words: str) -> bool:
+    return not _DATE_NOT_SPAN.search(words) and bool(_READS_AS_DURATION.search(words))
+
+
+_READS_AS: dict[str, Callable[[str], object]] = {
+    "number": _READS_AS_COUNT.search,
+    "time": _READS_AS_TIME.search,
+    "duration": _reads_as_duration,
+    "name": _READS_AS_NAME.search,
+    "place": _READS_AS_NAME.search,
+}
+
+
 def reads_as(words: str, kinds: tuple[str, ...]) -> bool:
     """Whether `words` can be an answer of the first of `kinds` (any words can when there is none):
     a short answer "number" to "How many students attend?" or "year" to "When was she appointed?"
     tells a reader the service misread, not what it found."""
-    if not kinds or kinds[0] not in _READS_AS:
-        return True
-    if kinds[0] == "duration" and _DATE_NOT_SPAN.search(words):
-        return False
-    return bool(_READS_AS[kinds[0]].search(words))
+    return not kinds or kinds[0] not in _READS_AS or bool(_READS_AS[kinds[0]](words))
 
 
 # A dateline: the place, in capitals, that opens an article before a dash ("LAKESIDE — ",
