@@ -324,7 +324,7 @@ def titled_name(sentence: str, question: str) -> Span | None:
         if (
             not 2 <= len(name) <= MAX_NAME_WORDS  # a longer run is a body's name or a title and a name
             or name[-1].group(0).endswith(".")
-            or any(_no_part_of_a_name(word.group(0)) for word in name)
+            or any(_no_part_of_a_name(sentence, word) for word in name)
         ):
             continue
         text = _without_possessive(sentence[name[0].start() : name[-1].end()])
@@ -333,7 +333,9 @@ def titled_name(sentence: str, question: str) -> Span | None:
     return best[1] if best else None
 
 
-_A_DAY_OR_MONTH = re.compile(rf"{_WEEKDAY}|{_MONTH}", re.I)
+_WEEKDAY_NAME = re.compile(_WEEKDAY, re.I)
+_MONTH_NAME = re.compile(_MONTH, re.I)
+_DAY_OF_MONTH = re.compile(r"\s+\d")
 _POSSESSIVE = re.compile(r"['’]s$")
 
 
@@ -342,11 +344,14 @@ def _without_possessive(text: str) -> str:
     return _POSSESSIVE.sub("", text)
 
 
-def _no_part_of_a_name(word: str) -> bool:
+def _no_part_of_a_name(sentence: str, token: re.Match[str]) -> bool:
     """Whether a capitalised word is a title's, a body's or a time's ("Sheriff's", "Office",
-    "Tuesday"), not a person's."""
-    word = _without_possessive(word)
-    return word.lower() in _NOT_NAME_WORDS or bool(_A_DAY_OR_MONTH.fullmatch(word))
+    "Tuesday", "May 3"), not a person's. A month's name with no day after it is a person's:
+    "Theresa May", "April Ryan"."""
+    word = _without_possessive(token.group(0))
+    if word.lower() in _NOT_NAME_WORDS or _WEEKDAY_NAME.fullmatch(word):
+        return True
+    return bool(_MONTH_NAME.fullmatch(word)) and bool(_DAY_OF_MONTH.match(sentence, token.end()))
 
 
 def _name_after(

@@ -18,7 +18,9 @@ from qa.answering import NOT_COVERED
 from qa.api import create_app
 from qa.cli import cli
 from qa.config import Settings
+from qa.documents import Document
 from qa.service import Service
+from tests.newsroom import BAYVIEW_FERRY, NEWSROOM, WAREHOUSE_FIRE
 from tests.servers import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +107,23 @@ def private_service(settings: Settings, service: Service, tmp_path: Path) -> Ser
     write never touch the session's index."""
     private = settings.with_overrides(index_dir=tmp_path / "index", api_keys=(API_KEY,))
     return Service(private, service.embedder).load()
+
+
+@pytest.fixture(scope="session")
+def newsroom(settings: Settings, service: Service, tmp_path_factory: pytest.TempPathFactory) -> Service:
+    """The newsroom archive (`tests.newsroom`), built once per run: the trust tests only read it."""
+    newsroom_settings = settings.with_overrides(
+        seeds_dir=NEWSROOM / "seeds", index_dir=tmp_path_factory.mktemp("newsroom-index")
+    )
+    return Service(newsroom_settings, embedder=service.embedder).load()
+
+
+@pytest.fixture()
+def local_news(private_service: Service) -> Service:
+    """The seed article, a fire story with no author and a ferry story signed "By Liam O'Connor"."""
+    ferry = Document("ferry", BAYVIEW_FERRY, metadata={"author": "Liam O'Connor"})
+    private_service.publish([Document("fire", WAREHOUSE_FIRE), ferry])
+    return private_service
 
 
 @pytest.fixture()
