@@ -116,7 +116,7 @@ _SMALL_TALK = re.compile(
 
 # What a bare follow-up's own words ask for that its topic's sentence can answer: "Who said so?",
 # "When?", "Where?". "How many?" or "Which ones?" does not say what it counts or picks.
-_BARE_FACT_KINDS = frozenset({"name", "time", "place"})
+_BARE_FACT_KINDS = frozenset({"name", "time"}) | spans.PLACE_KINDS
 
 
 def _reads_short_answer(query: Query) -> bool:
@@ -237,7 +237,8 @@ class Answerer:
         for a "who" question the name after its title (`spans.titled_name`); else the reader's
         words (`read`, when it read this sentence already) when it is sure enough of them (start
         and end probabilities' product at least the floor), they read as the kind asked
-        (`spans.reads_as`) and they are not the article's dateline (`spans.clear_of_dateline`)."""
+        (`spans.reads_as`; a place asked for by what it is, with a capital) and they are not the
+        article's dateline (`spans.clear_of_dateline`)."""
         sentence = retrieval.candidates[0].sentence_id
         text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
@@ -253,6 +254,7 @@ class Answerer:
             if (
                 reading.answer_probability < self.short_answer_floor
                 or not read.of_kind
+                or not spans.names_a_place_if_asked(text[first:last], kinds)
                 or not spans.clear_of_dateline(text, first, last, kinds)
             ):
                 return None

@@ -318,3 +318,43 @@ def test_no_name_is_taken_from_a_run_holding_more_title_a_body_or_a_time(sentenc
     # sheriff), "New Year Address", "New England Patriots Bill", "Tuesday Evening". The reader
     # answers these instead.
     assert spans.titled_name(sentence, question) is None
+
+
+HISTORY_TALK = (
+    "RIVERTON — Historians met at the university on Monday to discuss empire.\n"
+    "Theories of imperialism often take their model from colonization, the speakers said.\n"
+    "Wrestler Neville, a former champion, grew up in a small town and was born in a terraced house.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "words_before"),
+    [
+        ("Theories of imperialism use which country as a model?", "colonization"),
+        ("What city was Neville born in?", "terraced house"),
+    ],
+)
+def test_a_place_asked_for_by_what_it_is_needs_a_name(
+    private_service: Service, question: str, words_before: str
+) -> None:
+    # The reader's words were the short answer although no country or city is named; on SQuAD such
+    # words without a capital matched none of 8 answers. The sentence is still cited.
+    private_service.publish([Document("history", HISTORY_TALK)])
+    answer = private_service.ask(Query(question, doc_ids=("history",)))
+    assert answer.answerable and words_before in answer.citations[0].quote
+    assert answer.citations[0].short_answer is None
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("Which country did it happen in?", ("named_place",)),
+        ("Where was Genghis Khan likely born?", ("named_place",)),
+        ("Where did the talks happen?", ("place",)),
+        ("What place did he finish in?", ("place",)),
+    ],
+)
+def test_a_place_is_asked_for_by_what_it_is_or_by_where(question: str, kinds: tuple[str, ...]) -> None:
+    assert spans.asked_kinds(question) == kinds
+    assert not spans.names_a_place_if_asked("along the coast", ("named_place",))
+    assert spans.names_a_place_if_asked("along the coast", ("place",))
