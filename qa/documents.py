@@ -58,10 +58,34 @@ def _finite(value: Any) -> bool:
     return True
 
 
+# How deep a metadata field may nest lists and objects. A newsroom's fields nest two or three deep;
+# JSON's parser allows ~980 levels, and checks and responses that walk the value by recursion
+# failed with a 500 a few levels short of that.
+MAX_METADATA_DEPTH = 20
+TOO_DEEP = f"Must not nest lists and objects more than {MAX_METADATA_DEPTH} levels deep."
+
+
+def nesting_depth(value: Any) -> int:
+    """How many lists and objects nest in `value` at the deepest (0 for a string or a number)."""
+    deepest, pending = 0, [(value, 0)]  # a stack, not recursion
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_METADATA_DEPTH:
+                break
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def metadata_problems(metadata: dict[str, Any]) -> dict[str, str]:
     """What is wrong with an article's metadata, by field: `published_at` must be ISO 8601 (pages
-    sort by it), `url` a string (citations link it), and no field may hold a non-finite number."""
-    problems = {name: NOT_FINITE for name, value in metadata.items() if not _finite(value)}
+    sort by it), `url` a string (citations link it), no field may nest deeper than
+    `MAX_METADATA_DEPTH` and none may hold a non-finite number."""
+    too_deep = {name: TOO_DEEP for name, value in metadata.items() if nesting_depth(value) > MAX_METADATA_DEPTH}
+    problems = {name: NOT_FINITE for name, value in metadata.items() if name not in too_deep and not _finite(value)}
+    problems.update(too_deep)
     if "url" in metadata and not isinstance(metadata["url"], str):
         problems["url"] = "Must be a string."
     if "published_at" in metadata and parse_instant(metadata["published_at"]) is None:

@@ -17,7 +17,15 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from qa.answering import Answer
-from qa.documents import DOC_ID_PATTERN, DOC_ID_RULE, Document, is_doc_id, metadata_problems
+from qa.documents import (
+    DOC_ID_PATTERN,
+    DOC_ID_RULE,
+    MAX_METADATA_DEPTH,
+    Document,
+    is_doc_id,
+    metadata_problems,
+    nesting_depth,
+)
 from qa.limits import DEFAULT_TOP_K, MAX_TOP_K
 from qa.retrieval import Query
 
@@ -309,6 +317,8 @@ def _metadata_fields(value: Any) -> None:
 
 
 def _metadata_text(value: Any) -> None:
+    if nesting_depth(value) > MAX_METADATA_DEPTH:
+        return  # `_check_metadata` names the field; writing it out here would recurse that deep
     if not is_text(json.dumps(value, ensure_ascii=False, default=str)):
         raise ma.ValidationError(NOT_TEXT)
 

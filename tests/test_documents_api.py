@@ -219,6 +219,16 @@ def test_writes_to_an_archive_another_configuration_rebuilt_are_503_not_500(priv
 # --- what a PUT refuses ---------------------------------------------------------------------
 
 NOT_FINITE = "Must hold no NaN or infinite number (JSON has none)."
+TOO_DEEP = "Must not nest lists and objects more than 20 levels deep."
+
+
+def nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
 LONE_SURROGATE_TEXT = '{"title": "T", "text": "a \\ud800 b"}'
 PUT_ERRORS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "empty-text": ("ok-id", {"json": {"title": "T", "text": ""}}, {"text": [BLANK]}),
@@ -268,6 +278,13 @@ PUT_ERRORS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"data": '{"title": "T", "text": "W.", "metadata": {"x": [{"y": 1e999}]}}', "content_type": "application/json"},
         {"metadata": {"x": [NOT_FINITE]}},
     ),
+    # Nested ~960 levels (JSON's parser takes ~980), the metadata's checks recursed past Python's
+    # limit: a 500. Nesting is bounded well short of that.
+    "metadata-nested-deep": (
+        "ok-id",
+        {"json": {"title": "T", "text": "W.", "metadata": {"a": nested(21), "b": nested(20)}}},
+        {"metadata": {"a": [TOO_DEEP]}},
+    ),
     "unknown-field": ("ok-id", {"json": {"title": "T", "text": "Words.", "id": "x"}}, {"id": ["Unknown field."]}),
     "body-not-object": ("ok-id", {"json": ["T", "Words."]}, {"_schema": ["Must be a JSON object."]}),
     "id-with-space": ("a%20b", {"json": FLOOD}, {"doc_id": [DOC_ID_RULE]}),
@@ -288,6 +305,21 @@ def test_an_invalid_put_is_400_with_its_fields_and_changes_nothing(
     before = generation(writable)
     response = keyed.put(f"/v1/documents/{doc_id}", headers=AUTH, **body)
     assert json_of(response, 400) == error_body("invalid_request", INVALID, fields)
+    assert generation(writable) == before
+
+
+def test_metadata_nested_as_deep_as_the_parser_allows_is_a_400_not_a_500(writable: Service, keyed: FlaskClient) -> None:
+    # A fuzzer's finding: metadata nested 961-976 levels deep (JSON's parser takes ~980 under
+    # gunicorn) made the checks recurse past Python's limit, a 500 for a PUT and for a whole bulk
+    # POST. Where the parser stops depends on the stack, so every depth up to past it is tried.
+    before = generation(writable)
+    for depth in range(900, 1000, 4):
+        body = '{"title": "T", "text": "W.", "metadata": {"a": ' + "[" * depth + "]" * depth + "}}"
+        for method, path, data in (("PUT", "/v1/documents/deep", body), ("POST", "/v1/documents", f"[{body}]")):
+            response = keyed.open(path, method=method, data=data, content_type="application/json", headers=AUTH)
+            said = response.get_data(as_text=True)  # a PUT's 400, or a bulk POST's item error
+            refused = "Must not nest" in said or "invalid_json" in said
+            assert response.status_code in (200, 400) and refused, (depth, method, response.status_code)
     assert generation(writable) == before
 
 
