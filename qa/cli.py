@@ -70,11 +70,19 @@ def require_seeds(settings: Settings) -> None:
 
 
 def read_articles(settings: Settings) -> list[Document]:
-    """The seeds folder's usable articles; bad seed files are skipped or defaulted and logged."""
+    """The seeds folder's usable articles; bad seed files are skipped or defaulted and logged. None
+    is an error: an archive holds at least one article, and a server started on an empty folder
+    answered 503 to everything, publishing included, until restarted."""
     from qa.documents import load_seeds
 
     require_seeds(settings)
-    return load_seeds(settings.seeds_dir).documents
+    documents = load_seeds(settings.seeds_dir).documents
+    if not documents:
+        raise click.ClickException(
+            f"no articles to import in {settings.seeds_dir.absolute()}: add NAME.txt files there, "
+            "or publish some into the index folder with `qa ingest`"
+        )
+    return documents
 
 
 def has_archive(settings: Settings) -> bool:
@@ -570,7 +578,7 @@ def serve(
 
     settings = settings_from(host=host, port=port, workers=workers, seeds_dir=seeds_dir, index_dir=index_dir)
     if not has_archive(settings):
-        require_seeds(settings)
+        read_articles(settings)
     check_listen(settings.host, settings.port)
     run_server(settings)
 
