@@ -281,13 +281,16 @@ def test_a_query_parameter_a_route_does_not_take_or_given_twice_is_400(
     assert json_of(response, 400) == error_body("invalid_request", INVALID, fields)
 
 
-def test_the_chat_route_takes_the_query_parameters_openai_clients_add(client: Any) -> None:
-    """An Azure-style client adds `?api-version=...` to every call: the chat route answers it."""
+def test_the_openai_routes_take_the_query_parameters_openai_clients_add(client: Any) -> None:
+    """An Azure-style client adds `?api-version=...` to every call: the chat and models routes
+    answer it (the README said only the chat route did)."""
     response = client.post(
         "/v1/chat/completions?api-version=2024-02-01",
         json={"model": "article-qa", "messages": [{"role": "user", "content": "What did Blinken say about fentanyl?"}]},
     )
     assert json_of(response, 200)["choices"][0]["message"]["content"]
+    assert json_of(client.get("/v1/models?api-version=2024-02-01"), 200)["data"][0]["id"] == "article-qa"
+    assert json_of(client.get("/v1/models/article-qa?api-version=2024-02-01"), 200)["id"] == "article-qa"
 
 
 def test_unknown_document_is_document_not_found(client: Any) -> None:

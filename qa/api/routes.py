@@ -145,8 +145,8 @@ def refuse_stray_query() -> None:
     """A query parameter a route does not take is a 400, as an unknown body field is, and so is
     one given twice: `POST /v1/ask?top_k=3` answered with the default citations, silently,
     `GET /v1/documents/<id>?fields=text` ignored its `fields`, and `?limit=5&limit=500` read the
-    first. (The chat route is left alone: OpenAI-style clients may add their own, such as an
-    `api-version`.)"""
+    first. (The OpenAI-compatible routes, chat and models, are left alone: OpenAI-style clients may
+    add their own, such as an `api-version`.)"""
     method = "GET" if request.method == "HEAD" else request.method
     rule = request.url_rule.rule if request.url_rule is not None else ""
     taken = _QUERY_PARAMETERS.get((method, rule), frozenset())
