@@ -287,7 +287,7 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: b
             verify_generation(folder)
         except Exception as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"index {folder.name}: every file matches its manifest", err=True)
+        click.echo(f"index {folder.name}: every file matches its manifest")
         return
     seeds, articles = seeds_to_import(settings)
     try:
@@ -303,9 +303,8 @@ def index(seeds_dir: Path | None, index_dir: Path | None, force: bool, verify: b
         raise click.ClickException(str(exc)) from exc
     counts = loaded.manifest["counts"]
     click.echo(
-        f"index {loaded.path.name}: {counts['documents']} documents, {counts['sentences']} sentences, "
-        f"{counts['chunks']} chunks in {settings.index_dir}",
-        err=True,
+        f"index {loaded.path.name}: {_plural(counts['documents'], 'document')}, "
+        f"{_plural(counts['sentences'], 'sentence')}, {_plural(counts['chunks'], 'chunk')} in {settings.index_dir}"
     )
 
 
@@ -709,10 +708,9 @@ def ingest(
         click.echo(json.dumps(summary))
     else:
         click.echo(
-            f"{summary['published']} articles published ({summary['created']} new, {summary['replaced']} "
+            f"{_plural(summary['published'], 'article')} published ({summary['created']} new, {summary['replaced']} "
             f"replaced; {summary['unchanged']} unchanged and {summary['invalid']} invalid skipped) "
-            f"in generation {summary['generation']}",
-            err=True,
+            f"in generation {summary['generation']}"
         )
 
 
@@ -865,9 +863,9 @@ def merge(index_dir: Path | None) -> None:
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
     if generation is None:
-        click.echo(f"nothing to merge: {_plural(before, 'segment')}", err=True)
+        click.echo(f"nothing to merge: {_plural(before, 'segment')}")
     else:
-        click.echo(f"merged {before} segments into {after}; generation {generation}", err=True)
+        click.echo(f"merged {before} segments into {after}; generation {generation}")
 
 
 @cli.command()
@@ -891,7 +889,7 @@ def delete(doc_ids: tuple[str, ...], index_dir: Path | None) -> None:
         raise click.ClickException(f"not in the archive: {', '.join(exc.doc_ids)}; nothing was deleted") from exc
     except (EmptyArchive, IndexUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"deleted {_plural(len(set(doc_ids)), 'article')}; generation {index.generation}", err=True)
+    click.echo(f"deleted {_plural(len(set(doc_ids)), 'article')}; generation {index.generation}")
 
 
 @cli.command(name="eval")

@@ -273,13 +273,13 @@ def test_index_keeps_an_up_to_date_generation_and_force_rebuilds(index_copy: dic
     result = run(index_copy, "index")
     assert result.exit_code == 0, result.output
     assert current(index_copy) == before
-    assert f"index {before}: 1 documents, 30 sentences, 15 chunks in {index_copy['QA_INDEX_DIR']}" in result.stderr
+    assert result.stdout == f"index {before}: 1 document, 30 sentences, 15 chunks in {index_copy['QA_INDEX_DIR']}\n"
 
     forced = run(index_copy, "index", "--force")
     assert forced.exit_code == 0, forced.output
     rebuilt = current(index_copy)
     assert rebuilt != before
-    assert f"index {rebuilt}: 1 documents, 30 sentences, 15 chunks" in forced.stderr
+    assert f"index {rebuilt}: 1 document, 30 sentences, 15 chunks" in forced.stdout
     generations = sorted(p.name for p in (Path(index_copy["QA_INDEX_DIR"]) / "generations").iterdir())
     assert generations == sorted([before, rebuilt]), "the previous generation is kept for readers still on it"
 
@@ -296,7 +296,7 @@ def test_index_with_a_bad_metadata_record_builds_and_says_so(index_copy: dict[st
         "warning: a.json: not valid JSON (Expecting property name enclosed in double "
         "quotes: line 1 column 2 (char 1)); using the file name as id and title\n"
     )
-    assert "1 documents, 1 sentences, 1 chunks" in result.stderr
+    assert "1 document, 1 sentence, 1 chunk" in result.stdout
 
 
 # --- outside the repository: where are the articles? ----------------------------------------
@@ -693,3 +693,22 @@ def test_serve_logs_why_its_background_load_failed_with_the_traceback(tmp_path: 
     log = (tmp_path / "stderr.txt").read_text(encoding="utf-8")
     assert "ERROR qa.service: could not load the index\nTraceback (most recent call last)" in log
     assert "NotADirectoryError: [Errno 20] Not a directory" in log
+
+
+def test_what_a_writing_command_did_is_its_stdout(index_copy: dict[str, str], tmp_path: Path) -> None:
+    """`qa ingest`, `delete`, `merge` and `index --verify` said what they did on stderr only, so
+    `generation=$(qa delete x)` caught nothing, against the README's "stdout is the result"."""
+    article = {"id": "ferry", "title": "Ferry", "text": "The ferry service starts in April."}
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps(article) + "\n", encoding="utf-8")
+    ingested = run(index_copy, "ingest", str(feed))
+    published = current(index_copy)
+    assert ingested.stdout == (
+        f"1 article published (1 new, 0 replaced; 0 unchanged and 0 invalid skipped) in generation {published}\n"
+    )
+    merged = run(index_copy, "merge")
+    assert merged.stdout == "nothing to merge: 2 segments\n"  # small segments wait for more
+    deleted = run(index_copy, "delete", "ferry")
+    assert deleted.stdout == f"deleted 1 article; generation {current(index_copy)}\n"
+    verified = run(index_copy, "index", "--verify")
+    assert verified.stdout == f"index {current(index_copy)}: every file matches its manifest\n"
