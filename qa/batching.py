@@ -56,8 +56,8 @@ def answer_items(
     """Results in the order of `items`; the questions of each group are embedded in one call.
     A group of invalid items only never reaches the service (it has nothing to answer). Every
     group is answered from the pipeline the first one took, so a batch never spans two generations:
-    one that holds every article the questions are scoped to, if `CURRENT` names one."""
-    pipeline = service.pipeline_holding(doc_id for item in items if isinstance(item, Query) for doc_id in item.doc_ids)
+    the one `CURRENT` names when it starts."""
+    pipeline = service.pipeline
     try:
         for start in range(0, len(items), group_size):
             group = [_scope_checked(pipeline.index, item) for item in items[start : start + group_size]]

@@ -628,3 +628,25 @@ def test_the_archive_not_the_seeds_folder_is_the_source_of_truth_once_it_exists(
     assert set(reopened.pipeline.index.documents) == {SEED_ID, "flood-barrier"}, "published kept, seeds not re-read"
     with pytest.raises(MissingDocuments):
         Archive(settings.index_dir, embedder, build_settings(settings, embedder)).delete(["later"])
+
+
+def test_a_replaced_or_deleted_article_is_read_anew_by_a_worker_that_did_not_write_it(
+    live: Service, archive_settings: Settings, embedder: Embedder
+) -> None:
+    # With two workers, a question asked right after a PUT replaced an article got the old version
+    # 10 times in 15 (for up to 38 ms, until the other worker's follower polled): the old figure,
+    # and offsets that the article's GET no longer matched; a GET right after a DELETE still found
+    # it. `other` runs no follower here, so only the request itself can catch up.
+    live.publish([FLOOD_V1])
+    other = Service(archive_settings, embedder).load()
+    assert other.document(FLOOD_V1.doc_id).text == FLOOD_V1.text
+    for version in (FLOOD_V2, FLOOD_V1, FLOOD_V2):
+        published = live.publish([version]).generation
+        answer = other.ask(Query(COST_QUESTION, doc_ids=(version.doc_id,)))
+        quote = answer.citations[0].quote
+        assert (answer.generation, other.document(version.doc_id).text) == (published, version.text)
+        assert version.text[answer.citations[0].start : answer.citations[0].end] == quote
+    live.delete([FLOOD_V1.doc_id])
+    with pytest.raises(DocumentNotFound):
+        other.document(FLOOD_V1.doc_id)
+    assert FLOOD_V1.doc_id not in {d.doc_id for d in other.documents()}
