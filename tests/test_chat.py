@@ -210,6 +210,9 @@ def test_null_stream_options_without_stream_is_a_plain_reply(client) -> None:
     assert response.status_code == 200 and response.get_json()["object"] == "chat.completion"
 
 
+NO_TEXT_PART = "Holds no part of type 'text': this service reads text only."
+
+
 @pytest.mark.parametrize(
     "messages, fields",
     [
@@ -226,6 +229,20 @@ def test_null_stream_options_without_stream_is_a_plain_reply(client) -> None:
         (
             [{"role": "system", "content": {"a": 1}}, {"role": "user", "content": FENTANYL}],
             {"messages": {"0": {"content": ["Must be a string or a list of content parts."]}}},
+        ),
+        # Both were told "Length must be between 1 and 1000." and "Must contain more than
+        # whitespace.", which says nothing of what was wrong with the parts.
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}],
+            {"messages": {"0": {"content": [NO_TEXT_PART]}}},
+        ),
+        (
+            [{"role": "user", "content": [{"type": "input_text", "text": FENTANYL}]}],
+            {"messages": {"0": {"content": [NO_TEXT_PART]}}},
+        ),
+        (
+            [{"role": "assistant", "content": [{"type": "text", "text": 5}]}, {"role": "user", "content": FENTANYL}],
+            {"messages": {"0": {"content": ["A part of type 'text' must have its 'text' as a string."]}}},
         ),
     ],
 )

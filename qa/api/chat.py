@@ -53,10 +53,20 @@ EVENT_STREAM = "text/event-stream"
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
+NO_TEXT_PART = "Holds no part of type 'text': this service reads text only."
+
+
+def _is_text_part(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") == "text"
+
+
 class MessageContent(fields.Field):
     """A message's text: a string, or a list of content parts whose text parts are joined."""
 
-    default_error_messages = {"invalid": "Must be a string or a list of content parts."}  # noqa: RUF012 (marshmallow's)
+    default_error_messages = {  # noqa: RUF012 (marshmallow's)
+        "invalid": "Must be a string or a list of content parts.",
+        "text_not_string": "A part of type 'text' must have its 'text' as a string.",
+    }
 
     def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> str:
         # null is blank text: marshmallow would hand it on as None (`allow_none`), and the code that
@@ -65,9 +75,10 @@ class MessageContent(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, list) and all(isinstance(part, dict) for part in value):
-            value = "\n".join(
-                part["text"] for part in value if part.get("type") == "text" and isinstance(part.get("text"), str)
-            )
+            texts = [part.get("text") for part in value if part.get("type") == "text"]
+            if not all(isinstance(text, str) for text in texts):
+                raise self.make_error("text_not_string")
+            value = "\n".join(texts)
         if not isinstance(value, str):
             raise self.make_error("invalid")
         unicode_text(value)
@@ -77,6 +88,14 @@ class MessageContent(fields.Field):
 class ChatMessageSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE  # name, tool_calls and other fields of the protocol are read past
+
+    @ma.validates_schema(pass_original=True)
+    def _user_text(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        """A user's message is a question: content parts without a text part (an image alone, a
+        Responses-API `input_text`) have none. Other roles' may: their content is read past."""
+        parts = original.get("content") if isinstance(original, dict) else None
+        if data.get("role") == "user" and isinstance(parts, list) and not any(_is_text_part(p) for p in parts):
+            raise ma.ValidationError({"content": [NO_TEXT_PART]})
 
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     content = MessageContent(
