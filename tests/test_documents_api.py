@@ -34,7 +34,9 @@ OTHER_KEY = "k-second"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 NDJSON = "application/x-ndjson"
 UNAUTHORIZED = error_body("unauthorized", "Send a valid API key: Authorization: Bearer <key>.")
-WRITES_DISABLED = error_body("writes_disabled", "Writes are off: the server has no API key configured.")
+WRITES_DISABLED = error_body(
+    "writes_disabled", "Writes are off: the server has no API key configured (QA_API_KEYS or QA_API_KEYS_FILE)."
+)
 NOT_AN_ARTICLE = "Not a valid article; see fields."
 SEED_RECORD = json.loads((SEEDS / f"{SEED_ID}.json").read_text(encoding="utf-8"))
 

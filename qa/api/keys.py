@@ -48,7 +48,11 @@ def require_write_key() -> None:
     if request.method not in WRITES:
         return
     if not _settings().api_keys:
-        raise ApiError(403, "writes_disabled", "Writes are off: the server has no API key configured.")
+        raise ApiError(
+            403,
+            "writes_disabled",
+            "Writes are off: the server has no API key configured (QA_API_KEYS or QA_API_KEYS_FILE).",
+        )
     _check_key()
 
 
