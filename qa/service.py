@@ -102,8 +102,10 @@ class Service:
             self._pipeline = self._pipeline_for(index)
         except Exception:
             self._load_failed = True
+            self._current_seen = self._current_stamp()
             log.exception("could not load the index")
             raise
+        self._load_failed = False
         return self
 
     def _read_seeds(self) -> list[Document]:
@@ -165,6 +167,10 @@ class Service:
             while True:
                 time.sleep(interval)
                 if self._pipeline is None:
+                    if self._load_failed and self._current_stamp() != self._current_seen:
+                        # An archive written since the load failed (`qa index --force` over a damaged
+                        # one, `qa ingest`): load again rather than answer 503 until a restart.
+                        self._load_quietly()
                     continue
                 try:
                     self.reload()
@@ -222,16 +228,20 @@ class Service:
         after `PUT` replaced an article got the old version 10 times in 15 (stale for up to 38 ms):
         the old figure, and offsets the article's `GET` no longer matched. What cannot be opened is
         left to the follower, which logs it and retries; requests keep the pipeline served."""
-        try:
-            stamp = os.stat(self.settings.index_dir / CURRENT)
-        except OSError:
-            return
-        seen = (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size)
-        if seen == self._current_seen:
+        seen = self._current_stamp()
+        if seen is None or seen == self._current_seen:
             return
         with contextlib.suppress(Exception):
             self.reload()
         self._current_seen = seen
+
+    def _current_stamp(self) -> tuple[int, int, int] | None:
+        """`CURRENT`'s inode, modification time and size (each write replaces the file), or None."""
+        try:
+            stamp = os.stat(self.settings.index_dir / CURRENT)
+        except OSError:
+            return None
+        return (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size)
 
     def _require_ready(self) -> Pipeline:
         pipeline = self._pipeline

@@ -367,6 +367,30 @@ def test_an_operator_rolls_back_by_naming_an_older_generation_in_current(live: S
     assert "flood-barrier" not in live.pipeline.index.documents
 
 
+def test_a_service_whose_load_failed_loads_again_once_current_is_written(
+    live: Service, archive_settings: Settings, embedder: Embedder
+) -> None:
+    # A server whose first load failed (a damaged archive: CURRENT naming no generation) answered
+    # 503 until it was restarted, even after the archive had been mended under it.
+    good = live.status()["generation"]
+    name_in_current(archive_settings.index_dir, "no-such-generation")
+    broken = Service(archive_settings, embedder)
+    with pytest.raises(store.IndexUnavailable):
+        broken.load()
+    broken.follow(interval=0.02)
+    time.sleep(0.1)
+    assert broken.status()["ready"] is False
+    name_in_current(archive_settings.index_dir, good)  # the operator mends it
+    wait_for(lambda: broken.status()["ready"] is True, timeout=5.0)
+    assert broken.status()["generation"] == good
+    assert broken.ask(Query(FENTANYL_QUESTION)).answerable
+
+
+def name_in_current(index_dir: Path, generation: str) -> None:
+    (index_dir / "CURRENT.new").write_text(f"{generation}\n", encoding="utf-8")
+    os.replace(index_dir / "CURRENT.new", index_dir / "CURRENT")
+
+
 class SkewedClock:
     """`time` as on a writer host whose clock is an hour behind the host that wrote last."""
 
