@@ -26,6 +26,10 @@ class QaApi(Api):
     def handle_http_exception(self, error: Any) -> Any:
         return errors.handle_http_exception(error)
 
+    def _register_pagination_header(self) -> None:
+        """Nothing: the documents list pages by cursor (`next_cursor`), and flask-smorest's
+        page-number `PaginationMetadata` put in the description a schema no route sends."""
+
 
 class QaFlask(Flask):
     """Flask deciding once per function, not at every call, whether a view or hook is a coroutine
