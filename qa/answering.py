@@ -119,6 +119,15 @@ _SMALL_TALK = re.compile(
 _BARE_FACT_KINDS = frozenset({"name", "time"}) | spans.PLACE_KINDS
 
 
+def _first_cited_first(retrieval: Retrieval, skipped: set[int]) -> Retrieval:
+    """`retrieval` with the sentence the first citation was made from first: the best one not
+    `skipped`. "Who else?" skips what was told, and its short answer was read from the best
+    sentence, told already and not in the first citation ("Ray Okafor" again)."""
+    ids = retrieval.candidates.sentence_ids
+    position = next((i for i, sentence in enumerate(ids) if sentence not in skipped), 0)
+    return retrieval if position == 0 else replace(retrieval, candidates=retrieval.candidates.with_first(position))
+
+
 def _reads_short_answer(query: Query) -> bool:
     """Whether the question asks for a fact (the reader's short answer) it says enough about."""
     if not spans.asks_for_fact(query.question):
@@ -184,7 +193,7 @@ class Answerer:
                 break
         short = None
         if self.reader is not None and _reads_short_answer(query):
-            short = self._short_answer(self.reader, retrieval, citations[0], reading)
+            short = self._short_answer(self.reader, _first_cited_first(retrieval, skipped), citations[0], reading)
         if short is not None:
             citations[0] = replace(citations[0], short_answer=short)
         best = citations[0].score
@@ -232,7 +241,7 @@ class Answerer:
     def _short_answer(
         self, reader: Reader, retrieval: Retrieval, citation: Citation, read: _BestRead | None
     ) -> ShortAnswer | None:
-        """The words of the best sentence (always inside the first citation) that answer a fact
+        """The words of the best sentence (the first citation's: `_first_cited_first`) that answer a fact
         question: its one span of the kind asked when it holds exactly one (`spans.lone_span`), or
         for a "who" question the name after its title (`spans.titled_name`); else the reader's
         words (`read`, when it read this sentence already) when it is sure enough of them (start

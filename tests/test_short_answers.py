@@ -358,3 +358,19 @@ def test_a_place_is_asked_for_by_what_it_is_or_by_where(question: str, kinds: tu
     assert spans.asked_kinds(question) == kinds
     assert not spans.names_a_place_if_asked("along the coast", ("named_place",))
     assert spans.names_a_place_if_asked("along the coast", ("place",))
+
+
+def test_a_follow_up_asking_for_more_reads_its_short_answer_from_its_first_citation(newsroom: Service) -> None:
+    # "Who else?" skips what the conversation was told, so its first citation is another sentence;
+    # the short answer was still read from the best sentence, the one told already: "Ray Okafor",
+    # outside citation [1] (had the first citation come from another article, its offsets would
+    # have pointed into the wrong one).
+    first = "How many more bus drivers does the district need?"
+    told = newsroom.ask(Query(first)).answer
+    answer = newsroom.ask(Query("Who else?", (first,), told=(told,)))
+    cited = answer.citations[0]
+    assert "Ray Okafor" not in cited.quote
+    short = cited.short_answer
+    if short is not None:
+        assert short.doc_id == cited.doc_id and cited.start <= short.start and short.end <= cited.end
+        assert LAKESIDE[short.start : short.end] == short.text
