@@ -41,6 +41,29 @@ def is_doc_id(value: str) -> bool:
 
 
 NOT_FINITE = "Must hold no NaN or infinite number (JSON has none)."
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+NOT_TEXT = "Must be valid Unicode text (no lone surrogate code points)."
+
+
+def is_text(value: str) -> bool:
+    """False for a string holding a lone surrogate: JSON can spell one (`"\\ud800"`), but no
+    tokenizer reads it and no UTF-8 encoder writes it back, so it must stop at validation."""
+    return not _LONE_SURROGATE.search(value)
+
+
+def _all_text(value: Any) -> bool:
+    """Whether every string in `value` (keys of objects included) `is_text`."""
+    pending = [value]  # a stack, not recursion
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and not is_text(item):
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def _finite(value: Any) -> bool:
@@ -86,6 +109,7 @@ def metadata_problems(metadata: dict[str, Any]) -> dict[str, str]:
     too_deep = {name: TOO_DEEP for name, value in metadata.items() if nesting_depth(value) > MAX_METADATA_DEPTH}
     problems = {name: NOT_FINITE for name, value in metadata.items() if name not in too_deep and not _finite(value)}
     problems.update(too_deep)
+    problems.update({name: NOT_TEXT for name, value in metadata.items() if not _all_text([name, value])})
     if "url" in metadata and not isinstance(metadata["url"], str):
         problems["url"] = "Must be a string."
     if "published_at" in metadata and parse_instant(metadata["published_at"]) is None:
@@ -145,8 +169,14 @@ def _metadata_record(meta_path: Path) -> dict[str, Any]:
     return record
 
 
+def _shown(text: str) -> str:
+    """`text` for a warning, its lone surrogates escaped: warnings are shown by `/readyz` and
+    written to logs, which could not encode them."""
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _short_json(value: Any) -> str:
-    shown = json.dumps(value, ensure_ascii=False)
+    shown = _shown(json.dumps(value, ensure_ascii=False))
     return shown if len(shown) <= 40 else shown[:39] + "…"
 
 
@@ -161,9 +191,9 @@ def _string_field(record: dict[str, Any], key: str, fallback: str, problems: lis
             return value
         rule = "1 to 128 letters, digits, '.', '_' or '-'"
     else:
-        if isinstance(value, str):
+        if isinstance(value, str) and is_text(value):
             return value
-        rule = "a string"
+        rule = "valid Unicode text" if isinstance(value, str) else "a string"
     problems.append(f'"{key}" must be {rule}, not {_short_json(value)}; using {_short_json(fallback)}')
     return fallback
 
@@ -186,7 +216,7 @@ def load_document(text_path: Path) -> tuple[Document, list[str]]:
     if not text.strip():
         raise DocumentError("no text, only whitespace")
     for name, problem in metadata_problems(record).items():
-        problems.append(f'"{name}": {problem} Left out')
+        problems.append(f'"{_shown(name)}": {problem} Left out')
         del record[name]
     return Document(doc_id=doc_id, text=text, title=title, metadata=record), problems
 

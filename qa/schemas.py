@@ -21,8 +21,10 @@ from qa.documents import (
     DOC_ID_PATTERN,
     DOC_ID_RULE,
     MAX_METADATA_DEPTH,
+    NOT_TEXT,
     Document,
     is_doc_id,
+    is_text,
     metadata_problems,
     nesting_depth,
 )
@@ -37,8 +39,6 @@ MAX_HISTORY_TURNS = 20
 # Schema validator applies to the `pattern` documented from it: the server and the document agree.
 NOT_BLANK = r"\S"
 _NOT_BLANK = re.compile(NOT_BLANK)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-NOT_TEXT = "Must be valid Unicode text (no lone surrogate code points)."
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
 NOT_UTF8 = "not valid UTF-8"
 
@@ -46,12 +46,6 @@ NOT_UTF8 = "not valid UTF-8"
 def _not_blank(value: str) -> None:
     if not _NOT_BLANK.search(value):
         raise ma.ValidationError("Must contain more than whitespace.")
-
-
-def is_text(value: str) -> bool:
-    """False for a string holding a lone surrogate: JSON can spell one (`"\\ud800"`), but no
-    tokenizer reads it and no UTF-8 encoder writes it back, so it must stop at validation."""
-    return not _LONE_SURROGATE.search(value)
 
 
 def is_undecodable(value: str) -> bool:

@@ -157,8 +157,21 @@ def test_a_field_of_the_wrong_type_falls_back_to_the_file_name(
                 '"published_at": Must be an ISO 8601 date or date and time, e.g. 2026-12-04T09:30:00Z. Left out',
             ],
         ),
+        # JSON spells lone surrogates ("\\ud800"); the API refuses them. A seed holding one was loaded,
+        # and hashing the article for the archive failed: the server never became ready.
+        (
+            "bad",
+            {"title": "T\ud800", "author": "A\udfff", "tags": ["ok", {"x": "\ud83d"}], "k\udc00": 1, "desk": "Metro"},
+            Document("bad", "Text.", "bad", {"desk": "Metro"}),
+            [
+                '"title" must be valid Unicode text, not "T\\ud800"; using "bad"',
+                '"author": Must be valid Unicode text (no lone surrogate code points). Left out',
+                '"tags": Must be valid Unicode text (no lone surrogate code points). Left out',
+                '"k\\udc00": Must be valid Unicode text (no lone surrogate code points). Left out',
+            ],
+        ),
     ],
-    ids=["id-the-api-refuses", "file-name-with-spaces", "metadata-the-api-refuses"],
+    ids=["id-the-api-refuses", "file-name-with-spaces", "metadata-the-api-refuses", "lone-surrogates"],
 )
 def test_a_seed_follows_the_api_rules_for_ids_and_metadata(
     tmp_path: Path, name: str, record: dict[str, object], expected: Document, problems: list[str]
