@@ -724,7 +724,8 @@ def verify_generation(folder: Path) -> None:
 def _database(folder: Path) -> Iterator[sqlite3.Connection]:
     """A segment's SQLite rows, read-only; any failure to read them is `IndexUnavailable`."""
     try:
-        db = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
+        # As a URI, so "#", "?" or "%" in a folder's name are escaped, not read as URI syntax.
+        db = sqlite3.connect(f"{(folder / DATABASE).absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise IndexUnavailable(f"{folder / DATABASE} cannot be opened: {exc}") from exc
     try:

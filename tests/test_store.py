@@ -526,3 +526,14 @@ def test_a_commit_that_fails_verification_leaves_nothing_behind(
     assert current_name(tiny) == before
     assert generation_folders(tiny) == [before]
     assert segment_folders(tiny) == segments, "the unverified segment is removed, never listed"
+
+
+@pytest.mark.parametrize("name", ["news #1", "what?", "100% local"])
+def test_an_index_folder_named_with_uri_characters_opens(
+    tmp_path: Path, pristine: Settings, embedder: Embedder, name: str
+) -> None:
+    # SQLite reads its path as a URI: "#", "?" and "%" cut or changed it, so every segment of an
+    # archive written fine failed to open ("no such table") and the archive was reported damaged.
+    settings = pristine.with_overrides(index_dir=tmp_path / name / "index")
+    shutil.copytree(pristine.index_dir, settings.index_dir)
+    assert ensure(settings, embedder).path == current_folder(settings)
