@@ -78,6 +78,7 @@ class Service:
         self._switch = threading.Lock()  # a write's swap and the follower's never interleave
         self._merging = threading.Lock()  # one background merge at a time in this process
         self._current_seen: tuple[int, int, int] | None = None  # `CURRENT`'s inode, mtime and size last checked
+        self._opening = threading.Lock()  # one thread opens a new generation; the others wait for it
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -173,7 +174,8 @@ class Service:
                         self._load_quietly()
                     continue
                 try:
-                    self.reload()
+                    with self._opening:
+                        self.reload()
                 except Exception as exc:  # damaged, half-switched or foreign: keep serving, keep following
                     if str(exc) != refused:
                         log.warning("not switching index generation: %s", exc)
@@ -231,9 +233,12 @@ class Service:
         seen = self._current_stamp()
         if seen is None or seen == self._current_seen:
             return
-        with contextlib.suppress(Exception):
-            self.reload()
-        self._current_seen = seen
+        with self._opening:  # every request thread arriving now would otherwise open it too
+            if seen == self._current_seen:
+                return
+            with contextlib.suppress(Exception):
+                self.reload()
+            self._current_seen = seen
 
     def _current_stamp(self) -> tuple[int, int, int] | None:
         """`CURRENT`'s inode, modification time and size (each write replaces the file), or None."""

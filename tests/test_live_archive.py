@@ -674,3 +674,28 @@ def test_a_replaced_or_deleted_article_is_read_anew_by_a_worker_that_did_not_wri
     with pytest.raises(DocumentNotFound):
         other.document(FLOOD_V1.doc_id)
     assert FLOOD_V1.doc_id not in {d.doc_id for d in other.documents()}
+
+
+def test_request_threads_arriving_together_open_a_new_generation_once(
+    live: Service, archive_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every request thread that saw CURRENT move opened the new generation itself, all but one for
+    # nothing: a write cost each worker as many index builds as it had requests in flight.
+    other = Service(archive_settings, embedder).load()
+    other.pipeline  # noqa: B018 (looks at CURRENT once)
+    opened = []
+    real_reload = other.reload
+    monkeypatch.setattr(other, "reload", lambda: opened.append(1) or real_reload())
+    published = live.publish([FLOOD_V1]).generation
+    start, served = threading.Barrier(8), []
+
+    def ask() -> None:
+        start.wait()
+        served.append(other.pipeline.index.generation)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (served, len(opened)) == ([published] * 8, 1)
