@@ -272,7 +272,10 @@ def backfill(
     def commit() -> None:
         if pending:
             change = archive.publish_embedded(list(pending.values()))
-            summary.published += len(pending)
+            # An article a commit of this run already made as it is (a repeat) is unchanged, as
+            # `qa ingest` without Ray counts it; the actors only knew the archive as it started.
+            summary.published += len(pending) - change.unchanged
+            summary.unchanged += change.unchanged
             summary.created += sum(change.created)
             summary.generation = change.generation
             pending.clear()

@@ -387,7 +387,7 @@ class Archive:
                     counts,
                     self._dimension(catalog),
                 )
-                return Change(committed, self.cache, created, len(documents) - len(written))
+                return Change(committed, self.cache, created, len(documents) - len(changed))
         finally:
             if prepared is not None:  # not needed after all: nothing to commit, or made again
                 shutil.rmtree(prepared[1], ignore_errors=True)

@@ -131,3 +131,27 @@ def test_a_killed_backfill_resumes_without_embedding_or_committing_anything_twic
     assert len(merged.segments) < len(resumed.segments)
     assert merged.manifest["counts"] == local.manifest["counts"] and set(merged.documents) == set(local.documents)
     shutil.rmtree(index_dir)
+
+
+def test_a_backfill_counts_an_article_repeated_as_it_was_committed_as_a_local_ingest_does(
+    cluster: str, tmp_path: Path
+) -> None:
+    # The repeat comes in a later commit than the article: `--ray` counted it published again,
+    # where `qa ingest` without Ray counts it unchanged.
+    repeat = tmp_path / "repeat.jsonl"
+    repeat.write_text(ARTICLES.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    ray_summary, _ = finished(ingest_on_ray(tmp_path / "ray", ARTICLES, repeat, extra=("--batch-size", "50")))
+    local = run_qa({"QA_INDEX_DIR": str(tmp_path / "local")}, "ingest", str(ARTICLES), str(repeat), "--json")
+    local_summary = json.loads(local.stdout)
+    del ray_summary["generation"], ray_summary["segments"], local_summary["generation"]
+    assert (
+        ray_summary
+        == local_summary
+        == {
+            "published": 240,
+            "created": 240,
+            "replaced": 0,
+            "unchanged": 1,
+            "invalid": 0,
+        }
+    )
