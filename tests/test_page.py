@@ -10,6 +10,7 @@ from there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -327,10 +328,8 @@ def test_a_server_still_loading_then_gone_shows_each_error_with_a_retry(
     page: Page, tmp_path: Path, screenshots: Path
 ) -> None:
     """A server whose index never loads answers 503; once it is stopped, the network fails."""
-    seeds = tmp_path / "blank-seeds"
-    seeds.mkdir()
-    (seeds / "blank.txt").write_text(" \n", encoding="utf-8")  # nothing to index: the load fails, 503 stays
-    loading = start_server(seeds, tmp_path / "index", ready_path="/healthz")
+    (tmp_path / "a-file").write_text("", encoding="utf-8")  # an index folder inside a file: the load fails
+    loading = start_server(SEEDS, tmp_path / "a-file" / "index", ready_path="/healthz")
     try:
         requests = chat_requests(page)
         page.goto(loading.base_url + "/")
@@ -511,7 +510,7 @@ def writable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     server.stop()
 
 
-def publish(server: Server, doc_id: str, text: str, title: str, **metadata: str) -> None:
+def publish(server: Server, doc_id: str, text: str, title: str, **metadata: Any) -> None:
     body = json.dumps({"title": title, "text": text, "metadata": metadata}).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {WRITE_KEY}"}
     put = urllib.request.Request(f"{server.base_url}/v1/documents/{doc_id}", body, headers, method="PUT")
@@ -605,3 +604,126 @@ def test_opening_the_picker_lists_an_article_published_since_the_page_loaded(
     picker.click()  # again at once: the list just read is recent enough
     expect(picker).to_have_value(BARRIER_ID)
     assert len(listings) == 2
+
+
+def test_an_earlier_answer_s_citation_after_a_correction_shows_its_quote_and_says_so(
+    page: Page, writable_server: Server
+) -> None:
+    """The first answer's offsets index the article as it was; laid on the corrected text they
+    highlighted "eside council approved a flood barrier on", mid-word, with no word of warning."""
+    publish(writable_server, BARRIER_ID, BARRIER_TEXT, "Lakeside approves a flood barrier")
+    page.goto(writable_server.base_url + "/")
+    ask(page, BARRIER_QUESTION)
+    last_turn(page)
+    first = page.locator(".qa-assistant").first
+    publish(writable_server, BARRIER_ID, CORRECTED_TEXT, "Lakeside approves a flood barrier")
+    ask(page, BARRIER_QUESTION)
+    last_turn(page).locator('[data-testid="citation"][data-citation-id="1"]').click()
+    expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)
+    expect(page.get_by_test_id("changed")).to_have_count(0)  # the new answer is of this version
+    first.locator('[data-testid="citation"][data-citation-id="1"]').click()
+    expect(page.get_by_test_id("changed")).to_contain_text("changed since this answer")
+    expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)
+
+
+def test_a_new_conversation_drops_the_answer_still_on_its_way(page: Page, server: Server) -> None:
+    """ "New conversation" pressed while an answer loaded: the answer, arriving after, made its
+    question hidden history of the next one, and questions asked meanwhile were ignored."""
+    held: list[Any] = []
+    page.route("**/v1/chat/completions", lambda route: held.append(route))
+    page.goto(server.base_url + "/")
+    ask(page, ROBINSON_QUESTION)
+    page.wait_for_function("() => document.querySelector('.qa-status') !== null")
+    while not held:
+        page.wait_for_timeout(20)
+    page.get_by_role("button", name="New conversation").click()
+    with contextlib.suppress(Exception):  # the page gave up on it: it may be gone already
+        held[0].fulfill(
+            status=200,
+            headers={"Content-Type": "text/event-stream"},
+            body="".join(event + "\n\n" for event in server_events(server, ROBINSON_QUESTION)),
+        )
+    page.unroute("**/v1/chat/completions")
+    requests = chat_requests(page)
+    ask(page, FENTANYL_QUESTION)
+    expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
+    assert [m["content"] for m in sent(requests[-1])["messages"]] == [FENTANYL_QUESTION]
+    expect(page.locator(".qa-question")).to_have_count(1)
+
+
+def test_the_host_page_s_rules_for_its_elements_do_not_reach_the_widget(
+    page: Page, server: Server, newsroom: tuple[str, Path]
+) -> None:
+    """The host element was a <div>: a page's `div` rule framed it, and what such a rule sets that
+    is inherited (upper case, letter spacing, no wrapping) reached every answer."""
+    host_page = f"""<!doctype html><html><head><style>
+      div {{ text-transform: uppercase; letter-spacing: .3em; white-space: nowrap; padding: 40px;
+             border: 5px solid rgb(255, 0, 0); }}
+      body {{ text-indent: 3em; text-shadow: 2px 2px red; }}
+    </style></head><body><div class="story"><p>Our story</p>
+    <script src="{server.base_url}/widget.js" data-api="{server.base_url}" data-doc-id="{SEED_ID}"></script>
+    </div></body></html>"""
+    origin, folder = newsroom
+    (folder / "loud.html").write_text(host_page, encoding="utf-8")
+    page.goto(origin + "/loud.html")
+    widget = page.get_by_test_id("widget")
+    ask(widget, FENTANYL_QUESTION)
+    answer = last_turn(widget).get_by_test_id("answer")
+    styles = (
+        "e => { const s = getComputedStyle(e);"
+        " return [s.textTransform, s.letterSpacing, s.whiteSpace, s.textIndent, s.textShadow]; }"
+    )
+    assert answer.evaluate(styles) == ["none", "normal", "normal", "0px", "none"]
+    frame = "e => { const s = getComputedStyle(e); return [s.paddingTop, s.borderTopWidth]; }"
+    assert widget.evaluate(frame) == ["0px", "0px"]
+    assert page.locator(".story").evaluate(frame) == ["40px", "5px"]  # the page's own div keeps its rule
+
+
+def test_an_article_s_own_bracketed_number_is_not_a_citation_button(page: Page, writable_server: Server) -> None:
+    """Only the markers the service puts after each quote open a citation: the article's own
+    "[2]" (a footnote) became a button opening citation 2, another sentence."""
+    text = "Tickets cost 15 euros [2] according to the footnote. Organiser Mira Chen said 12,000 visitors came.\n"
+    publish(writable_server, "festival", text, "Festival tickets")
+    page.goto(writable_server.base_url + "/")
+    page.get_by_test_id("article-picker").select_option("festival")
+    ask(page, "How much did tickets cost?")
+    answer = last_turn(page).get_by_test_id("answer")
+    expect(answer).to_contain_text("15 euros [2] according to the footnote.")
+    assert answer.get_by_test_id("citation").first.get_attribute("data-citation-id") == "1"
+
+
+def test_text_in_either_direction_is_laid_out_as_written(page: Page, server: Server) -> None:
+    """Nothing set `dir`, so a Hebrew question's question mark stood at its right, beside its
+    first word; every piece of reader or article text now takes its direction from itself."""
+    page.goto(server.base_url + "/")
+    ask(page, "מה אמר בלינקן על פנטניל?")
+    last_turn(page)
+    assert page.locator(".qa-question").last.get_attribute("dir") == "auto"
+    assert page.get_by_test_id("question").get_attribute("dir") == "auto"
+
+
+def test_on_a_phone_a_finished_answer_is_in_view_from_its_start(browser: Browser, server: Server) -> None:
+    """The page, not the conversation, scrolls on a phone, and a new answer began below the screen
+    (at y 707-732 of 740): the reader saw only their own question."""
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto(server.base_url + "/")
+        ask(page, FENTANYL_QUESTION)
+        last_turn(page)
+        ask(page, ROBINSON_QUESTION)
+        turn = last_turn(page)
+        top = turn.evaluate("e => e.getBoundingClientRect().top")
+        assert 0 <= top <= 740 / 2, top
+    finally:
+        context.close()
+
+
+def test_a_list_of_authors_reads_as_names(page: Page, writable_server: Server) -> None:
+    """The API takes any JSON as `author`: a list of names read "By ['Ana', 'Ben']" on /demo."""
+    publish(writable_server, "two-authors", "The ferry returns in spring.\n", "Ferry returns", author=["Ana", "Ben"])
+    page.goto(writable_server.base_url + "/demo/two-authors")
+    expect(page.locator(".byline")).to_have_text("By Ana, Ben")
+    page.goto(writable_server.base_url + "/")
+    page.get_by_test_id("article-picker").select_option("two-authors")
+    expect(page.locator(".qa-byline")).to_have_text("By Ana, Ben")

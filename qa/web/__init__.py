@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 from flask import Blueprint, Response, render_template, send_from_directory
 
@@ -58,4 +59,20 @@ def demo(doc_id: str) -> str:
     require_read_key()
     document = service().document(doc_id)  # 404 / 503 JSON, as the API
     paragraphs = [line for line in document.text.splitlines() if line.strip()]
-    return render_template("demo.html", document=document, paragraphs=paragraphs)
+    meta = document.metadata
+    section = meta.get("section")
+    return render_template(
+        "demo.html",
+        document=document,
+        paragraphs=paragraphs,
+        section=section if isinstance(section, str) else "World",
+        byline=" · ".join(part for part in (_author(meta.get("author")), meta.get("source")) if isinstance(part, str)),
+    )
+
+
+def _author(author: Any) -> str | None:
+    """ "By" and the author's name or names, as the chat page shows them: a list of names was shown
+    as Python writes one (`By ['Ana', 'Ben']`); a value of another type shows no byline."""
+    if isinstance(author, list) and author and all(isinstance(name, str) for name in author):
+        author = ", ".join(author)
+    return f"By {author}" if isinstance(author, str) and author.strip() else None

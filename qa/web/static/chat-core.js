@@ -71,13 +71,14 @@ const QaChat = (() => {
   /** Ask with the whole conversation; `onText` gets each piece of the answer as it arrives.
    * Resolves to the final chunk's extras: {citations, answerable}. A stream that
    * ends (or breaks) before `data: [DONE]` is a cut stream. */
-  async function streamAnswer(api, messages, docIds, onText) {
+  async function streamAnswer(api, messages, docIds, onText, signal) {
     const body = { model: "article-qa", messages, stream: true };
     if (docIds && docIds.length) body.doc_ids = docIds;
     const response = await request(api + "/v1/chat/completions", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify(body),
+      signal,
     });
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
@@ -147,6 +148,34 @@ const QaChat = (() => {
     return spans.every((span) => typeof span.quote !== "string" || text.slice(span.start, span.end) === span.quote);
   }
 
+  /** The spans laid on the article's text as it is now: each where its offsets say while the text
+   * there is still its quote, else where the quote is now (a correction moved it), else left out.
+   * `changed` says whether any span was moved or left out: the answer was given from another
+   * version of the article, and its offsets would highlight the wrong words. */
+  function placedSpans(text, spans) {
+    let changed = false;
+    const placed = [];
+    for (const span of spans) {
+      if (typeof span.quote !== "string" || text.slice(span.start, span.end) === span.quote) {
+        placed.push(span);
+        continue;
+      }
+      changed = true;
+      const start = span.quote ? text.indexOf(span.quote) : -1;
+      if (start !== -1) placed.push({ ...span, start, end: start + span.quote.length });
+    }
+    return { spans: placed, changed };
+  }
+
+  /** An author as a byline shows it: a name, or names ("Ana, Ben"); anything else is none. */
+  function authorOf(author) {
+    if (typeof author === "string") return author.trim() || null;
+    if (Array.isArray(author) && author.length && author.every((name) => typeof name === "string")) {
+      return author.join(", ");
+    }
+    return null;
+  }
+
   /** The day of `metadata.published_at` (ISO 8601) as the newsroom wrote it, in the reader's
    * language ("December 1, 2026"): its own date part, not shifted into the reader's time zone. */
   function publishedDay(published) {
@@ -195,22 +224,32 @@ const QaChat = (() => {
         this.container.replaceChildren(message);
         return;
       }
-      const spans = cited.map((span) => ({ ...span, strong: span.id === focusId }));
+      const placed = placedSpans(article.text, cited);
+      const spans = placed.spans.map((span) => ({ ...span, strong: span.id === focusId }));
       const body = el("div", { class: "qa-article-text" });
       for (const paragraph of segments(article.text, spans)) {
-        body.append(el("p", {}, ...paragraph.map((piece) => this.piece(piece))));
+        body.append(el("p", { dir: "auto" }, ...paragraph.map((piece) => this.piece(piece))));
       }
+      const focused = spans.some((span) => span.strong);
+      const notice = placed.changed && focusId !== null
+        ? el("p", { class: "qa-changed", role: "status", "data-testid": "changed" },
+          focused
+            ? "This article has changed since this answer was given; the passage is shown where it is now."
+            : "This article has changed since this answer was given; the cited passage is no longer in it.")
+        : null;
       const meta = article.metadata || {};
-      const byline = [meta.author && "By " + meta.author, meta.source, publishedDay(meta.published_at)]
-        .filter(Boolean).join(" · ");
+      const author = authorOf(meta.author);
+      const byline = [author && "By " + author, typeof meta.source === "string" && meta.source,
+        publishedDay(meta.published_at)].filter(Boolean).join(" · ");
       const link = typeof meta.url === "string" && /^https?:\/\//.test(meta.url)
         ? el("a", { href: meta.url, class: "qa-original", rel: "noopener" }, "Read the original article")
         : null;
       this.container.replaceChildren(
         el("article", { class: "qa-article", "data-testid": "article", "data-doc-id": docId },
-          el(this.headingLevel, { class: "qa-article-title" }, article.title || docId),
-          byline ? el("p", { class: "qa-byline" }, byline) : null,
+          el(this.headingLevel, { class: "qa-article-title", dir: "auto" }, article.title || docId),
+          byline ? el("p", { class: "qa-byline", dir: "auto" }, byline) : null,
           link,
+          notice,
           body),
       );
       const first = this.container.querySelector('[data-testid="highlight"]');
@@ -239,10 +278,12 @@ const QaChat = (() => {
       this.options = options;
       this.conversation = []; // completed turns, sent back whole with every question
       this.busy = false;
+      this.epoch = 0; // a new conversation drops whatever the one before still had in flight
+      this.inFlight = null;
       const id = options.inputId || "qa-question";
       this.log = el("div", { class: "qa-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
       this.input = el("input", {
-        id, type: "text", class: "qa-input", "data-testid": "question", maxlength: "1000", autocomplete: "off",
+        id, type: "text", class: "qa-input", "data-testid": "question", maxlength: "1000", autocomplete: "off", dir: "auto",
         required: true, placeholder: options.placeholder || "Ask a question about the news",
       });
       this.button = el("button", { type: "submit", class: "qa-ask", "data-testid": "ask" }, "Ask");
@@ -262,6 +303,10 @@ const QaChat = (() => {
     }
 
     reset() {
+      this.epoch += 1;
+      if (this.inFlight) this.inFlight.abort();
+      this.inFlight = null;
+      this.setBusy(false);
       this.conversation = [];
       this.log.replaceChildren();
       if (this.options.emptyText) this.log.append(el("p", { class: "qa-empty" }, this.options.emptyText));
@@ -271,13 +316,16 @@ const QaChat = (() => {
     async ask(question) {
       // An earlier failed turn is left behind: retrying it now would answer out of order.
       this.log.querySelectorAll(".qa-empty, .qa-retry").forEach((node) => node.remove());
-      this.log.append(el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question" }, question)));
+      this.log.append(el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question", dir: "auto" }, question)));
       await this.answer(question, el("div", { class: "qa-turn qa-assistant" }));
     }
 
     async answer(question, turn) {
       const messages = [...this.conversation, { role: "user", content: question }];
-      const text = el("p", { class: "qa-answer qa-streaming", "data-testid": "answer" });
+      const epoch = this.epoch;
+      const inFlight = new AbortController();
+      this.inFlight = inFlight;
+      const text = el("p", { class: "qa-answer qa-streaming", "data-testid": "answer", dir: "auto" });
       const status = el("p", { class: "qa-status" }, "Searching the articles…");
       turn.replaceChildren(status, text);
       if (!turn.isConnected) this.log.append(turn);
@@ -289,16 +337,21 @@ const QaChat = (() => {
           status.remove();
           text.textContent = answer;
           this.scrollToEnd();
-        });
+        }, inFlight.signal);
+        if (epoch !== this.epoch) return; // a new conversation began meanwhile: this turn is not in it
         this.renderAnswer(turn, answer, extras);
         this.conversation = [...messages, { role: "assistant", content: answer }].slice(-KEPT_MESSAGES);
       } catch (error) {
+        if (epoch !== this.epoch) return;
         if (!(error instanceof ChatError)) console.error(error); // a malformed event, or a bug of ours
         const failure = error instanceof ChatError ? error : new ChatError("broken", MESSAGES.broken, true);
         this.renderError(turn, failure, () => this.answer(question, turn));
       } finally {
-        this.setBusy(false);
-        this.scrollToEnd();
+        if (epoch === this.epoch) {
+          this.inFlight = null;
+          this.setBusy(false);
+          this.reveal(turn);
+        }
       }
     }
 
@@ -311,6 +364,22 @@ const QaChat = (() => {
 
     scrollToEnd() {
       this.log.scrollTop = this.log.scrollHeight;
+    }
+
+    /** Show a finished turn from its start. Where the conversation scrolls itself, its question
+     * goes to the top (scrolled to the end, a long answer showed only its sources, the short
+     * answer above them out of view). Where the page scrolls instead (the chat page on a phone),
+     * the page moves just enough to show the answer, its top first if it is taller than the
+     * screen: the answer began below the screen, and a host page around the widget must not jump
+     * when the answer is in view already. */
+    reveal(turn) {
+      const question = turn.previousElementSibling;
+      const top = question && question.classList.contains("qa-user") ? question : turn;
+      if (this.log.scrollHeight > this.log.clientHeight + 1) {
+        this.log.scrollTop += top.getBoundingClientRect().top - this.log.getBoundingClientRect().top;
+      } else {
+        turn.scrollIntoView({ block: "nearest" });
+      }
     }
 
     renderAnswer(turn, answer, extras) {
@@ -328,11 +397,17 @@ const QaChat = (() => {
       const short = citations.length && citations[0].short_answer && citations[0].short_answer.text
         ? citations[0].short_answer : null;
       const shown = short && answer.startsWith(short.text + ": ") ? answer.slice(short.text.length + 2) : answer;
-      const text = el("p", { class: "qa-answer", "data-testid": "answer" });
-      for (const part of shown.split(/(\[\d+\])/)) {
-        const citation = byId.get((part.match(/^\[(\d+)\]$/) || [])[1]);
-        text.append(citation ? this.marker(citation, citations) : part);
+      const text = el("p", { class: "qa-answer", "data-testid": "answer", dir: "auto" });
+      // A marker is the service's only where it follows its citation's quote: an article's own
+      // "[2]" (a footnote) inside a quote is text, not a button opening another citation.
+      let from = 0;
+      for (const match of shown.matchAll(/\[(\d+)\]/g)) {
+        const citation = byId.get(match[1]);
+        if (!citation || !shown.slice(0, match.index).trimEnd().endsWith(citation.quote.trim())) continue;
+        text.append(shown.slice(from, match.index), this.marker(citation, citations));
+        from = match.index + match[0].length;
       }
+      text.append(shown.slice(from));
       const parts = [text, this.sources(citations)];
       if (short) parts.unshift(this.shortAnswer(short, citations));
       turn.replaceChildren(...parts);
@@ -352,7 +427,7 @@ const QaChat = (() => {
       button.addEventListener("click", () => this.options.onCitation({ ...short, id: "short" }, citations));
       return el("div", { class: "qa-short", "data-testid": "short-answer" },
         el("p", { class: "qa-short-label" }, "Short answer"),
-        el("p", { class: "qa-short-text" }, short.text), button);
+        el("p", { class: "qa-short-text", dir: "auto" }, short.text), button);
     }
 
     /** The citations as a list of quotes; with one article, its title once above them. */
@@ -368,7 +443,7 @@ const QaChat = (() => {
           el("span", { class: "qa-source-id" }, `[${citation.id}]`),
           el("span", { class: "qa-source-body" },
             articles.size > 1 ? el("span", { class: "qa-source-title" }, this.title(citation)) : null,
-            el("span", { class: "qa-source-quote" }, "“" + citation.quote.trim() + "”")));
+            el("span", { class: "qa-source-quote", dir: "auto" }, "“" + citation.quote.trim() + "”")));
         button.addEventListener("click", () => this.options.onCitation(citation, citations));
         list.append(el("li", {}, button));
       }

@@ -11,7 +11,9 @@ const script = document.currentScript;
 const api = (script.dataset.api || new URL(script.src).origin).replace(/\/$/, "");
 const docId = script.dataset.docId || "";
 
-const host = el("div", { class: "article-qa-widget", "data-testid": "widget" });
+// Not a <div>: a host page's rules for `div` (padding, borders, text-transform...) styled the box
+// and, inherited, everything in it.
+const host = el("article-qa-widget", { class: "article-qa-widget", "data-testid": "widget" });
 script.parentNode.insertBefore(host, script);
 const shadow = host.attachShadow({ mode: "open" }); // open: integrators and tests reach the data-testid hooks
 
@@ -25,10 +27,11 @@ const subtitle = el("p", { class: "qa-widget-subtitle" },
   docId ? "Answers from this article, with sources" : "Answers from our articles, with sources");
 shadow.append(
   el("style", {}, WIDGET_CSS),
-  el("section", { class: "qa qa-widget", "aria-label": "Ask about this article" },
-    el("header", { class: "qa-widget-header" },
-      el("p", { class: "qa-widget-title" }, "Ask about this story"), subtitle),
-    chatRoot, source));
+  el("div", { class: "qa-reset" },
+    el("section", { class: "qa qa-widget", "aria-label": docId ? "Ask about this article" : "Ask about our articles" },
+      el("header", { class: "qa-widget-header" },
+        el("p", { class: "qa-widget-title" }, docId ? "Ask about this story" : "Ask about our stories"), subtitle),
+      chatRoot, source)));
 
 const viewer = new ArticleViewer(sourceText, api, "h3");
 let title = null;
