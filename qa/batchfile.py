@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from qa.batching import parse_item
+from qa.limits import BATCH_INPUT_FORMATS
 from qa.retrieval import Query
 from qa.schemas import NOT_UTF8, is_undecodable
 
-INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
+INPUT_SUFFIXES = tuple(f".{name}" for name in BATCH_INPUT_FORMATS)
 # How a path of `-` (stdin) is named in messages, as Python names it.
 STDIN_NAME = "<stdin>"
-OUTPUT_FORMATS = ("jsonl", "csv")
 # How messages name each output format.
 FORMAT_NAMES = {"jsonl": "JSON lines", "csv": "CSV"}
 # The short answer's words last: a row read by a spreadsheet keeps the older columns where they were.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from qa.config import Settings
-from qa.limits import DEFAULT_TOP_K, MAX_TOP_K
+from qa.limits import BATCH_INPUT_FORMATS, BATCH_OUTPUT_FORMATS, DEFAULT_TOP_K, MAX_TOP_K
 
 if TYPE_CHECKING:
     from qa.documents import Document
@@ -438,7 +438,7 @@ def ask(
 @click.option(
     "--input-format",
     "in_fmt",
-    type=click.Choice(["txt", "jsonl", "csv"]),
+    type=click.Choice(BATCH_INPUT_FORMATS),
     help="Format of FILE (default: its extension); needed when FILE is - (stdin).",
 )
 @click.option(
@@ -451,7 +451,7 @@ def ask(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv"]),
+    type=click.Choice(BATCH_OUTPUT_FORMATS),
     help="Output format (default: csv when OUT ends in .csv, else jsonl).",
 )
 @click.option(

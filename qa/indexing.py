@@ -511,21 +511,19 @@ def ensure_index(
     embedder: Embedder,
     settings: BuildSettings,
     progress: bool = False,
-    force: bool = False,
     cache: SegmentCache | None = None,
 ) -> CorpusIndex:
     """Open the archive, first rebuilding it as exactly `documents` when it is missing, holds
-    other articles, has other settings or cannot be read (or always, with `force`). For callers
-    that own the whole corpus (evaluations, tools); the reason for a build is logged first."""
+    other articles, has other settings or cannot be read. For callers that own the whole corpus
+    (evaluations, tools); the reason for a build is logged first."""
     archive = Archive(index_dir, embedder, settings, cache)
     with writer_lock(index_dir):
-        if not force:
-            try:
-                index = archive.cache.open_current(index_dir)
-                check_fresh(index.manifest, documents, settings)
-                return index
-            except IndexUnavailable as reason:
-                log.warning("%s%s", BUILD_NOTICE, reason)
+        try:
+            index = archive.cache.open_current(index_dir)
+            check_fresh(index.manifest, documents, settings)
+            return index
+        except IndexUnavailable as reason:
+            log.warning("%s%s", BUILD_NOTICE, reason)
         return archive.create_locked(documents, progress).index
 
 

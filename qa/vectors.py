@@ -87,7 +87,7 @@ def search(
     vectors = np.ascontiguousarray(queries, dtype=np.float32)
     if allowed is None:
         if excluded is None or not len(excluded):
-            return index.search(vectors, k)
+            return _missing_as_minus_infinity(*index.search(vectors, k))  # an HNSW walk may find fewer than k
         params = _hnsw_params(index)
         params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64)))
         return _missing_as_minus_infinity(*index.search(vectors, k, params=params))
