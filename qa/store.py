@@ -26,6 +26,7 @@ sentence splitting: `qa.indexing` computes segments.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -63,8 +64,10 @@ ANSWER_TYPES = "answer-types.npy"
 SENTENCE_LEXICAL = "lexical-sentences.npz"
 CHUNK_LEXICAL = "lexical-chunks.npz"
 BUILDING = ".building-"
-# Generations kept on disk: the newest ones, and any committed in the last `KEEP_SECONDS`, so a
-# process that read CURRENT just before a burst of writes still finds the segments it names.
+# Generations kept on disk: the newest ones, and any current in the last `KEEP_SECONDS` (a
+# generation's folder is touched when it stops being current), so a process that read CURRENT just
+# before a burst of writes still finds the segments it names. (They were kept by commit time: one
+# current for an hour and then superseded by two quick writes was removed at once.)
 KEEP_GENERATIONS = 2
 KEEP_SECONDS = 10.0
 # A `.building-*` folder whose writer is gone (or older than this) is a crash's leftover.
@@ -593,10 +596,21 @@ def commit_generation(index_dir: Path, entries: Sequence[SegmentEntry], descript
                 shutil.rmtree(folder, ignore_errors=True)
         raise
     _pause("generation-written")
+    superseded = _current_or_none(index_dir)
     _write_atomically(index_dir / CURRENT, final.name + "\n")
+    if superseded is not None:  # kept `KEEP_SECONDS` from now, not from when it was committed
+        with contextlib.suppress(OSError):
+            os.utime(superseded)
     _pause("current-switched")
     collect_garbage(index_dir)
     return final
+
+
+def _current_or_none(index_dir: Path) -> Path | None:
+    try:
+        return current_generation(index_dir)
+    except IndexUnavailable:
+        return None
 
 
 def _writer_gone(folder: Path) -> bool:

@@ -699,3 +699,15 @@ def test_request_threads_arriving_together_open_a_new_generation_once(
     for thread in threads:
         thread.join()
     assert (served, len(opened)) == ([published] * 8, 1)
+
+
+def test_a_generation_current_for_long_is_kept_a_while_after_it_is_superseded(live: Service) -> None:
+    # Generations were kept by when they were committed: one current for an hour, then superseded
+    # by two quick writes, was removed at once, under a process that had just read CURRENT.
+    folder = live.settings.index_dir / store.GENERATIONS / live.status()["generation"]
+    an_hour_ago = time.time() - 3600
+    os.utime(folder, (an_hour_ago, an_hour_ago))
+    live.publish([FLOOD_V1])
+    live.publish([FLOOD_V2])
+    assert folder.is_dir()
+    assert store.open_generation(folder).generation == folder.name
