@@ -468,13 +468,22 @@ def test_keyboard_only_use_with_visible_focus(page: Page, server: Server) -> Non
     expect(page.get_by_test_id("highlight").first).to_be_focused()
 
 
-def test_readable_at_360_pixels(browser: Browser, server: Server, screenshots: Path) -> None:
-    context = browser.new_context(viewport={"width": 360, "height": 780}, device_scale_factor=2)
-    page = context.new_page()
+@contextlib.contextmanager
+def phone(browser: Browser, server: Server, width: int, height: int) -> Iterator[Page]:
+    """The chat page at a phone's size, after a first answer."""
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=2)
     try:
+        page = context.new_page()
         page.goto(server.base_url + "/")
         ask(page, FENTANYL_QUESTION)
         last_turn(page)
+        yield page
+    finally:
+        context.close()
+
+
+def test_readable_at_360_pixels(browser: Browser, server: Server, screenshots: Path) -> None:
+    with phone(browser, server, 360, 780) as page:
         ask(page, DECLINED_QUESTION)
         last_turn(page)
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
@@ -484,8 +493,6 @@ def test_readable_at_360_pixels(browser: Browser, server: Server, screenshots: P
         expect(page.get_by_test_id("highlight").first).to_be_in_viewport()
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         shoot(page, screenshots, "mobile-360-article")
-    finally:
-        context.close()
 
 
 BARRIER_ID = "flood-barrier"
@@ -705,18 +712,10 @@ def test_text_in_either_direction_is_laid_out_as_written(page: Page, server: Ser
 def test_on_a_phone_a_finished_answer_is_in_view_from_its_start(browser: Browser, server: Server) -> None:
     """The page, not the conversation, scrolls on a phone, and a new answer began below the screen
     (at y 707-732 of 740): the reader saw only their own question."""
-    context = browser.new_context(viewport={"width": 375, "height": 740})
-    page = context.new_page()
-    try:
-        page.goto(server.base_url + "/")
-        ask(page, FENTANYL_QUESTION)
-        last_turn(page)
+    with phone(browser, server, 375, 740) as page:
         ask(page, ROBINSON_QUESTION)
-        turn = last_turn(page)
-        top = turn.evaluate("e => e.getBoundingClientRect().top")
+        top = last_turn(page).evaluate("e => e.getBoundingClientRect().top")
         assert 0 <= top <= 740 / 2, top
-    finally:
-        context.close()
 
 
 def test_a_list_of_authors_reads_as_names(page: Page, writable_server: Server) -> None:
