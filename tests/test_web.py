@@ -57,7 +57,7 @@ def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None:
     assert response.status_code == 200 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
     assert f'<script src="/widget.js" data-doc-id="{SEED_ID}"></script>' in html  # the API is the script's origin
-    assert "<h1>Blinken and Wang Yi hold seven hours of talks on the U.S.-China relationship</h1>" in html
+    assert '<h1 dir="auto">Blinken and Wang Yi hold seven hours of talks on the U.S.-China relationship</h1>' in html
     assert "particularly those contributing to the fentanyl crisis." in html
 
 
