@@ -420,12 +420,21 @@ _DATE_NOT_SPAN = re.compile(
 )
 
 
+# A day of the calendar ("October 26-27", "4 August") counts nothing: the reader gave "October
+# 26-27" for "How many hours did Blinken and Wang Yi talk?".
+_CALENDAR_DAY = re.compile(rf"\b{_MONTH}\s\d|\b\d{{1,2}}\s{_MONTH}")
+
+
+def _reads_as_count(words: str) -> bool:
+    return not _CALENDAR_DAY.search(words) and bool(_READS_AS_COUNT.search(words))
+
+
 def _reads_as_duration(words: str) -> bool:
     return not _DATE_NOT_SPAN.search(words) and bool(_READS_AS_DURATION.search(words))
 
 
 _READS_AS: dict[str, Callable[[str], object]] = {
-    "number": _READS_AS_COUNT.search,
+    "number": _reads_as_count,
     "time": _READS_AS_TIME.search,
     "duration": _reads_as_duration,
     "name": _READS_AS_NAME.search,

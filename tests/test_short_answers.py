@@ -83,6 +83,10 @@ def test_the_readers_words_are_no_short_answer_when_they_do_not_read_as_the_kind
         ("numerous", "How many yards did Denver have?", False),
         ("14", "How many drivers were hired?", True),
         ("three", "How many color analysts were there?", True),
+        # A day of the calendar counts nothing (a browser tester's "How many hours ...?").
+        ("October 26-27", "How many hours did Blinken and Wang Yi talk?", False),
+        ("26 October", "How many days did they meet?", False),
+        ("1990", "How many people lived there in 1990?", True),
         ("year", "When was she appointed?", False),
         ("Super Bowl XX", "What day was the Super Bowl played on?", False),
         ("Monday", "What day was media day?", True),
