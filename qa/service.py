@@ -169,8 +169,8 @@ class Service:
                 time.sleep(interval)
                 if self._pipeline is None:
                     if self._load_failed and self._current_stamp() != self._current_seen:
-                        # An archive written since the load failed (`qa index --force` over a damaged
-                        # one, `qa ingest`): load again rather than answer 503 until a restart.
+                        # `CURRENT` written since the load failed (an operator naming a good generation,
+                        # `qa ingest` into a folder that held none): load again, not 503 until a restart.
                         self._load_quietly()
                     continue
                 try:
