@@ -7,6 +7,7 @@ only code that reads the environment, so the app, the CLI and the tests agree on
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -19,6 +20,19 @@ def _default_cache_dir() -> Path:
 
 def _env_tuple(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+_ORIGIN = re.compile(r"\*|[a-z][a-z0-9+.-]*://[^/\s]+")
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """Origins as a browser sends them: no final "/" ("https://news.example/" matched no request,
+    silently), and no path, which no origin has."""
+    origins = tuple(origin.removesuffix("/") for origin in _env_tuple(value))
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"an origin is scheme://host[:port], without a path: {origin!r}")
+    return origins
 
 
 def _env_flag(value: str) -> bool:
@@ -189,7 +203,7 @@ class Settings:
             "max_body_bytes": int,
             "max_batch_questions": int,
             "max_batch_chars": int,
-            "cors_origins": _env_tuple,
+            "cors_origins": _origins,
             "max_batch_documents": int,
             "max_document_chars": int,
             "read_requires_key": _env_flag,

@@ -65,6 +65,13 @@ def test_every_variable_is_read_with_its_type() -> None:
     )
 
 
+def test_an_origin_written_with_a_final_slash_is_the_origin() -> None:
+    # A browser's Origin never ends in "/", so "https://news.example/" matched no request: the
+    # widget on that page failed with a network error and nothing said why.
+    settings = Settings.from_env({"QA_CORS_ORIGINS": "https://news.example/, http://localhost:8080"})
+    assert settings.cors_origins == ("https://news.example", "http://localhost:8080")
+
+
 def test_process_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_PORT", "8123")
     monkeypatch.setenv("QA_INDEX_DIR", "")  # empty means unset
@@ -84,6 +91,11 @@ def test_keyword_overrides_win_and_none_keeps_the_variable() -> None:
         ("QA_WORKERS", "1.5", "QA_WORKERS='1.5' is not valid"),
         ("QA_MIN_CONFIDENCE", "high", "QA_MIN_CONFIDENCE='high' is not valid: could not convert string to float"),
         ("QA_PORT", "70000", "QA_PORT must be between 0 and 65535, not 70000"),
+        (
+            "QA_CORS_ORIGINS",
+            "https://news.example/embed",
+            r"QA_CORS_ORIGINS='https://news.example/embed' is not valid: an origin is scheme://host\[:port\]",
+        ),
         ("QA_WORKERS", "0", "QA_WORKERS must be at least 1, not 0"),
         ("QA_THREADS_PER_WORKER", "-2", "QA_THREADS_PER_WORKER must be at least 1, not -2"),
         ("QA_EMBED_THREADS", "-1", "QA_EMBED_THREADS must be at least 0, not -1"),
