@@ -191,9 +191,12 @@ def _string_field(record: dict[str, Any], key: str, fallback: str, problems: lis
             return value
         rule = "1 to 128 letters, digits, '.', '_' or '-'"
     else:
-        if isinstance(value, str) and is_text(value):
+        if isinstance(value, str) and is_text(value) and value.strip():
             return value
-        rule = "valid Unicode text" if isinstance(value, str) else "a string"
+        if not isinstance(value, str):
+            rule = "a string"
+        else:
+            rule = "more than whitespace" if is_text(value) else "valid Unicode text"
     problems.append(f'"{key}" must be {rule}, not {_short_json(value)}; using {_short_json(fallback)}')
     return fallback
 

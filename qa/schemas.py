@@ -320,7 +320,7 @@ def _metadata_text(value: Any) -> None:
 class DocumentWriteSchema(ma.Schema):
     """The body of `PUT /v1/documents/<doc_id>`."""
 
-    title = Text(required=True, validate=validate.Length(1, 1000))
+    title = Text(required=True, validate=[validate.Length(1, 1000), _not_blank], metadata={"pattern": NOT_BLANK})
     text = Text(required=True, validate=_not_blank, metadata={"pattern": NOT_BLANK})
     metadata = fields.Dict(
         load_default=dict,

@@ -170,8 +170,15 @@ def test_a_field_of_the_wrong_type_falls_back_to_the_file_name(
                 '"k\\udc00": Must be valid Unicode text (no lone surrogate code points). Left out',
             ],
         ),
+        # A blank title is refused by the API too; a page showed an empty heading for it.
+        (
+            "blank-title",
+            {"title": " \n "},
+            Document("blank-title", "Text.", "blank-title", {}),
+            ['"title" must be more than whitespace, not " \\n "; using "blank-title"'],
+        ),
     ],
-    ids=["id-the-api-refuses", "file-name-with-spaces", "metadata-the-api-refuses", "lone-surrogates"],
+    ids=["id-the-api-refuses", "file-name-with-spaces", "metadata-the-api-refuses", "lone-surrogates", "blank-title"],
 )
 def test_a_seed_follows_the_api_rules_for_ids_and_metadata(
     tmp_path: Path, name: str, record: dict[str, object], expected: Document, problems: list[str]

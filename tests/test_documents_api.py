@@ -244,6 +244,7 @@ PUT_ERRORS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     ),
     "missing-title": ("ok-id", {"json": {"text": "Words."}}, {"title": ["Missing data for required field."]}),
     "title-not-string": ("ok-id", {"json": {"title": 5, "text": "Words."}}, {"title": ["Not a valid string."]}),
+    "blank-title": ("ok-id", {"json": {"title": " \u3000\n", "text": "Words."}}, {"title": [BLANK]}),
     "metadata-not-object": (
         "ok-id",
         {"json": {"title": "T", "text": "Words.", "metadata": ["a"]}},
