@@ -241,7 +241,7 @@ def load_seeds(directory: Path) -> Seeds:
 
     One bad file must not take the service down: an article whose metadata is unusable keeps its
     file name as id and title; one that is not UTF-8, cannot be read or repeats an earlier id is
-    skipped. Only a missing folder is an error.
+    skipped; a `.json` without its `.txt` is named. Only a missing folder is an error.
     """
     if not directory.is_dir():
         raise DocumentError(f"seed directory {directory} does not exist")
@@ -263,6 +263,12 @@ def load_seeds(directory: Path) -> Seeds:
             continue
         owners[document.doc_id] = path.name
         documents.append(document)
+    # Metadata whose article is missing or misnamed ("story.JSON", "story .txt") would go unread unsaid.
+    warnings.extend(
+        f"{path.name}: no {path.with_suffix('.txt').name} beside it; ignored"
+        for path in sorted(directory.glob("*.json"))
+        if not path.with_suffix(".txt").is_file()
+    )
     for warning in warnings:
         log.warning("%s", warning)
     if len(warnings) > MAX_WARNINGS:

@@ -243,6 +243,7 @@ EVERY_PROBLEM = [
     "list-json.json: not a JSON object; " + DEFAULTED,
     "numbered.json: \"id\" must be 1 to 128 letters, digits, '.', '_' or '-', not 42; using \"numbered\"",
     'untitled.json: "title" must be a string, not {"a": 1}; using "untitled"',
+    "unwritten.json: no unwritten.txt beside it; ignored",
 ]
 
 
@@ -255,6 +256,7 @@ def write_seed_folder_with_every_problem(folder: Path) -> None:
     write_article(folder, "list-json", "The ferry leaves at noon.", ["a", "list"])
     write_article(folder, "numbered", "The market opens on Sundays.", {"id": 42})
     write_article(folder, "untitled", "The museum closed in 1990.", {"title": {"a": 1}})
+    (folder / "unwritten.json").write_text('{"title": "Its article was never saved"}', encoding="utf-8")
 
 
 def test_warnings_are_capped_so_readiness_stays_small(tmp_path: Path) -> None:
