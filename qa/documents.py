@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,34 +51,30 @@ def is_text(value: str) -> bool:
     return not _LONE_SURROGATE.search(value)
 
 
+def _walk(value: Any, *, keys: bool = False) -> Iterator[tuple[Any, int]]:
+    """`value` and every value nested in it, each with how many lists and objects hold it; the keys
+    of objects too when `keys`. A stack, not recursion: the JSON may nest as deep as its parser allows."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        yield item, depth
+        if isinstance(item, dict):
+            if keys:
+                pending.extend((key, depth + 1) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+
+
 def _all_text(value: Any) -> bool:
     """Whether every string in `value` (keys of objects included) `is_text`."""
-    pending = [value]  # a stack, not recursion
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and not is_text(item):
-            return False
-        if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return True
+    return all(is_text(item) for item, _ in _walk(value, keys=True) if isinstance(item, str))
 
 
 def _finite(value: Any) -> bool:
     """False when `value` holds a NaN or an infinity anywhere: Python's JSON reads `NaN`, `Infinity`
     and `1e999`, and would write them back, making every response that shows the metadata invalid JSON."""
-    pending = [value]  # a stack, not recursion: the JSON may nest as deep as its parser allows
-    while pending:
-        item = pending.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return False
-        if isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return True
+    return all(math.isfinite(item) for item, _ in _walk(value) if isinstance(item, float))
 
 
 # How deep a metadata field may nest lists and objects. A newsroom's fields nest two or three deep;
@@ -89,16 +85,14 @@ TOO_DEEP = f"Must not nest lists and objects more than {MAX_METADATA_DEPTH} leve
 
 
 def nesting_depth(value: Any) -> int:
-    """How many lists and objects nest in `value` at the deepest (0 for a string or a number)."""
-    deepest, pending = 0, [(value, 0)]  # a stack, not recursion
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is not None:
+    """How many lists and objects nest in `value` at the deepest (0 for a string or a number); the walk
+    stops at `MAX_METADATA_DEPTH + 1`, so no deeper count is returned."""
+    deepest = 0
+    for item, depth in _walk(value):
+        if isinstance(item, dict | list):
             deepest = max(deepest, depth + 1)
             if deepest > MAX_METADATA_DEPTH:
                 break
-            pending.extend((child, depth + 1) for child in children)
     return deepest
 
 

@@ -10,7 +10,11 @@ import pytest
 
 from qa.chunking import split_sentences
 from qa.documents import (
+    MAX_METADATA_DEPTH,
     MAX_WARNINGS,
+    NOT_FINITE,
+    NOT_TEXT,
+    TOO_DEEP,
     Document,
     DocumentError,
     document_hash,
@@ -18,6 +22,8 @@ from qa.documents import (
     load_directory,
     load_document,
     load_seeds,
+    metadata_problems,
+    nesting_depth,
 )
 from tests.conftest import SEED_ID, SEED_TEXT, SEEDS
 
@@ -277,3 +283,23 @@ def test_hash_changes_with_id_title_text_or_metadata_only() -> None:
         Document("a", "Text.", "Other", {"author": "X"}),
     ]
     assert len({document_hash(base), *(document_hash(d) for d in changed)}) == 5
+
+
+def nested(levels: int, inner: object) -> object:
+    """`inner` inside `levels` lists and objects, alternating, built without recursion."""
+    value = inner
+    for level in range(levels):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def test_metadata_checks_walk_any_depth_without_recursion() -> None:
+    """A Python value may nest far deeper than JSON's parser allows (a seed's loader, a caller of
+    the API's schemas): each check walks it with a stack, so none raises RecursionError."""
+    levels = 100_000
+    assert nesting_depth(nested(levels, 1)) == MAX_METADATA_DEPTH + 1
+    assert metadata_problems({"deep": nested(levels, 1.0)}) == {"deep": TOO_DEEP}
+    assert metadata_problems({"deep": nested(levels, "\ud800")}) == {"deep": NOT_TEXT}
+    shallow = MAX_METADATA_DEPTH
+    assert nesting_depth(nested(shallow, 1)) == shallow
+    assert metadata_problems({"x": nested(shallow, float("nan")), "y": nested(shallow, "ok")}) == {"x": NOT_FINITE}
