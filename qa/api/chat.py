@@ -75,7 +75,7 @@ class MessageContent(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, list) and all(isinstance(part, dict) for part in value):
-            texts = [part.get("text") for part in value if part.get("type") == "text"]
+            texts = [part.get("text") for part in value if _is_text_part(part)]
             if not all(isinstance(text, str) for text in texts):
                 raise self.make_error("text_not_string")
             value = "\n".join(texts)
