@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from qa import spans
 from qa.abstention import Calibration, signals
+from qa.config import DEFAULT_MIN_CONFIDENCE
 from qa.reader import Reader, Reading
 from qa.retrieval import (
     Candidate,
@@ -154,7 +155,7 @@ class Answerer:
         self,
         index: CorpusIndex,
         reader: Reader | None,
-        min_confidence: float = 0.5,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         calibration: Calibration | None = None,
         widening: Widening | None = None,
         verifier: Verifier | None = None,

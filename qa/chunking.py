@@ -85,6 +85,8 @@ SPLIT_WINDOW = 5000
 # Boundaries this close to a window's end are left to the next window, which starts at the last
 # boundary kept, so pysbd sees what follows each one it reports.
 _WINDOW_MARGIN = 200
+# Sentences longer than this are cut (the default of `max_sentence_chars` in `qa.config` too).
+MAX_SENTENCE_CHARS = 600
 
 
 def _splitter_starts(paragraph: str) -> list[int]:
@@ -142,7 +144,7 @@ def _cut_long(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple
         yield start, end
 
 
-def sentence_spans(text: str, max_chars: int = 600) -> list[tuple[int, int]]:
+def sentence_spans(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[tuple[int, int]]:
     """Half-open `(start, end)` of every sentence in `text`, whitespace excluded, in order."""
     spans: list[tuple[int, int]] = []
     for match in _PARAGRAPH.finditer(text):
@@ -154,7 +156,7 @@ def sentence_spans(text: str, max_chars: int = 600) -> list[tuple[int, int]]:
     return spans
 
 
-def split_sentences(doc_id: str, text: str, max_chars: int = 600) -> list[Sentence]:
+def split_sentences(doc_id: str, text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[Sentence]:
     return [
         Sentence(doc_id, position, start, end, text[start:end])
         for position, (start, end) in enumerate(sentence_spans(text, max_chars))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from qa.chunking import MAX_SENTENCE_CHARS
+
 
 def _default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "article-qa"
@@ -118,6 +120,11 @@ PRECISIONS = ("int8", "fp32")
 READERS = (*PRECISIONS, "off")
 
 
+# The default of `min_confidence`, and of `qa.answering.Answerer`'s: defined here, below the
+# answering layer, because importing qa.answering would import this module again (through qa.embedding).
+DEFAULT_MIN_CONFIDENCE = 0.5
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings; construct with `Settings.from_env()` or directly in tests."""
@@ -131,9 +138,9 @@ class Settings:
     chunk_overlap: int = 1
     # Sentences longer than this are cut, at a clause boundary where there is one (else at whitespace),
     # so a citation stays checkable at a glance.
-    max_sentence_chars: int = 600
+    max_sentence_chars: int = MAX_SENTENCE_CHARS
     # Below this confidence the service says the articles do not cover the question.
-    min_confidence: float = 0.5
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
     max_body_bytes: int = 2_000_000
     max_batch_questions: int = 1000
     # Characters of questions and history one batch request may ask about: bounds its time and memory.
