@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from qa import chunking, store
@@ -30,6 +31,7 @@ from qa.retrieval import Query
 from qa.schemas import answer_to_dict
 from qa.service import Service
 from qa.store import KEEP_GENERATIONS, IndexUnavailable, open_index, verify_generation
+from qa.vectors import build_vector_index, merge_top, search
 from tests.conftest import run_qa
 
 ARTICLES = {
@@ -537,3 +539,20 @@ def test_an_index_folder_named_with_uri_characters_opens(
     settings = pristine.with_overrides(index_dir=tmp_path / name / "index")
     shutil.copytree(pristine.index_dir, settings.index_dir)
     assert ensure(settings, embedder).path == current_folder(settings)
+
+
+def test_an_unfiltered_search_scores_the_results_it_misses_minus_infinity() -> None:
+    """An HNSW walk may find fewer than k chunks even without a filter (here: 100 copies of one
+    chunk, as a wire story repeated in many articles makes, prune each other's links). FAISS fills
+    those slots with -3.4e38; as -inf they rank below every real score of another segment, whatever
+    its sign, when segments' results are merged."""
+    query = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)
+    copies = build_vector_index(np.tile(np.array([[0.6, 0.8, 0.0, 0.0]], np.float32), (100, 1)), np.arange(100), "hnsw")
+    opposite = build_vector_index(-query, np.arange(1), "flat")
+    scores, ids = search(copies, query, 100)
+    assert (ids < 0).any() and (ids >= 0).any()
+    assert np.all(scores[ids < 0] == -np.inf) and np.allclose(scores[ids >= 0], 0.6)
+    merged_scores, merged_ids = merge_top([(scores, ids), search(opposite, query, 100)], [0, 100], 100)
+    found = int((ids >= 0).sum())
+    assert merged_ids[0, found] == 100 and merged_scores[0, found] == pytest.approx(-1.0)
+    assert np.all(merged_ids[0, found + 1 :] == -1)
