@@ -271,30 +271,53 @@ def test_a_delete_made_while_a_merge_runs_is_kept(
     assert "brief-5" not in reopened.documents and "brief-50" in reopened.documents
 
 
+def racing_archive(
+    settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, meanwhile: Document
+) -> tuple[Archive, list[store.SegmentContent]]:
+    """An archive of the seeds and FLOOD_V1 whose next publish, while it prepares its segment, has
+    another writer commit `meanwhile`; the list holds every segment prepared from then on (the
+    other writer's included)."""
+    archive = Archive(settings.index_dir, embedder, build_settings(settings, embedder))
+    archive.create([*load_directory(SEEDS), FLOOD_V1])
+    other_writer = Archive(settings.index_dir, embedder, build_settings(settings, embedder))
+    prepare_segment = indexing.prepare_segment
+    prepared: list[store.SegmentContent] = []
+
+    def race(index_dir: Path, content: store.SegmentContent) -> Path:
+        prepared.append(content)
+        if len(prepared) == 1:
+            other_writer.publish([meanwhile])  # committed while this publish embeds its own articles
+        return prepare_segment(index_dir, content)
+
+    monkeypatch.setattr(indexing, "prepare_segment", race)
+    return archive, prepared
+
+
 def test_the_later_of_two_racing_writes_wins_even_when_it_embedded_first(
     archive_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A publish embeds before it takes the writer lock. If another writer changes one of its
     articles meanwhile (here back from FLOOD_V1 to FLOOD_V2), the publish that commits last wins."""
-    archive = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
-    archive.create([*load_directory(SEEDS), FLOOD_V1])
-    other_writer = Archive(archive_settings.index_dir, embedder, build_settings(archive_settings, embedder))
-    prepare_segment = indexing.prepare_segment
-    raced = []
-
-    def race(index_dir: Path, content: store.SegmentContent) -> Path:
-        if not raced:
-            raced.append(True)
-            other_writer.publish([FLOOD_V2])  # committed while this publish embeds its own articles
-        return prepare_segment(index_dir, content)
-
-    monkeypatch.setattr(indexing, "prepare_segment", race)
+    archive, _ = racing_archive(archive_settings, embedder, monkeypatch, FLOOD_V2)
     brief = small_article(1)
     change = archive.publish([FLOOD_V1, brief])  # FLOOD_V1 was current when it started
     assert change.created == [False, True]
     assert change.index.documents["flood-barrier"].text == FLOOD_V1.text, "the later write wins"
     assert set(change.index.documents) == {SEED_ID, "flood-barrier", brief.doc_id}
     assert not list((archive_settings.index_dir / "segments").glob(".building-*")), "the stale segment is removed"
+
+
+def test_an_article_another_writer_made_as_it_is_meanwhile_is_counted_unchanged(
+    archive_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish whose segment was prepared for more articles than it changes under the lock (another
+    writer committed one of them as given meanwhile) commits that segment, and counts the article
+    unchanged, not written: `qa ingest --ray` reports published and unchanged from this count."""
+    archive, prepared = racing_archive(archive_settings, embedder, monkeypatch, FLOOD_V2)
+    change = archive.publish([FLOOD_V2, small_article(1)])
+    assert len(prepared) == 2, "the segment prepared for both articles is committed, not made again"
+    assert (change.created, change.unchanged) == ([False, True], 1)
+    assert change.index.documents["flood-barrier"].text == FLOOD_V2.text
 
 
 # --- crashes --------------------------------------------------------------------------------
