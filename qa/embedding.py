@@ -26,7 +26,7 @@ from qa.quantize import cpu_flags
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 Item = TypeVar("Item")
@@ -207,8 +207,19 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` by the model's own tokenizer, untruncated and without special
-        tokens: what a chat reply's `usage` counts. Built on first use, once however many replies
-        ask at once (under the model's lock, taken once the model is loaded: it is not reentrant)."""
+        tokens: what a chat reply's `usage` counts."""
+        return len(self._tokens(text).ids)
+
+    def first_tokens(self, text: str, count: int) -> str:
+        """The start of `text` up to the end of its `count`-th word piece (as `count_tokens` counts
+        them), or all of it: a chat reply cut to the client's `max_tokens`."""
+        ends = [end for _, end in self._tokens(text).offsets]
+        return text if len(ends) <= count else text[: ends[count - 1]] if count > 0 else ""
+
+    def _tokens(self, text: str) -> Encoding:
+        """`text` in the model's word pieces, without special tokens. The tokenizer is built on
+        first use, once however many replies ask at once (under the model's lock, taken once the
+        model is loaded: it is not reentrant)."""
         counter = self._counter
         if counter is None:
             model = self.model
@@ -216,7 +227,7 @@ class Embedder:
                 if self._counter is None:
                     self._counter = own_tokenizer(model)
                 counter = self._counter
-        return len(counter.encode(text, add_special_tokens=False).ids)
+        return counter.encode(text, add_special_tokens=False)
 
     def _encode_each(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [self._encode_one(text) for text in texts]

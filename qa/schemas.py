@@ -76,6 +76,15 @@ class StrictInteger(fields.Integer):
         super().__init__(strict=True, **kwargs)
 
 
+class StrictNumber(fields.Float):
+    """A number as JSON spells one: "0.7" and true are refused, never cast."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class StrictBoolean(fields.Boolean):
     """`true` or `false`; marshmallow's Boolean would also take 1, "yes" or "on"."""
 
@@ -374,6 +383,14 @@ class ErrorBodySchema(ma.Schema):
     # `attribute` too: without it a dump (a bulk write's per-item errors) looks for `fields_` and drops them.
     fields_ = fields.Dict(
         data_key="fields", attribute="fields", metadata={"description": "Field name to its messages."}
+    )
+    # OpenAI's, which its clients read: on the chat route and /v1/models only.
+    type = fields.String(
+        metadata={"description": "On `/v1/chat/completions` and `/v1/models` only: OpenAI's error type."}
+    )
+    param = fields.String(
+        allow_none=True,
+        metadata={"description": "On those routes only: the first field at fault (`messages.0.content`), or null."},
     )
 
 

@@ -10,7 +10,14 @@ import openai
 import pytest
 
 from qa.api import create_app
-from qa.api.chat import MAX_REPLY_CHARS, chat_query
+from qa.api.chat import (
+    MAX_REPLY_CHARS,
+    NO_LOGPROBS,
+    NO_TOOL_CALLS,
+    STOP_SEQUENCES,
+    TEXT_REPLIES_ONLY,
+    chat_query,
+)
 from qa.config import Settings
 from qa.schemas import MAX_HISTORY_TURNS
 from qa.service import Service
@@ -273,6 +280,117 @@ def test_parameters_of_the_wrong_json_type_are_400(client, extra: dict[str, Any]
     assert response.get_json()["error"]["fields"] == fields
 
 
+FENTANYL_ASKED = [{"role": "user", "content": FENTANYL}]
+
+
+@pytest.mark.parametrize("limit", [{"max_tokens": 5}, {"max_completion_tokens": 5, "max_tokens": 500}])
+def test_max_tokens_cuts_the_reply_and_says_so_in_the_finish_reason(client, service: Service, limit) -> None:
+    """`max_tokens` was read past: 37 tokens came back for a limit of 5, with finish_reason "stop"."""
+    whole = chat(client, messages=FENTANYL_ASKED).get_json()
+    cut = chat(client, messages=FENTANYL_ASKED, **limit).get_json()
+    content = cut["choices"][0]["message"]["content"]
+    assert content == "The talks covered a broad" and whole["choices"][0]["message"]["content"].startswith(content)
+    assert word_pieces(service, content) == 5 == cut["usage"]["completion_tokens"]
+    assert cut["choices"][0]["finish_reason"] == "length"
+    assert cut["choices"][0]["message"]["citations"] == whole["choices"][0]["message"]["citations"]
+    stream = chat(client, messages=FENTANYL_ASKED, stream=True, **limit).get_data(as_text=True)
+    chunks = [json.loads(item) for item in sse_data(stream)[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == content
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    roomy = chat(client, messages=FENTANYL_ASKED, max_tokens=whole["usage"]["completion_tokens"]).get_json()
+    assert roomy["choices"][0] == whole["choices"][0], "a limit the reply fits is no cut"
+
+
+@pytest.mark.parametrize("stop", ["synthetic", ["nowhere", " synthetic", "drugs"]])
+def test_stop_ends_the_reply_before_the_first_stop_sequence(client, stop: str | list[str]) -> None:
+    reply = chat(client, messages=FENTANYL_ASKED, stop=stop).get_json()
+    content = reply["choices"][0]["message"]["content"]
+    # Cut exactly where the sequence begins: the space before "synthetic" is kept, as OpenAI keeps it.
+    ending = "the global flow of " if stop == "synthetic" else "the global flow of"
+    assert content.endswith(ending) and "synthetic" not in content
+    assert reply["choices"][0]["finish_reason"] == "stop"
+    assert (
+        chat(client, messages=FENTANYL_ASKED, stop="nowhere").get_json()["choices"][0]["message"]["content"]
+        == (chat(client, messages=FENTANYL_ASKED).get_json()["choices"][0]["message"]["content"])
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, fields",
+    [
+        # Each was read past and answered in prose: a client asking for JSON or a tool call took it as its own failure.
+        ({"response_format": {"type": "json_object"}}, {"response_format": {"type": [TEXT_REPLIES_ONLY]}}),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {}}}},
+            {"response_format": {"type": [TEXT_REPLIES_ONLY]}},
+        ),
+        ({"tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}, None),
+        ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, None),
+        ({"function_call": {"name": "f"}}, {"function_call": [NO_TOOL_CALLS]}),
+        ({"logprobs": True}, {"logprobs": [NO_LOGPROBS]}),
+        # ... and these were taken whatever their type.
+        ({"temperature": "hot"}, {"temperature": ["Not a valid number."]}),
+        ({"temperature": True}, {"temperature": ["Not a valid number."]}),
+        ({"top_p": 1.5}, {"top_p": ["Must be greater than or equal to 0 and less than or equal to 1."]}),
+        ({"max_tokens": -1}, {"max_tokens": ["Must be greater than or equal to 1."]}),
+        ({"max_completion_tokens": 2.5}, {"max_completion_tokens": ["Not a valid integer."]}),
+        ({"stop": 5}, {"stop": [STOP_SEQUENCES]}),
+        ({"stop": ["a", "b", "c", "d", "e"]}, {"stop": [STOP_SEQUENCES]}),
+        ({"stop": [""]}, {"stop": [STOP_SEQUENCES]}),
+        ({"seed": "7"}, {"seed": ["Not a valid integer."]}),
+        ({"tools": {"type": "function"}}, {"tools": ["Not a valid list."]}),
+    ],
+)
+def test_what_a_reply_cannot_be_and_mistyped_parameters_are_400(client, extra: dict[str, Any], fields: Any) -> None:
+    response = chat(client, messages=FENTANYL_ASKED, **extra)
+    assert response.status_code == 400
+    expected = fields or {"tool_choice": [NO_TOOL_CALLS]}
+    assert response.get_json()["error"]["fields"] == expected
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"response_format": {"type": "text"}},
+        {"tool_choice": "auto", "tools": [{"type": "function", "function": {"name": "f"}}]},
+        {"tool_choice": "none", "parallel_tool_calls": False},
+        {"logprobs": False, "top_logprobs": 0},
+        {"temperature": 0, "top_p": 1, "presence_penalty": -2, "frequency_penalty": 2, "seed": 7, "user": "u1"},
+        {"temperature": None, "stop": None, "max_tokens": None, "response_format": None, "tool_choice": None},
+    ],
+)
+def test_what_a_plain_answer_satisfies_is_answered(client, extra: dict[str, Any]) -> None:
+    response = chat(client, messages=FENTANYL_ASKED, **extra)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["choices"][0]["finish_reason"] == "stop"
+
+
+def test_errors_carry_openai_s_type_and_param_and_the_problem_in_the_message(settings: Settings, service) -> None:
+    """The official client raises an exception of the error's `message` alone, and front ends show
+    only that: "The request is not valid; see fields." told a user nothing of `n=2`."""
+    client = create_app(settings, service).test_client()
+    error = chat(client, messages=FENTANYL_ASKED, n=2).get_json()["error"]
+    assert error == {
+        "code": "invalid_request",
+        "message": "The request is not valid; n: Only one choice is given: n must be 1 (or null).",
+        "fields": {"n": ["Only one choice is given: n must be 1 (or null)."]},
+        "type": "invalid_request_error",
+        "param": "n",
+    }
+    nested = chat(client, messages=[*FENTANYL_ASKED, {"role": "user", "content": " "}]).get_json()["error"]
+    assert nested["param"] == "messages.1.content"
+    assert nested["message"] == "The request is not valid; messages.1.content: Must contain more than whitespace."
+    private = create_app(settings.with_overrides(api_keys=("k",), read_requires_key=True), service).test_client()
+    refused = private.get("/v1/models").get_json()["error"]
+    assert (refused["type"], refused["param"]) == ("authentication_error", None)
+    unknown = chat(client, messages=FENTANYL_ASKED, doc_ids=["gone"]).get_json()["error"]
+    assert (unknown["code"], unknown["param"]) == ("unknown_documents", "doc_ids")
+    assert unknown["message"] == "The archive holds no document with the id 'gone'.", "already says what is wrong"
+    # Only the OpenAI-compatible routes: /v1/ask keeps its own shape.
+    ask = client.post("/v1/ask", json={"question": " "}).get_json()["error"]
+    assert set(ask) == {"code", "message", "fields"} and ask["message"] == "The request is not valid; see fields."
+
+
 def test_cors_allows_only_configured_origins(settings: Settings, service: Service, client) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
@@ -366,6 +484,22 @@ def test_openai_client_sees_a_bad_request_as_its_error(openai_client: openai.Ope
         openai_client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": " "}])
     assert raised.value.status_code == 400
     assert "not valid" in raised.value.message
+    with pytest.raises(openai.BadRequestError) as raised:
+        openai_client.chat.completions.create(model="any-model", messages=FENTANYL_ASKED, n=2)
+    assert (raised.value.param, raised.value.type) == ("n", "invalid_request_error")
+    assert "n must be 1" in str(raised.value)
+    with pytest.raises(openai.BadRequestError) as raised:
+        openai_client.chat.completions.create(
+            model="any-model", messages=FENTANYL_ASKED, response_format={"type": "json_object"}
+        )
+    assert raised.value.param == "response_format.type"
+
+
+@pytest.mark.slow
+def test_openai_client_reads_a_cut_reply_as_cut(openai_client: openai.OpenAI) -> None:
+    completion = openai_client.chat.completions.create(model="any-model", messages=FENTANYL_ASKED, max_tokens=5)
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage is not None and completion.usage.completion_tokens == 5
 
 
 def test_a_declined_question_says_so_in_the_message_and_in_the_final_chunk(client) -> None:

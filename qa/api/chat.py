@@ -6,8 +6,10 @@ assistant's replies (without their [n] markers) are what the conversation was to
 means, and what "Tell me more." must not repeat. System messages are read past,
 though their content, as every message's, must be text or content parts (else a 400).
 The reply's content is the answer with its `[n]` markers; the citations ride along in an extra
-`citations` field of the message, or, when streaming, of the final chunk's delta. Parameters such
-as `temperature` are accepted and ignored: there is no sampling to tune.
+`citations` field of the message, or, when streaming, of the final chunk's delta. Sampling
+parameters such as `temperature` are type-checked and ignored (there is no sampling to tune);
+`stop` and `max_tokens` cut the reply; a reply that cannot be given (JSON, a tool call, token
+probabilities) is refused rather than answered in prose.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, current_app
 from flask.views import MethodView
 from marshmallow import fields, validate
 
 from qa.answering import Answer
+from qa.api.errors import INVALID_FIELDS
 from qa.api.keys import require_read_key
 from qa.api.routes import Blueprint, require_json_body, service
 from qa.api.streaming import event_stream_media, json_or_stream, ref, streamed
@@ -39,6 +43,7 @@ from qa.schemas import (
     CitationSchema,
     StrictBoolean,
     StrictInteger,
+    StrictNumber,
     Text,
     answer_to_dict,
     doc_ids_field,
@@ -157,10 +162,79 @@ class ChatRequest:
     query: Query
     stream: bool
     include_usage: bool = False
+    # The reply's content ends before the first of these, as the protocol's `stop` asks...
+    stop: tuple[str, ...] = ()
+    # ... and holds at most this many word pieces (`max_completion_tokens`, or `max_tokens`).
+    max_tokens: int | None = None
 
 
 ONE_CHOICE = "Only one choice is given: n must be 1 (or null)."
 STREAM_OPTIONS_ALONE = "Only allowed when stream is true (else absent or null)."
+TEXT_REPLIES_ONLY = (
+    "Replies are text only: the answer with [n] markers, its citations as JSON in `citations`; type must be 'text'."
+)
+NO_TOOL_CALLS = "No tool is ever called (the reply is an answer from the articles): 'none' or 'auto' (or null)."
+NO_LOGPROBS = "The reply is quoted from the articles, not sampled: it has no token probabilities (false or null)."
+STOP_SEQUENCES = "Must be a string or a list of 1 to 4 strings (or null)."
+MAX_STOP_SEQUENCES = 4
+
+
+class ResponseFormatSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # json_schema and the like: refused with their type anyway
+
+    type = fields.String(required=True, validate=validate.Equal("text", error=TEXT_REPLIES_ONLY))
+
+
+class NoToolCall(fields.Field):
+    """`tool_choice` (or the older `function_call`): the reply never calls a tool, so only "none"
+    and "auto" (where a model may answer without one) are kept to; "required" or a named function
+    is refused rather than answered with a reply that calls none."""
+
+    default_error_messages = {"invalid": NO_TOOL_CALLS}  # noqa: RUF012 (marshmallow's)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if value not in ("none", "auto"):
+            raise self.make_error("invalid")
+        return str(value)
+
+
+class StopSequences(fields.Field):
+    """The protocol's `stop`: a string or a list of up to four, as a tuple."""
+
+    default_error_messages = {"invalid": STOP_SEQUENCES}  # noqa: RUF012 (marshmallow's)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
+        sequences = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(sequences, list)
+            or not 1 <= len(sequences) <= MAX_STOP_SEQUENCES
+            or not all(isinstance(sequence, str) and sequence for sequence in sequences)
+        ):
+            raise self.make_error("invalid")
+        return tuple(sequences)
+
+
+def _sampling(low: float, high: float, what: str) -> StrictNumber:
+    """A sampling parameter: read past (there is no sampling), but only as the protocol types it."""
+    return StrictNumber(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(low, high),
+        metadata={"description": f"{what}: accepted and ignored."},
+    )
+
+
+def _limit(what: str) -> StrictInteger:
+    return StrictInteger(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": f"{what}: the reply's content is cut after this many word pieces (as `usage` "
+            'counts them), with `finish_reason` "length".'
+        },
+    )
 
 
 class StreamOptionsSchema(ma.Schema):
@@ -179,7 +253,7 @@ class StreamOptionsSchema(ma.Schema):
 
 class ChatRequestSchema(ma.Schema):
     class Meta:
-        unknown = ma.EXCLUDE  # temperature, max_tokens, user... are accepted and ignored
+        unknown = ma.EXCLUDE  # the protocol's other fields (metadata, store, modalities...) are read past
 
     model = Text(load_default=MODEL, metadata={"description": f"Any name; replies say {MODEL!r}."})
     messages = fields.List(
@@ -222,6 +296,53 @@ class ChatRequestSchema(ma.Schema):
         metadata={"description": "Extension: how many citations at most."},
     )
     doc_ids = doc_ids_field("Extension: answer from these articles only (their `doc_id`s); leave it out for all.")
+    max_tokens = _limit("The older name of `max_completion_tokens`")
+    max_completion_tokens = _limit("At most this many tokens")
+    stop = StopSequences(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "oneOf": [
+                {"type": "string", "minLength": 1, "nullable": True},
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 4},
+            ],
+            "description": "The reply's content ends before the first of these.",
+        },
+    )
+    # What the reply cannot be is refused, not read past: a client asking for JSON or a tool call
+    # would take prose it did not ask for as its own failure.
+    response_format = fields.Nested(
+        ResponseFormatSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": 'Only `{"type": "text"}` (or null).'},
+    )
+    tool_choice = NoToolCall(
+        allow_none=True,
+        metadata={"type": "string", "enum": ["none", "auto"], "nullable": True, "description": NO_TOOL_CALLS},
+    )
+    function_call = NoToolCall(
+        allow_none=True,
+        metadata={"type": "string", "enum": ["none", "auto"], "nullable": True, "description": "As `tool_choice`."},
+    )
+    tools = fields.List(fields.Dict(), allow_none=True, metadata={"description": "Read past: no tool is called."})
+    functions = fields.List(fields.Dict(), allow_none=True, metadata={"description": "As `tools`."})
+    parallel_tool_calls = StrictBoolean(allow_none=True, metadata={"description": "Read past."})
+    logprobs = StrictBoolean(
+        allow_none=True,
+        validate=validate.Equal(False, error=NO_LOGPROBS),
+        metadata={"description": "Only false (or null): " + NO_LOGPROBS},
+    )
+    top_logprobs = StrictInteger(
+        allow_none=True, validate=validate.Range(0, 20), metadata={"description": "Read past."}
+    )
+    temperature = _sampling(0, 2, "Sampling temperature")
+    top_p = _sampling(0, 1, "Nucleus sampling")
+    presence_penalty = _sampling(-2, 2, "Presence penalty")
+    frequency_penalty = _sampling(-2, 2, "Frequency penalty")
+    seed = StrictInteger(allow_none=True, metadata={"description": "Read past: every reply is the same anyway."})
+    logit_bias = fields.Dict(allow_none=True, metadata={"description": "Read past."})
+    user = fields.String(allow_none=True, metadata={"description": "Read past."})
 
     @ma.validates_schema
     def stream_options_need_a_stream(self, data: dict[str, Any], **_: Any) -> None:
@@ -233,7 +354,8 @@ class ChatRequestSchema(ma.Schema):
     def to_chat_request(self, data: dict[str, Any], **_: Any) -> ChatRequest:
         include_usage = (data["stream_options"] or {}).get("include_usage") is True
         query = chat_query(data["messages"], data["top_k"], data["doc_ids"])
-        return ChatRequest(query, data["stream"] is True, include_usage)
+        limit = data["max_completion_tokens"] if data["max_completion_tokens"] is not None else data["max_tokens"]
+        return ChatRequest(query, data["stream"] is True, include_usage, data["stop"] or (), limit)
 
 
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -359,42 +481,64 @@ def _envelope(kind: str, answer: Answer) -> dict[str, Any]:
     }
 
 
-def usage(query: Query, answer: Answer, count: Callable[[str], int]) -> dict[str, int]:
+@dataclass(frozen=True)
+class Reply:
+    """What the reply's content says of an answer, and why it ends there."""
+
+    content: str
+    finish_reason: str = "stop"
+
+
+def reply_to(answer: Answer, request: ChatRequest, first_tokens: Callable[[str, int], str]) -> Reply:
+    """The answer's text, ended before the first of the request's stop sequences and cut to its
+    `max_tokens` word pieces by `first_tokens` (then `finish_reason` "length"). The citations are
+    given whole either way: a client cutting the text short still gets what it rests on."""
+    content = answer.answer
+    ends = [content.find(sequence) for sequence in request.stop]
+    content = content[: min((end for end in ends if end >= 0), default=len(content))]
+    if request.max_tokens is not None:
+        cut = first_tokens(content, request.max_tokens)
+        if cut != content:
+            return Reply(cut, "length")
+    return Reply(content)
+
+
+def usage(query: Query, reply: Reply, count: Callable[[str], int]) -> dict[str, int]:
     """Tokens as the protocol reports them, counted by `count` (the embedding model's tokenizer):
     the question and the history it was asked with in, the reply's content out."""
     prompt = sum(count(text) for text in (*query.history, query.question))
-    reply = count(answer.answer)
-    return {"prompt_tokens": prompt, "completion_tokens": reply, "total_tokens": prompt + reply}
+    out = count(reply.content)
+    return {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
 
 
-def completion(answer: Answer, tokens: dict[str, int]) -> dict[str, Any]:
-    reply = {
+def completion(answer: Answer, reply: Reply, tokens: dict[str, int]) -> dict[str, Any]:
+    message = {
         "role": "assistant",
-        "content": answer.answer,
+        "content": reply.content,
         "citations": answer_to_dict(answer)["citations"],
         "answerable": answer.answerable,
     }
     return {
         **_envelope("chat.completion", answer),
-        "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
         "usage": tokens,
     }
 
 
-def completion_chunks(answer: Answer, tokens: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
-    """The role, then the answer a word at a time, then the citations and whether the question was
-    answered (so a client never has to recognise a declined answer by its words), finish_reason 'stop';
-    with `tokens`, a last chunk of empty `choices` carrying them as `usage`, and `"usage": null` in
-    every chunk before it, as OpenAI sends them."""
+def completion_chunks(answer: Answer, reply: Reply, tokens: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """The role, then the reply a word at a time, then the citations and whether the question was
+    answered (so a client never has to recognise a declined answer by its words) with the reply's
+    finish_reason; with `tokens`, a last chunk of empty `choices` carrying them as `usage`, and
+    `"usage": null` in every chunk before it, as OpenAI sends them."""
     envelope = _envelope("chat.completion.chunk", answer)
     if tokens is not None:
         envelope["usage"] = None
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-    deltas += [{"content": word} for word in re.findall(r"\s*\S+", answer.answer)]
+    deltas += [{"content": word} for word in re.findall(r"\s*\S+", reply.content)]
     for delta in deltas:
         yield {**envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
     final = {"citations": answer_to_dict(answer)["citations"], "answerable": answer.answerable}
-    yield {**envelope, "choices": [{"index": 0, "delta": final, "finish_reason": "stop"}]}
+    yield {**envelope, "choices": [{"index": 0, "delta": final, "finish_reason": reply.finish_reason}]}
     if tokens is not None:
         yield {**envelope, "choices": [], "usage": tokens}
 
@@ -408,6 +552,39 @@ def server_sent_events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
 chat = Blueprint("chat", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions.")
 chat.before_request(require_read_key)
 chat.before_request(require_json_body)
+
+# OpenAI's error `type` by status; a 5xx is the server's.
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+
+
+def _first_problem(fields: dict[str, Any], path: str = "") -> tuple[str, str]:
+    """The dotted path of the first field `fields` finds fault with, and its first message."""
+    name, problems = next(iter(fields.items()))
+    where = f"{path}.{name}" if path else str(name)
+    if isinstance(problems, dict) and problems:
+        return _first_problem(problems, where)
+    return where, str(problems[0]) if isinstance(problems, list) and problems else str(problems)
+
+
+@chat.after_request
+def openai_error_shape(response: Response) -> Response:
+    """Our errors with OpenAI's `type` and `param` added, and the first field's problem in the
+    `message`: the official clients raise an exception of that message alone, and front ends show
+    only it, so "see fields" told a user nothing (`n=2` read "The request is not valid; see
+    fields.")."""
+    body = response.get_json(silent=True) if response.status_code >= 400 and response.is_json else None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return response
+    status = response.status_code
+    error["type"] = "server_error" if status >= 500 else OPENAI_ERROR_TYPES.get(status, "invalid_request_error")
+    error["param"] = None
+    if isinstance(error.get("fields"), dict) and error["fields"]:
+        error["param"], problem = _first_problem(error["fields"])
+        if error["message"] == INVALID_FIELDS:  # other messages say what is wrong already
+            error["message"] = INVALID_FIELDS.replace("see fields.", f"{error['param']}: {problem}")
+    response.set_data(current_app.json.dumps(body))
+    return response
 
 
 @chat.route("/chat/completions")
@@ -435,10 +612,11 @@ class ChatCompletions(MethodView):
         with timed("pipeline"):
             answer = qa.ask(chat_request.query)
         query = chat_request.query
+        reply = reply_to(answer, chat_request, qa.embedder.first_tokens)
         if chat_request.stream:
-            tokens = usage(query, answer, qa.embedder.count_tokens) if chat_request.include_usage else None
-            return streamed(server_sent_events(completion_chunks(answer, tokens)), EVENT_STREAM)
-        return completion(answer, usage(query, answer, qa.embedder.count_tokens))
+            tokens = usage(query, reply, qa.embedder.count_tokens) if chat_request.include_usage else None
+            return streamed(server_sent_events(completion_chunks(answer, reply, tokens)), EVENT_STREAM)
+        return completion(answer, reply, usage(query, reply, qa.embedder.count_tokens))
 
 
 class ModelSchema(ma.Schema):
