@@ -163,6 +163,20 @@ def chat_requests(page: Page) -> list[Request]:
     return requests
 
 
+def console_errors(page: Page) -> list[str]:
+    """The page's uncaught errors and console errors from now on; not the line Chromium logs for each
+    response with an error status ("Failed to load resource"), which is the browser's, not the page's."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
+        ),
+    )
+    return errors
+
+
 def sent(request: Request) -> Any:
     """The JSON body of a request the page made."""
     body = request.post_data_json
@@ -726,3 +740,104 @@ def test_a_list_of_authors_reads_as_names(page: Page, writable_server: Server) -
     page.goto(writable_server.base_url + "/")
     page.get_by_test_id("article-picker").select_option("two-authors")
     expect(page.locator(".qa-byline")).to_have_text("By Ana, Ben")
+
+
+def test_a_reload_keeps_the_conversation_and_a_follow_up_builds_on_it(page: Page, server: Server) -> None:
+    """A reload (or coming back to the page in the tab) lost the whole conversation: its answers,
+    their citations, and the history a follow-up needs to know who "he" is."""
+    requests = chat_requests(page)
+    errors = console_errors(page)
+    page.goto(server.base_url + "/")
+    with page.expect_response("**/v1/chat/completions") as reply:
+        ask(page, ROBINSON_QUESTION)
+    first = last_turn(page).get_by_test_id("answer").text_content()
+    citations = citations_of(reply.value.text())
+
+    page.reload()
+    expect(page.locator(".qa-question")).to_have_text([ROBINSON_QUESTION])
+    restored = page.locator(".qa-assistant")
+    expect(restored.get_by_test_id("answer")).to_have_text([first or ""])
+    expect(restored.get_by_test_id("source")).to_have_count(len(citations))
+    restored.locator('[data-testid="citation"][data-citation-id="1"]').click()
+    quote = SEED_TEXT[citations[0]["start"] : citations[0]["end"]]
+    expect(page.get_by_test_id("highlight")).to_have_text(quote, use_inner_text=False)
+    expect(page.get_by_test_id("highlight")).to_be_focused()
+
+    ask(page, FOLLOW_UP_QUESTION)
+    expect(last_turn(page).get_by_test_id("source").first).to_contain_text("delisted")
+    assert sent(requests[-1])["messages"] == [
+        {"role": "user", "content": ROBINSON_QUESTION},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": FOLLOW_UP_QUESTION},
+    ]
+    page.reload()
+    expect(page.locator(".qa-question")).to_have_text([ROBINSON_QUESTION, FOLLOW_UP_QUESTION])
+
+    page.get_by_role("button", name="New conversation").click()
+    page.reload()
+    expect(page.locator(".qa-empty")).to_be_visible()
+    expect(page.locator(".qa-question")).to_have_count(0)
+    assert errors == []
+
+
+def test_a_citation_restored_by_a_reload_still_says_its_article_changed(page: Page, writable_server: Server) -> None:
+    """A citation brought back from the tab's storage is the answer's own: after a correction it
+    shows its quote where it is now and says the article changed, as it did before the reload."""
+    publish(writable_server, BARRIER_ID, BARRIER_TEXT, "Lakeside approves a flood barrier")
+    page.goto(writable_server.base_url + "/")
+    ask(page, BARRIER_QUESTION)
+    last_turn(page)
+    publish(writable_server, BARRIER_ID, CORRECTED_TEXT, "Lakeside approves a flood barrier")
+    page.reload()
+    page.locator('.qa-assistant [data-testid="citation"][data-citation-id="1"]').click()
+    expect(page.get_by_test_id("changed")).to_contain_text("changed since this answer")
+    expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)
+
+
+def test_the_widget_keeps_its_own_conversation_for_its_article(page: Page, server: Server) -> None:
+    """The widget's conversation comes back when its article page is reloaded, and stays its own:
+    not on the chat page, not in the widget of another article."""
+    page.goto(f"{server.base_url}/demo/{EMOJI_ID}")
+    widget = page.get_by_test_id("widget")
+    ask(widget, EMOJI_QUESTION)
+    expect(last_turn(widget).get_by_test_id("citation").first).to_be_visible()
+    page.reload()
+    expect(widget.locator(".qa-question")).to_have_text([EMOJI_QUESTION])
+    widget.get_by_test_id("citation").first.click()
+    expect(widget.get_by_test_id("highlight")).to_have_text(EMOJI_SENTENCE, use_inner_text=False)
+
+    page.goto(server.base_url + "/")
+    expect(page.locator(".qa-empty")).to_be_visible()
+    expect(page.locator(".qa-question")).to_have_count(0)
+    page.goto(f"{server.base_url}/demo/{SEED_ID}")
+    expect(page.get_by_test_id("widget").get_by_test_id("question")).to_be_visible()
+    expect(page.get_by_test_id("widget").locator(".qa-question")).to_have_count(0)
+
+
+# Storage that refuses: full (every write throws), and disabled (reading `sessionStorage` throws).
+FULL_STORAGE = """Storage.prototype.setItem = function () {
+  throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+};"""
+NO_STORAGE = """Object.defineProperty(window, "sessionStorage", {
+  configurable: true, get() { throw new DOMException("Access is denied for this document.", "SecurityError"); },
+});"""
+
+
+@pytest.mark.parametrize("storage", [FULL_STORAGE, NO_STORAGE], ids=["full", "disabled"])
+def test_storage_that_refuses_does_not_break_the_chat(page: Page, server: Server, storage: str) -> None:
+    """The conversation is kept where the tab allows it; where it does not, the chat answers and
+    follow-ups go on as before, with no error, and a reload starts afresh."""
+    page.add_init_script(storage)
+    requests = chat_requests(page)
+    errors = console_errors(page)
+    page.goto(server.base_url + "/")
+    ask(page, ROBINSON_QUESTION)
+    expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
+    ask(page, FOLLOW_UP_QUESTION)
+    expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
+    assert len(sent(requests[-1])["messages"]) == 3
+    page.reload()
+    expect(page.locator(".qa-empty")).to_be_visible()
+    ask(page, FENTANYL_QUESTION)
+    expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
+    assert errors == []

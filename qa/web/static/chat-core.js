@@ -2,7 +2,8 @@
  *
  * streamAnswer()  POST /v1/chat/completions with "stream": true, read as server-sent events.
  * ArticleViewer   an article with cited spans highlighted (UTF-16 offsets: JavaScript strings).
- * ChatBox         the conversation, the question box and every state an answer can end in.
+ * ChatBox         the conversation, the question box and every state an answer can end in; the
+ *                 conversation is kept in sessionStorage, so a reload shows it and follow-ups go on.
  *
  * Integrators and tests script against the data-testid attributes: keep them stable.
  */
@@ -14,6 +15,9 @@ const QaChat = (() => {
   // questions (and the answer just before the question), so older turns would only grow every
   // request until a long chat hit the body limit and each question was refused with a 413.
   const KEPT_MESSAGES = 40;
+  // Turns (a question and its answer) a reload brings back: those the next question still sends.
+  const KEPT_TURNS = KEPT_MESSAGES / 2;
+  const STORED_VERSION = 1; // of what sessionStorage holds; another version is left unread
 
   /** A failure the reader can act on; `kind` picks the message, `retryable` the button. */
   class ChatError extends Error {
@@ -105,6 +109,15 @@ const QaChat = (() => {
         if (delta.citations) extras.citations = delta.citations;
         if (typeof delta.answerable === "boolean") extras.answerable = delta.answerable;
       }
+    }
+  }
+
+  /** sessionStorage, or null where reading it throws (storage disabled, a sandboxed frame). */
+  function sessionStore() {
+    try {
+      return window.sessionStorage;
+    } catch (_) {
+      return null;
     }
   }
 
@@ -271,12 +284,14 @@ const QaChat = (() => {
 
   /** The conversation: turns in an ARIA live log, the question box, and the states an answer
    * ends in (answered, declined, or an error with a retry). `options.scope()` gives the doc ids
-   * to ask about (empty: all); `options.onCitation(citation, citations)` follows a citation. */
+   * to ask about (empty: all); `options.onCitation(citation, citations)` follows a citation.
+   * With `options.storageKey`, the answered turns are kept in sessionStorage under it and shown
+   * again when the page is loaded again in that tab. */
   class ChatBox {
     constructor(root, api, options) {
       this.api = api;
       this.options = options;
-      this.conversation = []; // completed turns, sent back whole with every question
+      this.turns = []; // answered turns, {question, answer, citations, answerable}: the conversation
       this.busy = false;
       this.epoch = 0; // a new conversation drops whatever the one before still had in flight
       this.inFlight = null;
@@ -299,17 +314,81 @@ const QaChat = (() => {
         this.ask(question);
       });
       root.append(this.log, this.form);
-      this.reset();
+      this.clear();
+      this.restore();
     }
 
+    /** A new conversation: the one before is dropped, from the tab's storage too. */
     reset() {
+      this.clear();
+      this.store();
+    }
+
+    clear() {
       this.epoch += 1;
       if (this.inFlight) this.inFlight.abort();
       this.inFlight = null;
       this.setBusy(false);
-      this.conversation = [];
+      this.turns = [];
       this.log.replaceChildren();
       if (this.options.emptyText) this.log.append(el("p", { class: "qa-empty" }, this.options.emptyText));
+    }
+
+    /** The messages sent before a new question: each answered turn's, the last KEPT_MESSAGES. */
+    history() {
+      return this.turns.flatMap((turn) => [
+        { role: "user", content: turn.question },
+        { role: "assistant", content: turn.answer },
+      ]).slice(-KEPT_MESSAGES);
+    }
+
+    /** Keep the answered turns in the tab's storage (none: forget them). Storage that refuses
+     * (full, disabled, private mode) costs the reader only the reload: the chat carries on, and
+     * an older copy is dropped rather than brought back without the turns after it. */
+    store() {
+      const storage = this.options.storageKey && sessionStore();
+      if (!storage) return;
+      try {
+        if (this.turns.length) {
+          storage.setItem(this.options.storageKey, JSON.stringify({ version: STORED_VERSION, turns: this.turns }));
+        } else {
+          storage.removeItem(this.options.storageKey);
+        }
+      } catch (_) {
+        try {
+          storage.removeItem(this.options.storageKey);
+        } catch (_) {
+          /* nothing kept, nothing to drop */
+        }
+      }
+    }
+
+    /** Show the turns the tab kept, as they were answered: their citations open the article as a
+     * fresh answer's do (read again, and "changed" if it was replaced since). Storage that cannot
+     * be read, or holds what no answer looks like, is a conversation not kept. */
+    restore() {
+      const storage = this.options.storageKey && sessionStore();
+      if (!storage) return;
+      let turns;
+      try {
+        const kept = JSON.parse(storage.getItem(this.options.storageKey));
+        if (!kept || kept.version !== STORED_VERSION || !Array.isArray(kept.turns)) return;
+        turns = kept.turns.filter((turn) => turn && typeof turn.question === "string" &&
+          typeof turn.answer === "string" && Array.isArray(turn.citations)).slice(-KEPT_TURNS);
+        if (!turns.length) return;
+        this.log.replaceChildren();
+        for (const { question, answer, citations, answerable } of turns) {
+          const asked = el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question", dir: "auto" }, question));
+          const turn = el("div", { class: "qa-turn qa-assistant" });
+          this.log.append(asked, turn);
+          this.renderAnswer(turn, answer, { citations, answerable });
+        }
+      } catch (_) {
+        this.clear(); // half shown: show none of it
+        return;
+      }
+      this.turns = turns;
+      this.scrollToEnd();
     }
 
     /** Post the question with the conversation so far; the turn is kept only once answered. */
@@ -321,7 +400,7 @@ const QaChat = (() => {
     }
 
     async answer(question, turn) {
-      const messages = [...this.conversation, { role: "user", content: question }];
+      const messages = [...this.history(), { role: "user", content: question }];
       const epoch = this.epoch;
       const inFlight = new AbortController();
       this.inFlight = inFlight;
@@ -340,7 +419,9 @@ const QaChat = (() => {
         }, inFlight.signal);
         if (epoch !== this.epoch) return; // a new conversation began meanwhile: this turn is not in it
         this.renderAnswer(turn, answer, extras);
-        this.conversation = [...messages, { role: "assistant", content: answer }].slice(-KEPT_MESSAGES);
+        const kept = { question, answer, citations: extras.citations, answerable: extras.answerable };
+        this.turns = [...this.turns, kept].slice(-KEPT_TURNS);
+        this.store();
       } catch (error) {
         if (epoch !== this.epoch) return;
         if (!(error instanceof ChatError)) console.error(error); // a malformed event, or a bug of ours

@@ -21,6 +21,8 @@
     label: "Your question",
     inputId: "question",
     emptyText: "Ask anything the articles report, for example: “What did Blinken say about fentanyl?”",
+    // Per tab and per page: a widget on another path of this origin keeps its own.
+    storageKey: "article-qa:conversation:page:" + location.pathname,
   });
 
   function showPicked() {

@@ -50,6 +50,9 @@ const chat = new ChatBox(chatRoot, api, {
   label: "Your question",
   inputId: "qa-widget-question",
   placeholder: "What would you like to know?",
+  // Kept in the host page's tab, apart for each article page, article and service: a reload of the
+  // article page shows the conversation again; the chat page and other widgets keep theirs.
+  storageKey: `article-qa:conversation:widget:${location.pathname}:${docId}:${api}`,
   onCitation: (citation, citations) => {
     lastCitation = citation.id;
     source.hidden = false;
