@@ -841,3 +841,36 @@ def test_storage_that_refuses_does_not_break_the_chat(page: Page, server: Server
     ask(page, FENTANYL_QUESTION)
     expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
     assert errors == []
+
+
+def test_escape_in_the_widget_closes_its_article_and_clears_nothing(page: Page, server: Server) -> None:
+    """The widget has no launcher to collapse into: what opens and closes is the article a citation
+    shows. Escape in it did nothing (only its close button did); it now closes it and focus goes back to
+    the citation followed, the later answer's, not the first "[1]" in the box. Escape in the
+    question box while an answer is on its way leaves the typed follow-up and the answer alone."""
+    events = server_events(server, EMOJI_QUESTION)
+    held: list[Any] = []
+    page.route("**/v1/chat/completions", lambda route: held.append(route))
+    page.goto(f"{server.base_url}/demo/{EMOJI_ID}")
+    widget = page.get_by_test_id("widget")
+    ask(widget, EMOJI_QUESTION)
+    while not held:
+        page.wait_for_timeout(20)
+    question = widget.get_by_test_id("question")
+    question.fill("Who owns the bakery?")
+    question.press("Escape")
+    held[0].fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body="".join(e + "\n\n" for e in events))
+    page.unroute("**/v1/chat/completions")
+    expect(last_turn(widget).get_by_test_id("citation").first).to_be_visible()
+    expect(question).to_have_value("Who owns the bakery?")
+    expect(widget.locator(".qa-question")).to_have_text([EMOJI_QUESTION])
+
+    widget.get_by_test_id("ask").click()
+    citation = last_turn(widget).locator('[data-testid="citation"][data-citation-id="1"]')
+    citation.click()
+    source = widget.locator(".qa-widget-source")
+    expect(source).to_be_visible()
+    expect(widget.get_by_test_id("highlight").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(source).to_be_hidden()
+    expect(citation).to_be_focused()

@@ -284,7 +284,7 @@ const QaChat = (() => {
 
   /** The conversation: turns in an ARIA live log, the question box, and the states an answer
    * ends in (answered, declined, or an error with a retry). `options.scope()` gives the doc ids
-   * to ask about (empty: all); `options.onCitation(citation, citations)` follows a citation.
+   * to ask about (empty: all); `options.onCitation(citation, citations, button)` follows a citation.
    * With `options.storageKey`, the answered turns are kept in sessionStorage under it and shown
    * again when the page is loaded again in that tab. */
   class ChatBox {
@@ -499,13 +499,13 @@ const QaChat = (() => {
         type: "button", class: "qa-cite", "data-testid": "citation", "data-citation-id": citation.id,
         "aria-label": `Source ${citation.id}: ${this.title(citation)}`,
       }, `[${citation.id}]`);
-      button.addEventListener("click", () => this.options.onCitation(citation, citations));
+      button.addEventListener("click", () => this.options.onCitation(citation, citations, button));
       return button;
     }
 
     shortAnswer(short, citations) {
       const button = el("button", { type: "button", class: "qa-short-link" }, "Show in the article");
-      button.addEventListener("click", () => this.options.onCitation({ ...short, id: "short" }, citations));
+      button.addEventListener("click", () => this.options.onCitation({ ...short, id: "short" }, citations, button));
       return el("div", { class: "qa-short", "data-testid": "short-answer" },
         el("p", { class: "qa-short-label" }, "Short answer"),
         el("p", { class: "qa-short-text", dir: "auto" }, short.text), button);
@@ -525,7 +525,7 @@ const QaChat = (() => {
           el("span", { class: "qa-source-body" },
             articles.size > 1 ? el("span", { class: "qa-source-title" }, this.title(citation)) : null,
             el("span", { class: "qa-source-quote", dir: "auto" }, "“" + citation.quote.trim() + "”")));
-        button.addEventListener("click", () => this.options.onCitation(citation, citations));
+        button.addEventListener("click", () => this.options.onCitation(citation, citations, button));
         list.append(el("li", {}, button));
       }
       return el("div", { class: "qa-sources-box" }, el("p", { class: "qa-sources-heading" }, heading), list);

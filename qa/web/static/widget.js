@@ -37,11 +37,21 @@ const viewer = new ArticleViewer(sourceText, api, "h3");
 let title = null;
 if (docId) viewer.article(docId).then((article) => { title = article.title; }, () => {});
 
-let lastCitation = null;
-close.addEventListener("click", () => {
+// What opened the article (a citation, a source, "Show in the article"): closing it goes back
+// there. Not the first marker with its number: each answer numbers its citations from 1.
+let opener = null;
+function closeSource() {
   source.hidden = true;
-  const marker = lastCitation && shadow.querySelector(`.qa-answer [data-citation-id="${lastCitation}"]`);
-  (marker || chat.input).focus();
+  (opener && opener.isConnected ? opener : chat.input).focus();
+}
+close.addEventListener("click", closeSource);
+// Escape inside the open article closes it, as its × does. The key was the reader's word to the
+// widget: a dialog of the host page around it is not closed with it.
+source.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || source.hidden) return;
+  event.preventDefault();
+  event.stopPropagation();
+  closeSource();
 });
 
 const chat = new ChatBox(chatRoot, api, {
@@ -53,8 +63,8 @@ const chat = new ChatBox(chatRoot, api, {
   // Kept in the host page's tab, apart for each article page, article and service: a reload of the
   // article page shows the conversation again; the chat page and other widgets keep theirs.
   storageKey: `article-qa:conversation:widget:${location.pathname}:${docId}:${api}`,
-  onCitation: (citation, citations) => {
-    lastCitation = citation.id;
+  onCitation: (citation, citations, button) => {
+    opener = button;
     source.hidden = false;
     viewer.showCitation(citation, citations);
   },
