@@ -874,3 +874,68 @@ def test_escape_in_the_widget_closes_its_article_and_clears_nothing(page: Page, 
     page.keyboard.press("Escape")
     expect(source).to_be_hidden()
     expect(citation).to_be_focused()
+
+
+def delete(server: Server, doc_id: str) -> None:
+    headers = {"Authorization": f"Bearer {WRITE_KEY}"}
+    request = urllib.request.Request(f"{server.base_url}/v1/documents/{doc_id}", headers=headers, method="DELETE")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 204
+
+
+PIER_ID = "pier-closure"
+PIER_TEXT = "The old pier will close for repairs in August, the harbour office said.\n"
+
+
+def test_a_picked_article_deleted_since_is_said_to_be_gone_and_the_scope_goes_back_to_all(
+    page: Page, writable_server: Server
+) -> None:
+    """The article picked was deleted while the page was open: the question got the API's 400
+    `unknown_documents`, shown as "The archive holds no document with the id 'pier-closure'.",
+    with no way on but to find the picker and pick again, the gone article still in it."""
+    publish(writable_server, BARRIER_ID, BARRIER_TEXT, "Lakeside approves a flood barrier")
+    publish(writable_server, PIER_ID, PIER_TEXT, "Old pier to close for repairs")
+    requests = chat_requests(page)
+    errors = console_errors(page)
+    page.goto(writable_server.base_url + "/")
+    picker = page.get_by_test_id("article-picker")
+    expect(picker).to_be_enabled()
+    picker.select_option(PIER_ID)
+    expect(page.get_by_test_id("article")).to_contain_text("close for repairs")
+    delete(writable_server, PIER_ID)
+
+    ask(page, "When will the old pier close?")
+    error = last_turn(page).get_by_test_id("error")
+    expect(error).to_have_attribute("data-error-kind", "gone")
+    expect(error).to_have_attribute("role", "alert")
+    expect(error).to_have_text(
+        "“Old pier to close for repairs” is no longer available, so questions now go to all articles. "
+        "Your question is back in the box: ask it again, or pick another article."
+    )
+    expect(error.get_by_test_id("retry")).to_have_count(0)  # asking elsewhere is the reader's choice
+    expect(picker).to_have_value("")
+    expect(picker.locator(f'option[value="{PIER_ID}"]')).to_have_count(0)
+    expect(picker.locator(f'option[value="{BARRIER_ID}"]')).to_have_count(1)
+    expect(page.get_by_test_id("article")).to_have_count(0)  # the gone article no longer shown
+    expect(page.get_by_test_id("question")).to_have_value("When will the old pier close?")
+    assert sent(requests[-1])["doc_ids"] == [PIER_ID]
+
+    ask(page, BARRIER_QUESTION)
+    expect(last_turn(page).get_by_test_id("citation").first).to_be_visible()
+    assert "doc_ids" not in sent(requests[-1])
+    assert errors == []
+
+
+def test_the_widget_of_an_article_deleted_since_says_it_is_gone(page: Page, writable_server: Server) -> None:
+    """The widget cannot ask elsewhere (it is its article's): it says the article is gone, in words,
+    not the API's "The archive holds no document with the id ...", and offers no retry."""
+    publish(writable_server, PIER_ID, PIER_TEXT, "Old pier to close for repairs")
+    page.goto(f"{writable_server.base_url}/demo/{PIER_ID}")
+    widget = page.get_by_test_id("widget")
+    expect(widget.get_by_test_id("question")).to_be_visible()
+    delete(writable_server, PIER_ID)
+    ask(widget, "When will the old pier close?")
+    error = last_turn(widget).get_by_test_id("error")
+    expect(error).to_have_attribute("data-error-kind", "gone")
+    expect(error).to_have_text("This article is no longer available, so there is nothing to answer from.")
+    expect(error.get_by_test_id("retry")).to_have_count(0)

@@ -33,6 +33,7 @@ const QaChat = (() => {
     network: "We couldn't reach the service. Check your connection and try again.",
     cut: "The answer was cut off before it finished. Try again.",
     broken: "Something went wrong while showing the answer. Try again.",
+    gone: "This article is no longer available, so there is nothing to answer from.",
   };
 
   /** A tiny DOM builder: el("p", {class: "x", "data-testid": "y"}, "text", child). */
@@ -49,11 +50,16 @@ const QaChat = (() => {
   async function errorOf(response) {
     if (response.status === 503) return new ChatError("not_ready", MESSAGES.not_ready, true);
     let message = `The service answered with an error (${response.status}).`;
+    let code = null;
     try {
-      message = (await response.json()).error.message || message;
+      const { error } = await response.json();
+      message = error.message || message;
+      code = error.code;
     } catch (_) {
       /* not our JSON error shape: keep the status line */
     }
+    // The question was scoped to an article deleted since: not its words but its scope is wrong.
+    if (response.status === 400 && code === "unknown_documents") return new ChatError("gone", MESSAGES.gone, false);
     return new ChatError("http", message, response.status >= 500);
   }
 
@@ -284,8 +290,9 @@ const QaChat = (() => {
 
   /** The conversation: turns in an ARIA live log, the question box, and the states an answer
    * ends in (answered, declined, or an error with a retry). `options.scope()` gives the doc ids
-   * to ask about (empty: all); `options.onCitation(citation, citations, button)` follows a citation.
-   * With `options.storageKey`, the answered turns are kept in sessionStorage under it and shown
+   * to ask about (empty: all); `options.onCitation(citation, citations, button)` follows a citation;
+   * `options.onScopeGone(docIds, question)` hears that the article a question was scoped to is
+   * gone (deleted since) and may return what to tell the reader instead of MESSAGES.gone. With `options.storageKey`, the answered turns are kept in sessionStorage under it and shown
    * again when the page is loaded again in that tab. */
   class ChatBox {
     constructor(root, api, options) {
@@ -401,6 +408,7 @@ const QaChat = (() => {
 
     async answer(question, turn) {
       const messages = [...this.history(), { role: "user", content: question }];
+      const scope = this.options.scope();
       const epoch = this.epoch;
       const inFlight = new AbortController();
       this.inFlight = inFlight;
@@ -411,7 +419,7 @@ const QaChat = (() => {
       this.setBusy(true);
       let answer = "";
       try {
-        const extras = await streamAnswer(this.api, messages, this.options.scope(), (piece) => {
+        const extras = await streamAnswer(this.api, messages, scope, (piece) => {
           answer += piece;
           status.remove();
           text.textContent = answer;
@@ -425,7 +433,11 @@ const QaChat = (() => {
       } catch (error) {
         if (epoch !== this.epoch) return;
         if (!(error instanceof ChatError)) console.error(error); // a malformed event, or a bug of ours
-        const failure = error instanceof ChatError ? error : new ChatError("broken", MESSAGES.broken, true);
+        let failure = error instanceof ChatError ? error : new ChatError("broken", MESSAGES.broken, true);
+        if (failure.kind === "gone" && this.options.onScopeGone) {
+          const message = this.options.onScopeGone(scope, question);
+          if (message) failure = new ChatError("gone", message, false);
+        }
         this.renderError(turn, failure, () => this.answer(question, turn));
       } finally {
         if (epoch === this.epoch) {

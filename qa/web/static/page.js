@@ -17,6 +17,7 @@
   const chat = new ChatBox(document.getElementById("chat"), api, {
     scope,
     onCitation: (citation, citations) => viewer.showCitation(citation, citations),
+    onScopeGone: dropDeleted,
     titleOf: (docId) => titles.get(docId),
     label: "Your question",
     inputId: "question",
@@ -79,6 +80,27 @@
 
   function refreshArticles() {
     if (!picker.disabled && Date.now() - listedAt >= REFRESH_GAP) loadArticles();
+  }
+
+  /** The article picked was deleted while the page was open (the question asked about it got a
+   * 400 `unknown_documents`): say so in plain words, go back to all articles, list them afresh,
+   * and give the question back to ask again. Not asked again by itself: an answer from other
+   * articles is not what the reader asked for, so they choose. */
+  function dropDeleted(docIds, question) {
+    if (!docIds.length) return null;
+    const title = titles.get(docIds[0]) || docIds[0];
+    const picked = docIds.includes(picker.value);
+    for (const option of [...picker.options]) if (option.value && docIds.includes(option.value)) option.remove();
+    for (const docId of docIds) viewer.articles.delete(docId); // an earlier citation of it now says it is gone
+    if (picked) {
+      picker.value = "";
+      showPicked();
+    }
+    loadArticles();
+    if (!chat.input.value) chat.input.value = question;
+    const scope = picked ? ", so questions now go to all articles" : "";
+    return `“${title}” is no longer available${scope}. Your question is back in the box: ` +
+      "ask it again, or pick another article.";
   }
 
   picker.addEventListener("change", showPicked);
