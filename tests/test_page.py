@@ -785,13 +785,22 @@ def test_a_citation_restored_by_a_reload_still_says_its_article_changed(page: Pa
     shows its quote where it is now and says the article changed, as it did before the reload."""
     publish(writable_server, BARRIER_ID, BARRIER_TEXT, "Lakeside approves a flood barrier")
     page.goto(writable_server.base_url + "/")
-    ask(page, BARRIER_QUESTION)
+    with page.expect_response("**/v1/chat/completions") as reply:
+        ask(page, BARRIER_QUESTION)
     last_turn(page)
-    publish(writable_server, BARRIER_ID, CORRECTED_TEXT, "Lakeside approves a flood barrier")
+    quoted = citations_of(reply.value.text())[0]
+    assert quoted["doc_id"] == BARRIER_ID
+    # A note above the text: whatever the answer quoted is still there, further on.
+    publish(
+        writable_server,
+        BARRIER_ID,
+        "Correction: the vote was on Tuesday.\n" + BARRIER_TEXT,
+        "Lakeside approves a flood barrier",
+    )
     page.reload()
     page.locator('.qa-assistant [data-testid="citation"][data-citation-id="1"]').click()
-    expect(page.get_by_test_id("changed")).to_contain_text("changed since this answer")
-    expect(page.get_by_test_id("highlight")).to_have_text(BARRIER_SENTENCE, use_inner_text=False)
+    expect(page.get_by_test_id("changed")).to_contain_text("changed since this answer was given; the passage is shown")
+    expect(page.get_by_test_id("highlight")).to_have_text(quoted["quote"], use_inner_text=False)
 
 
 def test_the_widget_keeps_its_own_conversation_for_its_article(page: Page, server: Server) -> None:
