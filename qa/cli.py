@@ -482,7 +482,8 @@ def batch(
     "history", "top_k", "doc_ids": an item of POST /v1/ask/batch) or .csv (a "question" column,
     optional "id"); FILE - reads stdin, whose format --input-format names. A question without an
     id takes its line number. A bad line, or a question scoped to an article the archive lacks,
-    is reported on stderr with its number and skipped.
+    is reported on stderr with its number and skipped; a run that answers no question is an error
+    (exit 1).
 
     \b
     Examples:
@@ -510,6 +511,7 @@ def batch(
     name = batchfile.STDIN_NAME if stdin else str(file)
     for number, problem in plan.problems:
         click.echo(f"{name}:{number}: skipped: {problem}", err=True)
+    _require_an_answer(name, len(plan.queries), len(plan.problems), plan.already_done)  # before any model loads
     service = open_service(settings_from(seeds_dir=seeds_dir, index_dir=index_dir))
     with (
         batchfile.open_writer(out, fmt, append=resume) as writer,
@@ -523,11 +525,22 @@ def batch(
                 click.echo(f"\n{name}: question {result['id']}: skipped: {result['error']['message']}", err=True)
                 continue
             writer.write(result)
+    answered, skipped = len(plan.queries) - refused, len(plan.problems) + refused
+    _require_an_answer(name, answered, skipped, plan.already_done)
     click.echo(
-        f"answered {len(plan.queries) - refused}, skipped {len(plan.problems) + refused} bad lines"
+        f"answered {answered}, skipped {skipped} bad lines"
         + (f", {plan.already_done} already in {out}" if resume else ""),
         err=True,
     )
+
+
+def _require_an_answer(name: str, answered: int, skipped: int, already_done: int) -> None:
+    """Fail, as `qa ingest` does with no valid article, when a run answers no question and none
+    was answered before (`--resume`): a file of bad lines only, or of none, is not a success."""
+    if answered or already_done:
+        return
+    why = f"skipped {_plural(skipped, 'bad line')} of {name}" if skipped else f"{name} holds none"
+    raise click.ClickException(f"no question could be answered: {why}")
 
 
 def _resume_format(out: Path, requested: str | None) -> str | None:

@@ -336,3 +336,33 @@ def test_a_question_scoped_to_an_unknown_article_is_skipped_not_written(
             assert [row["id"] for row in csv.DictReader(handle)] == ["in"]
     else:
         assert [row["id"] for row in read_jsonl(out)] == ["in"], "a refused question is retried by --resume"
+
+
+@pytest.mark.parametrize(
+    "name, content, why",
+    [
+        ("bad.jsonl", b'{"question": "x"\n', "skipped 1 bad line of {path}"),
+        ("bad.txt", b"What about Tib\xffet?\n\xff\n", "skipped 2 bad lines of {path}"),
+        ("blank.txt", b"\n   \n", "{path} holds none"),
+        (
+            "scoped.jsonl",
+            json.dumps({"question": FENTANYL, "doc_ids": ["nope"]}).encode() + b"\n",
+            "skipped 1 bad line of {path}",
+        ),
+    ],
+    ids=["not-json", "not-utf8", "empty", "unknown-doc-id"],
+)
+def test_a_run_that_answers_no_question_is_an_error(
+    tmp_path: Path, cli_env: dict[str, str], name: str, content: bytes, why: str
+) -> None:
+    """It printed "answered 0, skipped 1 bad lines" and exited 0, where `qa ingest` with no valid
+    article exits 1: a script could not tell a run that answered nothing from one that worked."""
+    questions = tmp_path / name
+    questions.write_bytes(content)
+    out = tmp_path / "answers.jsonl"
+    result = run(cli_env, str(questions), "-o", str(out))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == f"Error: no question could be answered: {why.format(path=questions)}"
+    assert "answered 0" not in result.stderr and "Traceback" not in result.stderr
+    if name != "scoped.jsonl":  # known bad before the archive is read: no model loads, nothing is written
+        assert "answering" not in result.stderr and not out.exists()
