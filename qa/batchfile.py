@@ -42,9 +42,11 @@ class Line:
 
 @dataclass
 class Plan:
-    """What a run will do: the questions to answer, the lines skipped as bad, those already done."""
+    """What a run will do: the questions to answer (and the line number of each), the lines
+    skipped as bad, those already done."""
 
     queries: list[Query] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)
     already_done: int = 0
 
@@ -142,6 +144,7 @@ def plan(path: Path, done: Collection[str] = (), fmt: str | None = None) -> Plan
                 result.already_done += 1
             else:
                 result.queries.append(parsed)
+                result.numbers.append(line.number)
         else:
             result.problems.append((line.number, _problem_text(parsed["error"])))
     return result

@@ -518,11 +518,11 @@ def batch(
         click.progressbar(length=len(plan.queries), label="answering", file=sys.stderr) as bar,
     ):
         refused = 0
-        for result in answer_items(service, plan.queries, batch_size):
+        for number, result in zip(plan.numbers, answer_items(service, plan.queries, batch_size), strict=True):
             bar.update(1)
             if "error" in result:  # valid as a line, but not for this archive (unknown doc_ids)
                 refused += 1
-                click.echo(f"\n{name}: question {result['id']}: skipped: {result['error']['message']}", err=True)
+                click.echo(f"\n{name}:{number}: skipped: {result['error']['message']}", err=True)
                 continue
             writer.write(result)
     answered, skipped = len(plan.queries) - refused, len(plan.problems) + refused

@@ -318,19 +318,22 @@ def test_resume_into_a_file_that_holds_other_content_is_a_usage_error(
 def test_a_question_scoped_to_an_unknown_article_is_skipped_not_written(
     tmp_path: Path, cli_env: dict[str, str], suffix: str
 ) -> None:
+    """It is reported by its line number, as every other skipped line (it was named by its id,
+    "questions.jsonl: question gone: skipped: ...", where --help promises its number)."""
     questions = tmp_path / "questions.jsonl"
-    questions.write_text(
-        json.dumps({"id": "in", "question": FENTANYL, "doc_ids": ["blinken-wang-yi-talks"]})
-        + "\n"
-        + json.dumps({"id": "gone", "question": FENTANYL, "doc_ids": ["no-such-article"]})
-        + "\n",
-        encoding="utf-8",
-    )
+    lines = [
+        json.dumps({"id": "in", "question": FENTANYL, "doc_ids": ["blinken-wang-yi-talks"]}),
+        "",
+        "{not json",
+        json.dumps({"id": "gone", "question": FENTANYL, "doc_ids": ["no-such-article"]}),
+    ]
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / f"answers{suffix}"
     result = run(cli_env, str(questions), "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert "question gone: skipped: The archive holds no document with the id 'no-such-article'." in result.stderr
-    assert "answered 1, skipped 1 bad lines" in result.stderr
+    assert f"{questions}:3: skipped: not valid JSON" in result.stderr
+    assert f"\n{questions}:4: skipped: The archive holds no document with the id 'no-such-article'.\n" in result.stderr
+    assert "question gone" not in result.stderr and "answered 1, skipped 2 bad lines" in result.stderr
     if suffix == ".csv":
         with out.open(encoding="utf-8", newline="") as handle:
             assert [row["id"] for row in csv.DictReader(handle)] == ["in"]
