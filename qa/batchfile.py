@@ -108,14 +108,20 @@ def _name(path: Path) -> str:
     return STDIN_NAME if str(path) == "-" else str(path)
 
 
+def input_format(path: Path, fmt: str | None = None) -> str:
+    """The format `path` is read in: `fmt` (txt, jsonl, csv), else its extension, which stdin
+    lacks; ValueError naming the file when it is none of them."""
+    name = fmt or path.suffix.lower().removeprefix(".")
+    if name not in BATCH_INPUT_FORMATS:
+        raise ValueError(f"{_name(path)}: unknown input format; use {', '.join(INPUT_SUFFIXES)}")
+    return name
+
+
 def read_lines(path: Path, fmt: str | None = None) -> Iterator[Line]:
     """The questions of `path` (`-`: stdin), each with its line number, in file order; `fmt`
-    (txt, jsonl, csv) overrides the extension, which stdin lacks."""
-    readers = {".txt": _txt, ".jsonl": _jsonl, ".csv": _csv}
-    suffix = f".{fmt}" if fmt else path.suffix.lower()
-    if suffix not in readers:
-        raise ValueError(f"{_name(path)}: unknown input format; use {', '.join(INPUT_SUFFIXES)}")
-    for line in readers[suffix](path):
+    (txt, jsonl, csv) overrides the extension."""
+    readers = {"txt": _txt, "jsonl": _jsonl, "csv": _csv}
+    for line in readers[input_format(path, fmt)](path):
         if line.item is not None and is_undecodable(json.dumps(line.item, ensure_ascii=False)):
             yield Line(line.number, problem=NOT_UTF8)
         else:

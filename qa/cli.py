@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -439,13 +440,14 @@ def ask(
     "--input-format",
     "in_fmt",
     type=click.Choice(BATCH_INPUT_FORMATS),
-    help="Format of FILE (default: its extension); needed when FILE is - (stdin).",
+    help="Format of FILE (default: its extension); needed when FILE is - (stdin) or has another extension.",
 )
 @click.option(
     "-o",
     "--output",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    callback=lambda _ctx, _param, out: check_output_folder(out),
     help="Write the answers to this file (default: stdout).",
 )
 @click.option(
@@ -501,6 +503,10 @@ def batch(
         raise click.UsageError("FILE - (stdin) needs --input-format txt, jsonl or csv")
     if not stdin and out is not None and out.resolve() == file.resolve():  # answers would replace the questions
         raise click.UsageError("-o/--output names FILE itself: write the answers to another file")
+    try:  # a file of a kind no reader takes, told before any model loads
+        in_fmt = batchfile.input_format(file, in_fmt)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}, or name one with --input-format", param_hint="'FILE'") from None
     if resume and out is not None:
         fmt = _resume_format(out, fmt)
     fmt = batchfile.output_format(out, fmt)
@@ -532,6 +538,21 @@ def batch(
         + (f", {plan.already_done} already in {out}" if resume else ""),
         err=True,
     )
+
+
+def check_output_folder(out: Path | None) -> Path | None:
+    """`qa batch -o OUT`, once its folder is known to take the file, as a usage error before any
+    work: a missing folder failed only after the model had loaded (seconds), with a bare OSError."""
+    if out is None:
+        return None
+    folder = out.parent
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"'{folder}' is not a folder." if folder.exists() else f"Folder '{folder}' does not exist."
+        )
+    if not out.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"Folder '{folder}' is not writable.")
+    return out
 
 
 def _require_an_answer(name: str, answered: int, skipped: int, already_done: int) -> None:

@@ -159,21 +159,65 @@ def test_a_dash_without_an_input_format_is_a_usage_error(cli_env: dict[str, str]
     assert result.stderr.endswith("Error: FILE - (stdin) needs --input-format txt, jsonl or csv\n")
 
 
-@pytest.mark.parametrize(
-    "name, content, message",
-    [
-        ("q.md", "What?\n", "unknown input format"),
-        ("q.csv", "query\nWhat?\n", "'question'"),
-    ],
-)
-def test_an_unusable_file_is_a_clean_error(
-    tmp_path: Path, cli_env: dict[str, str], name: str, content: str, message: str
-) -> None:
-    questions = tmp_path / name
-    questions.write_text(content, encoding="utf-8")
+def test_a_csv_file_without_a_question_column_is_a_clean_error(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    questions = tmp_path / "q.csv"
+    questions.write_text("query\nWhat?\n", encoding="utf-8")
     result = run(cli_env, str(questions))
     assert result.exit_code == 1
-    assert message in result.stderr and "Traceback" not in result.output
+    assert "'question'" in result.stderr and "Traceback" not in result.output
+
+
+LOADING = "the model would load here"
+
+
+@pytest.fixture()
+def no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa batch` fails where it would load the model (as `Error: RuntimeError: ...`, exit 1)."""
+
+    def refuse(*_: Any) -> None:
+        raise RuntimeError(LOADING)
+
+    monkeypatch.setattr("qa.cli.open_service", refuse)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [(None, "Folder '{tmp}/nowhere' does not exist."), ("nowhere", "'{tmp}/nowhere' is not a folder.")],
+    ids=["missing-folder", "folder-is-a-file"],
+)
+def test_an_output_it_cannot_write_is_a_usage_error_before_any_model_loads(
+    tmp_path: Path, cli_env: dict[str, str], no_loading: None, make: str | None, message: str
+) -> None:
+    """`-o /nonexistent/dir/out.jsonl` failed after the model had loaded (seconds), with a bare
+    `[Errno 2] No such file or directory`, exit 1."""
+    if make:
+        (tmp_path / make).write_text("", encoding="utf-8")
+    questions = tmp_path / "q.txt"
+    questions.write_text(f"{FENTANYL}\n", encoding="utf-8")
+    result = run(cli_env, str(questions), "-o", str(tmp_path / "nowhere" / "answers.jsonl"))
+    assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith("Usage: qa batch")
+    assert result.stderr.endswith(f"\nError: Invalid value for '-o' / '--output': {message.format(tmp=tmp_path)}\n")
+
+
+@pytest.mark.parametrize("name", ["q.xml", "q.md", "questions"])
+def test_a_file_of_a_kind_it_cannot_read_is_a_usage_error_before_any_model_loads(
+    tmp_path: Path, cli_env: dict[str, str], no_loading: None, name: str
+) -> None:
+    """`qa batch q.xml` was `Error: ... unknown input format` with exit 1, as a file's bad content
+    is, where naming a file of a kind it does not read is misusing the command (exit 2, as
+    `--input-format xml` is). `--input-format` still reads it."""
+    questions = tmp_path / name
+    questions.write_text(f"{FENTANYL}\n", encoding="utf-8")
+    result = run(cli_env, str(questions))
+    assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith("Usage: qa batch")
+    assert result.stderr.endswith(
+        f"\nError: Invalid value for 'FILE': {questions}: unknown input format; use .txt, .jsonl, .csv, "
+        "or name one with --input-format\n"
+    )
+    named = run(cli_env, str(questions), "--input-format", "txt")
+    assert named.exit_code == 1 and LOADING in named.stderr, named.stderr
 
 
 def test_resume_needs_an_output_file(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -465,7 +465,8 @@ def test_an_unexpected_failure_is_one_line_and_its_traceback_needs_verbose(
 ) -> None:
     questions = tmp_path / "questions.txt"
     questions.write_text(FENTANYL_QUESTION + "\n", encoding="utf-8")
-    out = tmp_path / "no-such-folder" / "answers.jsonl"
+    out = tmp_path / "answers.jsonl"  # in a folder it can write, but a link to a folder that is not there
+    out.symlink_to(tmp_path / "no-such-folder" / "answers.jsonl")
     result = run(cli_env, "batch", str(questions), "-o", str(out))
     assert result.exit_code == 1
     assert result.stderr.endswith(f"Error: [Errno 2] No such file or directory: '{out}'\n")
