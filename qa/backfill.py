@@ -161,7 +161,7 @@ class SplitAndEmbed:
         from qa.chunking import sentence_spans
         from qa.documents import document_hash
         from qa.indexing import embed_sentences
-        from qa.schemas import parse_document
+        from qa.schemas import messages_text, parse_document
 
         rows: list[tuple[str, str, str, bytes, bytes]] = []
         pending: list[tuple[Document, list[tuple[int, int]], int, str]] = []
@@ -173,8 +173,7 @@ class SplitAndEmbed:
             try:
                 document = parse_document(record, max_chars=self.max_chars)
             except marshmallow.ValidationError as exc:
-                messages = json.dumps(exc.messages, ensure_ascii=False, default=str)
-                rows.append((INVALID, f"{where}: {messages}; skipped", "", b"", b""))
+                rows.append((INVALID, f"{where}: {messages_text(exc.messages)}; skipped", "", b"", b""))
                 continue
             if self.committed.get(document.doc_id) == document_hash(document):
                 rows.append((UNCHANGED, "", "", b"", b""))

@@ -22,7 +22,7 @@ from typing import IO, Any
 from qa.batching import parse_item
 from qa.limits import BATCH_INPUT_FORMATS
 from qa.retrieval import Query
-from qa.schemas import NOT_UTF8, is_undecodable
+from qa.schemas import NOT_UTF8, is_undecodable, messages_text
 
 INPUT_SUFFIXES = tuple(f".{name}" for name in BATCH_INPUT_FORMATS)
 # How a path of `-` (stdin) is named in messages, as Python names it.
@@ -129,12 +129,7 @@ def read_lines(path: Path, fmt: str | None = None) -> Iterator[Line]:
 
 
 def _problem_text(error: dict[str, Any]) -> str:
-    fields = error.get("fields") or {}
-    details = "; ".join(
-        f"{name}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-        for name, messages in fields.items()
-    )
-    return details or error["message"]
+    return messages_text(error.get("fields") or {}) or error["message"]
 
 
 def plan(path: Path, done: Collection[str] = (), fmt: str | None = None) -> Plan:

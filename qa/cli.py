@@ -646,14 +646,14 @@ def read_documents(paths: Sequence[Path], max_chars: int, reading: Reading | Non
     (and added to `reading.invalid`)."""
     import marshmallow
 
-    from qa.schemas import parse_document
+    from qa.schemas import messages_text, parse_document
 
     reading = reading if reading is not None else Reading()
     for where, record in _records(paths, reading):
         try:
             yield parse_document(record, max_chars=max_chars)
         except marshmallow.ValidationError as exc:
-            click.echo(f"{where}: {json.dumps(exc.messages, ensure_ascii=False)}; skipped", err=True)
+            click.echo(f"{where}: {messages_text(exc.messages)}; skipped", err=True)
             reading.invalid.append(where)
 
 
@@ -737,7 +737,12 @@ def ingest(
             paths, settings, batch_size or RAY_COMMIT, None if ray_address == "local" else ray_address
         )
     else:
-        summary = ingest_locally(paths, settings, batch_size or LOCAL_COMMIT)
+        try:
+            summary = ingest_locally(paths, settings, batch_size or LOCAL_COMMIT)
+        except NothingToPublish as exc:
+            if as_json:  # a pipe to jq still gets the summary, its invalid count
+                click.echo(json.dumps(exc.summary))
+            raise
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -777,7 +782,7 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
     documents = read_documents(paths, settings.max_document_chars, reading)
     batch = next_batch(documents, batch_size)
     if not batch:
-        raise click.ClickException("no valid article to publish")
+        raise NothingToPublish(ingest_summary(0, 0, 0, len(reading.invalid), ""))
     archive = writer(settings)
     published = created_count = unchanged = shown = 0
     generation = ""
@@ -799,14 +804,27 @@ def ingest_locally(paths: Sequence[Path], settings: Settings, batch_size: int) -
             bar.update(reading.records - shown)  # invalid records after the last article
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
+    return ingest_summary(published, created_count, unchanged, len(reading.invalid), generation)
+
+
+def ingest_summary(published: int, created: int, unchanged: int, invalid: int, generation: str) -> dict[str, Any]:
+    """What `qa ingest --json` prints (`--ray` adds `segments`); `generation` is "" when none was committed."""
     return {
         "published": published,
-        "created": created_count,
-        "replaced": published - created_count,
+        "created": created,
+        "replaced": published - created,
         "unchanged": unchanged,
-        "invalid": len(reading.invalid),
+        "invalid": invalid,
         "generation": generation,
     }
+
+
+class NothingToPublish(click.ClickException):
+    """No valid article in the input: an error, after which `qa ingest --json` prints its summary all the same."""
+
+    def __init__(self, summary: dict[str, Any]):
+        super().__init__("no valid article to publish")
+        self.summary = summary
 
 
 def next_batch(documents: Iterator[Document], size: int) -> list[Document]:
@@ -855,15 +873,8 @@ def ingest_on_ray(paths: Sequence[Path], settings: Settings, batch_size: int, ad
             )
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
-    return {
-        "published": summary.published,
-        "created": summary.created,
-        "replaced": summary.published - summary.created,
-        "unchanged": summary.unchanged,
-        "invalid": summary.invalid,
-        "generation": summary.generation,
-        "segments": segments,
-    }
+    counts = ingest_summary(summary.published, summary.created, summary.unchanged, summary.invalid, summary.generation)
+    return {**counts, "segments": segments}
 
 
 def merge_all(archive: Archive) -> str | None:

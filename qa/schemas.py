@@ -373,6 +373,20 @@ def parse_document(record: Any, doc_id: str | None = None, max_chars: int = 1_00
     return Document(doc_id if doc_id is not None else data["id"], data["text"], data["title"], data["metadata"])
 
 
+def messages_text(messages: Any, where: str = "") -> str:
+    """Marshmallow's messages (a field-to-messages dict, nested for a field's own fields or items,
+    as an error body's `fields`) on one line for a person, `text: Missing data for required field.;
+    metadata.url: Must be a string.`; what is said of the whole record is named by no field."""
+    if isinstance(messages, dict):
+        parts = []
+        for name, value in messages.items():
+            inner = where if name == ma.exceptions.SCHEMA else f"{where}.{name}" if where else str(name)
+            parts.append(messages_text(value, inner))
+        return "; ".join(parts)
+    text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+    return f"{where}: {text}" if where else text
+
+
 class PublishedSchema(DocumentSummarySchema):
     generation = fields.String(required=True, metadata={"description": "The index generation that serves it."})
 

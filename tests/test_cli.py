@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -632,6 +633,55 @@ def test_ingest_progress_counts_every_line_read_and_says_so(index_copy: dict[str
     summary = json.loads(stdout)
     assert (summary["published"], summary["unchanged"], summary["invalid"]) == (2, 0, 3)
     assert re.fullmatch(r"publishing \(lines read\)  \[#+\]  5/5", bar), bar
+
+
+# Lines no article can be published from, and what is wrong with each, in the words `qa batch` uses.
+INVALID_ARTICLES = [
+    (json.dumps({"id": "no-text", "title": "Nothing"}), "text: Missing data for required field."),
+    (json.dumps({"id": "m", "title": "M", "text": "Text.", "metadata": {"url": 3}}), "metadata.url: Must be a string."),
+    ("[1]", "Must be a JSON object."),
+]
+
+
+@pytest.fixture()
+def invalid_feed(tmp_path: Path) -> Path:
+    feed = tmp_path / "in.jsonl"
+    feed.write_text("\n".join(line for line, _ in INVALID_ARTICLES) + "\n", encoding="utf-8")
+    return feed
+
+
+def test_ingest_says_what_is_wrong_with_an_article_in_words(invalid_feed: Path, tmp_path: Path) -> None:
+    """It printed marshmallow's messages as JSON, `in.jsonl:1: {"text": ["Missing data for required
+    field."]}; skipped`, where `qa batch` says `text: Missing data for required field.`; so did
+    `--ray`'s workers."""
+    from qa.backfill import SplitAndEmbed
+
+    result = run({"QA_INDEX_DIR": str(tmp_path / "index")}, "ingest", str(invalid_feed))
+    assert result.exit_code == 1
+    for number, (_, problem) in enumerate(INVALID_ARTICLES, 1):
+        assert f"{invalid_feed}:{number}: {problem}; skipped\n" in result.stderr
+    worker = SplitAndEmbed.__new__(SplitAndEmbed)  # its checks alone: no Ray, no model
+    worker.max_chars, worker.max_sentence_chars, worker.committed = 1000, 600, {}
+    lines = [line for line, _ in INVALID_ARTICLES]
+    rows = worker({"path": np.array([str(invalid_feed)] * len(lines), dtype=object), "line": np.array(lines)})
+    for note, (_, problem) in zip(rows["note"], INVALID_ARTICLES, strict=True):
+        assert note.endswith(f": {problem}; skipped"), note
+
+
+def test_ingest_json_with_no_valid_article_still_prints_its_summary(invalid_feed: Path, tmp_path: Path) -> None:
+    """It printed nothing on stdout, so `qa ingest feed.jsonl --json | jq .invalid` had no input."""
+    result = run({"QA_INDEX_DIR": str(tmp_path / "index")}, "ingest", str(invalid_feed), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "published": 0,
+        "created": 0,
+        "replaced": 0,
+        "unchanged": 0,
+        "invalid": len(INVALID_ARTICLES),
+        "generation": "",
+    }
+    assert result.stderr.endswith("\nError: no valid article to publish\n")
+    assert not (tmp_path / "index").exists()
 
 
 def test_eval_of_the_service_seeds_keeps_the_articles_published_since(
