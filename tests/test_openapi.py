@@ -131,6 +131,25 @@ def test_every_operation_describes_its_errors(spec: dict[str, Any]) -> None:
     assert "no message with the role 'user'" in chat_400
 
 
+def test_an_operation_that_answers_304_takes_the_if_none_match_that_asks_for_it(client, spec: dict[str, Any]) -> None:
+    """`GET /v1/documents/{doc_id}` answered 304 to `If-None-Match`, and described the 304 but not
+    the header that produces it (nor the `ETag` the 304 carries): a generated client had no way to
+    send it."""
+    conditional = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters" or "304" not in operation["responses"]:
+                continue
+            parameters = [resolve(spec, p) for p in [*item.get("parameters", []), *operation.get("parameters", [])]]
+            assert ("header", "If-None-Match") in {(p["in"], p["name"]) for p in parameters}, (path, method)
+            assert set(resolve(spec, operation["responses"]["304"]).get("headers", {})) == {"ETag"}, (path, method)
+            conditional.append((path, method))
+    assert conditional == [("/v1/documents/{doc_id}", "get")]
+    version = client.get(f"/v1/documents/{SEED_ID}").headers["ETag"]
+    response = client.get(f"/v1/documents/{SEED_ID}", headers={"If-None-Match": version})
+    assert response.status_code == 304 and response.headers["ETag"] == version and response.data == b""
+
+
 @pytest.mark.parametrize(
     "method, path, rule",
     [

@@ -355,34 +355,49 @@ def expected_version(doc_id: str) -> list[Expected]:
     ]
 
 
+def version_header(name: str, description: str) -> dict[str, Any]:
+    """A conditional request header (`If-Match`, `If-None-Match`) as an OpenAPI parameter: a list of
+    the article's versions (ETags) or `*`."""
+    return {"in": "header", "name": name, "schema": {"type": "string"}, "description": description}
+
+
 VERSION_HEADERS = [
-    {
-        "in": "header",
-        "name": "If-Match",
-        "schema": {"type": "string"},
-        "description": "Write only if the article is at one of these versions (ETags), or, with `*`, "
+    version_header(
+        "If-Match",
+        "Write only if the article is at one of these versions (ETags), or, with `*`, "
         "exists at all; else 412 and nothing is written.",
-    },
-    {
-        "in": "header",
-        "name": "If-None-Match",
-        "schema": {"type": "string"},
-        "description": "Write only if the article is at none of these versions; `*`: only if it does not exist.",
-    },
+    ),
+    version_header(
+        "If-None-Match", "Write only if the article is at none of these versions; `*`: only if it does not exist."
+    ),
 ]
-ETAG_HEADER = {"ETag": {"description": "The article's version, for If-Match.", "schema": {"type": "string"}}}
+ETAG_HEADER = {
+    "ETag": {"description": "The article's version, for If-Match or If-None-Match.", "schema": {"type": "string"}}
+}
 PRECONDITION = "`precondition_failed`: the article is not at the version If-Match or If-None-Match asks for."
 
 
 @documents.route("/documents/<string:doc_id>")
 class DocumentView(MethodView):
+    @documents.doc(
+        parameters=[
+            version_header(
+                "If-None-Match",
+                "Answer 304 with no body if the article is at one of these versions (ETags of an earlier "
+                "read, compared weakly), or, with `*`, exists at all.",
+            )
+        ]
+    )
     @documents.response(200, DocumentSchema, headers=ETAG_HEADER)
-    @documents.alt_response(304, description="Not modified: the version If-None-Match names is the live one.")
+    @documents.alt_response(
+        304, description="Not modified: the version If-None-Match names is the live one.", headers=ETAG_HEADER
+    )
     @documents.alt_response(404, schema=ErrorSchema, description="No document has that id.")
     @documents.alt_response(503, schema=ErrorSchema, description=LOADING)
     def get(self, doc_id: str) -> Any:
         """One article's metadata and verbatim text, so a client can highlight cited spans; its
-        `ETag` is its version, for a conditional write (`If-Match`)."""
+        `ETag` is its version, for a conditional write (`If-Match`) or read (`If-None-Match`: 304
+        while it is unchanged)."""
         document = service().document(doc_id)
         version = etag(document)
         if request.if_none_match.contains_weak(version.strip('"')):
