@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from urllib.parse import quote
 
+import pytest
 from flask import Flask
+from markupsafe import escape
 
 from qa.api import create_app
 from qa.config import Settings
@@ -61,10 +64,41 @@ def test_the_demo_page_embeds_the_widget_scoped_to_its_article(client) -> None:
     assert "particularly those contributing to the fentanyl crisis." in html
 
 
-def test_the_demo_page_of_an_unknown_article_is_the_api_404(client) -> None:
-    assert json_of(client.get("/demo/no-such-article"), 404) == error_body(
-        "document_not_found", "No document has the id 'no-such-article'."
-    )
+# What Firefox and Chrome send when a reader opens a link.
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, text/html;q=0.9"])
+def test_the_demo_page_of_an_unknown_article_is_the_api_404_for_a_client_not_asking_for_html(
+    client, accept: str | None
+) -> None:
+    response = client.get("/demo/no-such-article", headers={"Accept": accept} if accept else {})
+    assert json_of(response, 404) == error_body("document_not_found", "No document has the id 'no-such-article'.")
+    assert "Accept" in response.vary  # a cache must not hand this to a browser, nor the page to curl
+
+
+@pytest.mark.parametrize("doc_id", ["no-such-article", "<script>alert(\"x\")<b title='y'>&amp;"])
+def test_a_browser_following_a_stale_demo_link_gets_a_page_saying_the_article_is_gone(client, doc_id: str) -> None:
+    """A reader opening /demo/<id> of an article the archive no longer holds (or never did: a
+    mistyped link, an id no article may have) was shown the API's JSON error."""
+    response = client.get("/demo/" + quote(doc_id, safe=""), headers=BROWSER)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "Accept" in response.vary
+    html = response.get_data(as_text=True)
+    assert "is not in the archive" in html and "removed" in html
+    assert f"<code>{escape(doc_id)}</code>" in html  # the id from the URL, escaped, quotes included
+    assert "<script" not in html and "<b " not in html and "'y'" not in html
+    assert '<a href="/">' in html  # to the chat page
+    demo = client.get(f"/demo/{SEED_ID}").get_data(as_text=True)
+    style = re.search(r"<style>.*?</style>", demo, re.S)
+    assert style and style[0] in html and '<header class="paper">' in html  # in the demo page's style
+
+
+def test_with_read_requires_key_a_stale_demo_link_asks_for_the_key_first(settings: Settings, service: Service) -> None:
+    """Without the key a browser learns nothing of which articles exist: 401, as for one that does."""
+    client = create_app(settings.with_overrides(api_keys=("k",), read_requires_key=True), service).test_client()
+    for doc_id in ("no-such-article", SEED_ID):
+        assert json_of(client.get(f"/demo/{doc_id}", headers=BROWSER), 401)["error"]["code"] == "unauthorized"
 
 
 def test_while_loading_the_page_is_served_and_the_demo_says_not_ready(settings: Settings) -> None:

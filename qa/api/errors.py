@@ -2,7 +2,8 @@
 
 Validation failures (webargs/marshmallow), HTTP errors raised by Flask or werkzeug, domain
 errors of the service and anything unexpected all end here, so a client never sees an HTML
-page or a stack trace.
+page or a stack trace. (One page is HTML on purpose: `/demo/<doc_id>` of an article not in the
+archive, for a browser; see `qa.web`.)
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
     return response
 
 
+def document_not_found(doc_id: str) -> Response:
+    return error_response(404, "document_not_found", f"No document has the id {doc_id!r}.")
+
+
 def _validation_fields(error: HTTPException) -> dict[str, Any] | None:
     """webargs nests marshmallow's messages by location; clients want them by field."""
     messages = (getattr(error, "data", None) or {}).get("messages")
@@ -117,7 +122,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DocumentNotFound)
     def _document_not_found(error: DocumentNotFound) -> Response:
-        return error_response(404, "document_not_found", f"No document has the id {error.args[0]!r}.")
+        return document_not_found(error.args[0])
 
     @app.errorhandler(EmptyArchive)
     def _empty_archive(error: EmptyArchive) -> Response:

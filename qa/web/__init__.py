@@ -14,10 +14,12 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from flask import Blueprint, Response, render_template, send_from_directory
+from flask import Blueprint, Response, render_template, request, send_from_directory
 
+from qa.api.errors import document_not_found
 from qa.api.keys import require_read_key
 from qa.api.routes import service
+from qa.service import DocumentNotFound
 
 STATIC = files(__name__) / "static"
 
@@ -53,11 +55,14 @@ def widget() -> Response:
 
 
 @web.get("/demo/<string:doc_id>")
-def demo(doc_id: str) -> str:
+def demo(doc_id: str) -> str | Response:
     """An article page as a newsroom would publish it, with the widget embedded and scoped to it.
     It shows the article's text, so it needs a key when reads do (the chat page has no text of its own)."""
-    require_read_key()
-    document = service().document(doc_id)  # 404 / 503 JSON, as the API
+    require_read_key()  # first: without the key, no answer tells which articles exist
+    try:
+        document = service().document(doc_id)  # 503 JSON while the index loads, as the API
+    except DocumentNotFound:
+        return _not_in_archive(doc_id)
     paragraphs = [line for line in document.text.splitlines() if line.strip()]
     meta = document.metadata
     section = meta.get("section")
@@ -68,6 +73,18 @@ def demo(doc_id: str) -> str:
         section=section if isinstance(section, str) else "World",
         byline=" · ".join(part for part in (_author(meta.get("author")), meta.get("source")) if isinstance(part, str)),
     )
+
+
+def _not_in_archive(doc_id: str) -> Response:
+    """404 for an article the archive does not hold: to a browser (it prefers HTML to JSON), as a
+    reader following a stale link would, a page saying so with a way on to the chat page; to any
+    other client (`*/*` from curl, `application/json`, no `Accept`) the API's JSON error."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        response = Response(render_template("missing.html", doc_id=doc_id), status=404, mimetype="text/html")
+    else:
+        response = document_not_found(doc_id)
+    response.vary.add("Accept")
+    return response
 
 
 def _author(author: Any) -> str | None:
