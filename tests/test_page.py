@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import threading
 import urllib.request
@@ -86,6 +87,34 @@ CONTRAST_FAILURES = """(root) => {
   };
   walk(root);
   return failures;
+}"""
+
+
+# Every text added to a live region (aria-live polite or assertive, or the implicitly live roles
+# log, status and alert; not under aria-live="off"), in the page or a shadow root, from now on: what
+# a screen reader is given to read out, each addition as it was made.
+WATCH_LIVE_REGIONS = """() => {
+  window.liveTexts = [];
+  const liveRegion = (node) => {
+    for (; node; node = node.parentNode || node.host) {
+      if (node.nodeType !== 1) continue;
+      const live = node.getAttribute("aria-live");
+      if (live === "off") return null;
+      if (live === "polite" || live === "assertive") return node;
+      if (["log", "status", "alert"].includes(node.getAttribute("role"))) return node;
+    }
+    return null;
+  };
+  const observer = new MutationObserver((records) => {
+    for (const record of records) {
+      if (!liveRegion(record.target)) continue;
+      const added = record.type === "characterData" ? record.target.data
+        : [...record.addedNodes].map((node) => node.textContent).join("");
+      if (added.trim()) window.liveTexts.push(added);
+    }
+  });
+  const roots = [document, ...[...document.querySelectorAll("*")].map((e) => e.shadowRoot).filter(Boolean)];
+  for (const root of roots) observer.observe(root, { subtree: true, childList: true, characterData: true });
 }"""
 
 
@@ -238,9 +267,7 @@ def test_an_answer_streams_in_and_its_citation_opens_the_article_at_the_span(
     assert sent(reply.value.request)["stream"] is True
     assert reply.value.headers["content-type"].startswith("text/event-stream")
     turn = last_turn(page)
-    log = page.get_by_role("log")
-    expect(log).to_have_attribute("aria-live", "polite")
-    expect(log).to_have_attribute("aria-busy", "false")
+    expect(page.get_by_role("region", name="Conversation")).to_have_attribute("aria-busy", "false")
     expect(turn.get_by_test_id("answer")).to_contain_text("particularly those contributing to the fentanyl crisis")
     citations = citations_of(reply.value.text())
     assert turn.get_by_test_id("source").count() == len(citations) >= 2  # the answer quotes the best of them
@@ -256,6 +283,31 @@ def test_an_answer_streams_in_and_its_citation_opens_the_article_at_the_span(
     assert {m.get_attribute("data-citation-id") for m in page.locator("mark.qa-faint").all()} == others
     assert_contrast_aa(page)
     shoot(page, screenshots, "answer-and-article")
+
+
+def test_an_answer_is_announced_once_it_is_finished_not_piece_by_piece(page: Page, server: Server) -> None:
+    """The conversation was an aria-live log the answer streamed into: each piece of the stream
+    changed the live region (37 changes for one answer), which a screen reader that does not wait
+    out aria-busy reads piece by piece, and the finished answer was laid in while the log was
+    still busy, so one that does wait could say nothing. No live region now holds a piece of an
+    answer: the announcer says "Searching the articles…", then the finished answer, once."""
+    page.goto(server.base_url + "/")
+    expect(page.get_by_test_id("article-picker")).to_be_enabled()
+    page.evaluate(WATCH_LIVE_REGIONS)
+    ask(page, FENTANYL_QUESTION)
+    answer = last_turn(page).get_by_test_id("answer").text_content()
+    assert answer and len(answer) > 100
+    heard = page.evaluate("window.liveTexts")
+    assert [text for text in heard if answer[:30] in text and answer not in text] == []  # no piece
+    assert [text for text in heard if answer in text] == [heard[-1]]  # the whole answer, once
+    assert heard == ["Searching the articles…", heard[-1]], heard
+    assert heard[-1].endswith("sources, listed below the answer.")
+    announcer = page.get_by_test_id("announcer")
+    expect(announcer).to_have_attribute("role", "status")
+
+    ask(page, DECLINED_QUESTION)
+    last_turn(page)
+    expect(announcer).to_have_text(re.compile("^The articles don't cover this"))
 
 
 def test_a_follow_up_sends_the_whole_conversation(page: Page, server: Server, screenshots: Path) -> None:

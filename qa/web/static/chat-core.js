@@ -288,9 +288,10 @@ const QaChat = (() => {
     }
   }
 
-  /** The conversation: turns in an ARIA live log, the question box, and the states an answer
-   * ends in (answered, declined, or an error with a retry). `options.scope()` gives the doc ids
-   * to ask about (empty: all); `options.onCitation(citation, citations, button)` follows a citation;
+  /** The conversation: turns in a labelled region, an announcer (a polite status) that reads
+   * each finished answer out once, the question box, and the states an answer ends in
+   * (answered, declined, or an error with a retry). `options.scope()` gives the doc ids to ask
+   * about (empty: all); `options.onCitation(citation, citations, button)` follows a citation;
    * `options.onScopeGone(docIds, question)` hears that the article a question was scoped to is
    * gone (deleted since) and may return what to tell the reader instead of MESSAGES.gone. With `options.storageKey`, the answered turns are kept in sessionStorage under it and shown
    * again when the page is loaded again in that tab. */
@@ -303,7 +304,15 @@ const QaChat = (() => {
       this.epoch = 0; // a new conversation drops whatever the one before still had in flight
       this.inFlight = null;
       const id = options.inputId || "qa-question";
-      this.log = el("div", { class: "qa-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+      // The conversation is not a live region: an answer streams into it word by word, and a live
+      // region there had screen readers read each piece, or (where they wait out aria-busy)
+      // nothing, as the finished answer was laid in before the region stopped being busy. What is
+      // read out goes to the announcer instead, once: "Searching…", then the finished answer.
+      this.log = el("div", { class: "qa-log", role: "region", "aria-label": "Conversation" });
+      this.announcer = el("p", {
+        class: "qa-visually-hidden", role: "status", "aria-live": "polite", "aria-atomic": "true",
+        "data-testid": "announcer",
+      });
       this.input = el("input", {
         id, type: "text", class: "qa-input", "data-testid": "question", maxlength: "1000", autocomplete: "off", dir: "auto",
         required: true, placeholder: options.placeholder || "Ask a question about the news",
@@ -320,7 +329,7 @@ const QaChat = (() => {
         this.input.focus();
         this.ask(question);
       });
-      root.append(this.log, this.form);
+      root.append(this.log, this.announcer, this.form);
       this.clear();
       this.restore();
     }
@@ -337,6 +346,7 @@ const QaChat = (() => {
       this.inFlight = null;
       this.setBusy(false);
       this.turns = [];
+      this.announce("");
       this.log.replaceChildren();
       if (this.options.emptyText) this.log.append(el("p", { class: "qa-empty" }, this.options.emptyText));
     }
@@ -416,6 +426,7 @@ const QaChat = (() => {
       const status = el("p", { class: "qa-status" }, "Searching the articles…");
       turn.replaceChildren(status, text);
       if (!turn.isConnected) this.log.append(turn);
+      this.announce(status.textContent);
       this.setBusy(true);
       let answer = "";
       try {
@@ -427,6 +438,7 @@ const QaChat = (() => {
         }, inFlight.signal);
         if (epoch !== this.epoch) return; // a new conversation began meanwhile: this turn is not in it
         this.renderAnswer(turn, answer, extras);
+        this.announce(this.spoken(turn));
         const kept = { question, answer, citations: extras.citations, answerable: extras.answerable };
         this.turns = [...this.turns, kept].slice(-KEPT_TURNS);
         this.store();
@@ -438,6 +450,7 @@ const QaChat = (() => {
           const message = this.options.onScopeGone(scope, question);
           if (message) failure = new ChatError("gone", message, false);
         }
+        this.announce(""); // the error itself is an alert, read out as it appears
         this.renderError(turn, failure, () => this.answer(question, turn));
       } finally {
         if (epoch === this.epoch) {
@@ -450,9 +463,26 @@ const QaChat = (() => {
 
     setBusy(busy) {
       this.busy = busy;
-      // Readers hear the finished answer once, not each word as it streams in.
       this.log.setAttribute("aria-busy", String(busy));
       this.button.setAttribute("aria-disabled", String(busy));
+    }
+
+    /** Say `text` once through the announcer (empty: nothing, and the next text is news again). */
+    announce(text) {
+      this.announcer.textContent = text;
+    }
+
+    /** What a screen reader hears of a finished turn: the short answer, the answer and how many
+     * sources it has, or the declined message; not the quotes, which the sources list holds. */
+    spoken(turn) {
+      const declined = turn.querySelector('[data-testid="declined"]');
+      if (declined) return [...declined.children].map((p) => p.textContent).join(" ");
+      const short = turn.querySelector(".qa-short-text");
+      const answer = turn.querySelector('[data-testid="answer"]');
+      const sources = turn.querySelectorAll('[data-testid="source"]').length;
+      return [short && `Short answer: ${short.textContent}.`, answer && answer.textContent,
+        sources && (sources === 1 ? "1 source, listed below the answer." : `${sources} sources, listed below the answer.`)]
+        .filter(Boolean).join(" ");
     }
 
     scrollToEnd() {
