@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -507,6 +508,34 @@ def test_the_widget_on_another_origin_works_and_keeps_its_styles_apart(
     assert widget.get_by_test_id("ask").evaluate(style) == ["rgb(255, 255, 255)", "rgb(11, 79, 138)"]
     assert widget.get_by_test_id("answer").evaluate(style)[0] == "rgb(27, 31, 36)"
     assert page.locator("#host-button").evaluate(style) == ["rgb(200, 0, 0)", "rgb(255, 0, 0)"]
+
+
+# The levels of the page's headings in document order, into open shadow roots (the widget's).
+HEADING_LEVELS = """() => {
+  const levels = [];
+  const walk = (root) => {
+    for (const node of root.querySelectorAll("*")) {
+      if (/^H[1-6]$/.test(node.tagName)) levels.push(Number(node.tagName[1]));
+      if (node.shadowRoot) walk(node.shadowRoot);
+    }
+  };
+  walk(document);
+  return levels;
+}"""
+
+
+def test_the_widget_s_headings_follow_on_from_the_article_page_s(page: Page, server: Server) -> None:
+    """The widget's title was a paragraph and the article a citation opens in it an h3, so on an
+    article page the headings went h1 (the story) to h3, a level skipped (axe: heading-order) for
+    readers who move by headings. The widget's title is an h2 now, the article under it an h3."""
+    page.goto(f"{server.base_url}/demo/{EMOJI_ID}")
+    widget = page.get_by_test_id("widget")
+    expect(widget.get_by_role("heading", level=2)).to_have_text("Ask about this story")
+    ask(widget, EMOJI_QUESTION)
+    last_turn(widget).get_by_test_id("citation").first.click()
+    expect(widget.get_by_role("heading", level=3)).to_have_text(EMOJI_TITLE)
+    levels = page.evaluate(HEADING_LEVELS)
+    assert levels[0] == 1 and all(later - earlier <= 1 for earlier, later in pairwise(levels)), levels
 
 
 def test_keyboard_only_use_with_visible_focus(page: Page, server: Server) -> None:

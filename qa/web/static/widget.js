@@ -30,7 +30,9 @@ shadow.append(
   el("div", { class: "qa-reset" },
     el("section", { class: "qa qa-widget", "aria-label": docId ? "Ask about this article" : "Ask about our articles" },
       el("header", { class: "qa-widget-header" },
-        el("p", { class: "qa-widget-title" }, docId ? "Ask about this story" : "Ask about our stories"), subtitle),
+        // A heading, a level below the article page's own title: the article a citation opens
+        // (h3) came straight after the page's h1, a level skipped for those who read by headings.
+        el("h2", { class: "qa-widget-title" }, docId ? "Ask about this story" : "Ask about our stories"), subtitle),
       chatRoot, source)));
 
 const viewer = new ArticleViewer(sourceText, api, "h3");
