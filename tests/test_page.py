@@ -966,6 +966,25 @@ def test_escape_in_the_widget_closes_its_article_and_clears_nothing(page: Page, 
     expect(citation).to_be_focused()
 
 
+def test_the_widget_s_open_article_is_a_named_stop_for_the_keyboard(page: Page, server: Server) -> None:
+    """The article a citation opens in the widget scrolls in a box of its own: Chromium gave that
+    box a tab stop (so the keyboard can scroll it) but it had no role or name, so a screen reader
+    said nothing of where focus had gone. It is a region named "Article", reached by Tab from its close button."""
+    page.goto(f"{server.base_url}/demo/{SEED_ID}")
+    widget = page.get_by_test_id("widget")
+    ask(widget, FENTANYL_QUESTION)
+    last_turn(widget).get_by_test_id("citation").first.click()
+    expect(widget.get_by_test_id("highlight").first).to_be_focused()
+    widget.get_by_role("button", name="Close the source").focus()
+    page.keyboard.press("Tab")
+    article = widget.get_by_role("region", name="Article", exact=True)
+    expect(article).to_be_focused()
+    assert article.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    article.evaluate("e => { e.style.scrollBehavior = 'auto'; e.scrollTop = 0; }")
+    page.keyboard.press("PageDown")
+    page.wait_for_function("e => e.scrollTop > 0", arg=article.element_handle())
+
+
 def delete(server: Server, doc_id: str) -> None:
     headers = {"Authorization": f"Bearer {WRITE_KEY}"}
     request = urllib.request.Request(f"{server.base_url}/v1/documents/{doc_id}", headers=headers, method="DELETE")

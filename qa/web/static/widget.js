@@ -18,7 +18,9 @@ script.parentNode.insertBefore(host, script);
 const shadow = host.attachShadow({ mode: "open" }); // open: integrators and tests reach the data-testid hooks
 
 const chatRoot = el("div", { class: "qa-chat" });
-const sourceText = el("div", { class: "qa-widget-source-text" });
+// It scrolls, so a keyboard reaches it (Chromium made it a stop of its own, with no name: a screen
+// reader said nothing of what it was); a named region, a tab stop in every browser.
+const sourceText = el("div", { class: "qa-widget-source-text", role: "region", "aria-label": "Article", tabindex: "0" });
 const close = el("button", { type: "button", class: "qa-close", "aria-label": "Close the source" }, "×");
 const source = el("div", { class: "qa-widget-source", hidden: true },
   el("div", { class: "qa-widget-source-bar" }, el("p", {}, "In the article"), close),
