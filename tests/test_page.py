@@ -311,6 +311,39 @@ def test_an_answer_is_announced_once_it_is_finished_not_piece_by_piece(page: Pag
     expect(announcer).to_have_text(re.compile("^The articles don't cover this"))
 
 
+# The best contrast (WCAG 2.x) any colour painted on a mark (its background, its box-shadows) has
+# against the background around it: what tells a low-vision reader the words are marked.
+MARK_CONTRAST = """(mark) => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const colours = (s) => [...s.matchAll(/rgba?\\(([^)]*)\\)/g)].map((m) => m[1].split(",").map(Number));
+  let around = mark.parentElement;
+  while (colours(getComputedStyle(around).backgroundColor)[0][3] === 0) around = around.parentElement;
+  const page = luminance(colours(getComputedStyle(around).backgroundColor)[0]);
+  const style = getComputedStyle(mark);
+  const painted = [...colours(style.backgroundColor), ...colours(style.boxShadow)];
+  return Math.max(...painted.map((c) => {
+    const l = luminance(c);
+    return (Math.max(l, page) + 0.05) / (Math.min(l, page) + 0.05);
+  }));
+}"""
+
+
+def test_the_cited_passages_stand_out_at_3_to_1(page: Page, server: Server) -> None:
+    """The cited sentence was marked by a yellow wash alone (1.3:1 on the white article) and the
+    answer's other citations by a paler one with a pale underline (1.5:1): below the 3:1 WCAG 1.4.11
+    asks of what conveys information, so a low-vision reader could not tell what was cited."""
+    page.goto(server.base_url + "/")
+    ask(page, FENTANYL_QUESTION)
+    last_turn(page).locator('[data-testid="citation"][data-citation-id="1"]').click()
+    expect(page.get_by_test_id("highlight").first).to_be_focused()
+    page.get_by_test_id("question").focus()  # the focus ring is not what marks it
+    marks = page.locator("mark.qa-highlight, mark.qa-faint")
+    assert marks.count() >= 2
+    ratios = [round(m.evaluate(MARK_CONTRAST), 2) for m in marks.all()]
+    assert min(ratios) >= 3, ratios
+
+
 def test_a_follow_up_sends_the_whole_conversation(page: Page, server: Server, screenshots: Path) -> None:
     requests = chat_requests(page)
     page.goto(server.base_url + "/")
