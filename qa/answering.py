@@ -232,9 +232,10 @@ class Answerer:
         return self._read_best(self.reader, retrieval)
 
     def _read_best(self, reader: Reader, retrieval: Retrieval) -> _BestRead:
-        sentence = retrieval.candidates[0].sentence_id
+        return self._read(reader, resolved(retrieval.query), retrieval.candidates[0].sentence_id)
+
+    def _read(self, reader: Reader, question: str, sentence: int) -> _BestRead:
         text = self.index.sentence_text(sentence)
-        question = resolved(retrieval.query)
         (reading,) = reader.read(question, [text])
         kinds = spans.asked_kinds(question)
         return _BestRead(sentence, reading, spans.reads_as(text[reading.answer_start : reading.answer_end], kinds))
@@ -249,15 +250,15 @@ class Answerer:
         and end probabilities' product at least the floor), they read as the kind asked
         (`spans.reads_as`; a place asked for by what it is, with a capital) and they are not the
         article's dateline (`spans.clear_of_dateline`)."""
-        sentence = retrieval.candidates[0].sentence_id
-        text = self.index.sentence_text(sentence)
         question = resolved(retrieval.query)
+        sentence = self._holding_sentence(retrieval.candidates[0].sentence_id, citation, question)
+        text = self.index.sentence_text(sentence)
         by_pattern = spans.lone_span(text, question) or spans.titled_name(text, question)
         if by_pattern is not None:
             first, last = by_pattern.start, by_pattern.end
         else:
             if read is None or read.sentence != sentence:
-                read = self._read_best(reader, retrieval)
+                read = self._read(reader, question, sentence)
             reading = read.reading
             first, last = reading.answer_start, reading.answer_end
             kinds = spans.asked_kinds(question)
@@ -278,6 +279,19 @@ class Answerer:
             self.index.utf16_offset(citation.doc_id, start),
             self.index.utf16_offset(citation.doc_id, end),
         )
+
+    def _holding_sentence(self, best: int, citation: Citation, question: str) -> int:
+        """The sentence a short answer is read from: the best, or the neighbour the first citation
+        was widened to for holding the kind asked where the best holds none ("How long did the talks
+        last?" cited the opening with "...which lasted for more than seven hours", and the reader,
+        given the opening only, found no duration in it)."""
+        kinds = spans.asked_kinds(question)
+        neighbour = self._neighbour_holding(best, kinds, question) if kinds[:1] == ("duration",) else None
+        if neighbour is None:
+            return best
+        index = self.index
+        inside = citation.start <= index.sentence_start[neighbour] and index.sentence_end[neighbour] <= citation.end
+        return neighbour if inside and index.sentence_doc[neighbour] == citation.doc_id else best
 
     def _byline_first(self, retrieval: Retrieval) -> Retrieval:
         """The byline of the article the best candidate is from (its author's name, alone or after

@@ -48,7 +48,11 @@ _KIND_PATTERNS: dict[str, re.Pattern[str]] = {
         rf"|\b{_MONTH}\s\d{{4}}\b|\b{_MONTH}(?!\w)|\b{_WEEKDAY}\b|\b(?:1[0-9]|20)\d{{2}}s?\b"
         rf"|\b\d{{1,2}}(?:st|nd|rd|th)\scentury\b"
     ),
-    "duration": re.compile(rf"\b(?:{_QUANTITY}|a|an|several|few)[\s-]+(?:more\s)?{_UNIT_OF_TIME}\b", re.I),
+    "duration": re.compile(
+        rf"\b(?:(?:more than|less than|fewer than|nearly|almost|about|around|over|under|at least|up to|roughly)\s)?"
+        rf"(?:{_QUANTITY}|a|an|several|few)[\s-]+(?:more\s)?{_UNIT_OF_TIME}(?:-long)?\b",
+        re.I,
+    ),
     "number": re.compile(rf"(?<![\w$€£¥.,]){_QUANTITY}(?![\w%])", re.I),
     # Runs of capitalised words, "of"/"de"/"the" allowed inside: people, organisations, places.
     "name": re.compile(_NAME),
@@ -135,9 +139,10 @@ def names_its_amount(question: str) -> bool:
 # Kinds whose one span in a sentence is the short answer as it stands: where the best sentence of
 # a SQuAD v1.1 dev part 1 question held exactly one date, count, share or amount, it matched the
 # answer as often as the reader's words or more, and for more questions (README, Quality), so the
-# reader is not run for it. Not names and places: a sentence's one capitalised run is less often
-# the one asked for; nor durations, whose words stop short ("seven hours" for "more than seven hours").
-LONE_KINDS = frozenset({"time", "number", "percent", "money", "clock"})
+# reader is not run for it; so did a duration, once its pattern took what bounds it ("more than
+# seven hours", not "seven hours"). Not names and places: a sentence's one capitalised run is less
+# often the one asked for.
+LONE_KINDS = frozenset({"time", "number", "percent", "money", "clock", "duration"})
 
 _WORD = re.compile(r"\w+")
 _NAME_WORD = re.compile(r"[\w'’.-]*\w")

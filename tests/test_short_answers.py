@@ -207,13 +207,45 @@ def test_how_much_later_asks_for_a_duration_not_money(newsroom: Service) -> None
     assert "55 minutes later" in answer.citations[0].quote
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # The reader read the opening, where the talks are dated, and its "October 26-27" is no
+        # duration: no short answer, though the citation was widened to "...lasted for more than
+        # seven hours" for holding one.
+        ("How long did the talks between Blinken and Wang Yi last?", "more than seven hours"),
+        # The reader's words did not read as a duration: no short answer.
+        ("How long was the public hearing?", "two-hour"),
+    ],
+)
+def test_how_long_is_answered_with_the_duration_the_first_citation_holds(
+    newsroom: Service, question: str, expected: str
+) -> None:
+    answer = newsroom.ask(Query(question))
+    first = answer.citations[0]
+    short = first.short_answer
+    assert short is not None and short.text == expected
+    text = newsroom.document(short.doc_id).text
+    assert text[short.start : short.end] == expected and first.start <= short.start < short.end <= first.end
+    assert answer.answer.startswith(f"{expected}: ")
+
+
 def test_a_lone_span_only_for_kinds_written_one_way_and_only_when_alone() -> None:
     when = "When were the talks held?"
     held = "The talks were held on October 26-27, 2023 in Washington."
     assert spans.lone_span(held, when) == spans.Span(23, 42, "October 26-27, 2023")  # the range whole
     assert spans.lone_span("They met in March and again on May 4.", when) is None  # two dates: the reader picks
     assert spans.lone_span("Carla Mendes, the superintendent, agreed.", "Who agreed?") is None  # names: the reader
-    assert spans.lone_span("It lasted more than seven hours.", "How long did it last?") is None  # durations too
+    # A duration with what bounds it ("more than"), and one written as a word ("two-hour", "year-long").
+    assert spans.lone_span("It lasted more than seven hours.", "How long did it last?") == spans.Span(
+        10, 31, "more than seven hours"
+    )
+    assert spans.lone_span("After a two-hour hearing it voted.", "How long was the hearing?") == spans.Span(
+        8, 16, "two-hour"
+    )
+    assert spans.lone_span("It followed a year-long review.", "How long did the review take?") == spans.Span(
+        12, 23, "a year-long"
+    )
     assert spans.lone_span("The district hired 14 drivers.", "How many drivers were hired?") == spans.Span(19, 21, "14")
 
 
