@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from qa import spans
 from qa.abstention import Calibration, signals
 from qa.config import DEFAULT_MIN_CONFIDENCE
+from qa.corrections import with_notices_last
 from qa.reader import Reader, Reading
 from qa.retrieval import (
     Candidate,
@@ -173,7 +174,7 @@ class Answerer:
         query = retrieval.query
         if _SMALL_TALK.match(query.question):
             return Answer(query.question, NOT_A_QUESTION, False, 0.0, [], id=query.id)
-        retrieval = with_kind_first(retrieval, self.index)
+        retrieval = with_kind_first(with_notices_last(retrieval, self.index), self.index)
         confidence, found = self._confidence(retrieval)
         reading = None
         if confidence >= self.min_confidence and found is not None and doubts_kind(found):
@@ -294,22 +295,26 @@ class Answerer:
         return neighbour if inside and index.sentence_doc[neighbour] == citation.doc_id else best
 
     def _byline_first(self, retrieval: Retrieval) -> Retrieval:
-        """The byline of the article the best candidate is from (its author's name, alone or after
-        "By"), cited first when it is among the first `BYLINE_REACH` candidates: "Who wrote the
-        article about Blinken and Wang Yi?" cited the article's opening, which holds both names,
-        above its byline, third. Another article's byline is never promoted. Confidence is read
-        before, off the sentences the question's words found: a byline shares none of them."""
+        """The byline of the article the best candidate that is no byline is from (its author's
+        name, alone or after "By"), cited first when it is among the first `BYLINE_REACH`
+        candidates: "Who wrote the article about Blinken and Wang Yi?" cited the article's opening,
+        which holds both names, above its byline, third. A byline shares no word of the question
+        but "who wrote" wants a name: "Who wrote the wildfire article?" ranked the budget story's
+        byline first and answered with its author, so bylines do not pick the article, and another
+        article's byline is never cited first. Confidence is read before, off the sentences the
+        question's words found."""
         candidates = retrieval.candidates
-        doc_id = self.index.sentence_doc[candidates[0].sentence_id]
-        author = self.index.documents[doc_id].metadata.get("author")
-        if not author:
-            return retrieval
-        bylines = {str(author), f"By {author}"}
-        for position, candidate in enumerate(candidates[:BYLINE_REACH]):
-            same_article = self.index.sentence_doc[candidate.sentence_id] == doc_id
-            if same_article and self.index.sentence_text(candidate.sentence_id).strip() in bylines:
-                return replace(retrieval, candidates=candidates.with_first(position))
-        return retrieval
+        reach = range(min(BYLINE_REACH, len(candidates)))
+        bylines = [position for position in reach if self._is_byline(candidates.sentence_ids[position])]
+        subject = next((position for position in reach if position not in bylines), 0)
+        doc_id = self.index.sentence_doc[candidates.sentence_ids[subject]]
+        own = next((p for p in bylines if self.index.sentence_doc[candidates.sentence_ids[p]] == doc_id), subject)
+        return retrieval if own == 0 else replace(retrieval, candidates=candidates.with_first(own))
+
+    def _is_byline(self, sentence: int) -> bool:
+        """Whether `sentence` is its article's byline: the author's name, alone or after "By"."""
+        author = self.index.documents[self.index.sentence_doc[sentence]].metadata.get("author")
+        return bool(author) and self.index.sentence_text(sentence).strip() in {str(author), f"By {author}"}
 
     def _elsewhere(self, retrieval: Retrieval, told: set[int]) -> set[int]:
         """The candidate sentences from other articles than those `told` quotes."""

@@ -112,7 +112,14 @@ class RankedCandidates(Sequence[Candidate]):
 
     def with_first(self, position: int) -> RankedCandidates:
         """The same candidates, the one at `position` first (cited first, whatever it scored)."""
-        order = [position, *(p for p in range(len(self)) if p != position)]
+        return self._in_order([position, *(p for p in range(len(self)) if p != position)])
+
+    def with_last(self, positions: set[int]) -> RankedCandidates:
+        """The same candidates, those at `positions` after all the others (in their order)."""
+        kept = [p for p in range(len(self)) if p not in positions]
+        return self._in_order([*kept, *sorted(positions)])
+
+    def _in_order(self, order: list[int]) -> RankedCandidates:
         return RankedCandidates(
             [self.sentence_ids[p] for p in order],
             [self.scores[p] for p in order],
@@ -166,7 +173,7 @@ _PERSON_NAME = re.compile(r"\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)+")
 # Not "Who wrote the letter ...?" or "Who reported the fire?": a fact inside an article.
 _ASKS_FOR_AUTHOR = re.compile(
     r"^\W*who\s+(?:wrote|authored|reported|is\s+the\s+(?:author|reporter|writer))"
-    r"(?:\s+(?:this|that|it)\b|\s+(?:the|this|that)\s+(?:\w+\s+)?(?:article|story|piece|report|column)s?\b"
+    r"(?:\s+(?:this|that|it)\b|\s+(?:the|this|that)\s+(?:[\w-]+\s+){0,3}?(?:article|story|piece|report|column)s?\b"
     r"|\s+(?:of|about)\b|\W*$)",
     re.I,
 )

@@ -38,3 +38,19 @@ BAYVIEW_FERRY = (
     "A one-way ticket will cost $4.50. Transit director Hannah Brooks said the trip would take 25 minutes.\n"
     "By Liam O'Connor\n"
 )
+
+
+# A corrected article (its notice repeats the question's words better than the right figure does)
+# and a signed one beside it, each with its byline on a line of its own.
+HILL_FIRE = (
+    "ASHFORD — About 2,100 residents left their homes on Sunday as a brush fire spread east of Ashford.\n"
+    "The Quarry Fire started near Old Mill Road and had grown to 1,600 acres by Monday morning, fire officials said.\n"
+    "Fire chief Dora Lindqvist said crews expected to contain it by Thursday.\n"
+    "A previous version of this article said the fire had burned 16,000 acres. The correct figure is 1,600 acres.\n"
+    "Marta Quinn\n"
+)
+COUNCIL_VOTE = (
+    "ASHFORD — The Ashford town council approved a new library budget on Tuesday by a vote of 5-2.\n"
+    "The budget adds evening hours at the main branch and buys a second book bus.\n"
+    "Jonah Reyes\n"
+)
