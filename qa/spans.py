@@ -74,7 +74,8 @@ _NOT_COMPARED = r"(?! (?:more|less|higher|lower|larger|smaller|greater|bigger|lo
 # Verbs of a change in an amount ("rose", "has fallen", "increased"): a share says how much too.
 _CHANGE = (
     r"(?:ris(?:e|es|en|ing)|rose|f[ae]ll(?:s|en|ing)?|(?:in|de)creas(?:e|es|ed|ing)|gr[eo]wn?|grows|growing"
-    r"|(?:drop|climb|jump|gain)(?:s|ped|ed|ping|ing)?|declin(?:e|es|ed|ing)|shr[iau]nk(?:s|ing)?)"
+    r"|(?:drop|climb|jump|gain)(?:s|ped|ed|ping|ing)?|declin(?:e|es|ed|ing)|shr[iau]nk(?:s|ing)?"
+    r"|(?:go(?:es|ing)?|went|gone)\s(?:up|down))"
 )
 
 # What a question asks for, in order of precedence: (pattern, kinds whose spans answer it).
@@ -83,6 +84,12 @@ _ASKS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\bhow (long|much time|much (later|earlier|sooner))\b", re.I), ("duration",)),
     # "How much did prices rise?": an amount or a share (money first, so a sentence holding both
     # answers with the amount); "how much is in the fund?", "how much money": an amount of money.
+    # ... but a rate's or a share's change is a share first ("How much will the tax rate go up?":
+    # "2.5 percent", not the "$310,000" the same sentence holds).
+    (
+        re.compile(rf"\bhow much{_NOT_COMPARED}(?=.*\b(?:rates?|share|proportion|percentage)\b.*\b{_CHANGE}\b)", re.I),
+        ("percent", "money"),
+    ),
     (re.compile(rf"\bhow much{_NOT_COMPARED}(?=.*\b{_CHANGE}\b)", re.I), ("money", "percent")),
     (
         re.compile(r"\bhow much(?= (is|are|was|were|will|would|does|do|did|has|have|had|money|funding)\b)", re.I),

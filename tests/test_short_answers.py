@@ -239,6 +239,13 @@ def test_how_much_asks_for_a_share_only_of_a_change() -> None:
     assert spans.asked_kinds("How much higher did prices rise?") == ()  # a difference
     rise = "How much did prices rise?"  # a sentence holding both answers with the amount
     assert spans.candidates("Prices rose 15%, or $3 each.", spans.asked_kinds(rise), rise) == [spans.Span(20, 22, "$3")]
+    # ... but a rate's change is a share: "$310,000" was a tester's short answer to "how much will
+    # the property tax rate go up" ("go up" was no change either: money only).
+    rate = "how much will the property tax rate go up"
+    assert spans.asked_kinds(rate) == ("percent", "money")
+    assert spans.asked_kinds("How much did prices go up?") == ("money", "percent")
+    raised = "The budget raises the tax rate by 2.5 percent, which adds $310,000 a year."
+    assert spans.lone_span(raised, rate) == spans.Span(34, 45, "2.5 percent")
 
 
 def test_how_much_later_asks_for_a_duration_not_money(newsroom: Service) -> None:
