@@ -270,6 +270,8 @@ class Answerer:
                 or not spans.clear_of_dateline(text, first, last, kinds)
             ):
                 return None
+        if spans.asks_for_several(question):
+            last = spans.with_listed_names(text, first, last)
         offset = int(self.index.sentence_start[sentence])
         start, end = offset + first, offset + last
         return ShortAnswer(

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from qa import spans
 from qa.answering import Answerer
-from qa.documents import Document
+from qa.documents import Document, load_seeds
 from qa.retrieval import Query, RankedCandidates, Retrieval
 from qa.service import Service
 from tests.newsroom import COUNCIL_VOTE, HILL_FIRE, LAKESIDE, NEWSROOM, QUESTIONS, ask
+
+# Two articles a tester wrote to probe the answers (a budget vote, a wildfire).
+TESTER = Path(__file__).resolve().parent / "data" / "tester"
 
 
 def test_who_wrote_a_letter_is_not_asked_for_a_byline(local_news: Service) -> None:
@@ -246,6 +250,41 @@ def test_how_much_asks_for_a_share_only_of_a_change() -> None:
     assert spans.asked_kinds("How much did prices go up?") == ("money", "percent")
     raised = "The budget raises the tax rate by 2.5 percent, which adds $310,000 a year."
     assert spans.lone_span(raised, rate) == spans.Span(34, 45, "2.5 percent")
+
+
+def test_a_question_asking_for_several_names_gets_the_whole_list(private_service: Service) -> None:
+    # "Dana Kowalski" was the tester's short answer (on the articles they wrote, tests/data/tester),
+    # the first of the three who voted against.
+    private_service.publish(load_seeds(TESTER).documents)
+    answer = private_service.ask(Query("Which council members voted against the budget?"))
+    short = answer.citations[0].short_answer
+    listed = "Dana Kowalski, Luis Ortega and Priya Raman"
+    assert short is not None and short.text == listed
+    assert private_service.document(short.doc_id).text[short.start : short.end] == listed
+
+
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("Which council members voted against the budget?", True),
+        ("What countries signed the treaty?", True),
+        ("Who were the founders?", True),
+        ("Which team won?", False),
+        ("What was the vote?", False),  # "was" is no plural
+        ("What does the report say?", False),
+        ("Which is the biggest province?", False),
+    ],
+)
+def test_a_question_asks_for_several_by_a_plural_or_who_were(question: str, several: bool) -> None:
+    assert spans.asks_for_several(question) is several
+
+
+def test_names_listed_after_a_name_are_taken_only_after_one_name() -> None:
+    sentence = "Members Ann Ruiz, Bo Chen, and Cal Ford voted no, the clerk said."
+    assert sentence[8 : spans.with_listed_names(sentence, 8, 16)] == "Ann Ruiz, Bo Chen, and Cal Ford"
+    words = "Cal Ford voted no"  # not one name: nothing after it is taken
+    start = sentence.index(words)
+    assert spans.with_listed_names(sentence, start, start + len(words)) == start + len(words)
 
 
 def test_how_much_later_asks_for_a_duration_not_money(newsroom: Service) -> None:
