@@ -534,7 +534,7 @@ def batch(
     answered, skipped = len(plan.queries) - refused, len(plan.problems) + refused
     _require_an_answer(name, answered, skipped, plan.already_done)
     click.echo(
-        f"answered {answered}, skipped {skipped} bad lines"
+        f"answered {answered}, skipped {_plural(skipped, 'bad line')}"
         + (f", {plan.already_done} already in {out}" if resume else ""),
         err=True,
     )

@@ -115,6 +115,7 @@ def test_a_line_that_is_not_utf8_is_skipped(tmp_path: Path, cli_env: dict[str, s
     result = run(cli_env, str(questions))
     assert result.exit_code == 0, result.output
     assert "q.txt:1: skipped: not valid UTF-8" in result.stderr
+    assert "answered 1, skipped 1 bad line\n" in result.stderr  # not "1 bad lines"
     assert [a["id"] for a in ndjson_lines(result.stdout)] == [2]
 
 
