@@ -41,6 +41,13 @@ QUESTION_BODIES = [
 BOM = b"\xef\xbb\xbf"
 
 
+def as_sent_on(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An error `body` as `path` sends it: the OpenAI-compatible route adds OpenAI's `type` and `param`."""
+    if not path.startswith("/v1/chat/"):
+        return body
+    return {"error": {**body["error"], "type": "invalid_request_error", "param": None}}
+
+
 # --- in the app (Flask's test client) ----------------------------------------------------------
 
 
@@ -64,7 +71,7 @@ def test_an_article_after_a_utf8_byte_order_mark_is_read(private_service: Servic
 def test_json_nested_too_deeply_is_invalid_json_not_a_server_error(client: Any, path: str) -> None:
     response = client.post(path, data="[" * 100_000, content_type="application/json")
     assert response.status_code == 400
-    assert response.get_json() == INVALID_JSON
+    assert response.get_json() == as_sent_on(path, INVALID_JSON)
 
 
 UNSUPPORTED_ENCODING = {
@@ -85,7 +92,7 @@ def test_a_compressed_body_is_415_with_accept_encoding_not_invalid_json(
     compressed = gzip.compress(json.dumps(body).encode())
     response = client.post(path, data=compressed, content_type="application/json", headers={"Content-Encoding": "gzip"})
     assert response.status_code == 415
-    assert response.get_json() == UNSUPPORTED_ENCODING
+    assert response.get_json() == as_sent_on(path, UNSUPPORTED_ENCODING)
     assert response.headers["Accept-Encoding"] == "identity"
     plain = {"Content-Encoding": "identity"}  # says the body is not encoded: read as usual
     assert client.post(path, json=body, headers=plain).status_code == 200
@@ -132,7 +139,7 @@ def test_a_body_in_a_charset_other_than_utf8_is_415_not_read_as_utf8(
         name, content_type = in_charset(charset)
         response = client.post(path, data=json.dumps(body).encode(name), content_type=content_type)
         assert response.status_code == 415, (charset, response.get_json())
-        assert response.get_json() == unsupported_charset(name)
+        assert response.get_json() == as_sent_on(path, unsupported_charset(name))
     for charset in UTF8_CHARSETS:
         _, content_type = in_charset(charset)
         assert client.post(path, data=json.dumps(body), content_type=content_type).status_code == 200, charset
