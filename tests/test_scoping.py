@@ -163,7 +163,9 @@ def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:
         "/v1/chat/completions",
         json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": ["nope", "gone"]},
     )
-    assert unknown.status_code == 400 and unknown.get_json() == {"error": UNKNOWN}
+    # With OpenAI's type and param, as every error of the chat route.
+    openai_shape = {**UNKNOWN, "type": "invalid_request_error", "param": "doc_ids"}
+    assert unknown.status_code == 400 and unknown.get_json() == {"error": openai_shape}
 
 
 def archive_env(archive: Service) -> dict[str, str]:
