@@ -34,3 +34,12 @@ def sse_data(text: str) -> list[str]:
     events = [event for event in text.split("\n\n") if event]
     assert all(event.startswith("data: ") and "\n" not in event for event in events), events[:3]
     return [event[len("data: ") :] for event in events]
+
+
+def as_sent_on(
+    path: str, body: dict[str, Any], kind: str = "invalid_request_error", param: str | None = None
+) -> dict[str, Any]:
+    """An error `body` as `path` sends it: the OpenAI-compatible routes add OpenAI's `type` and `param`."""
+    if not path.startswith(("/v1/chat/", "/v1/models")):
+        return body
+    return {"error": {**body["error"], "type": kind, "param": param}}

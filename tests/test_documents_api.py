@@ -25,6 +25,7 @@ from qa.documents import Document, InvalidCursor, page_documents
 from qa.schemas import DOC_ID_RULE, NOT_TEXT
 from qa.service import Service
 from tests.conftest import API_KEY, FENTANYL_QUESTION, FENTANYL_SPAN, SEED_ID, SEED_TEXT, SEEDS, run_qa
+from tests.contracts import as_sent_on
 from tests.servers import start_server
 from tests.test_api import BLANK, INVALID, error_body, json_of
 from tests.test_openapi import errors_against, item_schema, resolve
@@ -632,7 +633,7 @@ def test_with_read_requires_key_every_read_needs_a_key(
     method, path, body = read
     for credentials in ({}, {"Authorization": "Bearer wrong"}):
         response = reads_need_a_key.open(path, method=method, json=body, headers=credentials)
-        assert json_of(response, 401) == UNAUTHORIZED
+        assert json_of(response, 401) == as_sent_on(path, UNAUTHORIZED, "authentication_error")
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="article-qa"'
     assert reads_need_a_key.open(path, method=method, json=body, headers=AUTH).status_code == 200
 

@@ -24,6 +24,7 @@ from qa.api import create_app
 from qa.config import Settings
 from qa.service import Service
 from tests.conftest import API_KEY, ROBINSON_QUESTION
+from tests.contracts import as_sent_on
 from tests.servers import Client, Server, start_server
 
 NOT_FOUND = (
@@ -39,13 +40,6 @@ QUESTION_BODIES = [
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": ROBINSON_QUESTION}]}),
 ]
 BOM = b"\xef\xbb\xbf"
-
-
-def as_sent_on(path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """An error `body` as `path` sends it: the OpenAI-compatible route adds OpenAI's `type` and `param`."""
-    if not path.startswith("/v1/chat/"):
-        return body
-    return {"error": {**body["error"], "type": "invalid_request_error", "param": None}}
 
 
 # --- in the app (Flask's test client) ----------------------------------------------------------

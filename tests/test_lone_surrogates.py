@@ -109,7 +109,10 @@ def test_chat_rejects_a_lone_surrogate_with_fields(
     body = {"model": "m", "messages": messages, "stream": stream}
     response = client.post("/v1/chat/completions", data=raw_json(body), content_type="application/json")
     assert response.status_code == 400
-    assert response.get_json() == {"error": {"code": "invalid_request", "message": INVALID, "fields": fields}}
+    where = "messages.0.content"  # OpenAI's `param`, the message naming its problem
+    message = INVALID.replace("see fields.", f"{where}: {NOT_TEXT}")
+    error = {"code": "invalid_request", "message": message, "fields": fields}
+    assert response.get_json() == {"error": {**error, "type": "invalid_request_error", "param": where}}
 
 
 def test_chat_rejects_a_model_name_that_is_not_text(client) -> None:

@@ -19,6 +19,7 @@ from qa.retrieval import Query
 from qa.service import Service
 from qa.vectors import build_vector_index, search
 from tests.conftest import FENTANYL_QUESTION, SEED_ID, SEEDS, run_qa
+from tests.contracts import as_sent_on
 
 HARBOUR_ID = "harbour"
 # Astral characters (two UTF-16 code units each) before the sentence that answers.
@@ -163,9 +164,8 @@ def test_ask_batch_and_chat_answer_within_their_scope(archive_client) -> None:
         "/v1/chat/completions",
         json={"messages": [{"role": "user", "content": BRIDGE_QUESTION}], "doc_ids": ["nope", "gone"]},
     )
-    # With OpenAI's type and param, as every error of the chat route.
-    openai_shape = {**UNKNOWN, "type": "invalid_request_error", "param": "doc_ids"}
-    assert unknown.status_code == 400 and unknown.get_json() == {"error": openai_shape}
+    expected = as_sent_on("/v1/chat/completions", {"error": UNKNOWN}, param="doc_ids")
+    assert unknown.status_code == 400 and unknown.get_json() == expected
 
 
 def archive_env(archive: Service) -> dict[str, str]:
