@@ -41,6 +41,9 @@ STOPWORDS = frozenset(
     i if in into is it its me my of on or our she so than that the their them then there these they
     this those to us was we were what when where which who whom whose why will with would you your""".split()
 )
+# Words ending in a single "s" that name no plural thing: a question's plural subject or object
+# ("the board members", "which countries") is read past them.
+NOT_PLURAL = frozenset({"this", "his", "its", "is", "was", "has", "does", "as", "us", "yes", "news", "series"})
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ import numpy as np
 from qa import answer_types
 from qa.aliases import mentions
 from qa.embedding import Embedder
-from qa.lexical import tokenize_question
+from qa.lexical import NOT_PLURAL, tokenize_question
 from qa.limits import DEFAULT_TOP_K
 from qa.store import CorpusIndex
 
@@ -197,7 +197,6 @@ _GROUP_SUBJECT = re.compile(
     r"((?:the\s+)?(?:[a-z][\w-]*\s+)?[a-z][\w-]*[^s\W]s)\b",
     re.I,
 )
-_NOT_PLURAL = frozenset({"this", "his", "its", "is", "was", "has", "does", "us", "yes", "news", "series"})
 
 
 def _group(history: Sequence[str]) -> str | None:
@@ -205,7 +204,7 @@ def _group(history: Sequence[str]) -> str | None:
     assistant's answer may come after it), if it has one."""
     question = next((turn for turn in reversed(history) if turn.rstrip().endswith("?")), "")
     found = _GROUP_SUBJECT.match(question)
-    if found is None or found.group(1).split()[-1].lower() in _NOT_PLURAL:
+    if found is None or found.group(1).split()[-1].lower() in NOT_PLURAL:
         return None
     return found.group(1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -373,18 +373,24 @@ def parse_document(record: Any, doc_id: str | None = None, max_chars: int = 1_00
     return Document(doc_id if doc_id is not None else data["id"], data["text"], data["title"], data["metadata"])
 
 
-def messages_text(messages: Any, where: str = "") -> str:
-    """Marshmallow's messages (a field-to-messages dict, nested for a field's own fields or items,
-    as an error body's `fields`) on one line for a person, `text: Missing data for required field.;
-    metadata.url: Must be a string.`; what is said of the whole record is named by no field."""
+def field_problems(messages: Any, where: str = "") -> Iterator[tuple[str, list[str]]]:
+    """Each field marshmallow's `messages` find fault with (a field-to-messages dict, nested for a
+    field's own fields or items, as an error body's `fields`), as a dotted path (`metadata.url`)
+    with its messages; what is said of a whole record or object is said of its parent ("")."""
     if isinstance(messages, dict):
-        parts = []
         for name, value in messages.items():
             inner = where if name == ma.exceptions.SCHEMA else f"{where}.{name}" if where else str(name)
-            parts.append(messages_text(value, inner))
-        return "; ".join(parts)
-    text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
-    return f"{where}: {text}" if where else text
+            yield from field_problems(value, inner)
+    else:
+        yield where, list(map(str, messages)) if isinstance(messages, list) else [str(messages)]
+
+
+def messages_text(messages: Any) -> str:
+    """Marshmallow's messages on one line for a person: `text: Missing data for required field.;
+    metadata.url: Must be a string.`."""
+    return "; ".join(
+        f"{where}: {' '.join(texts)}" if where else " ".join(texts) for where, texts in field_problems(messages)
+    )
 
 
 class PublishedSchema(DocumentSummarySchema):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.lexical import STOPWORDS, composed, tokenize
+from qa.lexical import NOT_PLURAL, STOPWORDS, composed, tokenize
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -488,28 +488,28 @@ def clear_of_dateline(sentence: str, first: int, last: int, kinds: tuple[str, ..
     return bool(PLACE_KINDS.intersection(kinds)) and last <= found.end()
 
 
-_WHOLE_NAME = re.compile(_NAME)
 # The next name of a list: ", Name", ", and Name", " and Name" (names as `_NAME` has them).
 _LISTED_NAME = re.compile(r"(?:,\s(?:and\s)?|\sand\s)(" + _NAME + ")")
 
 
 # A question asking for several: "Which council members ...?", "What countries ...?", "Who were ...?".
 _ASKS_FOR_SEVERAL = re.compile(
-    r"^\W*(?:(?:which|what)\s+(?!(?:was|is|has|does|this|his|its|as|us)\b)(?:[a-z][\w-]*\s+){0,2}?"
-    r"[a-z][\w-]*[^s\W']s\b(?!\s(?:is|was|has|does)\b)|who\s+(?:were|are)\b)",
+    r"^\W*(?:(?:which|what)\s+(?:[a-z][\w-]*\s+){0,2}?([a-z][\w-]*[^s\W']s)\b(?!\s(?:is|was|has|does)\b)"
+    r"|who\s+(?:were|are)\b)",
     re.I,
 )
 
 
 def asks_for_several(question: str) -> bool:
-    return bool(_ASKS_FOR_SEVERAL.match(question))
+    found = _ASKS_FOR_SEVERAL.match(question)
+    return found is not None and (found.group(1) or "").lower() not in NOT_PLURAL
 
 
 def with_listed_names(sentence: str, first: int, last: int) -> int:
     """Where words `sentence[first:last]` end once the names listed after them are taken too,
     when those words are one name: "Dana Kowalski, Luis Ortega and Priya Raman" for a question
     whose answer is the three ("Dana Kowalski" was a tester's short answer)."""
-    if _WHOLE_NAME.fullmatch(sentence, first, last) is None:
+    if _KIND_PATTERNS["name"].fullmatch(sentence, first, last) is None:
         return last
     while (found := _LISTED_NAME.match(sentence, last)) is not None:
         last = found.end()

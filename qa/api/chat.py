@@ -47,6 +47,7 @@ from qa.schemas import (
     Text,
     answer_to_dict,
     doc_ids_field,
+    field_problems,
     unicode_text,
 )
 
@@ -557,15 +558,6 @@ chat.before_request(require_json_body)
 OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
 
 
-def _first_problem(fields: dict[str, Any], path: str = "") -> tuple[str, str]:
-    """The dotted path of the first field `fields` finds fault with, and its first message."""
-    name, problems = next(iter(fields.items()))
-    where = f"{path}.{name}" if path else str(name)
-    if isinstance(problems, dict) and problems:
-        return _first_problem(problems, where)
-    return where, str(problems[0]) if isinstance(problems, list) and problems else str(problems)
-
-
 @chat.after_request
 def openai_error_shape(response: Response) -> Response:
     """Our errors with OpenAI's `type` and `param` added, and the first field's problem in the
@@ -580,9 +572,12 @@ def openai_error_shape(response: Response) -> Response:
     error["type"] = "server_error" if status >= 500 else OPENAI_ERROR_TYPES.get(status, "invalid_request_error")
     error["param"] = None
     if isinstance(error.get("fields"), dict) and error["fields"]:
-        error["param"], problem = _first_problem(error["fields"])
+        where, problems = next(field_problems(error["fields"]))
+        error["param"] = where or None  # "": the body as a whole
         if error["message"] == INVALID_FIELDS:  # other messages say what is wrong already
-            error["message"] = INVALID_FIELDS.replace("see fields.", f"{error['param']}: {problem}")
+            error["message"] = INVALID_FIELDS.replace(
+                "see fields.", f"{where}: {problems[0]}" if where else problems[0]
+            )
     response.set_data(current_app.json.dumps(body))
     return response
 
