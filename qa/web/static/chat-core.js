@@ -395,10 +395,7 @@ const QaChat = (() => {
         if (!turns.length) return;
         this.log.replaceChildren();
         for (const { question, answer, citations, answerable } of turns) {
-          const asked = el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question", dir: "auto" }, question));
-          const turn = el("div", { class: "qa-turn qa-assistant" });
-          this.log.append(asked, turn);
-          this.renderAnswer(turn, answer, { citations, answerable });
+          this.renderAnswer(this.newTurn(question), answer, { citations, answerable });
         }
       } catch (_) {
         this.clear(); // half shown: show none of it
@@ -412,8 +409,14 @@ const QaChat = (() => {
     async ask(question) {
       // An earlier failed turn is left behind: retrying it now would answer out of order.
       this.log.querySelectorAll(".qa-empty, .qa-retry").forEach((node) => node.remove());
-      this.log.append(el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question", dir: "auto" }, question)));
-      await this.answer(question, el("div", { class: "qa-turn qa-assistant" }));
+      await this.answer(question, this.newTurn(question));
+    }
+
+    /** The question's bubble in the log, and the empty turn its answer goes in (returned). */
+    newTurn(question) {
+      const turn = el("div", { class: "qa-turn qa-assistant" });
+      this.log.append(el("div", { class: "qa-turn qa-user" }, el("p", { class: "qa-question", dir: "auto" }, question)), turn);
+      return turn;
     }
 
     async answer(question, turn) {
@@ -425,7 +428,6 @@ const QaChat = (() => {
       const text = el("p", { class: "qa-answer qa-streaming", "data-testid": "answer", dir: "auto" });
       const status = el("p", { class: "qa-status" }, "Searching the articles…");
       turn.replaceChildren(status, text);
-      if (!turn.isConnected) this.log.append(turn);
       this.announce(status.textContent);
       this.setBusy(true);
       let answer = "";
